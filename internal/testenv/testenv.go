@@ -1,0 +1,215 @@
+// Package testenv starts the real components the integration tests run
+// against (nginx, busybox, sshd) on 127.0.0.1, each in a temp directory and
+// stopped at the end of the test. A missing tool skips the test locally; under
+// CI=true a skip of a real-component test is a failure.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// InCI reports whether the tests run under CI (CI=true), where missing tools
+// are failures, not skips.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// RequireTool returns the path of a program, or skips the test (fails it
+// under CI) when it is missing.
+func RequireTool(t testing.TB, name string, candidates ...string) string {
+	t.Helper()
+	for _, c := range append(candidates, name) {
+		if filepath.IsAbs(c) {
+			if st, err := os.Stat(c); err == nil && !st.IsDir() {
+				return c
+			}
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("%s not installed (apt-get install it; .ci/run does)", name)
+	if InCI() {
+		t.Fatalf("CI=true: %s", msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitPort waits until something accepts connections on addr.
+func WaitPort(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s after %v", addr, timeout)
+}
+
+// Nginx is a running nginx serving a directory.
+type Nginx struct {
+	URL  string // http://127.0.0.1:<port>, no trailing slash
+	Dir  string // config, logs and temp files
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// NginxOptions tune StartNginx.
+type NginxOptions struct {
+	// Extra is inserted into the server block (e.g. a limit_req or a
+	// location returning 503).
+	Extra string
+	// HTTP is inserted into the http block (e.g. limit_req_zone).
+	HTTP string
+}
+
+// StartNginx serves root on a free loopback port with a configuration like
+// examples/nginx/ (static GET, symlinks followed, etag on) and stops it when
+// the test ends.
+func StartNginx(t testing.TB, root string, opts NginxOptions) *Nginx {
+	t.Helper()
+	bin := RequireTool(t, "nginx", "/usr/sbin/nginx")
+	dir := t.TempDir()
+	port := FreePort(t)
+	user := ""
+	if os.Geteuid() == 0 {
+		// Workers would drop to nobody, who cannot read t.TempDir() (0700).
+		user = "user root;"
+	}
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`%s
+worker_processes 2;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 512; }
+http {
+    access_log %[2]s/access.log;
+    client_body_temp_path %[2]s/client_body;
+    proxy_temp_path %[2]s/proxy;
+    fastcgi_temp_path %[2]s/fastcgi;
+    uwsgi_temp_path %[2]s/uwsgi;
+    scgi_temp_path %[2]s/scgi;
+    default_type application/octet-stream;
+    types { text/plain INDEX; }
+    sendfile on;
+    etag on;
+    %[5]s
+    server {
+        listen 127.0.0.1:%[3]d;
+        root %[4]s;
+        location / {
+            limit_except GET { deny all; }
+        }
+        %[6]s
+    }
+}
+`, user, dir, port, absRoot, opts.HTTP, opts.Extra)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir+"/", "-g", "daemon off;")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting nginx: %v", err)
+	}
+	n := &Nginx{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
+	t.Cleanup(n.Stop)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-done:
+			t.Fatalf("nginx exited at start: %s", stderr.String())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", n.Addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not listen on %s: %s", n.Addr, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.cmd = cmd
+	return n
+}
+
+// Stop stops nginx (idempotent).
+func (n *Nginx) Stop() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
+	time.Sleep(50 * time.Millisecond)
+	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	n.cmd = nil
+}
+
+// AccessLog returns nginx's access log so far.
+func (n *Nginx) AccessLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.Dir, "access.log"))
+	return string(b)
+}
+
+// Get fetches a URL path from the server and returns the body.
+func (n *Nginx) Get(t testing.TB, path string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(n.URL + "/" + strings.TrimPrefix(path, "/"))
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.Bytes()
+}
+
+// BusyboxPath returns a directory holding only busybox applets as symlinks,
+// for PATH=<dir> so that nothing from the host leaks into a shell test.
+func BusyboxPath(t testing.TB) (busybox, dir string) {
+	t.Helper()
+	busybox = RequireTool(t, "busybox", "/bin/busybox", "/usr/bin/busybox")
+	dir = t.TempDir()
+	out, err := exec.Command(busybox, "--list").Output()
+	if err != nil {
+		t.Fatalf("busybox --list: %v", err)
+	}
+	for _, applet := range strings.Fields(string(out)) {
+		if err := os.Symlink(busybox, filepath.Join(dir, applet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return busybox, dir
+}

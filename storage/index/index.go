@@ -1,0 +1,372 @@
+// Package index reads and writes the per-FEC INDEX: the one file a FEC
+// fetches to learn what to install. The format is line-oriented text so that
+// both the Go client and a busybox shell loop parse it; docs/index-format.md
+// is its specification and this package its reference implementation.
+//
+//	fecdeploy-index 1 fec=fec01 arch=x86_64
+//	init 10-network <sha256> 1234 fecs/global/10-network
+//	software Foo_DU <sha256> 5555123 software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst format=zstd version=1.2.0
+//
+// The package does no I/O beyond the reader and writer it is given.
+package index
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Magic starts the header line; FormatVersion follows it.
+const (
+	Magic         = "fecdeploy-index"
+	FormatVersion = 1
+)
+
+// MaxSize is the largest INDEX a client accepts (1,000 entries take ~200 KiB).
+const MaxSize = 4 << 20
+
+// File names of the index and its detached signature inside fecs/<FEC>/.
+const (
+	FileName    = "INDEX"
+	SigFileName = "INDEX.sig"
+)
+
+// Errors returned by this package; test with errors.Is.
+var (
+	ErrFormat       = errors.New("index: malformed INDEX")
+	ErrVersion      = errors.New("index: unsupported INDEX format version")
+	ErrTooLarge     = errors.New("index: INDEX too large")
+	ErrBadName      = errors.New("index: bad name")
+	ErrUnsigned     = errors.New("index: INDEX is not signed")
+	ErrBadSignature = errors.New("index: INDEX signature does not verify with any trusted key")
+)
+
+// Kind is what an entry is and decides where it goes on the FEC.
+type Kind string
+
+// The kinds, in the order they appear in an INDEX.
+const (
+	KindInit          Kind = "init"          // a script, run at boot in name order
+	KindSoftware      Kind = "software"      // a compressed tar, unpacked at its paths
+	KindConfiguration Kind = "configuration" // a compressed tar, unpacked at its paths
+	KindData          Kind = "data"          // a persistent-data snapshot, unpacked at its paths
+)
+
+// Kinds lists the kinds in INDEX order.
+var Kinds = []Kind{KindInit, KindSoftware, KindConfiguration, KindData}
+
+func kindRank(k Kind) int {
+	for i, x := range Kinds {
+		if x == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// IsArchive reports whether entries of this kind are compressed tar archives.
+func (k Kind) IsArchive() bool { return k != KindInit }
+
+// Archive formats as they appear in the format= attribute.
+const (
+	FormatZstd = "zstd"
+	FormatGzip = "gzip"
+	FormatXz   = "xz"
+)
+
+// Entry is one thing a FEC fetches.
+type Entry struct {
+	Kind    Kind
+	Name    string // unique within its kind
+	SHA256  string // lowercase hex
+	Size    int64  // bytes
+	Path    string // relative to the storage base, slash-separated; the resolved target
+	Format  string // zstd, gzip or xz for archives; empty for init scripts
+	Version string // the version the path names, if any
+	Dev     bool   // a development release: installed, but not started as a daemon
+	// Attrs holds key=value attributes this version does not know, kept so a
+	// newer writer's hints survive a round trip. Flags without '=' are stored
+	// with an empty value.
+	Attrs map[string]string
+}
+
+// Index is a parsed INDEX.
+type Index struct {
+	FEC  string
+	Arch string
+	// Attrs holds further header attributes (key=value), e.g. decoders=gzip,xz.
+	Attrs   map[string]string
+	Entries []Entry
+}
+
+// Lookup returns the entry of a kind and name.
+func (ix *Index) Lookup(k Kind, name string) (Entry, bool) {
+	for _, e := range ix.Entries {
+		if e.Kind == k && e.Name == name {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Sort puts entries in canonical order: by kind (init, software,
+// configuration, data), then by name in byte order.
+func (ix *Index) Sort() {
+	sort.SliceStable(ix.Entries, func(i, j int) bool {
+		a, b := ix.Entries[i], ix.Entries[j]
+		if ra, rb := kindRank(a.Kind), kindRank(b.Kind); ra != rb {
+			return ra < rb
+		}
+		return a.Name < b.Name
+	})
+}
+
+// Validate checks every field the way Parse does.
+func (ix *Index) Validate() error {
+	if err := CheckFECName(ix.FEC); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrFormat, err)
+	}
+	if err := CheckName("architecture", ix.Arch); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrFormat, err)
+	}
+	seen := make(map[string]bool, len(ix.Entries))
+	for i, e := range ix.Entries {
+		if err := e.validate(); err != nil {
+			return fmt.Errorf("%w: entry %d (%s %s): %v", ErrFormat, i+1, e.Kind, e.Name, err)
+		}
+		key := string(e.Kind) + " " + e.Name
+		if seen[key] {
+			return fmt.Errorf("%w: entry %d: %s %q is listed twice", ErrFormat, i+1, e.Kind, e.Name)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+func (e *Entry) validate() error {
+	if kindRank(e.Kind) < 0 {
+		return fmt.Errorf("unknown kind %q (this client knows %v)", e.Kind, Kinds)
+	}
+	if err := CheckName(string(e.Kind)+" name", e.Name); err != nil {
+		return err
+	}
+	if len(e.SHA256) != 64 || strings.Trim(e.SHA256, "0123456789abcdef") != "" {
+		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", e.SHA256)
+	}
+	if e.Size < 0 {
+		return fmt.Errorf("size %d is negative", e.Size)
+	}
+	if err := CheckPath(e.Path); err != nil {
+		return err
+	}
+	switch {
+	case e.Kind.IsArchive():
+		switch e.Format {
+		case FormatZstd, FormatGzip, FormatXz:
+		case "":
+			return fmt.Errorf("archive entry has no format= attribute")
+		default:
+			return fmt.Errorf("unknown archive format %q (want zstd, gzip or xz)", e.Format)
+		}
+	case e.Format != "":
+		return fmt.Errorf("init script has format=%s; scripts are not archives", e.Format)
+	}
+	if e.Version != "" {
+		if err := CheckName("version", e.Version); err != nil {
+			return err
+		}
+	}
+	for k, v := range e.Attrs {
+		if err := checkAttr(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkAttr(k, v string) error {
+	if err := CheckName("attribute key", k); err != nil {
+		return err
+	}
+	if strings.ContainsAny(v, " \t\r\n") {
+		return fmt.Errorf("attribute %s has white space in its value", k)
+	}
+	return nil
+}
+
+// Parse reads an INDEX, refusing anything over MaxSize. It is strict, because
+// the shell client must read the same file the same way: fields are separated
+// by exactly one space, every line (the last one too) ends in '\n', and
+// blank lines and lines starting with '#' are ignored.
+func Parse(r io.Reader) (*Index, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("index: reading INDEX: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, MaxSize)
+	}
+	return ParseBytes(data)
+}
+
+// ParseBytes is Parse on a byte slice.
+func ParseBytes(data []byte) (*Index, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), MaxSize)
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty file", ErrFormat)
+	}
+	if data[len(data)-1] != '\n' {
+		return nil, fmt.Errorf("%w: last line does not end in a newline (truncated download?)", ErrFormat)
+	}
+	ix := &Index{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), MaxSize)
+	lineNo, header := 0, false
+	for sc.Scan() {
+		lineNo++
+		line := sc.Text()
+		fail := func(format string, a ...any) error {
+			return fmt.Errorf("%w: line %d: %s", ErrFormat, lineNo, fmt.Sprintf(format, a...))
+		}
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if strings.ContainsAny(line, "\t\r") {
+			return nil, fail("contains a tab or carriage return; fields are separated by single spaces")
+		}
+		fields := strings.Split(line, " ")
+		for _, f := range fields {
+			if f == "" {
+				return nil, fail("empty field (double, leading or trailing space)")
+			}
+		}
+		if !header {
+			if fields[0] != Magic {
+				return nil, fail("does not start with %q: not a fecdeploy INDEX", Magic)
+			}
+			if len(fields) < 2 {
+				return nil, fail("header has no format version")
+			}
+			v, err := strconv.Atoi(fields[1])
+			if err != nil || v != FormatVersion {
+				return nil, fmt.Errorf("%w: header says %q, this client reads version %d", ErrVersion, fields[1], FormatVersion)
+			}
+			for _, kv := range fields[2:] {
+				k, val, ok := strings.Cut(kv, "=")
+				if !ok {
+					return nil, fail("header attribute %q is not key=value", kv)
+				}
+				switch k {
+				case "fec":
+					ix.FEC = val
+				case "arch":
+					ix.Arch = val
+				default:
+					if err := checkAttr(k, val); err != nil {
+						return nil, fail("%v", err)
+					}
+					if ix.Attrs == nil {
+						ix.Attrs = map[string]string{}
+					}
+					ix.Attrs[k] = val
+				}
+			}
+			header = true
+			continue
+		}
+		if len(fields) < 5 {
+			return nil, fail("entry has %d fields, want at least 5: kind name sha256 size path", len(fields))
+		}
+		e := Entry{Kind: Kind(fields[0]), Name: fields[1], SHA256: fields[2], Path: fields[4]}
+		size, err := strconv.ParseInt(fields[3], 10, 64)
+		if err != nil || fields[3] != strconv.FormatInt(size, 10) {
+			return nil, fail("size %q is not a plain decimal number", fields[3])
+		}
+		e.Size = size
+		for _, kv := range fields[5:] {
+			k, val, hasVal := strings.Cut(kv, "=")
+			switch {
+			case k == "format" && hasVal:
+				e.Format = val
+			case k == "version" && hasVal:
+				e.Version = val
+			case k == "dev" && !hasVal:
+				e.Dev = true
+			default:
+				if e.Attrs == nil {
+					e.Attrs = map[string]string{}
+				}
+				e.Attrs[k] = val
+			}
+		}
+		ix.Entries = append(ix.Entries, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if !header {
+		return nil, fmt.Errorf("%w: no header line", ErrFormat)
+	}
+	if err := ix.Validate(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// Marshal returns the canonical bytes of the index: entries sorted, attributes
+// in a fixed order, so the same content always gives the same bytes (and the
+// same signature). It validates first.
+func (ix *Index) Marshal() ([]byte, error) {
+	c := *ix
+	c.Entries = append([]Entry(nil), ix.Entries...)
+	c.Sort()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %d fec=%s arch=%s", Magic, FormatVersion, c.FEC, c.Arch)
+	for _, k := range sortedKeys(c.Attrs) {
+		fmt.Fprintf(&b, " %s=%s", k, c.Attrs[k])
+	}
+	b.WriteByte('\n')
+	for _, e := range c.Entries {
+		fmt.Fprintf(&b, "%s %s %s %d %s", e.Kind, e.Name, e.SHA256, e.Size, e.Path)
+		if e.Format != "" {
+			fmt.Fprintf(&b, " format=%s", e.Format)
+		}
+		if e.Version != "" {
+			fmt.Fprintf(&b, " version=%s", e.Version)
+		}
+		if e.Dev {
+			b.WriteString(" dev")
+		}
+		for _, k := range sortedKeys(e.Attrs) {
+			if v := e.Attrs[k]; v != "" {
+				fmt.Fprintf(&b, " %s=%s", k, v)
+			} else {
+				fmt.Fprintf(&b, " %s", k)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	if b.Len() > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, b.Len(), MaxSize)
+	}
+	return b.Bytes(), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
