@@ -80,6 +80,10 @@ type VersionInput struct {
 	// Unlinked is the last time a FEC's link moved away from this version
 	// (zero: never, or unknown).
 	Unlinked time.Time
+	// Held lists reasons the caller knows that forbid removing the version
+	// (e.g. "a broken link names it", "it is a symlink"). A held version is
+	// kept.
+	Held []string
 }
 
 // Action is what the plan does with a version.
@@ -112,6 +116,8 @@ type Reason int
 const (
 	// ReasonLinked: at least one FEC links it. Always kept.
 	ReasonLinked Reason = iota + 1
+	// ReasonHeld: the caller holds it (VersionInput.Held). Kept.
+	ReasonHeld
 	// ReasonNotAVersion: the directory name is not a valid version. Kept
 	// (and warned about): a person has to look at it.
 	ReasonNotAVersion
@@ -140,6 +146,7 @@ const (
 
 var reasonNames = [...]string{
 	ReasonLinked:               "linked",
+	ReasonHeld:                 "held",
 	ReasonNotAVersion:          "not-a-version",
 	ReasonNewest:               "newest",
 	ReasonDev:                  "dev",
@@ -169,6 +176,7 @@ type Decision struct {
 	Reason    Reason    `json:"reason"`
 	Text      string    `json:"text"` // human explanation, e.g. "linked by fec01, fec07"
 	LinkedBy  []string  `json:"linked_by,omitempty"`
+	Held      []string  `json:"held,omitempty"`
 	Published time.Time `json:"published,omitzero"`
 	Unlinked  time.Time `json:"unlinked,omitzero"`
 }
@@ -249,7 +257,8 @@ func (p *Plan) WriteText(w io.Writer, verbose bool) error {
 
 // NewPlan computes the retention plan. It is a pure function of its input:
 //
-//   - A version linked by any FEC is kept.
+//   - A version linked by any FEC is kept, and so is one the caller holds
+//     (VersionInput.Held).
 //   - A directory whose name is not a valid version is kept, with a warning.
 //   - The Keep newest productive versions are kept, linked or not. Older
 //     productive versions are removed unless linked or inside the grace
@@ -303,10 +312,12 @@ func mergeSoftware(in []SoftwareInput) []SoftwareInput {
 			if cur == nil {
 				cp := vi
 				cp.LinkedBy = append([]string(nil), vi.LinkedBy...)
+				cp.Held = append([]string(nil), vi.Held...)
 				m[vi.Name] = &cp
 				continue
 			}
 			cur.LinkedBy = append(cur.LinkedBy, vi.LinkedBy...)
+			cur.Held = append(cur.Held, vi.Held...)
 			if vi.Published.After(cur.Published) {
 				cur.Published = vi.Published
 			}
@@ -322,6 +333,7 @@ func mergeSoftware(in []SoftwareInput) []SoftwareInput {
 		vs := make([]VersionInput, 0, len(m))
 		for _, vi := range m {
 			vi.LinkedBy = sortedUnique(vi.LinkedBy)
+			vi.Held = sortedUnique(vi.Held)
 			vs = append(vs, *vi)
 		}
 		out = append(out, SoftwareInput{Name: n, Versions: vs})
@@ -376,7 +388,8 @@ func planSoftware(sw SoftwareInput, now time.Time, pol Policy) (SoftwarePlan, []
 		invalidLinked []string
 	)
 	for _, e := range es {
-		d := Decision{Software: sw.Name, Version: e.Name, LinkedBy: e.LinkedBy, Published: e.Published, Unlinked: e.Unlinked}
+		d := Decision{Software: sw.Name, Version: e.Name, LinkedBy: e.LinkedBy, Held: e.Held,
+			Published: e.Published, Unlinked: e.Unlinked}
 		productive := e.err == nil && e.v.IsProductive(pol)
 		rank := 0
 		if productive {
@@ -406,6 +419,11 @@ func planSoftware(sw SoftwareInput, now time.Time, pol Policy) (SoftwarePlan, []
 			}
 			if e.err != nil {
 				invalidLinked = append(invalidLinked, e.Name)
+			}
+		case len(e.Held) > 0:
+			d.Action, d.Reason, d.Text = Keep, ReasonHeld, "held: "+strings.Join(e.Held, "; ")
+			if productive && rank > pol.Keep {
+				linkedOld = append(linkedOld, e.Name+" (held)")
 			}
 		case e.err != nil:
 			d.Action, d.Reason = Keep, ReasonNotAVersion

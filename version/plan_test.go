@@ -191,6 +191,14 @@ func TestPlanTable(t *testing.T) {
 			warned: "FECs link directories that are not valid versions: v1.0.0",
 		},
 		{
+			name: "held versions are kept, beyond the newest with a warning",
+			in: []VersionInput{{Name: "1.0.0", Held: []string{"a broken link names it"}}, vi("1.1.0"), vi("1.2.0"),
+				vi("1.3.0"), {Name: "1.4.0", Held: []string{"x"}}},
+			want:   "1.4.0:keep:held 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded 1.0.0:keep:held",
+			texts:  map[string]string{"1.0.0": "held: a broken link names it"},
+			warned: "because FECs still link older ones: 1.0.0 (held)",
+		},
+		{
 			name:  "many FECs abbreviated in the text, all in LinkedBy",
 			in:    []VersionInput{vi("1.0.0@f1,f2,f3,f4,f5,f6,f7")},
 			want:  "1.0.0:keep:linked",
@@ -323,6 +331,9 @@ func randomInput(rng *rand.Rand) PlanInput {
 				}
 			}
 			v.Published, v.Unlinked = randTime(), randTime()
+			if rng.Intn(12) == 0 {
+				v.Held = []string{"a broken link names it"}
+			}
 			sw.Versions = append(sw.Versions, v)
 		}
 		in.Software = append(in.Software, sw)
@@ -392,8 +403,8 @@ func TestPlanProperties(t *testing.T) {
 			for _, v := range sw.Versions {
 				k := sw.Name + "/" + v.Name
 				present[k] = true
-				if len(v.LinkedBy) > 0 {
-					linked[k] = true
+				if len(v.LinkedBy) > 0 || len(v.Held) > 0 {
+					linked[k] = true // held counts as linked for these properties
 				}
 				if inGrace(v.Published, now, pol.Grace) || inGrace(v.Unlinked, now, pol.Grace) {
 					graced[k] = true
@@ -482,7 +493,7 @@ func TestPlanWarningProperty(t *testing.T) {
 			for _, d := range sp.Versions {
 				if MustParseOrZero(d.Version).IsProductive(pol) {
 					rank++
-					if rank > pol.Keep && d.Reason == ReasonLinked {
+					if rank > pol.Keep && (d.Reason == ReasonLinked || d.Reason == ReasonHeld) {
 						extra = true
 					}
 				}
