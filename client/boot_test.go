@@ -1,0 +1,126 @@
+package client_test
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fair-acc/fecdeploy/client/clienttest"
+	"github.com/fair-acc/fecdeploy/internal/testenv"
+)
+
+type status struct {
+	FEC      string `json:"fec"`
+	ExitCode int    `json:"exit_code"`
+	Entries  []struct {
+		Kind, Name, Version, SHA256, Action, Error string
+	} `json:"entries"`
+	Scripts []struct {
+		Name     string `json:"name"`
+		ExitCode int    `json:"exit_code"`
+	} `json:"scripts"`
+}
+
+func readStatus(t *testing.T, root string) status {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "var/lib/fecdeploy/status.json"))
+	if err != nil {
+		t.Fatalf("status file: %v", err)
+	}
+	var s status
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("status file is not JSON: %v\n%s", err, b)
+	}
+	return s
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func env(url, root string, extra ...string) []string {
+	return append([]string{"FECDEPLOY_URL=" + url, "FECDEPLOY_FEC=fec01", "FECDEPLOY_ROOT=" + root,
+		"FECDEPLOY_CMDLINE=/dev/null", "FECDEPLOY_RETRIES=1"}, extra...)
+}
+
+const envScript = `#!/bin/sh
+echo "fec=$FECDEPLOY_FEC sw=$FECDEPLOY_SOFTWARE dev=$FECDEPLOY_DEV_SOFTWARE foo=$FECDEPLOY_SW_FOO_DU_VERSION/$FECDEPLOY_SW_FOO_DU_DEV bar=$FECDEPLOY_SW_BAR_DU_VERSION/$FECDEPLOY_SW_BAR_DU_DEV"
+echo "$FECDEPLOY_FEC" > "$FECDEPLOY_ROOT/opt/ran-by-script"
+`
+
+func TestBootInstallsAndRunsScripts(t *testing.T) {
+	for _, variant := range []string{"wget", "curl"} {
+		t.Run(variant, func(t *testing.T) {
+			var extra []string
+			if variant == "curl" {
+				extra = []string{"curl"}
+			}
+			sh := clienttest.NewShell(t, extra...)
+			st := clienttest.NewStorage(t)
+			st.Software(t, "fec01", "Foo_DU", "1.2.0", clienttest.Tree("opt/fesa/Foo_DU/1.2.0",
+				map[string]string{"bin/Foo_DU": "ELF foo", "etc/instance.xml": "<xml/>"}))
+			st.Software(t, "fec01", "Bar-DU", "dev", clienttest.Tree("opt/fesa/Bar-DU/dev",
+				map[string]string{"bin/Bar-DU": "ELF bar"}))
+			st.Init(t, "fec01", "10-env", envScript)
+			st.Init(t, "fec01", "20-fail", "#!/bin/sh\necho broken >&2\nexit 3\n")
+			st.WriteIndex(t, "fec01", nil)
+			ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+			root := t.TempDir()
+
+			r := sh.Run(t, env(ng.URL, root))
+			if r.Code != 6 {
+				t.Fatalf("exit %d, want 6 (a script failed)\n%s%s", r.Code, r.Stdout, r.Stderr)
+			}
+			t.Logf("output:\n%s%s", r.Stdout, r.Stderr)
+			if got := readFile(t, filepath.Join(root, "opt/fesa/Foo_DU/1.2.0/bin/Foo_DU")); got != "ELF foo" {
+				t.Errorf("Foo_DU binary = %q", got)
+			}
+			if fi, err := os.Stat(filepath.Join(root, "opt/fesa/Foo_DU/1.2.0/bin/Foo_DU")); err != nil || fi.Mode().Perm() != 0o755 {
+				t.Errorf("Foo_DU binary mode: %v %v", fi.Mode(), err)
+			}
+			want := "[10-env] fec=fec01 sw=Bar-DU Foo_DU dev=Bar-DU foo=1.2.0/0 bar=dev/1\n"
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("script output %q, want %q", r.Stdout, want)
+			}
+			if !strings.Contains(r.Stdout, "[20-fail] broken\n") {
+				t.Errorf("failing script output not prefixed: %q", r.Stdout)
+			}
+			if got := readFile(t, filepath.Join(root, "opt/ran-by-script")); got != "fec01\n" {
+				t.Errorf("script wrote %q", got)
+			}
+			s := readStatus(t, root)
+			if s.ExitCode != 6 || s.FEC != "fec01" || len(s.Entries) != 4 || len(s.Scripts) != 2 ||
+				s.Scripts[0].ExitCode != 0 || s.Scripts[1].ExitCode != 3 {
+				t.Errorf("status: %+v", s)
+			}
+			for _, e := range s.Entries {
+				if e.Action != "installed" {
+					t.Errorf("entry %s %s: action %q", e.Kind, e.Name, e.Action)
+				}
+			}
+			// Second run: everything unchanged.
+			r = sh.Run(t, env(ng.URL, root))
+			if r.Code != 6 {
+				t.Fatalf("second run: exit %d\n%s", r.Code, r.Stderr)
+			}
+			for _, e := range readStatus(t, root).Entries {
+				if e.Action != "unchanged" {
+					t.Errorf("second run: entry %s %s: action %q", e.Kind, e.Name, e.Action)
+				}
+			}
+			if strings.Contains(ng.AccessLog(), ".tar.gz HTTP/1.1\" 200") && strings.Count(ng.AccessLog(), ".tar.gz") != 2 {
+				t.Errorf("archives downloaded again on the second run:\n%s", ng.AccessLog())
+			}
+		})
+	}
+}
+
+var _ = tar.TypeReg
