@@ -1,0 +1,101 @@
+// Command fec-boot boots a FEC from the web storage: it fetches
+// fecs/<FEC>/INDEX, installs the archives it names and runs the init scripts.
+// All the work is fec.Boot / fec.Install; see docs/boot.md.
+//
+//	fec-boot [flags]                     boot: install everything, run the init scripts
+//	fec-boot install [flags] [kind...]   install archives only (called by init scripts)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/fair-acc/fecdeploy/fec"
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  fec-boot [boot] [flags]             fetch the INDEX, install every archive, run the init scripts
+  fec-boot install [flags] [kind...]  install archives only (kinds: software, configuration, data)
+
+Settings, in decreasing precedence: flags, environment, kernel command line
+(fecdeploy.url=, fecdeploy.fec=), /etc/fecdeploy.conf (key=value), defaults.
+
+Flags [environment variable, kernel parameter, configuration key]:
+`)
+	fec.Usage(w)
+	fmt.Fprint(w, `
+Exit codes (when several problems occur, the lowest non-zero code wins):
+  0  everything installed and every init script succeeded
+  2  configuration or usage error
+  3  storage unreachable, or no INDEX for this FEC (404)
+  4  verification failure: INDEX signature, sha256/size of a download, unsafe archive
+  5  install failure: an archive could not be downloaded or unpacked
+  6  init script failure: non-zero exit, timeout, not executable
+
+See docs/boot.md.
+`)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	sub := "boot"
+	if len(args) > 0 && (args[0] == "boot" || args[0] == "install") {
+		sub, args = args[0], args[1:]
+	}
+	cfg, rest, err := fec.LoadConfig(args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fec-boot: %v\n", err)
+		return fec.ExitCode(err)
+	}
+	if sub == "boot" && len(rest) > 0 && rest[0] == "install" {
+		sub, rest = "install", rest[1:]
+	}
+	var kinds []index.Kind
+	switch {
+	case sub == "boot" && len(rest) > 0:
+		fmt.Fprintf(stderr, "fec-boot: unexpected argument %q (see fec-boot --help)\n", rest[0])
+		return fec.ExitConfig
+	case sub == "install":
+		for _, k := range rest {
+			kinds = append(kinds, index.Kind(k))
+		}
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20) // a FEC has little RAM; downloads stream
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg.ScriptOutput = stdout
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var st *fec.Status
+	if sub == "install" {
+		st, err = fec.Install(ctx, cfg, kinds...)
+	} else {
+		st, err = fec.Boot(ctx, cfg)
+	}
+	if st != nil && st.FEC != "" {
+		_ = st.WriteSummary(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fec-boot: %v\n", err)
+	}
+	return fec.ExitCode(err)
+}

@@ -1,0 +1,354 @@
+// Package fec is the Go client that boots a Front-End Computer from the web
+// storage: it fetches fecs/<FEC>/INDEX (checking its signature when keys are
+// configured), downloads the archives it names in parallel, verifies size and
+// sha256 while streaming, unpacks them through the archive package's staged,
+// safe extractor, runs the init scripts in name order and writes a status
+// file. docs/boot.md describes configuration, exit codes, the scripts'
+// environment and the status file.
+package fec
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/internal/verify"
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+var errDeadline = errors.New("boot deadline exceeded")
+
+// Boot runs the whole boot sequence: INDEX, every archive, the init scripts,
+// the status file. It returns the status (also on error, unless the
+// configuration is invalid) and an error wrapping ErrConfig, ErrUnreachable,
+// ErrVerify, ErrInstall or ErrScript; see ExitCode. A failed archive or script
+// does not stop the others.
+func Boot(ctx context.Context, cfg Config) (*Status, error) {
+	return run(ctx, cfg, true)
+}
+
+// Install fetches the INDEX and installs the archives of the given kinds
+// (none: all of software, configuration and data), skipping installed ones.
+// It is what `fec-boot install software` runs from an init script. It runs
+// no script and writes no status file.
+func Install(ctx context.Context, cfg Config, kinds ...index.Kind) (*Status, error) {
+	cfg.Kinds = append(append([]index.Kind(nil), cfg.Kinds...), kinds...)
+	return run(ctx, cfg, false)
+}
+
+func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
+	st := &Status{Command: "install", Started: time.Now(), Entries: []EntryStatus{}, Scripts: []ScriptStatus{}}
+	if boot {
+		st.Command = "boot"
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		st.finish(err)
+		return st, err
+	}
+	base, _ := url.Parse(cfg.BaseURL) // validated by withDefaults
+	st.FEC, st.BaseURL, st.Root, st.DryRun = cfg.FEC, redact(base), cfg.Root, cfg.DryRun
+	done := func(err error) (*Status, error) {
+		st.finish(err)
+		if boot && !cfg.DryRun {
+			if werr := writeStatus(cfg, st); werr != nil {
+				cfg.Logger.Error("cannot write the status file", "path", cfg.StatusFile, "error", werr.Error())
+			}
+		}
+		return st, err
+	}
+	if boot && cfg.StartJitter > 0 && !cfg.DryRun {
+		d := time.Duration(rand.Int64N(int64(cfg.StartJitter) + 1))
+		cfg.Logger.Info("start delay against boot storms", "delay", d.String())
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return done(fmt.Errorf("%w: %v", ErrUnreachable, ctx.Err()))
+		}
+	}
+	dctx, cancel := context.WithTimeoutCause(ctx, cfg.Deadline, errDeadline)
+	defer cancel()
+	f, err := newFetcher(cfg)
+	if err != nil {
+		return done(err)
+	}
+	ix, digest, err := fetchIndex(dctx, cfg, f, base)
+	if err != nil {
+		return done(err)
+	}
+	st.IndexSHA256 = digest
+	cfg.Logger.Info("INDEX fetched", "fec", cfg.FEC, "entries", len(ix.Entries), "sha256", digest)
+
+	var archives []index.Entry
+	for _, e := range ix.Entries {
+		if e.Kind.IsArchive() && wanted(cfg.Kinds, e.Kind) {
+			archives = append(archives, e)
+		}
+	}
+	st.Entries = make([]EntryStatus, len(archives))
+	errs := installAll(dctx, cfg, f, base, archives, st.Entries)
+	if boot {
+		if err := bootScripts(ctx, dctx, cfg, f, base, ix, st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return done(errors.Join(errs...))
+}
+
+func (st *Status) finish(err error) {
+	st.Finished = time.Now()
+	st.DurationMS = st.Finished.Sub(st.Started).Milliseconds()
+	st.ExitCode = ExitCode(err)
+	if err != nil {
+		st.Error = err.Error()
+	}
+}
+
+func writeStatus(cfg Config, st *Status) error {
+	data, err := st.JSON()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(cfg.StatusFile, data, 0o644)
+}
+
+func wanted(kinds []index.Kind, k index.Kind) bool {
+	if len(kinds) == 0 {
+		return true
+	}
+	for _, x := range kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchIndex gets fecs/<FEC>/INDEX (and INDEX.sig when keys are configured),
+// verifies the signature before parsing, and checks that it is this FEC's.
+func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*index.Index, string, error) {
+	u := base.JoinPath("fecs", cfg.FEC, index.FileName)
+	data, err := f.getSmall(ctx, u, index.MaxSize)
+	if err != nil {
+		var he *HTTPError
+		switch {
+		case errors.As(err, &he) && (he.StatusCode == 404 || he.StatusCode == 403):
+			return nil, "", fmt.Errorf("%w: FEC %q is not known to the storage at %s: %w; check the FEC name (--fec, fecdeploy.fec=) and the base URL",
+				ErrUnreachable, cfg.FEC, redact(base), err)
+		case errors.Is(err, errTooLarge):
+			return nil, "", fmt.Errorf("%w: %w: %v", ErrVerify, index.ErrTooLarge, err)
+		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errDeadline):
+			return nil, "", fmt.Errorf("%w: no INDEX for FEC %q within the deadline of %v: %v", ErrUnreachable, cfg.FEC, cfg.Deadline, err)
+		}
+		return nil, "", fmt.Errorf("%w: fetching the INDEX of FEC %q: %w", ErrUnreachable, cfg.FEC, err)
+	}
+	sum := sha256.Sum256(data)
+	digest := hex.EncodeToString(sum[:])
+	if len(cfg.PublicKeys) > 0 {
+		su := base.JoinPath("fecs", cfg.FEC, index.SigFileName)
+		sig, err := f.getSmall(ctx, su, 1024)
+		var he *HTTPError
+		switch {
+		case errors.As(err, &he) && he.StatusCode == 404:
+			sig = nil // unsigned: VerifySignature says so
+		case err != nil:
+			return nil, digest, fmt.Errorf("%w: fetching the INDEX signature: %v", ErrUnreachable, err)
+		}
+		if err := index.VerifySignature(data, sig, cfg.PublicKeys); err != nil {
+			return nil, digest, fmt.Errorf("%w: INDEX of FEC %q from %s refused: %w", ErrVerify, cfg.FEC, redact(u), err)
+		}
+	}
+	ix, err := index.ParseBytes(data)
+	if err != nil {
+		return nil, digest, fmt.Errorf("%w: INDEX of FEC %q from %s: %w", ErrVerify, cfg.FEC, redact(u), err)
+	}
+	if ix.FEC != cfg.FEC {
+		return nil, digest, fmt.Errorf("%w: INDEX at %s is for FEC %q, not %q", ErrVerify, redact(u), ix.FEC, cfg.FEC)
+	}
+	return ix, digest, nil
+}
+
+// installAll installs the archives with at most cfg.Parallel at once and
+// fills out[i] for archives[i].
+func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, archives []index.Entry, out []EntryStatus) []error {
+	errs := make([]error, len(archives))
+	sem := make(chan struct{}, cfg.Parallel)
+	var wg sync.WaitGroup
+	for i, e := range archives {
+		out[i] = EntryStatus{Kind: string(e.Kind), Name: e.Name, Version: e.Version, Dev: e.Dev, SHA256: e.SHA256}
+		if !cfg.Force && installedSHA(cfg, e.Kind, e.Name) == e.SHA256 {
+			out[i].Action = ActionSkipped
+			cfg.progress(Event{Kind: e.Kind, Name: e.Name, Phase: ActionSkipped, Total: e.Size})
+			continue
+		}
+		if cfg.DryRun {
+			out[i].Action = ActionDryRun
+			out[i].Bytes = e.Size
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := time.Now()
+			n, err := installEntry(ctx, cfg, f, base, e)
+			out[i].Bytes = n
+			out[i].DurationMS = time.Since(start).Milliseconds()
+			if err != nil {
+				err = fmt.Errorf("%s %s: %w", e.Kind, e.Name, err)
+				out[i].Action, out[i].Error = ActionFailed, err.Error()
+				errs[i] = err
+				cfg.Logger.Error("install failed", "kind", string(e.Kind), "name", e.Name, "error", err.Error())
+				cfg.progress(Event{Kind: e.Kind, Name: e.Name, Phase: ActionFailed, Err: err})
+				return
+			}
+			out[i].Action = ActionInstalled
+			cfg.Logger.Info("installed", "kind", string(e.Kind), "name", e.Name, "version", e.Version, "bytes", n, "duration", time.Since(start).String())
+			cfg.progress(Event{Kind: e.Kind, Name: e.Name, Phase: ActionInstalled, Bytes: n, Total: e.Size})
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func (c Config) progress(ev Event) {
+	if c.Progress != nil {
+		c.Progress(ev)
+	}
+}
+
+// installEntry downloads, verifies, stages and commits one archive, starting
+// over (at most MaxRestarts times) when a resumed download cannot continue.
+func installEntry(ctx context.Context, cfg Config, f *fetcher, base *url.URL, e index.Entry) (int64, error) {
+	u := base.JoinPath(e.Path)
+	for attempt := 0; ; attempt++ {
+		n, err := fetchAndUnpack(ctx, cfg, f, u, e)
+		if err == nil {
+			if err := recordInstalled(cfg, e); err != nil {
+				return n, fmt.Errorf("%w: installed, but recording it in %s failed: %v", ErrInstall, cfg.StateDir, err)
+			}
+			return n, nil
+		}
+		if errors.Is(err, ErrRestart) && attempt < cfg.MaxRestarts && ctx.Err() == nil {
+			cfg.Logger.Warn("download starts over", "url", redact(u), "reason", err.Error())
+			continue
+		}
+		return n, classify(ctx, err)
+	}
+}
+
+// downloadError marks errors of the HTTP stream (as opposed to the archive's
+// content) when they come back through archive.Stage.
+type downloadError struct{ err error }
+
+func (e *downloadError) Error() string { return e.err.Error() }
+func (e *downloadError) Unwrap() error { return e.err }
+
+type streamReader struct {
+	r    io.Reader
+	n    int64
+	tick func(int64)
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if s.tick != nil && n > 0 {
+		s.tick(s.n)
+	}
+	if err != nil && err != io.EOF {
+		if !errors.Is(err, ErrRestart) {
+			err = &downloadError{err}
+		}
+	}
+	return n, err
+}
+
+func fetchAndUnpack(ctx context.Context, cfg Config, f *fetcher, u *url.URL, e index.Entry) (int64, error) {
+	rr, err := f.openResuming(ctx, u)
+	if err != nil {
+		return 0, &downloadError{err}
+	}
+	defer rr.Close()
+	sr := &streamReader{r: rr}
+	if cfg.Progress != nil {
+		var last int64
+		sr.tick = func(n int64) {
+			if n-last >= 1<<20 || n == e.Size {
+				last = n
+				cfg.Progress(Event{Kind: e.Kind, Name: e.Name, Phase: "download", Bytes: n, Total: e.Size})
+			}
+		}
+	}
+	vr := verify.NewReader(sr, e.Size, e.SHA256)
+	staged, err := archive.Stage(ctx, vr, cfg.Root, archive.UnpackOptions{AllowedRoots: cfg.AllowedRoots})
+	if err != nil {
+		var de *downloadError
+		if !errors.As(err, &de) && !errors.Is(err, ErrRestart) && ctx.Err() == nil {
+			// The archive looked broken; say whether its bytes were the
+			// published ones (the verifier's failure sticks; otherwise this
+			// reads the rest and checks it).
+			if _, verr := io.Copy(io.Discard, vr); verr != nil && isVerifyErr(verr) {
+				err = fmt.Errorf("%w (%v)", verr, err)
+			}
+		}
+		return sr.n, err
+	}
+	// Stage reads to EOF; make sure the verifier saw the end.
+	if _, err := io.Copy(io.Discard, vr); err != nil {
+		staged.Discard()
+		return sr.n, err
+	}
+	if _, err := staged.Commit(); err != nil {
+		return sr.n, fmt.Errorf("committing into %s: %w", cfg.Root, err)
+	}
+	return sr.n, nil
+}
+
+func isVerifyErr(err error) bool {
+	return errors.Is(err, verify.ErrSizeMismatch) || errors.Is(err, verify.ErrDigestMismatch)
+}
+
+// classify wraps an install error in its class: verification (the bytes or
+// the archive's content are not what was published, or unsafe) or install.
+func classify(ctx context.Context, err error) error {
+	var de *downloadError
+	switch {
+	case isVerifyErr(err):
+		return fmt.Errorf("%w: %w", ErrVerify, err)
+	case errors.As(err, &de):
+		if ctx.Err() != nil && errors.Is(context.Cause(ctx), errDeadline) {
+			return fmt.Errorf("%w: %w: %w", ErrInstall, errDeadline, err)
+		}
+		return fmt.Errorf("%w: %w", ErrInstall, err)
+	case errors.Is(err, archive.ErrUnsafeEntry), errors.Is(err, archive.ErrTooLarge),
+		errors.Is(err, archive.ErrTooManyEntries), errors.Is(err, archive.ErrUnknownFormat),
+		errors.Is(err, archive.ErrCorrupt):
+		return fmt.Errorf("%w: %w", ErrVerify, err)
+	}
+	return fmt.Errorf("%w: %w", ErrInstall, err)
+}
+
+// initEntries returns the init entries in name order.
+func initEntries(ix *index.Index) []index.Entry {
+	var out []index.Entry
+	for _, e := range ix.Entries {
+		if e.Kind == index.KindInit {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+var errTooLarge = errors.New("answer too large")

@@ -1,0 +1,367 @@
+package fec
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// redact returns u as a string without credentials: the password and any
+// query (tokens travel there) are replaced, so the result is safe for a log
+// line, an error, the status file and a script's environment.
+func redact(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	if c.User != nil {
+		c.User = url.User("REDACTED")
+	}
+	if c.RawQuery != "" {
+		c.RawQuery = "REDACTED"
+	}
+	c.Fragment = ""
+	return c.String()
+}
+
+func redactString(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return redact(u)
+}
+
+// fetcher does GETs with bounded retries over retryablehttp.
+type fetcher struct {
+	rc      *retryablehttp.Client
+	idle    time.Duration
+	resumes int
+	log     *slog.Logger
+}
+
+func newFetcher(cfg Config) (*fetcher, error) {
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, configErr("reading CA file: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, configErr("CA file %s holds no PEM certificate", cfg.CAFile)
+			}
+			tlsConf.RootCAs = pool
+		}
+		hc = &http.Client{Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       tlsConf,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: cfg.IdleTimeout,
+			DisableCompression:    true, // archives are compressed; INDEX is tiny
+			MaxIdleConnsPerHost:   cfg.Parallel + 2,
+			IdleConnTimeout:       30 * time.Second,
+			ForceAttemptHTTP2:     true,
+		}}
+	}
+	rc := &retryablehttp.Client{
+		HTTPClient:   hc,
+		Logger:       nil, // it would log URLs; we log redacted ones ourselves
+		RetryWaitMin: cfg.RetryWaitMin,
+		RetryWaitMax: cfg.RetryWaitMax,
+		RetryMax:     cfg.Retries,
+		CheckRetry:   checkRetry,
+		Backoff:      backoff(cfg.RetryAfterCap),
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	log := cfg.Logger
+	rc.RequestLogHook = func(_ retryablehttp.Logger, r *http.Request, attempt int) {
+		if attempt > 0 {
+			log.Info("retrying", "url", redact(r.URL), "attempt", attempt+1)
+		}
+	}
+	return &fetcher{rc: rc, idle: cfg.IdleTimeout, resumes: cfg.Retries, log: log}, nil
+}
+
+// checkRetry retries connection errors, 408, 429 and 5xx except 501; never
+// 403 or 404 (an unknown FEC must fail fast) and never once ctx is done.
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		var uae x509.UnknownAuthorityError
+		var hne x509.HostnameError
+		var cie x509.CertificateInvalidError
+		if errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cie) {
+			return false, err // a certificate problem does not heal by retrying
+		}
+		return true, nil
+	}
+	switch c := resp.StatusCode; {
+	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests:
+		return true, nil
+	case c >= 500 && c != http.StatusNotImplemented:
+		return true, nil
+	}
+	return false, nil
+}
+
+// backoff is full jitter: uniform in [0, min(max, min·2^n)]; a Retry-After on
+// 429/503 is honoured but capped.
+func backoff(retryAfterCap time.Duration) retryablehttp.Backoff {
+	return func(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+		if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+			if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				if d > retryAfterCap {
+					d = retryAfterCap
+				}
+				return d
+			}
+		}
+		ceil := min
+		for i := 0; i < attempt && ceil < max; i++ {
+			ceil *= 2
+		}
+		if ceil > max {
+			ceil = max
+		}
+		if ceil <= 0 {
+			return 0
+		}
+		return time.Duration(rand.Int64N(int64(ceil) + 1))
+	}
+}
+
+// retryAfter parses a Retry-After value: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > 1<<30 {
+			n = 1 << 30
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+var errIdle = errors.New("no data received within the idle timeout")
+
+// open issues one GET (with retries) and returns a 2xx response whose body
+// read fails when no bytes arrive within the idle timeout. rangeFrom > 0 asks
+// for the rest of the file from that offset (with If-Range: validator).
+func (f *fetcher) open(ctx context.Context, u *url.URL, rangeFrom int64, validator string) (*http.Response, func(), error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	req, err := retryablehttp.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		cancel(nil)
+		return nil, nil, fmt.Errorf("%w: GET %s: %v", ErrConfig, redact(u), err)
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("User-Agent", "fec-boot")
+	if rangeFrom > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", rangeFrom))
+		if validator != "" {
+			req.Header.Set("If-Range", validator)
+		}
+	}
+	resp, err := f.rc.Do(req)
+	if err != nil {
+		cancel(nil)
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("GET %s: %w (%v)", redact(u), ctx.Err(), context.Cause(ctx))
+		}
+		return nil, nil, fmt.Errorf("GET %s: %s", redact(u), netErrText(err))
+	}
+	if resp.StatusCode/100 != 2 {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		cancel(nil)
+		return nil, nil, &HTTPError{URL: redact(u), StatusCode: resp.StatusCode, Status: resp.Status}
+	}
+	timer := time.AfterFunc(f.idle, func() { cancel(errIdle) })
+	resp.Body = &idleBody{ReadCloser: resp.Body, timer: timer, idle: f.idle, ctx: rctx}
+	return resp, func() { timer.Stop(); resp.Body.Close(); cancel(nil) }, nil
+}
+
+// netErrText describes a transport error without the URL (url.Error repeats
+// the full URL, with any query token).
+func netErrText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+type idleBody struct {
+	io.ReadCloser
+	timer *time.Timer
+	idle  time.Duration
+	ctx   context.Context
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), errIdle) {
+		err = fmt.Errorf("%w (%v)", errIdle, b.idle)
+	}
+	return n, err
+}
+
+// resumingReader reads a file over HTTP and, when the connection breaks off
+// or stalls mid-body, asks for the rest with Range/If-Range. A 206 continues
+// the stream seamlessly; a 200 (the file changed or the server ignores
+// ranges) fails with ErrRestart, since appending would corrupt the stream.
+type resumingReader struct {
+	ctx       context.Context
+	f         *fetcher
+	u         *url.URL
+	body      io.Reader
+	close     func()
+	off       int64
+	validator string
+	resumed   int
+	onResume  func(off int64)
+}
+
+func (f *fetcher) openResuming(ctx context.Context, u *url.URL) (*resumingReader, error) {
+	resp, closeFn, err := f.open(ctx, u, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	v := resp.Header.Get("ETag")
+	if strings.HasPrefix(v, "W/") {
+		v = "" // a weak ETag cannot be used with If-Range
+	}
+	if v == "" {
+		v = resp.Header.Get("Last-Modified")
+	}
+	return &resumingReader{ctx: ctx, f: f, u: u, body: resp.Body, close: closeFn, validator: v}, nil
+}
+
+func (r *resumingReader) Read(p []byte) (int, error) {
+	for {
+		if r.body == nil {
+			if err := r.reopen(); err != nil {
+				return 0, err
+			}
+		}
+		n, err := r.body.Read(p)
+		r.off += int64(n)
+		if err == nil || err == io.EOF {
+			return n, err
+		}
+		if r.ctx.Err() != nil || r.resumed >= r.f.resumes || r.validator == "" {
+			return n, fmt.Errorf("GET %s: reading at byte %d: %w", redact(r.u), r.off, err)
+		}
+		r.f.log.Warn("download broke off, resuming", "url", redact(r.u), "offset", r.off, "error", err.Error())
+		r.close()
+		r.body = nil
+		r.resumed++
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (r *resumingReader) reopen() error {
+	resp, closeFn, err := r.f.open(r.ctx, r.u, r.off, r.validator)
+	if err != nil {
+		return err
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		start, ok := contentRangeStart(resp.Header.Get("Content-Range"))
+		if !ok || start != r.off {
+			closeFn()
+			return fmt.Errorf("GET %s: asked for bytes from %d, got Content-Range %q: %w", redact(r.u), r.off, resp.Header.Get("Content-Range"), ErrRestart)
+		}
+	default: // 200: the whole file again
+		closeFn()
+		return fmt.Errorf("GET %s: resuming at byte %d: answer %s: %w", redact(r.u), r.off, resp.Status, ErrRestart)
+	}
+	if r.onResume != nil {
+		r.onResume(r.off)
+	}
+	r.body, r.close = resp.Body, closeFn
+	return nil
+}
+
+func (r *resumingReader) Close() error {
+	if r.body != nil {
+		r.close()
+		r.body = nil
+	}
+	return nil
+}
+
+func contentRangeStart(v string) (int64, bool) {
+	v, ok := strings.CutPrefix(v, "bytes ")
+	if !ok {
+		return 0, false
+	}
+	s, _, ok := strings.Cut(v, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// getSmall fetches a small file whole (INDEX, INDEX.sig), refusing more than
+// limit bytes.
+func (f *fetcher) getSmall(ctx context.Context, u *url.URL, limit int64) ([]byte, error) {
+	var lastErr error
+	for attempt := 0; attempt <= f.resumes; attempt++ {
+		resp, closeFn, err := f.open(ctx, u, 0, "")
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		closeFn()
+		if err == nil {
+			if int64(len(data)) > limit {
+				return nil, fmt.Errorf("GET %s: more than %d bytes: %w", redact(u), limit, errTooLarge)
+			}
+			return data, nil
+		}
+		lastErr = fmt.Errorf("GET %s: %w", redact(u), err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}

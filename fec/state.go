@@ -1,0 +1,85 @@
+package fec
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+// The state directory:
+//
+//	<state>/installed/<kind>/<name>   "sha256=<hex> version=<v> path=<INDEX path>\n", written after commit
+//	<state>/scripts/<NN-name>         verified local copies of the init scripts, mode 0755
+//	<state>/status.json               the last boot's status (default StatusFile)
+
+func statePath(cfg Config, k index.Kind, name string) string {
+	return filepath.Join(cfg.StateDir, "installed", string(k), name)
+}
+
+// installedSHA returns the sha256 recorded for an entry, or "".
+func installedSHA(cfg Config, k index.Kind, name string) string {
+	data, err := os.ReadFile(statePath(cfg, k, name))
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Split(bufio.ScanWords)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "sha256="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func recordInstalled(cfg Config, e index.Entry) error {
+	line := fmt.Sprintf("sha256=%s version=%s path=%s\n", e.SHA256, e.Version, e.Path)
+	return writeFileAtomic(statePath(cfg, e.Kind, e.Name), []byte(line), 0o644)
+}
+
+// writeFileAtomic writes a file durably: temp file, fsync, rename, fsync dir.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
