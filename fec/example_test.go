@@ -1,0 +1,118 @@
+package fec_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/fec"
+	"github.com/fair-acc/fecdeploy/internal/verify"
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+// exampleStorage serves an INDEX for fec01 naming one archive; tamper
+// changes the archive's bytes after the INDEX was written.
+func exampleStorage(tamper bool) (*httptest.Server, func()) {
+	src, _ := os.MkdirTemp("", "example-src-")
+	os.MkdirAll(filepath.Join(src, "bin"), 0o755)
+	os.WriteFile(filepath.Join(src, "bin", "foo"), []byte("#!/bin/sh\necho foo\n"), 0o755)
+	var tarball bytes.Buffer
+	st, _ := archive.Pack(context.Background(), &tarball, src, archive.PackOptions{Prefix: "opt/fesa/Foo_DU/1.2.0"})
+	ix := index.Index{FEC: "fec01", Arch: "x86_64", Entries: []index.Entry{{
+		Kind: index.KindSoftware, Name: "Foo_DU", SHA256: st.SHA256, Size: st.Size,
+		Path: "software/Foo_DU/1.2.0/Foo_DU-1.2.0.tar.zst", Format: index.FormatZstd, Version: "1.2.0",
+	}}}
+	indexData, _ := ix.Marshal()
+	served := tarball.Bytes()
+	if tamper {
+		served = bytes.Clone(served)
+		served[len(served)/2] ^= 1
+	}
+	files := map[string][]byte{
+		"/fecs/fec01/INDEX": indexData,
+		"/software/Foo_DU/1.2.0/Foo_DU-1.2.0.tar.zst": served,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}))
+	return srv, func() { srv.Close(); os.RemoveAll(src) }
+}
+
+// Boot downloads the archive, checks its size and sha256 while streaming,
+// unpacks it into a staging directory and commits it under the root.
+func ExampleBoot() {
+	srv, done := exampleStorage(false)
+	defer done()
+	root, _ := os.MkdirTemp("", "example-root-")
+	defer os.RemoveAll(root)
+
+	st, err := fec.Boot(context.Background(), fec.Config{BaseURL: srv.URL, FEC: "fec01", Root: root})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range st.Entries {
+		fmt.Println(e.Action, e.Kind, e.Name, e.Version)
+	}
+	foo, _ := os.ReadFile(filepath.Join(root, "opt/fesa/Foo_DU/1.2.0/bin/foo"))
+	fmt.Printf("bin/foo: %q\n", foo)
+
+	// A second boot finds the same sha256 installed and downloads nothing.
+	st, _ = fec.Boot(context.Background(), fec.Config{BaseURL: srv.URL, FEC: "fec01", Root: root})
+	fmt.Println(st.Entries[0].Action, "exit code", st.ExitCode)
+	// Output:
+	// installed software Foo_DU 1.2.0
+	// bin/foo: "#!/bin/sh\necho foo\n"
+	// skipped exit code 0
+}
+
+// Bytes that differ from the INDEX are refused and nothing is written.
+func ExampleBoot_tampered() {
+	srv, done := exampleStorage(true)
+	defer done()
+	root, _ := os.MkdirTemp("", "example-root-")
+	defer os.RemoveAll(root)
+
+	st, err := fec.Boot(context.Background(), fec.Config{BaseURL: srv.URL, FEC: "fec01", Root: root})
+	fmt.Println(errors.Is(err, fec.ErrVerify), errors.Is(err, verify.ErrDigestMismatch), fec.ExitCode(err))
+	fmt.Println(st.Entries[0].Action, strings.Contains(st.Entries[0].Error, "sha256 mismatch"))
+	_, statErr := os.Stat(filepath.Join(root, "opt"))
+	fmt.Println("opt exists:", statErr == nil)
+	// Output:
+	// true true 4
+	// failed true
+	// opt exists: false
+}
+
+// Status.WriteSummary is what fec-boot prints at the end of a boot.
+func ExampleStatus_WriteSummary() {
+	st := &fec.Status{
+		FEC: "fec01", BaseURL: "http://web01/fecdeploy", Command: "boot", IndexSHA256: "ab12cd34ef56ab12cd34ef56",
+		DurationMS: 1234,
+		Entries: []fec.EntryStatus{
+			{Kind: "software", Name: "Foo_DU", Version: "1.2.0", Action: fec.ActionInstalled, Bytes: 5 << 20, DurationMS: 800},
+			{Kind: "software", Name: "Bar_DU", Version: "dev", Dev: true, Action: fec.ActionSkipped},
+		},
+		Scripts: []fec.ScriptStatus{{Name: "10-network", Action: fec.ActionRan, DurationMS: 30}},
+	}
+	st.WriteSummary(os.Stdout)
+	// Output:
+	// fec-boot boot of FEC fec01 from http://web01/fecdeploy (INDEX sha256 ab12cd34ef56)
+	//   installed software      Foo_DU 1.2.0                            5.0 MiB    800ms
+	//   skipped   software      Bar_DU dev (dev)                              -       0s
+	//   ran       init          10-network                               exit 0     30ms
+	// 1 installed, 1 skipped, 0 failed; 1 scripts, 0 failed; 1.234s; exit code 0
+}
