@@ -37,7 +37,7 @@ func exampleStorage(tamper bool) (*httptest.Server, func()) {
 		served[len(served)/2] ^= 1
 	}
 	files := map[string][]byte{
-		"/fecs/fec01/INDEX": indexData,
+		"/fecs/fec01/INDEX":                           indexData,
 		"/software/Foo_DU/1.2.0/Foo_DU-1.2.0.tar.zst": served,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
