@@ -1,0 +1,409 @@
+package storage
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+// formatPreference orders formats when a version is published in several:
+// zstd decompresses fastest, xz is smallest, gzip is the fallback.
+var formatPreference = []string{index.FormatZstd, index.FormatXz, index.FormatGzip}
+
+// Versions lists the published versions of a software or configuration
+// (the folders under <kind>/<name>/), in byte order; the version package
+// orders them semantically. ErrNotFound when nothing of that name exists.
+func (s *Storage) Versions(kind index.Kind, name string) ([]string, error) {
+	p, err := s.absFor(treePathSpec{kind, name})
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: no %s %q is published", ErrNotFound, kind, name)
+		}
+		return nil, fmt.Errorf("storage: listing versions of %s %s: %w", kind, name, err)
+	}
+	var vs []string
+	for _, e := range ents {
+		if e.IsDir() && index.CheckName("version", e.Name()) == nil {
+			vs = append(vs, e.Name())
+		}
+	}
+	sort.Strings(vs)
+	return vs, nil
+}
+
+// pickArchive chooses the archive of <kind>/<name>/<version> for a FEC: its
+// architecture (or noarch), a format it can decode (zstd, xz, gzip in that
+// order of preference). It returns the base-relative path.
+func (s *Storage) pickArchive(fec string, c FECConfig, kind index.Kind, name, version string) (string, error) {
+	vdir, err := pathFor(versionPathSpec{kind, name, version})
+	if err != nil {
+		return "", err
+	}
+	ents, err := os.ReadDir(s.abs(vdir))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("storage: reading %s: %w", vdir, err)
+		}
+		vs, verr := s.Versions(kind, name)
+		if verr != nil {
+			return "", verr
+		}
+		if len(vs) == 0 {
+			return "", fmt.Errorf("%w: %s %s has no published version", ErrNotFound, kind, name)
+		}
+		return "", fmt.Errorf("%w: %s %s has no version %s (published: %s)", ErrNotFound, kind, name, version, strings.Join(vs, ", "))
+	}
+	type cand struct {
+		file string
+		an   archiveName
+	}
+	var all []cand
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if an, ok := parseArchiveFileName(kind, name, version, e.Name()); ok {
+			all = append(all, cand{e.Name(), an})
+		}
+	}
+	if len(all) == 0 {
+		return "", fmt.Errorf("%w: %s holds no archive of %s %s %s", ErrNotFound, vdir, kind, name, version)
+	}
+	archOK := func(a archiveName) bool { return kind != index.KindSoftware || a.arch == c.Arch || a.arch == NoArch }
+	var fits []cand
+	var arches []string
+	for _, x := range all {
+		if archOK(x.an) {
+			fits = append(fits, x)
+		} else {
+			arches = append(arches, x.an.arch)
+		}
+	}
+	if len(fits) == 0 {
+		sort.Strings(arches)
+		return "", fmt.Errorf("%w: %s %s %s is published for %s only; FEC %s is %s: publish a %s (or %s) build",
+			ErrArchMismatch, kind, name, version, strings.Join(uniq(arches), ", "), fec, c.Arch, c.Arch, NoArch)
+	}
+	best := -1
+	for i, x := range fits {
+		if !c.CanDecode(x.an.format) {
+			continue
+		}
+		if best < 0 || better(x.an, fits[best].an, c.Arch) {
+			best = i
+		}
+	}
+	if best < 0 {
+		var names []string
+		for _, x := range fits {
+			names = append(names, path.Join(vdir, x.file))
+		}
+		sort.Strings(names)
+		return "", fmt.Errorf("%w: FEC %s cannot decompress %s (its fec.conf has decoders=%s): republish %s %s as gzip (or xz)",
+			ErrNoDecoder, fec, strings.Join(names, ", "), strings.Join(c.Decoders, ","), name, version)
+	}
+	return path.Join(vdir, fits[best].file), nil
+}
+
+// better orders candidate archives: the FEC's own architecture before
+// noarch, then by formatPreference.
+func better(a, b archiveName, arch string) bool {
+	if (a.arch == arch) != (b.arch == arch) {
+		return a.arch == arch
+	}
+	return rank(a.format) < rank(b.format)
+}
+
+func rank(format string) int {
+	for i, f := range formatPreference {
+		if f == format {
+			return i
+		}
+	}
+	return len(formatPreference)
+}
+
+func uniq(xs []string) []string {
+	var out []string
+	for i, x := range xs {
+		if i == 0 || x != xs[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// relTarget is the relative symlink content that makes the link at the
+// base-relative path link point to the base-relative path target.
+func relTarget(link, target string) string {
+	r, _ := filepath.Rel(path.Dir(link), target)
+	return filepath.ToSlash(r)
+}
+
+// setLink points the base-relative link at target (base-relative), creating
+// the folder, refusing to replace anything but a symlink.
+func (s *Storage) setLink(link, target string) error {
+	dirRel := path.Dir(link)
+	created, err := mkdirs(s.base, s.abs(dirRel))
+	if err != nil {
+		removeEmpty(created)
+		return err
+	}
+	want := relTarget(link, target)
+	st, err := os.Lstat(s.abs(link))
+	switch {
+	case err == nil && st.Mode()&os.ModeSymlink == 0:
+		removeEmpty(created)
+		return fmt.Errorf("%w: %s is a %s, not a symlink; remove it by hand first", ErrExists, link, describeMode(st.Mode()))
+	case err == nil:
+		if cur, _ := os.Readlink(s.abs(link)); cur == want {
+			return nil
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	if err := symlinkAtomic(s.abs(dirRel), path.Base(link), want); err != nil {
+		removeEmpty(created)
+		return err
+	}
+	return nil
+}
+
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m.IsRegular():
+		return "regular file"
+	}
+	return "special file"
+}
+
+// Link points fecs/<fec>/<kind>/<name> at the archive of
+// <kind>/<name>/<version> that fits the FEC (see pickArchive), switching an
+// existing link atomically, and regenerates the FEC's INDEX. kind is
+// software or configuration. Errors: ErrUnknownFEC, ErrNotFound (naming the
+// versions that exist), ErrArchMismatch, ErrNoDecoder, ErrExists (a regular
+// file is in the way); nothing is changed then.
+func (s *Storage) Link(ctx context.Context, fec string, kind index.Kind, name, version string) error {
+	if _, err := treeDir(kind); err != nil {
+		return err
+	}
+	link, err := pathFor(fecEntryPathSpec{fec, kind, name})
+	if err != nil {
+		return err
+	}
+	if _, err := pathFor(versionPathSpec{kind, name, version}); err != nil {
+		return err
+	}
+	return s.locked(ctx, func() error {
+		c, err := s.readFECConf(fec)
+		if err != nil {
+			return err
+		}
+		target, err := s.pickArchive(fec, c, kind, name, version)
+		if err != nil {
+			return err
+		}
+		if err := s.setLink(link, target); err != nil {
+			return fmt.Errorf("storage: linking %s to %s: %w", link, target, err)
+		}
+		s.logger().Info("linked", "fec", fec, "kind", kind, "name", name, "version", version, "target", target)
+		return s.reindexLocked(ctx, []string{fec})
+	})
+}
+
+// Unlink removes fecs/<fec>/<kind>/<name> (a symlink, or for init and
+// configuration also a file written there) and regenerates the FEC's INDEX.
+// For data, name is the snapshot's name without .tar.<ext>. ErrNotFound when
+// there is nothing of that name.
+func (s *Storage) Unlink(ctx context.Context, fec string, kind index.Kind, name string) error {
+	if _, err := kindDir(kind); err != nil {
+		return err
+	}
+	if err := index.CheckName(string(kind)+" name", name); err != nil {
+		return err
+	}
+	return s.locked(ctx, func() error {
+		if _, err := s.readFECConf(fec); err != nil {
+			return err
+		}
+		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})
+		file := name
+		if kind == index.KindData {
+			file = ""
+			ents, _ := os.ReadDir(s.abs(dirRel))
+			for _, e := range ents {
+				if stem, _, ok := splitExtension(e.Name()); ok && stem == name {
+					file = e.Name()
+				}
+			}
+		}
+		st, err := os.Lstat(s.abs(path.Join(dirRel, file)))
+		if file == "" || err != nil {
+			return fmt.Errorf("%w: FEC %s has no %s %s", ErrNotFound, fec, kind, name)
+		}
+		if st.IsDir() {
+			return fmt.Errorf("%w: %s is a directory; remove it by hand", ErrBadRequest, path.Join(dirRel, file))
+		}
+		if err := removeDurably(s.abs(dirRel), file); err != nil {
+			return fmt.Errorf("storage: unlinking %s: %w", path.Join(dirRel, file), err)
+		}
+		s.logger().Info("unlinked", "fec", fec, "kind", kind, "name", name)
+		return s.reindexLocked(ctx, []string{fec})
+	})
+}
+
+// AddGlobalScript writes (or replaces) the shared init script
+// fecs/global/<name> (mode 0755) and regenerates the indexes of the FECs
+// that link it. Name it as it should sort among init scripts, e.g.
+// "10-network": LinkInit uses the same name inside init/.
+func (s *Storage) AddGlobalScript(ctx context.Context, name string, body io.Reader) error {
+	rel, err := pathFor(globalScriptPathSpec{name})
+	if err != nil {
+		return err
+	}
+	return s.locked(ctx, func() error {
+		if err := s.writeStream(ctx, rel, 0o755, body, false); err != nil {
+			return fmt.Errorf("storage: writing global script %s: %w", name, err)
+		}
+		s.logger().Info("wrote global script", "path", rel)
+		users, err := s.fecsUsing(rel)
+		if err != nil {
+			return err
+		}
+		return s.reindexLocked(ctx, users)
+	})
+}
+
+// LinkInit links fecs/<fec>/init/<script> -> ../../global/<script> and
+// regenerates the FEC's INDEX. ErrNotFound when there is no such global
+// script.
+func (s *Storage) LinkInit(ctx context.Context, fec, script string) error {
+	target, err := pathFor(globalScriptPathSpec{script})
+	if err != nil {
+		return err
+	}
+	link, err := pathFor(fecEntryPathSpec{fec, index.KindInit, script})
+	if err != nil {
+		return err
+	}
+	return s.locked(ctx, func() error {
+		if _, err := s.readFECConf(fec); err != nil {
+			return err
+		}
+		if st, err := os.Stat(s.abs(target)); err != nil || !st.Mode().IsRegular() {
+			return fmt.Errorf("%w: no global script %s (add it with AddGlobalScript)", ErrNotFound, target)
+		}
+		if err := s.setLink(link, target); err != nil {
+			return fmt.Errorf("storage: linking %s: %w", link, err)
+		}
+		s.logger().Info("linked init script", "fec", fec, "script", script)
+		return s.reindexLocked(ctx, []string{fec})
+	})
+}
+
+// PutFile writes a file straight into a FEC's folder and regenerates its
+// INDEX: kind init writes the script init/<name> (0755); configuration
+// writes the FEC-specific archive configuration/<name>; data writes the
+// snapshot persistent-data/<name>.tar.<ext> (creating the folder, which opts
+// the FEC into persistence). Archives are checked by magic bytes
+// (ErrUnknownFormat) and against the FEC's decoders (ErrNoDecoder). An
+// existing symlink or file of that name is replaced atomically.
+func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name string, body io.Reader) error {
+	if kind == index.KindSoftware {
+		return fmt.Errorf("%w: software is published and linked, not put into a FEC's folder", ErrBadRequest)
+	}
+	if _, err := pathFor(fecEntryPathSpec{fec, kind, name}); err != nil {
+		return err
+	}
+	return s.locked(ctx, func() error {
+		c, err := s.readFECConf(fec)
+		if err != nil {
+			return err
+		}
+		br := bufio.NewReaderSize(body, 64<<10)
+		file, perm := name, os.FileMode(0o755)
+		if kind.IsArchive() {
+			perm = 0o644
+			head, _ := br.Peek(len(magicXz))
+			format, ok := detectFormat(head)
+			if !ok {
+				return fmt.Errorf("%w: %s %s for FEC %s starts with % x", ErrUnknownFormat, kind, name, fec, head)
+			}
+			if !c.CanDecode(format) {
+				return fmt.Errorf("%w: FEC %s cannot decompress the %s archive %s (decoders=%s); compress it with gzip",
+					ErrNoDecoder, fec, format, name, strings.Join(c.Decoders, ","))
+			}
+			if kind == index.KindData {
+				ext, _ := Extension(format)
+				file = name + ext
+			}
+		}
+		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})
+		rel := path.Join(dirRel, file)
+		if err := s.writeStream(ctx, rel, perm, br, true); err != nil {
+			return fmt.Errorf("storage: writing %s: %w", rel, err)
+		}
+		if kind == index.KindData {
+			// Older snapshots of the same name in another format go.
+			ents, _ := os.ReadDir(s.abs(dirRel))
+			for _, e := range ents {
+				if stem, _, ok := splitExtension(e.Name()); ok && stem == name && e.Name() != file {
+					if err := removeDurably(s.abs(dirRel), e.Name()); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		s.logger().Info("wrote file", "fec", fec, "path", rel)
+		return s.reindexLocked(ctx, []string{fec})
+	})
+}
+
+// writeStream writes body to the base-relative rel atomically. A symlink in
+// the way is replaced only when replaceLink; a directory never is.
+func (s *Storage) writeStream(ctx context.Context, rel string, perm os.FileMode, body io.Reader, replaceLink bool) error {
+	if body == nil {
+		return fmt.Errorf("%w: no body", ErrBadRequest)
+	}
+	if st, err := os.Lstat(s.abs(rel)); err == nil {
+		if st.IsDir() || (st.Mode()&os.ModeSymlink != 0 && !replaceLink) {
+			return fmt.Errorf("%w: %s is a %s; remove it by hand first", ErrExists, rel, describeMode(st.Mode()))
+		}
+	}
+	dir := s.abs(path.Dir(rel))
+	created, err := mkdirs(s.base, dir)
+	if err != nil {
+		removeEmpty(created)
+		return err
+	}
+	t, err := createTemp(dir, path.Base(rel))
+	if err != nil {
+		removeEmpty(created)
+		return err
+	}
+	if _, err := io.Copy(t.f, ctxReader{ctx, body}); err != nil {
+		t.abort()
+		removeEmpty(created)
+		return err
+	}
+	if err := t.commit(path.Base(rel), perm); err != nil {
+		removeEmpty(created)
+		return err
+	}
+	return nil
+}

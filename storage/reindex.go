@@ -1,0 +1,242 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+// hashCache remembers sha256 sums (and formats) by base-relative path for
+// the duration of one reindex, so that an archive linked by a thousand FECs
+// is looked at once.
+type hashCache struct {
+	mu sync.Mutex
+	m  map[string]cachedFile
+}
+
+type cachedFile struct {
+	sum, format string
+}
+
+func newHashCache() *hashCache { return &hashCache{m: map[string]cachedFile{}} }
+
+func (c *hashCache) get(p string) (cachedFile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[p]
+	return v, ok
+}
+
+func (c *hashCache) put(p string, v cachedFile) {
+	c.mu.Lock()
+	c.m[p] = v
+	c.mu.Unlock()
+}
+
+// BuildIndex computes the INDEX a FEC should have now, from its folder: it
+// resolves every entry by path, takes sizes from the files and sha256 sums
+// from the .sha256 sidecars written at publish (hashing files that have
+// none). It only reads. A broken link (ErrBrokenLink), an archive for
+// another architecture (ErrArchMismatch) or in a format the FEC cannot
+// decode (ErrNoDecoder) is an error: no INDEX is built for such a FEC.
+func (s *Storage) BuildIndex(fec string) (*index.Index, error) {
+	c, err := s.readFECConf(fec)
+	if err != nil {
+		return nil, err
+	}
+	return s.buildIndexWith(fec, c, newHashCache())
+}
+
+func (s *Storage) buildIndexWith(fec string, c FECConfig, cache *hashCache) (*index.Index, error) {
+	ix := &index.Index{FEC: fec, Arch: c.Arch}
+	for _, kind := range index.Kinds {
+		dirRel, err := pathFor(fecKindPathSpec{fec, kind})
+		if err != nil {
+			return nil, err
+		}
+		ents, err := os.ReadDir(s.abs(dirRel))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("storage: FEC %s: %w", fec, err)
+		}
+		for _, de := range ents {
+			file := de.Name()
+			if strings.HasPrefix(file, ".") {
+				continue // temporary files, hidden files
+			}
+			rel := path.Join(dirRel, file)
+			name := file
+			if kind == index.KindData {
+				stem, _, ok := splitExtension(file)
+				if !ok {
+					return nil, fmt.Errorf("%w: FEC %s: %s is not named <name>.tar.<zst|gz|xz>; rename or remove it", ErrBadRequest, fec, rel)
+				}
+				name = stem
+			}
+			if err := index.CheckName(string(kind)+" name", name); err != nil {
+				return nil, fmt.Errorf("storage: FEC %s: %s: %w", fec, rel, err)
+			}
+			e, err := s.entry(fec, c, kind, name, rel, cache)
+			if err != nil {
+				return nil, err
+			}
+			ix.Entries = append(ix.Entries, e)
+		}
+	}
+	ix.Sort()
+	if err := ix.Validate(); err != nil {
+		return nil, fmt.Errorf("storage: FEC %s: %w", fec, err)
+	}
+	return ix, nil
+}
+
+// entry builds the INDEX entry of the base-relative rel in a FEC's folder.
+func (s *Storage) entry(fec string, c FECConfig, kind index.Kind, name, rel string, cache *hashCache) (index.Entry, error) {
+	target, fi, err := s.resolve(rel)
+	if err != nil {
+		return index.Entry{}, fmt.Errorf("storage: FEC %s: %w (fix or remove the link, then reindex)", fec, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return index.Entry{}, fmt.Errorf("%w: FEC %s: %s resolves to %s, which is a %s, not a file", ErrBrokenLink, fec, rel, target, describeMode(fi.Mode()))
+	}
+	e := index.Entry{Kind: kind, Name: name, Path: target, Size: fi.Size()}
+	loc, inTree := locateInTree(target)
+	var an archiveName
+	parsed := false
+	if inTree && loc.version != "" {
+		e.Version = loc.version
+		e.Dev = loc.version == DevVersion
+		an, parsed = parseArchiveFileName(loc.kind, loc.name, loc.version, loc.file)
+	}
+	cf, ok := cache.get(target)
+	if !ok {
+		if parsed {
+			cf.format = an.format
+		} else if kind.IsArchive() {
+			if cf.format, err = detectFileFormat(s.abs(target)); err != nil {
+				return index.Entry{}, fmt.Errorf("storage: FEC %s: %s -> %s: %w", fec, rel, target, err)
+			}
+		}
+		if sum, ok := readChecksum(s.abs(target)); ok && parsed {
+			cf.sum = sum // sidecars are trusted only for published archives
+		} else if cf.sum, err = hashFile(s.abs(target)); err != nil {
+			return index.Entry{}, fmt.Errorf("storage: FEC %s: hashing %s: %w", fec, target, err)
+		}
+		cache.put(target, cf)
+	}
+	e.SHA256 = cf.sum
+	if kind.IsArchive() {
+		e.Format = cf.format
+		if parsed && loc.kind == index.KindSoftware && an.arch != NoArch && an.arch != c.Arch {
+			return index.Entry{}, fmt.Errorf("%w: FEC %s is %s but %s links %s, built for %s: link a %s or %s build",
+				ErrArchMismatch, fec, c.Arch, rel, target, an.arch, c.Arch, NoArch)
+		}
+		if !c.CanDecode(e.Format) {
+			return index.Entry{}, fmt.Errorf("%w: FEC %s cannot decompress %s (%s; decoders=%s): republish it as gzip (or xz) and relink",
+				ErrNoDecoder, fec, target, e.Format, strings.Join(c.Decoders, ","))
+		}
+	} else {
+		e.Version, e.Dev = "", false
+	}
+	return e, nil
+}
+
+// Reindex regenerates the INDEX (and INDEX.sig when a signing key is set)
+// of the given FECs, or of every FEC when none are given. It takes the
+// storage lock. A FEC whose index cannot be built keeps its old INDEX; the
+// errors of all such FECs are joined, the others are still reindexed.
+func (s *Storage) Reindex(ctx context.Context, fecs ...string) error {
+	return s.locked(ctx, func() error {
+		if len(fecs) == 0 {
+			all, err := s.FECs()
+			if err != nil {
+				return err
+			}
+			fecs = all
+		}
+		return s.reindexLocked(ctx, fecs)
+	})
+}
+
+// reindexLocked is Reindex with the lock held. Files are only rewritten
+// when their bytes change.
+func (s *Storage) reindexLocked(ctx context.Context, fecs []string) error {
+	if len(fecs) == 0 {
+		return nil
+	}
+	cache := newHashCache()
+	key := s.signingKey()
+	errs := make([]error, len(fecs))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	workers := min(len(fecs), 4*runtime.GOMAXPROCS(0))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				errs[i] = s.writeIndex(fecs[i], cache, key)
+			}
+		}()
+	}
+	for i := range fecs {
+		if ctx.Err() != nil {
+			errs[i] = ctx.Err()
+			continue
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Storage) writeIndex(fec string, cache *hashCache, key ed25519.PrivateKey) error {
+	c, err := s.readFECConf(fec)
+	if err != nil {
+		return err
+	}
+	ix, err := s.buildIndexWith(fec, c, cache)
+	if err != nil {
+		return err
+	}
+	data, err := ix.Marshal()
+	if err != nil {
+		return fmt.Errorf("storage: FEC %s: %w", fec, err)
+	}
+	dir, _ := s.absFor(fecPathSpec{fec})
+	if old, err := os.ReadFile(filepath.Join(dir, index.FileName)); err != nil || !bytes.Equal(old, data) {
+		if err := writeFileAtomic(dir, index.FileName, 0o644, data); err != nil {
+			return fmt.Errorf("storage: FEC %s: writing INDEX: %w", fec, err)
+		}
+		s.logger().Info("wrote INDEX", "fec", fec, "entries", len(ix.Entries))
+	}
+	if key == nil {
+		if _, err := os.Stat(filepath.Join(dir, index.SigFileName)); err == nil {
+			s.logger().Warn("no signing key: removing INDEX.sig, which would not match", "fec", fec)
+			if err := removeDurably(dir, index.SigFileName); err != nil {
+				return fmt.Errorf("storage: FEC %s: removing INDEX.sig: %w", fec, err)
+			}
+		}
+		return nil
+	}
+	sig := index.Sign(key, data) // ed25519 signatures are deterministic
+	if old, err := os.ReadFile(filepath.Join(dir, index.SigFileName)); err != nil || !bytes.Equal(old, sig) {
+		if err := writeFileAtomic(dir, index.SigFileName, 0o644, sig); err != nil {
+			return fmt.Errorf("storage: FEC %s: writing INDEX.sig: %w", fec, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+// WhoUses returns the links that keep <kind>/<name>/<version> alive (see
+// Link.Uses), sorted by path. Links of fecs/global count: a FEC may reach
+// them through its init links.
+func (s *Storage) WhoUses(kind index.Kind, name, version string) ([]Link, error) {
+	if _, err := pathFor(versionPathSpec{kind, name, version}); err != nil {
+		return nil, err
+	}
+	links, err := s.Links()
+	if err != nil {
+		return nil, err
+	}
+	var out []Link
+	for _, l := range links {
+		if l.Uses(kind, name, version) {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// RemoveVersion deletes <kind>/<name>/<version> (and <kind>/<name> when it
+// becomes empty). It refuses with ErrInUse, changing nothing, when a link
+// under fecs/ resolves into it or an INDEX still names a file in it (run
+// Reindex after hand edits). The folder is first renamed to a temporary
+// name, so it disappears in one step.
+func (s *Storage) RemoveVersion(ctx context.Context, kind index.Kind, name, version string) error {
+	rel, err := pathFor(versionPathSpec{kind, name, version})
+	if err != nil {
+		return err
+	}
+	return s.locked(ctx, func() error {
+		if st, err := os.Lstat(s.abs(rel)); err != nil || !st.IsDir() {
+			vs, _ := s.Versions(kind, name)
+			return fmt.Errorf("%w: %s %s has no version %s (published: %s)", ErrNotFound, kind, name, version, strings.Join(vs, ", "))
+		}
+		users, err := s.WhoUses(kind, name, version)
+		if err != nil {
+			return err
+		}
+		var why []string
+		for _, l := range users {
+			why = append(why, fmt.Sprintf("%s -> %s", l.Path, l.Target))
+		}
+		fecs, err := s.FECs()
+		if err != nil {
+			return err
+		}
+		for _, fec := range fecs {
+			p, _ := s.absFor(fecIndexPathSpec{fec})
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			ix, err := index.ParseBytes(b)
+			if err != nil {
+				continue // Verify reports it; it names nothing we can trust
+			}
+			for _, e := range ix.Entries {
+				if isWithin(e.Path, rel) {
+					why = append(why, fmt.Sprintf("INDEX of %s names %s (reindex %s)", fec, e.Path, fec))
+				}
+			}
+		}
+		if len(why) > 0 {
+			sort.Strings(why)
+			return fmt.Errorf("%w: not removing %s: %s", ErrInUse, rel, strings.Join(why, "; "))
+		}
+		dir, base := filepath.Dir(s.abs(rel)), filepath.Base(s.abs(rel))
+		tmp := filepath.Join(dir, tmpPrefix+"rm-"+base+"-"+randomSuffix())
+		if err := os.Rename(s.abs(rel), tmp); err != nil {
+			return fmt.Errorf("storage: removing %s: %w", rel, err)
+		}
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("storage: removing %s: %w", rel, err)
+		}
+		if err := os.RemoveAll(tmp); err != nil {
+			return fmt.Errorf("storage: removing %s (now %s; Clean removes it): %w", rel, tmp, err)
+		}
+		_ = os.Remove(dir) // only when empty
+		s.logger().Info("removed version", "path", rel)
+		return nil
+	})
+}
+
+// isTemp reports whether a file name is one of our temporary names.
+func isTemp(name string) bool { return strings.HasPrefix(name, tmpPrefix) }
+
+// staleTemp reports whether the temporary file at p belongs to no live
+// writer: nobody holds its flock. Temporary symlinks and directories are
+// only made with the storage lock held, so with the lock held they are
+// always stale.
+func staleTemp(p string, d fs.DirEntry) bool {
+	if !d.Type().IsRegular() {
+		return true
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return false // a live writer holds it
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return true
+}
+
+// Clean removes the temporary files and folders that killed writers left
+// behind (a live writer's are kept: it holds their flock) and returns their
+// base-relative paths.
+func (s *Storage) Clean(ctx context.Context) ([]string, error) {
+	var removed []string
+	err := s.locked(ctx, func() error {
+		temps, err := s.temps()
+		if err != nil {
+			return err
+		}
+		for _, t := range temps {
+			if !t.stale {
+				continue
+			}
+			if err := os.RemoveAll(s.abs(t.path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("storage: removing %s: %w", t.path, err)
+			}
+			removed = append(removed, t.path)
+			s.logger().Info("removed stale temporary file", "path", t.path)
+		}
+		return nil
+	})
+	return removed, err
+}
+
+type tempEntry struct {
+	path  string
+	stale bool
+}
+
+// temps finds temporary files everywhere in the storage.
+func (s *Storage) temps() ([]tempEntry, error) {
+	var out []tempEntry
+	err := filepath.WalkDir(s.base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == s.base {
+				return err
+			}
+			return nil
+		}
+		if !isTemp(d.Name()) {
+			return nil
+		}
+		rel, _ := filepath.Rel(s.base, p)
+		out = append(out, tempEntry{path: filepath.ToSlash(rel), stale: staleTemp(p, d)})
+		if d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: looking for temporary files: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out, nil
+}

@@ -1,0 +1,266 @@
+// Package storage manages the web-storage tree on the writer host: typed
+// paths, FECs and their fec.conf, atomic immutable publishing of compressed
+// tar archives, relative symlinks switched atomically, INDEX generation and
+// signing, the storage lock, reindex, verify and link resolution.
+//
+// The tree (docs/storage-layout.md has the full description):
+//
+//	<base>/.fecdeploy-storage                  marker file; Open refuses a dir without it (ErrNotStorage)
+//	<base>/.lock                               the storage lock (flock, advisory)
+//	<base>/fecs/global/<script>                shared init scripts
+//	<base>/fecs/<FEC>/fec.conf                 key=value: arch=x86_64, decoders=gzip,xz,zstd
+//	<base>/fecs/<FEC>/init/<NN-name>           script, or symlink -> ../../global/<script>; run in name order
+//	<base>/fecs/<FEC>/software/<name>          symlink -> ../../../software/<name>/<version>/<archive>
+//	<base>/fecs/<FEC>/configuration/<name>     archive file, or symlink -> ../../../configuration/<name>/<version>/<archive>
+//	<base>/fecs/<FEC>/persistent-data/<name>.tar.<ext>   opt-in (present only for FECs that persist data)
+//	<base>/fecs/<FEC>/INDEX, INDEX.sig         generated
+//	<base>/software/<name>/<version>/<name>-<version>-<arch>.tar.<zst|gz|xz>   (+ .sha256 sidecar)
+//	<base>/configuration/<name>/<version>/<name>-<version>.tar.<zst|gz|xz>     (+ .sha256 sidecar)
+//
+// Every mutating method takes the storage lock itself and regenerates the
+// affected INDEX files last, after every archive they name exists. The lock
+// is an advisory flock(2) on <base>/.lock: it only excludes writers that use
+// it (this package and tools built on it), and it only works when the
+// storage is on a local filesystem of the one writer host (not NFS).
+package storage
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Errors returned by this package; test with errors.Is. Bad names wrap
+// index.ErrBadName (an *index.NameError says which character and why).
+var (
+	ErrNotStorage    = errors.New("storage: not a fecdeploy web storage")
+	ErrBadRequest    = errors.New("storage: bad request")
+	ErrUnknownFEC    = errors.New("storage: unknown FEC")
+	ErrExists        = errors.New("storage: already exists")
+	ErrNotFound      = errors.New("storage: not found")
+	ErrImmutable     = errors.New("storage: published version is immutable")
+	ErrArchMismatch  = errors.New("storage: architecture mismatch")
+	ErrNoDecoder     = errors.New("storage: FEC cannot decompress this archive format")
+	ErrUnknownFormat = errors.New("storage: not a zstd, gzip or xz compressed stream")
+	ErrBrokenLink    = errors.New("storage: broken link")
+	ErrInUse         = errors.New("storage: in use")
+)
+
+// Storage is an opened web storage. Its methods are safe for concurrent use;
+// writers in other processes are excluded by the storage lock.
+type Storage struct {
+	base     string // absolute, clean
+	realBase string // base with symlinks evaluated
+
+	mu  sync.Mutex
+	log *slog.Logger
+	key ed25519.PrivateKey
+}
+
+// Option configures Init and Open.
+type Option func(*Storage)
+
+// WithLogger sets the logger (nil = silent, the default).
+func WithLogger(l *slog.Logger) Option { return func(s *Storage) { s.SetLogger(l) } }
+
+// WithSigningKey makes Reindex sign every INDEX (INDEX.sig).
+func WithSigningKey(k ed25519.PrivateKey) Option { return func(s *Storage) { s.SetSigningKey(k) } }
+
+// SetLogger sets the logger (nil = silent).
+func (s *Storage) SetLogger(l *slog.Logger) {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	s.mu.Lock()
+	s.log = l
+	s.mu.Unlock()
+}
+
+// SetSigningKey sets the key INDEX files are signed with from now on; nil
+// stops signing (and the next reindex removes INDEX.sig files, which would
+// no longer match).
+func (s *Storage) SetSigningKey(k ed25519.PrivateKey) {
+	s.mu.Lock()
+	s.key = k
+	s.mu.Unlock()
+}
+
+func (s *Storage) logger() *slog.Logger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log
+}
+
+func (s *Storage) signingKey() ed25519.PrivateKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
+}
+
+// Base is the absolute path of the storage.
+func (s *Storage) Base() string { return s.base }
+
+// abs turns a base-relative slash path into an absolute OS path.
+func (s *Storage) abs(rel string) string {
+	if rel == "" {
+		return s.base
+	}
+	return filepath.Join(s.base, filepath.FromSlash(rel))
+}
+
+// absFor is abs(pathFor(spec)).
+func (s *Storage) absFor(spec pathSpec) (string, error) {
+	p, err := pathFor(spec)
+	if err != nil {
+		return "", err
+	}
+	return s.abs(p), nil
+}
+
+func newStorage(dir string, opts []Option) (*Storage, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %s: %w", dir, err)
+	}
+	s := &Storage{base: filepath.Clean(abs), log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Init creates a storage in dir (created if missing): the marker file, the
+// lock file, fecs/global/, software/ and configuration/. On a directory that
+// already is a storage it is Open. A directory with other content is
+// accepted (an existing tree can be adopted; Verify then reports what does
+// not follow the layout).
+func Init(dir string, opts ...Option) (*Storage, error) {
+	s, err := newStorage(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(s.abs(MarkerName)); err == nil {
+		return Open(dir, opts...)
+	}
+	global, _ := pathFor(globalPathSpec{})
+	for _, p := range []string{global, SoftwareDir, ConfigDir} {
+		if err := os.MkdirAll(s.abs(p), 0o755); err != nil {
+			return nil, fmt.Errorf("storage: creating %s: %w", s.abs(p), err)
+		}
+	}
+	if err := writeFileAtomic(s.base, LockName, 0o644, nil); err != nil {
+		return nil, fmt.Errorf("storage: creating the lock file: %w", err)
+	}
+	// The marker goes last: a half-initialised directory is not a storage.
+	if err := writeFileAtomic(s.base, MarkerName, 0o644, []byte(MarkerContent)); err != nil {
+		return nil, fmt.Errorf("storage: creating the marker file: %w", err)
+	}
+	return Open(dir, opts...)
+}
+
+// Open opens an existing storage; ErrNotStorage when dir has no marker file
+// (or one of an unknown layout version).
+func Open(dir string, opts ...Option) (*Storage, error) {
+	s, err := newStorage(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(s.abs(MarkerName))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s has no %s marker file (create a storage with Init / fecctl init)", ErrNotStorage, s.base, MarkerName)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrNotStorage, s.base, err)
+	}
+	if string(b) != MarkerContent {
+		return nil, fmt.Errorf("%w: %s: marker says %q, this version reads %q (upgrade fecdeploy)", ErrNotStorage, s.base,
+			strings.TrimSpace(string(b)), strings.TrimSpace(MarkerContent))
+	}
+	real, err := filepath.EvalSymlinks(s.base)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %s: %w", s.base, err)
+	}
+	s.realBase = real
+	return s, nil
+}
+
+// Lock takes the storage lock, waiting (polling, so ctx can cancel it) while
+// another writer holds it, and returns the function that releases it.
+//
+// The lock is advisory: flock(2) on <base>/.lock. It excludes every writer
+// that takes it, in this process or another, and is released when the
+// holder exits or is killed. It needs the storage on a local filesystem of
+// the writer host. The mutating methods of Storage take it themselves:
+// calling one while holding Lock blocks until ctx ends. Use Lock to change
+// the tree by other means (hand edits by a tool, fec-persist snapshots).
+func (s *Storage) Lock(ctx context.Context) (unlock func() error, err error) {
+	p := s.abs(LockName)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("storage: opening the lock file: %w", err)
+	}
+	fd := int(f.Fd())
+	wait := 2 * time.Millisecond
+	for {
+		if err := ctx.Err(); err != nil {
+			holder, _ := os.ReadFile(p)
+			f.Close()
+			return nil, fmt.Errorf("storage: waiting for the storage lock %s (held by %s): %w", p, strings.TrimSpace(string(holder)), err)
+		}
+		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("storage: locking %s: %w", p, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
+	// Who holds it, for the message of a writer that waits (best effort).
+	host, _ := os.Hostname()
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(fmt.Sprintf("pid=%d host=%s since=%s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))), 0)
+	}
+	var once sync.Once
+	return func() error {
+		var err error
+		once.Do(func() {
+			err = syscall.Flock(fd, syscall.LOCK_UN)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		})
+		return err
+	}, nil
+}
+
+// locked runs fn with the storage lock held.
+func (s *Storage) locked(ctx context.Context, fn func() error) (err error) {
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := unlock(); err == nil && uerr != nil {
+			err = fmt.Errorf("storage: releasing the lock: %w", uerr)
+		}
+	}()
+	return fn()
+}
