@@ -19,8 +19,10 @@ type status struct {
 		Kind, Name, Version, SHA256, Action, Error string
 	} `json:"entries"`
 	Scripts []struct {
-		Name     string `json:"name"`
-		ExitCode int    `json:"exit_code"`
+		Name     string   `json:"name"`
+		Action   string   `json:"action"`
+		ExitCode int      `json:"exit_code"`
+		Output   []string `json:"output"`
 	} `json:"scripts"`
 }
 
@@ -48,7 +50,8 @@ func readFile(t *testing.T, p string) string {
 
 func env(url, root string, extra ...string) []string {
 	return append([]string{"FECDEPLOY_URL=" + url, "FECDEPLOY_FEC=fec01", "FECDEPLOY_ROOT=" + root,
-		"FECDEPLOY_CMDLINE=/dev/null", "FECDEPLOY_RETRIES=1"}, extra...)
+		"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null",
+		"FECDEPLOY_RETRIES=0", "FECDEPLOY_START_JITTER=0"}, extra...)
 }
 
 const envScript = `#!/bin/sh
@@ -97,8 +100,9 @@ func TestBootInstallsAndRunsScripts(t *testing.T) {
 				t.Errorf("script wrote %q", got)
 			}
 			s := readStatus(t, root)
-			if s.ExitCode != 6 || s.FEC != "fec01" || len(s.Entries) != 4 || len(s.Scripts) != 2 ||
-				s.Scripts[0].ExitCode != 0 || s.Scripts[1].ExitCode != 3 {
+			if s.ExitCode != 6 || s.FEC != "fec01" || len(s.Entries) != 2 || len(s.Scripts) != 2 ||
+				s.Scripts[0].ExitCode != 0 || s.Scripts[0].Action != "ran" ||
+				s.Scripts[1].ExitCode != 3 || s.Scripts[1].Action != "failed" || len(s.Scripts[1].Output) != 1 {
 				t.Errorf("status: %+v", s)
 			}
 			for _, e := range s.Entries {
@@ -112,7 +116,7 @@ func TestBootInstallsAndRunsScripts(t *testing.T) {
 				t.Fatalf("second run: exit %d\n%s", r.Code, r.Stderr)
 			}
 			for _, e := range readStatus(t, root).Entries {
-				if e.Action != "unchanged" {
+				if e.Action != "skipped" {
 					t.Errorf("second run: entry %s %s: action %q", e.Kind, e.Name, e.Action)
 				}
 			}

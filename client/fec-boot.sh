@@ -32,11 +32,13 @@ log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 # ---------------------------------------------------------------- results
 
 RC=0
+# rank CODE: severity; the lowest non-zero exit code is the most severe.
+rank() { if [ "$1" = 0 ]; then echo 0; else echo $((10 - $1)); fi; }
 # fail CODE MESSAGE: remember the most severe exit code and log the message.
 fail() {
 	log "error: $2"
-	_rank() { case $1 in 2) echo 9 ;; 3) echo 8 ;; 4) echo 7 ;; 5) echo 6 ;; 6) echo 5 ;; 0) echo 0 ;; *) echo 4 ;; esac; }
-	if [ "$(_rank "$1")" -gt "$(_rank "$RC")" ]; then RC=$1; fi
+	if [ "$(rank "$1")" -gt "$(rank "$RC")" ]; then RC=$1; fi
+	ERRORS="${ERRORS:+$ERRORS$NL}$2"
 }
 
 json_str() {
@@ -49,54 +51,96 @@ json_str() {
 }
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+# ms: milliseconds since boot (or since the epoch), for durations.
+ms() {
+	if [ -r /proc/uptime ]; then
+		read -r _up _ </proc/uptime
+		_s=${_up%.*} _f=${_up#*.}
+		case $_up in *.*) ;; *) _f=0 ;; esac
+		_f=$(printf '%s00' "$_f" | cut -c1-3)
+		echo $((_s * 1000 + 1${_f} - 1000))
+	else
+		echo $(($(date +%s) * 1000))
+	fi
+}
 
 STATUS_ENTRIES=
 STATUS_SCRIPTS=
-# add_entry KIND NAME VERSION SHA256 ACTION ERROR
+# add_entry SLOT KIND NAME VERSION DEV SHA256 ACTION BYTES DURATION_MS ERROR
+# The entries are written in INDEX order (SLOT) whatever order they finish in.
 add_entry() {
-	_e="{\"kind\":$(json_str "$1"),\"name\":$(json_str "$2"),\"version\":$(json_str "$3"),\"sha256\":$(json_str "$4"),\"action\":$(json_str "$5")"
-	if [ -n "$6" ]; then _e="$_e,\"error\":$(json_str "$6")"; fi
-	_e="$_e}"
-	STATUS_ENTRIES="${STATUS_ENTRIES:+$STATUS_ENTRIES,
-    }$_e"
+	_slot=$1
+	_e="{\"kind\": $(json_str "$2"), \"name\": $(json_str "$3")"
+	if [ -n "$4" ]; then _e="$_e, \"version\": $(json_str "$4")"; fi
+	if [ "$5" = 1 ]; then _e="$_e, \"dev\": true"; else _e="$_e, \"dev\": false"; fi
+	_e="$_e, \"sha256\": $(json_str "$6"), \"action\": $(json_str "$7"), \"bytes\": $8, \"duration_ms\": $9"
+	shift 9
+	if [ -n "$1" ]; then _e="$_e, \"error\": $(json_str "$1")"; fi
+	printf '%s}' "$_e" >"$WORK/entry.$_slot"
 }
-# add_script NAME EXIT_CODE
+# add_script NAME ACTION EXIT_CODE DURATION_MS ERROR OUTPUT_FILE
 add_script() {
-	STATUS_SCRIPTS="${STATUS_SCRIPTS:+$STATUS_SCRIPTS,
-    }{\"name\":$(json_str "$1"),\"exit_code\":$2}"
+	_e="{\"name\": $(json_str "$1"), \"action\": $(json_str "$2"), \"exit_code\": $3, \"duration_ms\": $4"
+	if [ -n "$5" ]; then _e="$_e, \"error\": $(json_str "$5")"; fi
+	if [ -n "$6" ] && [ -s "$6" ]; then
+		_o=
+		while IFS= read -r _l; do _o="${_o:+$_o, }$(json_str "$_l")"; done <<EOT
+$(tail -n 20 "$6")
+EOT
+		_e="$_e, \"output\": [$_o]"
+	fi
+	STATUS_SCRIPTS="${STATUS_SCRIPTS:+$STATUS_SCRIPTS,$NL    }$_e}"
 }
 
 write_status() {
-	[ -n "$STATE" ] || return 0
-	mkdir -p "$STATE" 2>/dev/null || return 0
+	[ -n "$STATUS_FILE" ] && [ "$COMMAND" = boot ] && [ "$DRY_RUN" = 0 ] || return 0
+	mkdir -p "${STATUS_FILE%/*}" 2>/dev/null || return 0
 	{
 		printf '{\n'
 		printf '  "client": "fec-boot.sh",\n'
 		printf '  "fec": %s,\n' "$(json_str "$FEC")"
-		printf '  "url": %s,\n' "$(json_str "$URL")"
+		printf '  "base_url": %s,\n' "$(json_str "$(redact "$URL")")"
+		printf '  "root": %s,\n' "$(json_str "$ROOT")"
+		printf '  "command": "%s",\n' "$COMMAND"
+		printf '  "dry_run": false,\n'
+		printf '  "index_sha256": "%s",\n' "$INDEX_SHA256"
 		printf '  "started": "%s",\n' "$STARTED"
 		printf '  "finished": "%s",\n' "$(now)"
-		printf '  "exit_code": %s,\n' "$RC"
-		if [ -n "$ERROR" ]; then printf '  "error": %s,\n' "$(json_str "$ERROR")"; fi
+		printf '  "duration_ms": %s,\n' "$(($(ms) - START_MS))"
 		printf '  "entries": [%s%s%s],\n' "${STATUS_ENTRIES:+$NL    }" "$STATUS_ENTRIES" "${STATUS_ENTRIES:+$NL  }"
-		printf '  "scripts": [%s%s%s]\n' "${STATUS_SCRIPTS:+$NL    }" "$STATUS_SCRIPTS" "${STATUS_SCRIPTS:+$NL  }"
-		printf '}\n'
-	} >"$STATE/status.json.tmp" && mv -f "$STATE/status.json.tmp" "$STATE/status.json"
+		printf '  "scripts": [%s%s%s],\n' "${STATUS_SCRIPTS:+$NL    }" "$STATUS_SCRIPTS" "${STATUS_SCRIPTS:+$NL  }"
+		printf '  "exit_code": %s' "$RC"
+		if [ -n "$ERRORS" ]; then printf ',\n  "error": %s' "$(json_str "$ERRORS")"; fi
+		printf '\n}\n'
+	} >"$STATUS_FILE.tmp" && mv -f "$STATUS_FILE.tmp" "$STATUS_FILE"
 }
 
-ERROR=
 # finish: write the status file, clean up, exit with the collected code.
 finish() {
-	[ -n "$WORK" ] && rm -rf "$WORK"
+	if [ -n "$WORK" ]; then
+		_i=1
+		while [ -f "$WORK/entry.$_i" ]; do
+			STATUS_ENTRIES="${STATUS_ENTRIES:+$STATUS_ENTRIES,$NL    }$(cat "$WORK/entry.$_i")"
+			_i=$((_i + 1))
+		done
+	fi
 	write_status
+	[ -n "$WORK" ] && rm -rf "$WORK"
 	exit "$RC"
 }
 
-# fatal CODE MESSAGE: stop here (configuration, INDEX unreachable).
+# fatal CODE MESSAGE: stop here (configuration, INDEX unreachable or refused).
 fatal() {
 	fail "$1" "$2"
-	ERROR=$2
 	finish
+}
+
+# redact URL: without user:password@.
+redact() {
+	case $1 in
+	*://*@*) printf '%s' "${1%%://*}://${1#*@}" ;;
+	*) printf '%s' "$1" ;;
+	esac
 }
 
 # ---------------------------------------------------------------- names
@@ -123,121 +167,240 @@ valid_path() {
 # ---------------------------------------------------------------- configuration
 
 usage() {
-	sed -n '9,12p' "$0" 2>/dev/null | sed 's/^# *//' >&2
+	cat <<'EOT'
+Usage:
+  fec-boot.sh [boot] [flags]             fetch the INDEX, install every archive, run the init scripts
+  fec-boot.sh install [flags] [kind...]  install archives only (kinds: software, configuration, data)
+
+Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
+  --url URL              base URL of the web storage [FECDEPLOY_URL, fecdeploy.url=, url=]
+  --fec NAME             this FEC's name (default: short host name) [FECDEPLOY_FEC, fecdeploy.fec=, fec=]
+  --root DIR             unpack below DIR; scripts run in it (default /) [FECDEPLOY_ROOT, root=]
+  --allowed-roots LIST   comma-separated directories below the root archives may write to (default opt)
+                         [FECDEPLOY_ALLOWED_ROOTS, allowed_roots=]
+  --state-dir DIR        installed state and script copies (default <root>/var/lib/fecdeploy) [FECDEPLOY_STATE_DIR, state_dir=]
+  --status-file FILE     JSON status file (default <state-dir>/status.json) [FECDEPLOY_STATUS_FILE, status_file=]
+  --retries N            retries per request (default 8) [FECDEPLOY_RETRIES, retries=]
+  --retry-wait-max D     longest backoff between retries (default 30s) [FECDEPLOY_RETRY_WAIT_MAX, retry_wait_max=]
+  --deadline D           overall deadline for fetching and installing (default 10m) [FECDEPLOY_DEADLINE, deadline=]
+  --script-timeout D     timeout of each init script, needs a timeout applet (default 5m) [FECDEPLOY_SCRIPT_TIMEOUT, script_timeout=]
+  --start-jitter D       random delay before a boot starts (default 5s) [FECDEPLOY_START_JITTER, start_jitter=]
+  --public-keys FILES    comma-separated PEM files of trusted INDEX signing keys; needs openssl [FECDEPLOY_PUBLIC_KEYS, public_keys=]
+  --ca-file FILE         PEM CA certificates for https, needs curl [FECDEPLOY_CA_FILE, ca_file=]
+  --dry-run              report what would change [FECDEPLOY_DRY_RUN, dry_run=]
+  --force                reinstall archives even when installed [FECDEPLOY_FORCE, force=]
+  --conf FILE            configuration file (default /etc/fecdeploy.conf) [FECDEPLOY_CONF]
+  --cmdline FILE         kernel command line (default /proc/cmdline, 'none' ignores it) [FECDEPLOY_CMDLINE]
+  (--parallel, --idle-timeout, --retry-after-cap are accepted and ignored)
+
+Exit codes (when several problems occur, the lowest non-zero code wins):
+  0 ok, 2 configuration or usage, 3 storage unreachable or no INDEX (404),
+  4 verification (signature, sha256/size, unsafe archive), 5 install, 6 init script
+EOT
 }
 
 STARTED=$(now)
-STATE=
+START_MS=$(ms)
+STATUS_FILE=
 WORK=
 FEC=
 URL=
+ROOT=
+INDEX_SHA256=
+ERRORS=
+COMMAND=boot
+DRY_RUN=0
 
-O_ROOT= O_URL= O_FEC= O_CONFIG= O_CMDLINE= O_ALLOWED= O_KEY= O_RETRIES= NO_SCRIPTS=0
-MODE=boot
-KINDS=
+KEYS="url fec root allowed_roots state_dir status_file parallel retries retry_wait_max retry_after_cap idle_timeout deadline script_timeout start_jitter public_keys ca_file dry_run force"
+# Flags are kept as O_<key>; set_flag KEY VALUE.
+set_flag() { eval "O_$1=\$2; F_$1=1"; }
+O_conf='' O_cmdline='' KINDS='' ARGS_LEFT=''
+if [ $# -gt 0 ]; then
+	case $1 in boot | install) COMMAND=$1; shift ;; esac
+fi
 while [ $# -gt 0 ]; do
-	case $1 in
-	--root) O_ROOT=$2; shift ;;
-	--root=*) O_ROOT=${1#*=} ;;
-	--url) O_URL=$2; shift ;;
-	--url=*) O_URL=${1#*=} ;;
-	--fec) O_FEC=$2; shift ;;
-	--fec=*) O_FEC=${1#*=} ;;
-	--config) O_CONFIG=$2; shift ;;
-	--config=*) O_CONFIG=${1#*=} ;;
-	--cmdline) O_CMDLINE=$2; shift ;;
-	--cmdline=*) O_CMDLINE=${1#*=} ;;
-	--allowed-roots) O_ALLOWED=$2; shift ;;
-	--allowed-roots=*) O_ALLOWED=${1#*=} ;;
-	--public-key) O_KEY=$2; shift ;;
-	--public-key=*) O_KEY=${1#*=} ;;
-	--retries) O_RETRIES=$2; shift ;;
-	--retries=*) O_RETRIES=${1#*=} ;;
-	--no-scripts) NO_SCRIPTS=1 ;;
-	-h | --help) usage; exit 0 ;;
-	boot) MODE=boot ;;
-	install) MODE=install; NO_SCRIPTS=1; shift; KINDS=$*; break ;;
-	*) usage; fatal 2 "unknown argument '$1'" ;;
+	_a=$1
+	case $_a in
+	--) shift; ARGS_LEFT="$ARGS_LEFT $*"; break ;;
+	-h | -help | --help) usage; exit 0 ;;
+	-*) ;;
+	*) ARGS_LEFT="$ARGS_LEFT $*"; break ;;
 	esac
-	[ $# -gt 0 ] || { usage; fatal 2 "option needs a value"; }
+	_a=${_a#-}
+	_a=${_a#-}
+	_v=
+	_hasv=0
+	case $_a in *=*) _v=${_a#*=}; _a=${_a%%=*}; _hasv=1 ;; esac
+	_k=$(printf '%s' "$_a" | tr '-' '_')
+	case " $KEYS conf cmdline " in
+	*" $_k "*) ;;
+	*) usage >&2; fatal 2 "flag provided but not defined: -$_a (see fec-boot.sh --help)" ;;
+	esac
+	case $_k in
+	dry_run | force) [ "$_hasv" = 1 ] || _v=true ;;
+	*) if [ "$_hasv" = 0 ]; then
+		[ $# -ge 2 ] || fatal 2 "flag needs an argument: -$_a (see fec-boot.sh --help)"
+		_v=$2
+		shift
+	fi ;;
+	esac
+	set_flag "$_k" "$_v"
 	shift
 done
+set -f
+# shellcheck disable=SC2086
+set -- $ARGS_LEFT
+set +f
+if [ "$COMMAND" = boot ] && [ "${1:-}" = install ]; then COMMAND=install; shift; fi
+if [ "$COMMAND" = boot ] && [ $# -gt 0 ]; then fatal 2 "unexpected argument \"$1\" (see fec-boot.sh --help)"; fi
+KINDS=$*
 
-# conf_get FILE KEY: the value of KEY=... in a key=value file (last one wins).
-conf_get() {
-	[ -r "$1" ] || return 0
-	sed -n "s/^[ 	]*$2[ 	]*=[ 	]*//p" "$1" | sed 's/[ 	]*$//' | tail -n 1
-}
-# cmdline_get FILE KEY: the value of fecdeploy.KEY= on a kernel command line.
-cmdline_get() {
-	[ -r "$1" ] || return 0
-	tr ' ' '\n' <"$1" | sed -n "s/^fecdeploy\\.$2=//p" | tail -n 1
-}
-
-CONFIG=${O_CONFIG:-${FECDEPLOY_CONFIG:-/etc/fecdeploy.conf}}
-CMDLINE=${O_CMDLINE:-${FECDEPLOY_CMDLINE:-/proc/cmdline}}
-if [ -n "$O_CONFIG$FECDEPLOY_CONFIG" ] && [ ! -r "$CONFIG" ]; then
-	fatal 2 "configuration file $CONFIG does not exist or is not readable"
+# Configuration file: key=value lines, '#' comments; unknown keys are errors.
+CONF=/etc/fecdeploy.conf
+CONF_EXPLICIT=0
+if [ -n "${FECDEPLOY_CONF:-}" ]; then CONF=$FECDEPLOY_CONF CONF_EXPLICIT=1; fi
+if [ -n "$O_conf" ]; then CONF=$O_conf CONF_EXPLICIT=1; fi
+if [ -e "$CONF" ] || [ "$CONF_EXPLICIT" = 1 ]; then
+	[ -r "$CONF" ] || fatal 2 "reading configuration file: $CONF does not exist or is not readable"
+	_n=0
+	while IFS= read -r _line || [ -n "$_line" ]; do
+		_n=$((_n + 1))
+		_line=$(printf '%s' "$_line" | sed 's/^[ 	]*//; s/[ 	]*$//')
+		case $_line in '' | '#'*) continue ;; *=*) ;; *) fatal 2 "$CONF:$_n: \"$_line\" is not key=value" ;; esac
+		_k=$(printf '%s' "${_line%%=*}" | sed 's/[ 	]*$//')
+		_v=$(printf '%s' "${_line#*=}" | sed 's/^[ 	]*//' | sed "s/^[\"']*//; s/[\"']*\$//")
+		case " $KEYS " in *" $_k "*) ;; *) fatal 2 "$CONF:$_n: unknown key \"$_k\" (known: $(printf '%s\n' $KEYS | sort | tr '\n' ' ' | sed 's/ $//; s/ /, /g'))" ;; esac
+		eval "C_$_k=\$_v"
+	done <"$CONF"
 fi
 
-# setting OPTION ENVVAR KEY DEFAULT: the first non-empty source wins.
-setting() {
-	if [ -n "$1" ]; then printf '%s' "$1"; return; fi
-	if [ -n "$2" ]; then printf '%s' "$2"; return; fi
-	_v=$(cmdline_get "$CMDLINE" "$3")
-	if [ -n "$_v" ]; then printf '%s' "$_v"; return; fi
-	_v=$(conf_get "$CONFIG" "$3")
-	if [ -n "$_v" ]; then printf '%s' "$_v"; return; fi
-	printf '%s' "$4"
+# Kernel command line: fecdeploy.url= and fecdeploy.fec= (double quotes group).
+CMDLINE=/proc/cmdline
+if [ -n "${FECDEPLOY_CMDLINE:-}" ]; then CMDLINE=$FECDEPLOY_CMDLINE; fi
+if [ -n "$O_cmdline" ]; then CMDLINE=$O_cmdline; fi
+if [ "$CMDLINE" != none ] && [ -r "$CMDLINE" ]; then
+	for _k in url fec; do
+		_v=$(awk -v key="fecdeploy.$_k" '{
+			s = $0; cur = ""; q = 0; n = 0
+			for (i = 1; i <= length(s); i++) {
+				c = substr(s, i, 1)
+				if (c == "\"") { q = !q; continue }
+				if (!q && (c == " " || c == "\t")) { if (cur != "") w[++n] = cur; cur = ""; continue }
+				cur = cur c
+			}
+			if (cur != "") w[++n] = cur
+			for (i = 1; i <= n; i++) { j = index(w[i], "="); k = j ? substr(w[i], 1, j - 1) : w[i]; if (k == key) { v = j ? substr(w[i], j + 1) : ""; found = 1 } }
+		} END { if (found) print v }' "$CMDLINE")
+		[ -n "$_v" ] && eval "K_$_k=\$_v"
+	done
+fi
+
+# get KEY DEFAULT: flag > environment > kernel command line > file > default.
+get() {
+	eval "_f=\${F_$1:-0} _fv=\${O_$1:-} _cv=\${K_$1:-} _fl=\${C_$1:-}"
+	_ev=$(printf '%s' "$1" | tr 'a-z' 'A-Z')
+	eval "_ev=\${FECDEPLOY_$_ev:-}"
+	if [ "$_f" = 1 ]; then printf '%s' "$_fv"
+	elif [ -n "$_ev" ]; then printf '%s' "$_ev"
+	elif [ -n "$_cv" ]; then printf '%s' "$_cv"
+	elif [ -n "$_fl" ]; then printf '%s' "$_fl"
+	else printf '%s' "$2"; fi
 }
 
-ROOT=$(setting "$O_ROOT" "$FECDEPLOY_ROOT" root /)
-URL=$(setting "$O_URL" "$FECDEPLOY_URL" url "")
-FEC=$(setting "$O_FEC" "$FECDEPLOY_FEC" fec "")
-ALLOWED=$(setting "$O_ALLOWED" "$FECDEPLOY_ALLOWED_ROOTS" allowed_roots opt)
-PUBKEY=$(setting "$O_KEY" "$FECDEPLOY_PUBLIC_KEY" public_key "")
-RETRIES=$(setting "$O_RETRIES" "$FECDEPLOY_RETRIES" retries 5)
+# seconds KEY VALUE: a duration (30s, 5m, 1h, 500ms or plain seconds) in whole seconds.
+seconds() {
+	case $2 in
+	*[!0-9]*) ;;
+	?*) echo "$2"; return ;;
+	esac
+	_d=$(printf '%s' "$2" | awk '{
+		s = $0; t = 0; if (s == "") exit 1
+		while (s != "") {
+			if (!match(s, /^[0-9]+(\.[0-9]+)?/)) exit 1
+			n = substr(s, 1, RLENGTH) + 0; s = substr(s, RLENGTH + 1)
+			if (s ~ /^ms/) { t += n / 1000; s = substr(s, 3) }
+			else if (s ~ /^s/) { t += n; s = substr(s, 2) }
+			else if (s ~ /^m/) { t += n * 60; s = substr(s, 2) }
+			else if (s ~ /^h/) { t += n * 3600; s = substr(s, 2) }
+			else exit 1
+		}
+		printf "%d\n", (t == int(t)) ? t : int(t) + 1
+	}') || fatal 2 "$1=\"$2\" is not a duration (like 30s, 5m or a number of seconds)"
+	echo "$_d"
+}
+
+boolean() {
+	case $(printf '%s' "$2" | tr 'A-Z' 'a-z') in
+	1 | true | yes | on) echo 1 ;;
+	0 | false | no | off | '') echo 0 ;;
+	*) fatal 2 "$1=\"$2\" is not a boolean (true/false, 1/0)" ;;
+	esac
+}
+
+URL=$(get url "")
+URL=${URL%/}
+FEC=$(get fec "")
+ROOT=$(get root /)
+ALLOWED=$(get allowed_roots opt)
+STATE=$(get state_dir "")
+STATUS_FILE_CFG=$(get status_file "")
+RETRIES=$(get retries 8)
+RETRY_WAIT_MAX=$(seconds retry_wait_max "$(get retry_wait_max 30)")
+DEADLINE=$(seconds deadline "$(get deadline 600)")
+SCRIPT_TIMEOUT=$(seconds script_timeout "$(get script_timeout 300)")
+START_JITTER=$(seconds start_jitter "$(get start_jitter 5)")
+PUBKEYS=$(get public_keys "")
+CA_FILE=$(get ca_file "")
+DRY_RUN=$(boolean dry_run "$(get dry_run false)")
+FORCE=$(boolean force "$(get force false)")
+_p=$(get parallel 4)
+case $_p in *[!0-9-]* | '') fatal 2 "parallel=\"$_p\" is not a whole number" ;; esac
+case $RETRIES in -*) RETRIES=0 ;; esac
+case $RETRIES in *[!0-9]* | '') fatal 2 "retries=\"$RETRIES\" is not a whole number" ;; esac
+
+[ -n "$URL" ] || fatal 2 "no base URL: set --url, FECDEPLOY_URL, fecdeploy.url= on the kernel command line or url= in /etc/fecdeploy.conf"
+case $URL in
+http://?* | https://?*) ;;
+*) fatal 2 "base URL \"$(redact "$URL")\" is not an http:// or https:// URL" ;;
+esac
 if [ -z "$FEC" ]; then
 	FEC=$(hostname 2>/dev/null || uname -n)
 	FEC=${FEC%%.*}
 fi
-
-ROOT=${ROOT%/}
-[ -n "$ROOT" ] || ROOT=/
-case $ROOT in /*) ;; *) ROOT=$(cd "$ROOT" 2>/dev/null && pwd) || fatal 2 "root directory does not exist" ;; esac
-[ -d "$ROOT" ] || fatal 2 "root directory $ROOT does not exist"
+valid_name "$FEC" || fatal 2 "bad FEC name \"$FEC\": use only letters, digits, '.', '_' and '-', starting with a letter or digit"
+[ "$FEC" != global ] || fatal 2 "bad FEC name \"global\": \"global\" is the folder of shared init scripts, not a FEC"
+case $ROOT in /*) ;; *) ROOT=$(pwd)/$ROOT ;; esac
+[ "$ROOT" = / ] || ROOT=${ROOT%/}
 R=${ROOT%/} # prefix for paths below the root ("" for /)
-STATE=$R/var/lib/fecdeploy
-
-[ -n "$URL" ] || fatal 2 "no storage URL: set fecdeploy.url= on the kernel command line, url= in $CONFIG, FECDEPLOY_URL or --url"
-case $URL in
-http://* | https://*) ;;
-*) fatal 2 "storage URL '$URL' is not http:// or https://" ;;
-esac
-URL=${URL%/}
-valid_name "$FEC" || fatal 2 "bad FEC name '$FEC': use only letters, digits, '.', '_' and '-', starting with a letter or digit"
-[ "$FEC" != global ] || fatal 2 "'global' is the folder of shared init scripts, not a FEC name"
-case $RETRIES in '' | *[!0-9]*) fatal 2 "retries '$RETRIES' is not a number" ;; esac
-[ "$RETRIES" -ge 1 ] || RETRIES=1
+[ -n "$STATE" ] || STATE=$R/var/lib/fecdeploy
+STATUS_FILE=${STATUS_FILE_CFG:-$STATE/status.json}
 
 ROOTS=
 for _a in $(printf '%s' "$ALLOWED" | tr ',' ' '); do
-	_a=${_a#/}
-	_a=${_a%/}
-	valid_path "$_a" || fatal 2 "allowed root '$_a' is not a relative path of safe names (e.g. opt)"
-	ROOTS="$ROOTS $_a"
+	_b=$(printf '%s' "$_a" | sed 's#^/*##; s#/*$##')
+	case /$_b/ in //* | */../* | */./*) fatal 2 "allowed root \"$_a\" must be a directory below the root, like opt or opt/fesa" ;; esac
+	ROOTS="$ROOTS $_b"
 done
-[ -n "$ROOTS" ] || fatal 2 "no allowed unpack roots configured"
+ROOTS=${ROOTS# }
 
 for _k in $KINDS; do
-	case $_k in init | software | configuration | data) ;;
-	*) fatal 2 "unknown kind '$_k' (want init, software, configuration or data)" ;; esac
+	case $_k in software | configuration | data) ;;
+	*) fatal 2 "kind \"$_k\" cannot be installed; use software, configuration or data (init scripts run at boot)" ;; esac
 done
+
+if [ -n "$PUBKEYS" ]; then
+	for _f in $(printf '%s' "$PUBKEYS" | tr ',' ' '); do
+		[ -r "$_f" ] || fatal 2 "reading public key file: $_f does not exist or is not readable"
+		grep -q -- '-----BEGIN PUBLIC KEY-----' "$_f" || fatal 2 "public key file $_f: no PEM \"PUBLIC KEY\" block found"
+	done
+	command -v openssl >/dev/null 2>&1 ||
+		fatal 2 "public keys are configured ($PUBKEYS) but this FEC has no openssl binary to verify INDEX.sig: add openssl (3.0 or newer) to the image, or remove public_keys"
+fi
 
 # ---------------------------------------------------------------- tools
 
-for _t in tar sha256sum sed awk find ls mv od; do
-	command -v "$_t" >/dev/null 2>&1 || fatal 2 "required tool '$_t' not found on PATH"
+for _t in tar gzip sha256sum sed awk find ls mv od sort; do
+	command -v "$_t" >/dev/null 2>&1 || fatal 2 "required tool \"$_t\" not found on PATH"
 done
 if command -v curl >/dev/null 2>&1; then
 	FETCH=curl
@@ -246,37 +409,64 @@ elif command -v wget >/dev/null 2>&1; then
 else
 	fatal 2 "neither curl nor wget found on PATH"
 fi
-TIMEOUT=
-if command -v timeout >/dev/null 2>&1; then TIMEOUT="timeout 600"; fi
+if [ -n "$CA_FILE" ] && [ "$FETCH" != curl ]; then
+	log "warning: ca_file=$CA_FILE needs curl; busybox wget uses its own certificate handling"
+fi
+HAVE_TIMEOUT=0
+command -v timeout >/dev/null 2>&1 && HAVE_TIMEOUT=1
+FRACTIONAL_SLEEP=0
+sleep 0.001 2>/dev/null && FRACTIONAL_SLEEP=1
 
-mkdir -p "$STATE/installed" "$STATE/staging" || fatal 5 "cannot create $STATE"
-WORK=$(mktemp -d "$STATE/staging/run.XXXXXX") || fatal 5 "cannot create a staging directory in $STATE/staging"
-trap 'RC=5; ERROR="interrupted"; finish' INT TERM HUP
+mkdir -p "$STATE/installed" "$STATE/staging" || fatal 5 "cannot create the state directory $STATE"
+WORK=$(mktemp -d "$STATE/staging/run.XXXXXX") || fatal 5 "cannot create a work directory in $STATE/staging"
+trap 'fail 5 "interrupted"; finish' INT TERM HUP
 
 # ---------------------------------------------------------------- HTTP
 
-# A number 0..N-1 that differs between FECs and boots, without $RANDOM.
+# rand N: a number in 0..N that differs between FECs and boots, without $RANDOM
+# (Yocto's busybox ash has none).
 rand() {
-	_r=$(cat /proc/sys/kernel/random/uuid 2>/dev/null | tr -dc 0-9 | cut -c1-6)
-	[ -n "$_r" ] || _r=$(od -An -N2 -tu2 /dev/urandom 2>/dev/null | tr -dc 0-9)
-	[ -n "$_r" ] || _r=$(printf '%s %s %s' "$FEC" "$(date +%s)" "$$" | sha256sum | tr -dc 0-9 | cut -c1-6)
-	echo $((${_r:-0} % $1))
+	_r=$(tr -dc 0-9 </proc/sys/kernel/random/uuid 2>/dev/null | cut -c1-9)
+	[ -n "$_r" ] || _r=$(od -An -N4 -tu4 /dev/urandom 2>/dev/null | tr -dc 0-9)
+	[ -n "$_r" ] || _r=$(printf '%s %s %s' "$FEC" "$(date +%s)" "$$" | sha256sum | tr -dc 0-9 | cut -c1-9)
+	echo $((1${_r:-0} % ($1 + 1)))
+}
+
+# sleep_ms N
+sleep_ms() {
+	if [ "$FRACTIONAL_SLEEP" = 1 ]; then
+		sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"
+	else
+		sleep $((($1 + 999) / 1000))
+	fi
+}
+
+# left: seconds until the deadline (at least 1).
+left() {
+	_l=$((DEADLINE - ($(ms) - START_MS) / 1000))
+	[ "$_l" -ge 1 ] || _l=1
+	echo "$_l"
 }
 
 HTTP_CODE=
-# fetch_once URL FILE: 0 ok; 1 retryable failure; 2 HTTP error that is final (404...).
+# fetch_once URL FILE ERRFILE: 0 ok; 1 retryable failure; 2 HTTP error that is final (403, 404...).
 fetch_once() {
 	HTTP_CODE=
 	if [ "$FETCH" = curl ]; then
-		HTTP_CODE=$(curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time 60 -o "$2" -w '%{http_code}' "$1" 2>"$WORK/fetch.err")
+		HTTP_CODE=$(curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time 30 --max-time "$(left)" \
+			${CA_FILE:+--cacert "$CA_FILE"} -o "$2" -w '%{http_code}' "$1" 2>"$3")
 		_rc=$?
 		if [ $_rc -eq 0 ] && [ "$HTTP_CODE" = 200 ]; then return 0; fi
 	else
-		$TIMEOUT wget -q -O "$2" "$1" 2>"$WORK/fetch.err"
+		if [ "$HAVE_TIMEOUT" = 1 ]; then
+			timeout "$(left)" wget -q -O "$2" "$1" 2>"$3"
+		else
+			wget -q -O "$2" "$1" 2>"$3"
+		fi
 		_rc=$?
 		[ $_rc -eq 0 ] && return 0
 		# busybox wget exits 1 for every HTTP error; the status is in the message.
-		HTTP_CODE=$(sed -n 's/.*server returned error: HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$WORK/fetch.err" | head -n 1)
+		HTTP_CODE=$(sed -n 's/.*server returned error: HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$3" | head -n 1)
 	fi
 	rm -f "$2"
 	case $HTTP_CODE in
@@ -287,80 +477,95 @@ fetch_once() {
 }
 
 FETCH_ERR=
-# fetch URL FILE: with retries, exponential backoff (1, 2, 4 ... 30 s) and jitter.
+# fetch URL FILE: retries (connection errors, 408, 429, 5xx; never 403/404)
+# with full-jitter exponential backoff (0.5 s, 1 s, 2 s ... retry_wait_max),
+# within the overall deadline. Returns 0, 1 (gave up) or 2 (final HTTP error).
 fetch() {
-	_n=1
-	_delay=1
+	_n=0
+	_cap=500
+	_err=$2.err
 	while :; do
-		fetch_once "$1" "$2"
+		fetch_once "$1" "$2" "$_err"
 		case $? in
-		0) return 0 ;;
-		2) FETCH_ERR="HTTP $HTTP_CODE for $1"; return 2 ;;
+		0) rm -f "$_err"; return 0 ;;
+		2) FETCH_ERR="GET $(redact "$1"): HTTP $HTTP_CODE"; rm -f "$_err"; return 2 ;;
 		esac
 		if [ -n "$HTTP_CODE" ] && [ "$HTTP_CODE" != 000 ]; then
-			FETCH_ERR="HTTP $HTTP_CODE for $1"
+			FETCH_ERR="GET $(redact "$1"): HTTP $HTTP_CODE"
 		else
-			FETCH_ERR="$1: $(tr '\n' ' ' <"$WORK/fetch.err" | sed 's/ *$//')"
+			FETCH_ERR="GET $(redact "$1"): $(tr '\n' ' ' <"$_err" | sed 's/ *$//')"
 		fi
+		rm -f "$_err"
 		[ "$_n" -lt "$RETRIES" ] || return 1
-		_sleep=$((_delay + $(rand $((_delay + 1)))))
-		log "attempt $_n of $RETRIES failed ($FETCH_ERR); retrying in ${_sleep}s"
-		sleep "$_sleep"
+		if [ $((($(ms) - START_MS) / 1000)) -ge "$DEADLINE" ]; then
+			FETCH_ERR="$FETCH_ERR (deadline of ${DEADLINE}s reached)"
+			return 1
+		fi
+		_w=$(rand "$_cap")
+		log "attempt $((_n + 1)) failed ($FETCH_ERR); retrying in ${_w}ms"
+		sleep_ms "$_w"
 		_n=$((_n + 1))
-		_delay=$((_delay * 2))
-		[ "$_delay" -le 30 ] || _delay=30
+		_cap=$((_cap * 2))
+		[ "$_cap" -le $((RETRY_WAIT_MAX * 1000)) ] || _cap=$((RETRY_WAIT_MAX * 1000))
 	done
 }
 
 # ---------------------------------------------------------------- INDEX
+
+if [ "$COMMAND" = boot ] && [ "$START_JITTER" -gt 0 ] && [ "$DRY_RUN" = 0 ]; then
+	_w=$(rand $((START_JITTER * 1000)))
+	log "start delay against boot storms: ${_w}ms"
+	sleep_ms "$_w"
+fi
 
 INDEX_URL=$URL/fecs/$FEC/INDEX
 fetch "$INDEX_URL" "$WORK/INDEX"
 case $? in
 0) ;;
 2) case $HTTP_CODE in
-	404) fatal 3 "no INDEX for FEC $FEC at $INDEX_URL (404): is the FEC name right and was it added with 'fecctl add-fec'?" ;;
-	*) fatal 3 "cannot fetch INDEX: $FETCH_ERR" ;;
+	403 | 404) fatal 3 "FEC \"$FEC\" is not known to the storage at $(redact "$URL"): $FETCH_ERR; check the FEC name (--fec, fecdeploy.fec=) and the base URL" ;;
+	*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 	esac ;;
-*) fatal 3 "storage unreachable, giving up after $RETRIES attempts: $FETCH_ERR" ;;
+*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 esac
-
+INDEX_SHA256=$(sha256sum "$WORK/INDEX")
+INDEX_SHA256=${INDEX_SHA256%% *}
 set -- $(ls -ln "$WORK/INDEX")
-[ "$5" -le 4194304 ] || fatal 4 "INDEX from $INDEX_URL is larger than 4 MiB"
+[ "$5" -le 4194304 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") is larger than 4 MiB"
 
-# Signature: when the FEC trusts a key, the INDEX must carry a valid signature
+# Signature: when the FEC trusts keys, the INDEX must carry a valid signature
 # from one of them before it is parsed.
-if [ -n "$PUBKEY" ]; then
-	[ -r "$PUBKEY" ] || fatal 2 "public key file $PUBKEY (public_key) does not exist or is not readable"
-	command -v openssl >/dev/null 2>&1 ||
-		fatal 2 "a public key is configured ($PUBKEY) but there is no openssl binary to verify INDEX.sig: add openssl (3.0 or newer) to the image or remove public_key"
+if [ -n "$PUBKEYS" ]; then
 	fetch "$INDEX_URL.sig" "$WORK/INDEX.sig"
 	case $? in
 	0) ;;
-	2) case $HTTP_CODE in
-		404) fatal 4 "INDEX for FEC $FEC is not signed ($INDEX_URL.sig: 404) but this FEC trusts $PUBKEY: refusing it" ;;
-		*) fatal 3 "cannot fetch INDEX.sig: $FETCH_ERR" ;;
-		esac ;;
-	*) fatal 3 "storage unreachable, giving up after $RETRIES attempts: $FETCH_ERR" ;;
+	2) [ "$HTTP_CODE" = 404 ] || fatal 3 "fetching the INDEX signature: $FETCH_ERR"
+		fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: index: INDEX is not signed (no INDEX.sig) but this FEC trusts signing keys" ;;
+	*) fatal 3 "fetching the INDEX signature: $FETCH_ERR" ;;
 	esac
 	# One PEM block per file: openssl reads only the first key of a file.
-	awk -v dir="$WORK" '/-----BEGIN PUBLIC KEY-----/ { n++; f = dir "/key." n ".pem" } f { print > f } /-----END PUBLIC KEY-----/ { close(f); f = "" }' "$PUBKEY"
+	_nkeys=0
+	for _f in $(printf '%s' "$PUBKEYS" | tr ',' ' '); do
+		_nkeys=$((_nkeys + 1))
+		awk -v dir="$WORK" -v f0="$_nkeys" '/-----BEGIN PUBLIC KEY-----/ { n++; f = dir "/key." f0 "." n ".pem" } f { print > f } /-----END PUBLIC KEY-----/ { close(f); f = "" }' "$_f"
+	done
 	_ok=0 _nkeys=0
+	_sigsize=$(set -- $(ls -ln "$WORK/INDEX.sig"); echo "$5")
 	for _key in "$WORK"/key.*.pem; do
 		[ -e "$_key" ] || continue
 		_nkeys=$((_nkeys + 1))
-		if openssl pkeyutl -verify -pubin -inkey "$_key" -rawin -in "$WORK/INDEX" -sigfile "$WORK/INDEX.sig" >/dev/null 2>&1; then
+		if [ "$_sigsize" = 64 ] && openssl pkeyutl -verify -pubin -inkey "$_key" -rawin -in "$WORK/INDEX" -sigfile "$WORK/INDEX.sig" >/dev/null 2>&1; then
 			_ok=1
 			break
 		fi
 	done
-	[ "$_nkeys" -gt 0 ] || fatal 2 "no PEM \"PUBLIC KEY\" block in $PUBKEY"
-	[ "$_ok" = 1 ] || fatal 4 "INDEX signature does not verify with any trusted key ($_nkeys keys in $PUBKEY tried): refusing INDEX of FEC $FEC"
+	[ "$_ok" = 1 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: index: INDEX signature does not verify with any trusted key ($_nkeys keys tried)"
 fi
 
 # parse_index FILE: the checks of storage/index Parse, then one line per entry
 # on stdout: kind name sha256 size path format version dev(0|1)
 parse_index() {
+	_out=$2
 	_last=$(tail -c 1 "$1" | od -An -tx1 | tr -d ' ')
 	[ -s "$1" ] || { echo "malformed INDEX: empty file"; return 1; }
 	[ "$_last" = 0a ] || { echo "malformed INDEX: last line does not end in a newline (truncated download?)"; return 1; }
@@ -435,18 +640,17 @@ parse_index() {
 		if [ -n "$_ver" ]; then valid_name "$_ver" || { echo "$_where: bad version \"$_ver\""; return 1; }; fi
 		case $_seen in *" $_k/$_n "*) echo "malformed INDEX: line $_ln: $_k \"$_n\" is listed twice"; return 1 ;; esac
 		_seen="$_seen$_k/$_n "
-		echo "$_k $_n $_sum $_size $_path ${_fmt:--} ${_ver:--} $_dev"
+		echo "$_k $_n $_sum $_size $_path ${_fmt:--} ${_ver:--} $_dev" >>"$_out"
 	done <"$1"
 	[ "$_hdr" = 1 ] || { echo "malformed INDEX: no header line"; return 1; }
 }
 
-_msg=$(parse_index "$WORK/INDEX" >"$WORK/entries") || true
+: >"$WORK/entries"
+_msg=$(parse_index "$WORK/INDEX" "$WORK/entries") || true
 if [ -n "$_msg" ]; then
-	fatal 4 "INDEX of FEC $FEC from $INDEX_URL refused: $_msg"
+	fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: $_msg"
 fi
-# Canonical order: kind (init, software, configuration, data), then name.
-awk '{ r = ($1 == "init") ? 0 : ($1 == "software") ? 1 : ($1 == "configuration") ? 2 : 3; print r " " $0 }' "$WORK/entries" |
-	sort -k1,1n -k3,3 | cut -d' ' -f2- >"$WORK/entries.sorted"
+log "INDEX fetched: FEC $FEC, $(wc -l <"$WORK/entries" | tr -d ' ') entries, sha256 $INDEX_SHA256"
 
 # ---------------------------------------------------------------- archives
 
@@ -478,50 +682,63 @@ decode() {
 # check_listing: read `tar -tv` output on stdin, print nothing when every entry
 # is acceptable, else one reason. The rules of the archive package: regular
 # files, directories and symlinks only; no absolute names, no "..", no
-# duplicates; everything below an allowed root; symlink targets relative and
-# inside an allowed root; at most 200000 entries and 8 GiB.
+# duplicates, nothing written through an earlier file or symlink; everything
+# below an allowed root (directories at or above one are no-ops); symlink
+# targets relative and, resolved lexically, inside their allowed root; at most
+# 200000 entries and 8 GiB.
 check_listing() {
 	awk -v roots="$ROOTS" '
-	function bad(r) { if (!reason) reason = r; }
-	function under(p,   i) { for (i = 1; i <= nroots; i++) if (p == root[i] || index(p, root[i] "/") == 1) return 1; return 0 }
-	function ancestor(p,   i) { for (i = 1; i <= nroots; i++) if (p == "" || index(root[i] "/", p "/") == 1) return 1; return 0 }
-	# clean(p): resolve "." and ".." lexically; "" when p climbs above the top.
-	function clean(p,   n, i, s, out, k) {
-		n = split(p, s, "/"); k = 0
-		for (i = 1; i <= n; i++) {
-			if (s[i] == "" || s[i] == ".") continue
-			if (s[i] == "..") { if (k == 0) return "/"; k--; continue }
-			out[++k] = s[i]
-		}
-		p = ""; for (i = 1; i <= k; i++) p = p (i > 1 ? "/" : "") out[i]
-		return p
-	}
+	function bad(n, r) { if (!reason) reason = "entry \"" n "\": " r }
+	function within(p, r) { return p == r || index(p, r "/") == 1 }
 	BEGIN { nroots = split(roots, root, " "); reason = "" }
 	reason { next }
 	{
 		line = $0
 		if (!match(line, /^[-a-zA-Z][-rwxsStTl]+ [^ ]+ +[0-9]+ [0-9]+-[0-9]+-[0-9]+ [0-9]+:[0-9]+:[0-9]+ /)) {
-			bad("unreadable listing line \"" line "\" (a name with a newline?)"); next
+			reason = "unreadable listing line \"" line "\" (a name with a newline?)"; next
 		}
 		type = substr(line, 1, 1); name = substr(line, RLENGTH + 1); target = ""
 		split(line, f, " "); size += f[3]; count++
 		if (type == "l" || index(name, " -> ")) {
 			i = index(name, " -> "); target = substr(name, i + 4); name = substr(name, 1, i - 1)
-			if (type != "l") { bad("entry \"" name "\" is a hard link (to \"" target "\"); only files, directories and symlinks are allowed"); next }
+			if (type != "l") { bad(name, "hardlink to \"" target "\"; hardlinks are refused (pack a copy or a symlink instead)"); next }
 		}
-		if (type != "-" && type != "d" && type != "l") { bad("entry \"" name "\" is a device, FIFO or other special file (type " type "); only files, directories and symlinks are allowed"); next }
+		if (type == "c" || type == "b") { bad(name, "device node; only regular files, directories and symlinks are allowed"); next }
+		if (type == "p") { bad(name, "FIFO; only regular files, directories and symlinks are allowed"); next }
+		if (type != "-" && type != "d" && type != "l") { bad(name, "unsupported entry type " type "; only regular files, directories and symlinks are allowed"); next }
+		if (name == "") { bad(name, "empty name"); next }
 		if (type == "d") sub(/\/+$/, "", name)
-		if (name ~ /^\// ) { bad("entry \"" name "\" has an absolute name"); next }
-		if (name == ".." || name ~ /^\.\.\// || name ~ /\/\.\.\// || name ~ /\/\.\.$/) { bad("entry \"" name "\" has a \"..\" path segment"); next }
-		c = clean(name)
-		if (c in seen) { bad("entry \"" name "\" appears twice"); next }
-		seen[c] = 1
-		if (!under(c) && !(type == "d" && ancestor(c))) { bad("entry \"" name "\" is outside the allowed unpack roots (" roots " )"); next }
+		n = split(name, seg, "/"); c = ""
+		for (i = 1; i <= n; i++) {
+			if (seg[i] == "..") { bad(name, "name contains \"..\""); next }
+			if (seg[i] == "" || seg[i] == ".") continue
+			c = (c == "") ? seg[i] : c "/" seg[i]
+			if (i < n && (kind[c] == "-" || kind[c] == "l")) { bad(name, "would be written through the earlier non-directory entry \"" c "\""); next }
+		}
+		if (c in kind && !(kind[c] == "d" && type == "d")) { bad(name, "appears twice in the archive (as \"" c "\" after cleaning)"); next }
+		kind[c] = type
+		a = ""
+		for (i = 1; i <= nroots; i++) {
+			if (c == "" || within(root[i], c)) {
+				if (type != "d") { bad(name, "is not a directory, but \"" c "\" is an allowed root (or its parent)"); next }
+				a = "-"; break
+			}
+			if (within(c, root[i])) { a = root[i]; break }
+		}
+		if (a == "-") next
+		if (a == "") { bad(name, "lies outside the allowed roots [" roots "]; this FEC installs only below those (check the pack prefix or the FEC allowed roots)"); next }
 		if (type == "l") {
-			if (target ~ /^\//) { bad("symlink \"" name "\" points to the absolute path \"" target "\""); next }
-			d = c; sub(/\/?[^\/]*$/, "", d)
-			t = clean(d "/" target)
-			if (t == "/" || !under(t)) { bad("symlink \"" name "\" -> \"" target "\" escapes the allowed unpack roots"); next }
+			if (target == "") { bad(name, "symlink with an empty target"); next }
+			if (target ~ /^\//) { bad(name, "symlink to the absolute path \"" target "\"; use a relative target inside " a); next }
+			depth = split(c, cs, "/") - 1; base = split(a, bs, "/")
+			m = split(target, ts, "/")
+			for (i = 1; i <= m; i++) {
+				if (ts[i] == "" || ts[i] == ".") continue
+				if (ts[i] == "..") {
+					if (depth <= base) { bad(name, "symlink to \"" target "\" resolves outside " a "; use a relative target inside it"); next }
+					depth--
+				} else depth++
+			}
 		}
 	}
 	END {
@@ -534,14 +751,15 @@ check_listing() {
 # tree_check DIR: what the listing cannot prove, checked on the staged files.
 tree_check() {
 	_x=$(find "$1" ! -type f ! -type d ! -type l | head -n 1)
-	[ -z "$_x" ] || { echo "entry ${_x#"$1"/} is not a file, directory or symlink"; return; }
+	[ -z "$_x" ] || { echo "entry \"${_x#"$1"/}\": not a file, directory or symlink"; return; }
 	_x=$(find "$1" -type f -links +1 | head -n 1)
-	[ -z "$_x" ] || { echo "entry ${_x#"$1"/} is a hard link"; return; }
+	[ -z "$_x" ] || { echo "entry \"${_x#"$1"/}\": hardlink"; return; }
 	_x=$(find "$1" -name "*$NL*" | head -n 1)
 	[ -z "$_x" ] || { echo "an entry name contains a newline"; return; }
 }
 
-# merge_check SRC DST: print a conflict that would stop the move half-way.
+# merge_check SRC DST: print the conflict that would stop the move half-way
+# (a directory where a file goes, or the other way round).
 merge_check() {
 	for _s in "$1"/* "$1"/.[!.]* "$1"/..?*; do
 		[ -e "$_s" ] || [ -L "$_s" ] || continue
@@ -550,12 +768,12 @@ merge_check() {
 			if [ -d "$_s" ] && [ ! -L "$_s" ]; then
 				merge_check "$_s" "$_d" || return 1
 			else
-				echo "$_d is a directory on the FEC but not in the archive"
+				echo "$_d is a directory where the archive has a file or symlink; nothing was changed (remove it if the archive is right)"
 				return 1
 			fi
 		elif [ -e "$_d" ] || [ -L "$_d" ]; then
 			if [ -d "$_s" ] && [ ! -L "$_s" ]; then
-				echo "$_d exists on the FEC and is not a directory"
+				echo "$_d exists as a file or symlink where the archive has a directory; nothing was changed (remove it if the archive is right)"
 				return 1
 			fi
 		fi
@@ -563,8 +781,8 @@ merge_check() {
 }
 
 # merge SRC DST: move the staged tree into place. A new directory is renamed
-# in one step; an existing one is merged; files and symlinks replace theirs
-# with one rename each (atomic on the same filesystem).
+# in one step; an existing one is merged (its mode kept); files and symlinks
+# replace theirs with one rename each (atomic on the same filesystem).
 merge() {
 	for _s in "$1"/* "$1"/.[!.]* "$1"/..?*; do
 		[ -e "$_s" ] || [ -L "$_s" ] || continue
@@ -577,161 +795,315 @@ merge() {
 	done
 }
 
-# install_archive KIND NAME FILE FORMAT: list, stage, check, move into place.
+# list_archive FILE FORMAT OUT: `tar -tv` of a verified archive into OUT.
+# Prints a reason and returns 1 when the archive cannot be read.
+list_archive() {
+	case $2 in
+	gzip) tar -tvzf "$1" >"$3" 2>"$3.err" ;;
+	*) { decode "$2" "$1" || echo "exit $?" >"$3.derr"; } 2>>"$3.err" | tar -tvf - >"$3" 2>>"$3.err" ;;
+	esac
+	_trc=$?
+	if [ -s "$3.err" ]; then
+		# busybox reports stripped absolute names and ".." prefixes here
+		echo "unsafe or corrupt archive: $(head -n 1 "$3.err")"
+		return 1
+	fi
+	if [ -e "$3.derr" ] || [ "$_trc" != 0 ]; then
+		echo "corrupt archive: tar exited with $_trc"
+		return 1
+	fi
+}
+
+# prepare KIND NAME SHA256 SIZE PATH FORMAT: download, verify and list one
+# archive into $WORK/<kind>.<name>.*; writes .ok or .fail (code and message).
+# Runs in the background, one ahead of the installs.
+prepare() {
+	_base=$WORK/$1.$2
+	_t0=$(ms)
+	if [ "$6" = zstd ] && ! command -v zstd >/dev/null 2>&1; then
+		printf '5 is zstd-compressed (%s) but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz (fec-pack --format gzip) and record the FEC'"'"'s decoders (fecctl add-fec --decoders gzip,xz) so that fecctl link refuses zstd archives for it\n' "$5" >"$_base.fail"
+		return
+	fi
+	fetch "$URL/$5" "$_base.dl"
+	case $? in
+	0) ;;
+	*) printf '5 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
+	esac
+	_got=$(sizeof "$_base.dl")
+	if [ "$_got" != "$4" ]; then
+		printf '4 verify: size mismatch: got %s bytes, INDEX says %s (%s)\n' "$_got" "$4" "$5" >"$_base.fail"; return
+	fi
+	_got=$(sha256sum "$_base.dl")
+	_got=${_got%% *}
+	if [ "$_got" != "$3" ]; then
+		printf '4 verify: sha256 mismatch: got %s, INDEX says %s (%s)\n' "$_got" "$3" "$5" >"$_base.fail"; return
+	fi
+	_fmt=$(magic "$_base.dl")
+	case $_fmt in
+	unknown) printf '4 archive: unknown compression format (not zstd, gzip or xz; INDEX says %s)\n' "$6" >"$_base.fail"; return ;;
+	zstd) command -v zstd >/dev/null 2>&1 || {
+		printf '5 is zstd-compressed but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz\n' >"$_base.fail"; return; } ;;
+	esac
+	_why=$(list_archive "$_base.dl" "$_fmt" "$_base.list") || { printf '4 %s\n' "$_why" >"$_base.fail"; return; }
+	_why=$(check_listing <"$_base.list")
+	[ -z "$_why" ] || { printf '4 archive: unsafe entry: %s\n' "$_why" >"$_base.fail"; return; }
+	echo "$_fmt $(($(ms) - _t0))" >"$_base.ok"
+}
+
+# install_archive KIND NAME FORMAT: extract a prepared archive into staging
+# inside its allowed root, check the staged files, move them into place.
 # Prints the reason and returns 4 (unsafe) or 5 (cannot install).
 install_archive() {
-	_fmt=$(magic "$3")
-	case $_fmt in
-	unknown) echo "not a gzip, xz or zstd archive (INDEX says format=$4)"; return 4 ;;
-	zstd) command -v zstd >/dev/null 2>&1 || {
-		echo "is zstd-compressed but this FEC has no zstd binary: add zstd to the image, or publish the archive with gzip or xz (and record the FEC's decoders with fecctl add-fec --decoders gzip,xz so that fecctl link refuses zstd)"
-		return 5
-	} ;;
-	esac
-	_stage=$WORK/stage.$1.$2
-	mkdir -p "$_stage" || { echo "cannot create $_stage"; return 5; }
-	# 1. list and refuse before anything is extracted
-	{ decode "$_fmt" "$3" || echo "decode $?" >"$_stage.err2"; } 2>"$_stage.err1" | tar -tvf - >"$_stage.list" 2>"$_stage.err3"
+	_base=$WORK/$1.$2
+	# Stage inside the first allowed root the archive writes to (same
+	# filesystem: the moves are renames), creating the root if missing.
+	_area=
+	for _r in $ROOTS; do
+		if grep -q -e " $_r/" -e " $_r\$" "$_base.list"; then _area=$_r; break; fi
+	done
+	[ -n "$_area" ] || _area=${ROOTS%% *}
+	_made=
+	_p=
+	for _c in $(printf '%s' "$_area" | tr '/' ' '); do
+		_p=${_p:+$_p/}$_c
+		if [ ! -d "$R/$_p" ]; then
+			mkdir "$R/$_p" 2>/dev/null || { echo "allowed root $_area: cannot create $R/$_p"; return 5; }
+			_made="$R/$_p $_made"
+		fi
+	done
+	_stage=$(mktemp -d "$R/$_area/.fecdeploy-staging-XXXXXXXX") || { echo "cannot create a staging directory in $R/$_area"; return 5; }
+	_rc=0
+	_why=
+	{ decode "$3" "$_base.dl" || echo "exit $?" >"$_base.derr"; } 2>"$_base.err" | tar -xof - -C "$_stage/" 2>>"$_base.err"
 	_trc=$?
-	if [ -s "$_stage.err3" ]; then
-		# busybox reports stripped absolute or ".." prefixes here
-		echo "unsafe or corrupt archive: $(head -n 1 "$_stage.err3")"; return 4
+	if [ -e "$_base.derr" ] || [ "$_trc" != 0 ]; then
+		_why="archive: extracting failed: $(head -n 1 "$_base.err")"; _rc=5
 	fi
-	if [ -s "$_stage.err2" ] || [ "$_trc" != 0 ]; then
-		echo "corrupt archive: $(cat "$_stage.err1" "$_stage.err3" | head -n 1)"; return 4
+	if [ $_rc = 0 ]; then
+		_why=$(tree_check "$_stage")
+		[ -z "$_why" ] || { _why="archive: unsafe entry: $_why"; _rc=4; }
 	fi
-	_why=$(check_listing <"$_stage.list")
-	[ -z "$_why" ] || { echo "unsafe archive: $_why"; return 4; }
-	# 2. extract into the staging directory
-	{ decode "$_fmt" "$3" || echo "decode $?" >"$_stage.err2"; } 2>"$_stage.err1" | tar -xof - -C "$_stage/" 2>"$_stage.err3"
-	_trc=$?
-	if [ -s "$_stage.err2" ] || [ "$_trc" != 0 ]; then
-		echo "extracting failed: $(cat "$_stage.err1" "$_stage.err3" | head -n 1)"; return 5
+	if [ $_rc = 0 ]; then
+		find "$_stage" -type f \( -perm -4000 -o -perm -2000 -o -perm -1000 \) -exec chmod ug-s,o-t {} \;
+		find "$_stage" -type d \( -perm -4000 -o -perm -2000 -o -perm -1000 \) -exec chmod ug-s,o-t {} \;
+		_why=$(merge_check "$_stage" "$R")
+		[ -z "$_why" ] || { _why="archive: commit: $_why"; _rc=5; }
 	fi
-	_why=$(tree_check "$_stage")
-	[ -z "$_why" ] || { echo "unsafe archive: $_why"; return 4; }
-	find "$_stage" -type f \( -perm -4000 -o -perm -2000 \) -exec chmod ug-s {} \;
-	# 3. move into place
-	_why=$(merge_check "$_stage" "$ROOT")
-	[ -z "$_why" ] || { echo "cannot install: $_why"; return 5; }
-	merge "$_stage" "$R" || { echo "moving files into $ROOT failed"; return 5; }
-	rm -rf "$_stage" "$_stage".*
-	return 0
+	if [ $_rc = 0 ]; then
+		_made=
+		merge "$_stage" "$R" || { _why="archive: commit (partially done): moving files into $ROOT failed"; _rc=5; }
+	fi
+	rm -rf "$_stage"
+	for _d in $_made; do rmdir "$_d" 2>/dev/null; done
+	[ -z "$_why" ] || echo "$_why"
+	return $_rc
 }
 
 # ---------------------------------------------------------------- install
 
-# want_kind KIND: is this kind selected (install KIND...)?
+# want_kind KIND: is this archive kind selected (install KIND...)?
 want_kind() {
 	[ -z "$KINDS" ] && return 0
 	case " $KINDS " in *" $1 "*) return 0 ;; esac
 	return 1
 }
 
-mkdir -p "$STATE/init" || fatal 5 "cannot create $STATE/init"
+# installed_sha KIND NAME: the sha256 recorded after the last commit.
+installed_sha() {
+	[ -f "$STATE/installed/$1/$2" ] || return 0
+	tr ' ' '\n' <"$STATE/installed/$1/$2" | sed -n 's/^sha256=//p' | head -n 1
+}
+
+# record KIND NAME SHA256 VERSION PATH: the state line the Go client writes.
+record() {
+	mkdir -p "$STATE/installed/$1" &&
+		printf 'sha256=%s version=%s path=%s\n' "$3" "$4" "$5" >"$STATE/installed/$1/.$2.tmp" &&
+		mv -f "$STATE/installed/$1/.$2.tmp" "$STATE/installed/$1/$2"
+}
+
+# Archives in INDEX order; entry.<n> holds the status of the n-th.
+: >"$WORK/todo"
+: >"$WORK/failed"
+_i=0
 while read -r k n sum size path fmt ver dev; do
+	[ "$k" != init ] || continue
 	want_kind "$k" || continue
-	[ "$ver" = - ] && ver=
-	url=$URL/$path
-	mark=$STATE/installed/$k/$n
-	dest=
-	[ "$k" = init ] && dest=$STATE/init/$n
-	if [ -f "$mark" ] && [ "$(cat "$mark")" = "$sum" ] && { [ -z "$dest" ] || [ -f "$dest" ]; }; then
-		log "$k $n${ver:+ $ver}: unchanged"
-		add_entry "$k" "$n" "$ver" "$sum" unchanged ""
-		continue
-	fi
-	if [ "$k" != init ] && [ "$fmt" = zstd ] && ! command -v zstd >/dev/null 2>&1; then
-		msg="$k $n ($path) is zstd-compressed but this FEC has no zstd binary: add zstd to the image, or publish the archive with gzip or xz (and record the FEC's decoders with fecctl add-fec --decoders gzip,xz so that fecctl link refuses zstd)"
-		fail 5 "$msg"
-		add_entry "$k" "$n" "$ver" "$sum" failed "$msg"
-		continue
-	fi
-	file=$WORK/$k.$n.download
-	fetch "$url" "$file"
-	case $? in
-	0) ;;
-	*) msg="$k $n: download failed: $FETCH_ERR"
-		fail 3 "$msg"
-		add_entry "$k" "$n" "$ver" "$sum" failed "$msg"
-		continue ;;
-	esac
-	got=$(sizeof "$file")
-	if [ "$got" != "$size" ]; then
-		msg="$k $n ($path): size is $got bytes, INDEX says $size: refusing it"
-		fail 4 "$msg"; add_entry "$k" "$n" "$ver" "$sum" failed "$msg"; rm -f "$file"; continue
-	fi
-	got=$(sha256sum "$file")
-	got=${got%% *}
-	if [ "$got" != "$sum" ]; then
-		msg="$k $n ($path): sha256 is $got, INDEX says $sum: refusing it"
-		fail 4 "$msg"; add_entry "$k" "$n" "$ver" "$sum" failed "$msg"; rm -f "$file"; continue
-	fi
-	if [ "$k" = init ]; then
-		chmod 0755 "$file" && mv -f "$file" "$dest" || {
-			msg="init $n: cannot install it as $dest"
-			fail 5 "$msg"; add_entry "$k" "$n" "$ver" "$sum" failed "$msg"; continue
-		}
+	_i=$((_i + 1))
+	[ "$ver" != - ] || ver=
+	if [ "$FORCE" = 0 ] && [ "$(installed_sha "$k" "$n")" = "$sum" ]; then
+		log "$k $n${ver:+ $ver}: skipped (sha256 already installed)"
+		printf '%s %s %s %s %s\n' "$k" "$n" "${ver:--}" "$dev" "$sum" >"$WORK/done.$_i"
+		add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" skipped 0 0 ""
+	elif [ "$DRY_RUN" = 1 ]; then
+		add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" dry-run "$size" 0 ""
 	else
-		why=$(install_archive "$k" "$n" "$file" "$fmt")
-		code=$?
-		rm -rf "$file" "$WORK/stage.$k.$n" "$WORK/stage.$k.$n".*
-		if [ $code != 0 ]; then
-			msg="$k $n ($path): $why"
-			fail $code "$msg"; add_entry "$k" "$n" "$ver" "$sum" failed "$msg"; continue
+		echo "$_i $k $n $sum $size $path $fmt ${ver:--} $dev" >>"$WORK/todo"
+	fi
+done <"$WORK/entries"
+NENTRIES=$_i
+
+# Download, verify and list the next archive in the background while this
+# one is extracted and moved into place.
+_total=$(wc -l <"$WORK/todo" | tr -d ' ')
+_j=1
+_pid=
+if [ "$_total" -gt 0 ]; then
+	# shellcheck disable=SC2046
+	set -- $(sed -n 1p "$WORK/todo")
+	prepare "$2" "$3" "$4" "$5" "$6" "$7" &
+	_pid=$!
+fi
+while [ "$_j" -le "$_total" ]; do
+	set -- $(sed -n "${_j}p" "$WORK/todo")
+	_i=$1 k=$2 n=$3 sum=$4 size=$5 path=$6 fmt=$7 ver=$8 dev=$9
+	[ "$ver" != - ] || ver=
+	wait "$_pid"
+	_t0=$(ms)
+	if [ "$_j" -lt "$_total" ]; then
+		# shellcheck disable=SC2046
+		set -- $(sed -n "$((_j + 1))p" "$WORK/todo")
+		prepare "$2" "$3" "$4" "$5" "$6" "$7" &
+		_pid=$!
+	fi
+	_base=$WORK/$k.$n
+	_code=0
+	_why=
+	_prep_ms=0
+	if [ -f "$_base.fail" ]; then
+		read -r _code _why <"$_base.fail"
+	elif [ -f "$_base.ok" ]; then
+		read -r _dfmt _prep_ms <"$_base.ok"
+		_why=$(install_archive "$k" "$n" "$_dfmt")
+		_code=$?
+	else
+		_code=5 _why="preparing the download failed"
+	fi
+	_bytes=0
+	[ -e "$_base.dl" ] && _bytes=$(sizeof "$_base.dl")
+	rm -rf "$_base".*
+	_dur=$(($(ms) - _t0 + ${_prep_ms:-0}))
+	if [ "$_code" = 0 ]; then
+		if record "$k" "$n" "$sum" "$ver" "$path"; then
+			log "$k $n${ver:+ $ver}: installed ($_bytes bytes, ${_dur}ms)"
+			printf '%s %s %s %s %s\n' "$k" "$n" "${ver:--}" "$dev" "$sum" >"$WORK/done.$_i"
+			add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" installed "$_bytes" "$_dur" ""
+		else
+			_code=5 _why="installed, but recording it in $STATE failed"
 		fi
 	fi
-	mkdir -p "$STATE/installed/$k" && printf '%s\n' "$sum" >"$mark.tmp" && mv -f "$mark.tmp" "$mark"
-	log "$k $n${ver:+ $ver}: installed"
-	add_entry "$k" "$n" "$ver" "$sum" installed ""
-done <"$WORK/entries.sorted"
-
-# Scripts no longer in the INDEX are not run again.
-if want_kind init; then
-	for f in "$STATE/init"/*; do
-		[ -e "$f" ] || continue
-		grep -q "^init ${f##*/} " "$WORK/entries.sorted" || rm -f "$f" "$STATE/installed/init/${f##*/}"
-	done
-fi
+	if [ "$_code" != 0 ]; then
+		fail "$_code" "$k $n: $_why"
+		echo "$k/$n" >>"$WORK/failed"
+		add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" failed "$_bytes" "$_dur" "$k $n: $_why"
+	fi
+	_j=$((_j + 1))
+done
 
 # ---------------------------------------------------------------- init scripts
 
-if [ "$NO_SCRIPTS" = 0 ]; then
-	FECDEPLOY_FEC=$FEC
-	FECDEPLOY_URL=$URL
-	FECDEPLOY_ROOT=$ROOT
-	FECDEPLOY_SOFTWARE=
-	FECDEPLOY_DEV_SOFTWARE=
-	export FECDEPLOY_FEC FECDEPLOY_URL FECDEPLOY_ROOT FECDEPLOY_SOFTWARE FECDEPLOY_DEV_SOFTWARE
-	while read -r k n sum size path fmt ver dev; do
-		[ "$k" = software ] || continue
-		[ "$ver" = - ] && ver=
-		var=$(printf '%s' "$n" | tr 'a-z' 'A-Z' | tr -c 'A-Z0-9' '_')
-		FECDEPLOY_SOFTWARE="${FECDEPLOY_SOFTWARE:+$FECDEPLOY_SOFTWARE }$n"
-		[ "$dev" = 1 ] && FECDEPLOY_DEV_SOFTWARE="${FECDEPLOY_DEV_SOFTWARE:+$FECDEPLOY_DEV_SOFTWARE }$n"
-		eval "FECDEPLOY_SW_${var}_VERSION=\$ver; FECDEPLOY_SW_${var}_DEV=\$dev; export FECDEPLOY_SW_${var}_VERSION FECDEPLOY_SW_${var}_DEV"
-	done <"$WORK/entries.sorted"
-	while read -r k n sum rest; do
-		[ "$k" = init ] || continue
-		script=$STATE/init/$n
-		if [ ! -f "$script" ]; then
-			msg="init script $n was not installed; not run"
-			fail 6 "$msg"
-			add_script "$n" 127
+# fetch_script NAME SHA256 SIZE PATH: a verified local copy in $STATE/scripts.
+# Prints the reason and returns 4 or 5 on failure.
+fetch_script() {
+	_dst=$STATE/scripts/$1
+	if [ -f "$_dst" ] && [ "$(sizeof "$_dst")" = "$3" ]; then
+		_got=$(sha256sum "$_dst")
+		if [ "${_got%% *}" = "$2" ]; then chmod 0755 "$_dst"; return 0; fi
+	fi
+	_tmp=$STATE/scripts/.$1.tmp
+	fetch "$URL/$4" "$_tmp"
+	case $? in 0) ;; *) echo "$FETCH_ERR"; return 5 ;; esac
+	_got=$(sizeof "$_tmp")
+	[ "$_got" = "$3" ] || { rm -f "$_tmp"; echo "verify: size mismatch: got $_got bytes, INDEX says $3"; return 4; }
+	_got=$(sha256sum "$_tmp")
+	_got=${_got%% *}
+	[ "$_got" = "$2" ] || { rm -f "$_tmp"; echo "verify: sha256 mismatch: got $_got, INDEX says $2"; return 4; }
+	chmod 0755 "$_tmp" && mv -f "$_tmp" "$_dst" || { echo "cannot install it as $_dst"; return 5; }
+}
+
+# Init scripts run at boot only, in name order.
+if [ "$COMMAND" = boot ]; then
+	grep '^init ' "$WORK/entries" | sort -k2,2 >"$WORK/scripts"
+	mkdir -p "$STATE/scripts" || fail 6 "cannot create $STATE/scripts"
+	if [ "$DRY_RUN" = 0 ]; then
+		for _f in "$STATE/scripts"/* "$STATE/scripts"/.[!.]*; do
+			[ -e "$_f" ] || continue
+			grep -q "^init ${_f##*/} " "$WORK/scripts" || rm -f "$_f"
+		done
+	fi
+	: >"$WORK/runnable"
+	while read -r k n sum size path rest; do
+		if [ "$DRY_RUN" = 1 ]; then
+			add_script "$n" dry-run -1 0 "" ""
 			continue
 		fi
-		log "running init script $n"
-		{
-			(cd "$ROOT" && exec "$script" </dev/null) 2>&1
-			echo $? >"$WORK/script.rc"
-		} | sed "s/^/[$n] /"
-		code=$(cat "$WORK/script.rc" 2>/dev/null)
-		code=${code:-1}
-		add_script "$n" "$code"
-		if [ "$code" != 0 ]; then
-			fail 6 "init script $n exited with $code"
+		_why=$(fetch_script "$n" "$sum" "$size" "$path")
+		_code=$?
+		if [ "$_code" != 0 ]; then
+			fail "$_code" "init $n: $_why"
+			add_script "$n" failed -1 0 "init $n: $_why" ""
+		else
+			echo "$n" >>"$WORK/runnable"
 		fi
-	done <"$WORK/entries.sorted"
+	done <"$WORK/scripts"
+
+	if [ "$DRY_RUN" = 0 ] && [ -s "$WORK/runnable" ]; then
+		# The scripts' environment: none of ours from the caller, then what
+		# this boot installed (docs/boot.md).
+		for _v in $(env | sed -n 's/^\(FECDEPLOY_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$_v"; done
+		[ -n "${PATH:-}" ] || PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+		export PATH
+		_plain=$(redact "$URL")
+		_plain=${_plain%%\?*}
+		_plain=${_plain%%#*}
+		FECDEPLOY_FEC=$FEC
+		FECDEPLOY_URL=$_plain
+		FECDEPLOY_ROOT=$ROOT
+		FECDEPLOY_STATE_DIR=$STATE
+		FECDEPLOY_ALLOWED_ROOTS=$(printf '%s' "$ROOTS" | tr ' ' ',')
+		FECDEPLOY_SOFTWARE=
+		FECDEPLOY_DEV_SOFTWARE=
+		FECDEPLOY_FAILED=$(tr '\n' ' ' <"$WORK/failed" 2>/dev/null | sed 's/ $//')
+		export FECDEPLOY_FEC FECDEPLOY_URL FECDEPLOY_ROOT FECDEPLOY_STATE_DIR FECDEPLOY_ALLOWED_ROOTS \
+			FECDEPLOY_SOFTWARE FECDEPLOY_DEV_SOFTWARE FECDEPLOY_FAILED
+		_i=1
+		while [ "$_i" -le "$NENTRIES" ]; do
+			if [ -f "$WORK/done.$_i" ]; then
+				read -r k n ver dev sum <"$WORK/done.$_i"
+				if [ "$k" = software ]; then
+					[ "$ver" != - ] || ver=
+					var=$(printf '%s' "$n" | tr 'a-z' 'A-Z' | tr -c 'A-Z0-9_' '_')
+					FECDEPLOY_SOFTWARE="${FECDEPLOY_SOFTWARE:+$FECDEPLOY_SOFTWARE }$n"
+					[ "$dev" = 1 ] && FECDEPLOY_DEV_SOFTWARE="${FECDEPLOY_DEV_SOFTWARE:+$FECDEPLOY_DEV_SOFTWARE }$n"
+					eval "FECDEPLOY_SW_${var}_VERSION=\$ver FECDEPLOY_SW_${var}_DEV=\$dev; export FECDEPLOY_SW_${var}_VERSION FECDEPLOY_SW_${var}_DEV"
+				fi
+			fi
+			_i=$((_i + 1))
+		done
+		_to=
+		[ "$HAVE_TIMEOUT" = 1 ] && _to="timeout $SCRIPT_TIMEOUT"
+		while read -r n; do
+			log "running init script $n"
+			_t0=$(ms)
+			{
+				(cd "$ROOT" && FECDEPLOY_SCRIPT=$n exec $_to "$STATE/scripts/$n" </dev/null) 2>&1
+				echo $? >"$WORK/script.rc"
+			} | tee "$WORK/script.out" | sed "s/^/[$n] /"
+			_code=$(cat "$WORK/script.rc" 2>/dev/null)
+			_code=${_code:-1}
+			_dur=$(($(ms) - _t0))
+			if [ "$_code" = 0 ]; then
+				add_script "$n" ran 0 "$_dur" "" "$WORK/script.out"
+			else
+				case $_code in
+				124 | 143) [ -n "$_to" ] && _code=124 _why="timed out after ${SCRIPT_TIMEOUT}s" || _why="exited with exit status $_code" ;;
+				126) _why="cannot execute" ;;
+				*) _why="exited with exit status $_code" ;;
+				esac
+				fail 6 "init $n: $_why"
+				add_script "$n" failed "$_code" "$_dur" "$_why" "$WORK/script.out"
+			fi
+		done <"$WORK/runnable"
+	fi
 fi
 
 finish
