@@ -805,7 +805,12 @@ list_archive() {
 	_trc=$?
 	if [ -s "$3.err" ]; then
 		# busybox reports stripped absolute names and ".." prefixes here
-		echo "unsafe or corrupt archive: $(head -n 1 "$3.err")"
+		_e=$(head -n 1 "$3.err")
+		case $_e in
+		*"removing leading '"*..*) echo "archive: unsafe entry: a name contains \"..\" ($_e)" ;;
+		*"removing leading '/"*) echo "archive: unsafe entry: absolute name; entries must be relative to / ($_e)" ;;
+		*) echo "archive: corrupt or unreadable archive: $_e" ;;
+		esac
 		return 1
 	fi
 	if [ -e "$3.derr" ] || [ "$_trc" != 0 ]; then
