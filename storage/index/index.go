@@ -11,7 +11,6 @@
 package index
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -226,12 +225,12 @@ func ParseBytes(data []byte) (*Index, error) {
 		return nil, fmt.Errorf("%w: last line does not end in a newline (truncated download?)", ErrFormat)
 	}
 	ix := &Index{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), MaxSize)
+	// Split by hand: bufio.ScanLines would drop a '\r' before '\n', which a
+	// shell `read` keeps, and both clients must read the same fields.
+	lines := strings.Split(string(data[:len(data)-1]), "\n")
 	lineNo, header := 0, false
-	for sc.Scan() {
+	for _, line := range lines {
 		lineNo++
-		line := sc.Text()
 		fail := func(format string, a ...any) error {
 			return fmt.Errorf("%w: line %d: %s", ErrFormat, lineNo, fmt.Sprintf(format, a...))
 		}
@@ -307,9 +306,6 @@ func ParseBytes(data []byte) (*Index, error) {
 			}
 		}
 		ix.Entries = append(ix.Entries, e)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	if !header {
 		return nil, fmt.Errorf("%w: no header line", ErrFormat)
