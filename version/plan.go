@@ -39,7 +39,9 @@ type Policy struct {
 	PruneDev bool `json:"prune_dev"`
 }
 
-// Effective returns p with the defaults filled in (Keep ≥ 1; Grace ≥ 0).
+// Effective returns p with the defaults filled in: Keep ≥ 1, Grace either
+// positive or NoGrace. Effective(Effective(p)) == Effective(p), so a plan's
+// policy can be used to plan again.
 func (p Policy) Effective() Policy {
 	if p.Keep <= 0 {
 		p.Keep = DefaultKeep
@@ -48,7 +50,7 @@ func (p Policy) Effective() Policy {
 	case p.Grace == 0:
 		p.Grace = DefaultGrace
 	case p.Grace < 0:
-		p.Grace = 0
+		p.Grace = NoGrace
 	}
 	return p
 }

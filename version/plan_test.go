@@ -250,7 +250,8 @@ func TestPlanDoesNotModifyInput(t *testing.T) {
 func TestPlanEffectivePolicy(t *testing.T) {
 	for _, tc := range []struct{ in, want Policy }{
 		{Policy{}, Policy{Keep: 3, Grace: 24 * time.Hour}},
-		{Policy{Keep: -2, Grace: NoGrace}, Policy{Keep: 3, Grace: 0}},
+		{Policy{Keep: -2, Grace: NoGrace}, Policy{Keep: 3, Grace: NoGrace}},
+		{Policy{Grace: -time.Hour}, Policy{Keep: 3, Grace: NoGrace}},
 		{Policy{Keep: 5, Grace: time.Minute, IncludePrereleases: true, PruneDev: true},
 			Policy{Keep: 5, Grace: time.Minute, IncludePrereleases: true, PruneDev: true}},
 	} {
@@ -259,6 +260,9 @@ func TestPlanEffectivePolicy(t *testing.T) {
 		}
 		if got := NewPlan(PlanInput{Policy: tc.in}).Policy; got != tc.want {
 			t.Errorf("plan policy %+v, want %+v", got, tc.want)
+		}
+		if got := tc.want.Effective(); got != tc.want {
+			t.Errorf("Effective is not idempotent: %+v -> %+v", tc.want, got)
 		}
 	}
 }
