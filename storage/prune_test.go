@@ -1,0 +1,624 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/version"
+)
+
+var longAgo = time.Now().Add(-10 * 24 * time.Hour)
+
+// publishOld publishes x86_64 versions of software and backdates their
+// directories, so only links and the link log keep them inside the grace
+// period.
+func publishOld(t testing.TB, s *Storage, software string, versions ...string) {
+	t.Helper()
+	for i, v := range versions {
+		mustPublish(t, s, index.KindSoftware, software, v, "x86_64", blob(index.FormatZstd, 300+i, int64(len(v)*100+i)))
+		backdate(t, s, software, v)
+	}
+}
+
+// lbackdate sets the mtime of a symlink itself (utimensat with
+// AT_SYMLINK_NOFOLLOW; the standard library has no Lchtimes): a link made
+// long ago.
+func lbackdate(t testing.TB, p string, tm time.Time) {
+	t.Helper()
+	const atFDCWD, atSymlinkNoFollow = -100, 0x100
+	ts := [2]syscall.Timespec{syscall.NsecToTimespec(tm.UnixNano()), syscall.NsecToTimespec(tm.UnixNano())}
+	pp, err := syscall.BytePtrFromString(p)
+	must(t, err)
+	fdcwd := atFDCWD
+	if _, _, e := syscall.Syscall6(syscall.SYS_UTIMENSAT, uintptr(fdcwd), uintptr(unsafe.Pointer(pp)),
+		uintptr(unsafe.Pointer(&ts[0])), atSymlinkNoFollow, 0, 0); e != 0 {
+		t.Fatalf("utimensat %s: %v", p, e)
+	}
+	st, err := os.Lstat(p)
+	must(t, err)
+	truth(t, st.ModTime().Before(time.Now().Add(-time.Hour)), "symlink mtime not set")
+}
+
+func backdate(t testing.TB, s *Storage, software, v string) {
+	t.Helper()
+	must(t, os.Chtimes(filepath.Join(s.Base(), SoftwareDir, software, v), longAgo, longAgo))
+}
+
+// decisions renders a plan as "version:action:reason" (newest first) per software.
+func decisions(p version.Plan) string {
+	var out []string
+	for _, sp := range p.Software {
+		for _, d := range sp.Versions {
+			out = append(out, d.Version+":"+d.Action.String()+":"+d.Reason.String())
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func versionsOnDisk(t testing.TB, s *Storage, software string) string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(s.Base(), SoftwareDir, software))
+	must(t, err)
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+func TestPlanPruneAndPrune(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	mustAddFEC(t, s, "fec02", "x86_64")
+	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "dev")
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.4.0"))
+	later := time.Now().Add(48 * time.Hour) // past the grace period of the links just made
+
+	p, err := s.PlanPrune(ctx, "", version.Policy{}, later)
+	must(t, err)
+	eq(t, decisions(p), "dev:keep:dev 1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest "+
+		"1.1.0:remove:superseded 1.0.0:keep:linked")
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0].Text, "because FECs still link older ones: 1.0.0") {
+		t.Errorf("warnings %+v", p.Warnings)
+	}
+	eq(t, p.Software[0].Versions[1].LinkedBy, []string{"fec02"})
+
+	rep, err := s.Prune(ctx, p)
+	must(t, err)
+	if len(rep.Removed) != 1 || rep.Removed[0].Version != "1.1.0" || rep.FreedBytes != 301+int64(len(sum(nil))+2+len("Foo_DU-1.1.0-x86_64.tar.zst")+1) {
+		t.Errorf("report %+v", rep)
+	}
+	eq(t, versionsOnDisk(t, s, "Foo_DU"), "1.0.0 1.2.0 1.3.0 1.4.0 dev")
+	eq(t, tempFiles(t, s.Base()), []string(nil), "no temporary files left")
+
+	// Idempotent on the real tree.
+	again, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, later)
+	must(t, err)
+	eq(t, len(again.Removals()), 0, "second plan removes")
+	before := snapshot(t, s.Base())
+	rep, err = s.Prune(ctx, again)
+	must(t, err)
+	eq(t, len(rep.Removed), 0)
+	eq(t, before, snapshot(t, s.Base()))
+}
+
+func TestPlanPruneBadInput(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	publishOld(t, s, "Foo_DU", "1.0.0")
+	_, err := s.PlanPrune(ctx, "Bar", version.Policy{}, time.Now())
+	wantErr(t, err, ErrNotFound)
+	contains(t, err.Error(), `"Bar"`)
+	_, err = s.PlanPrune(ctx, "../Foo_DU", version.Policy{}, time.Now())
+	wantErr(t, err, index.ErrBadName)
+
+	// A plan for something that vanished is skipped, not an error.
+	before := snapshot(t, s.Base())
+	gone := version.SoftwareInput{Name: "Gone", Versions: []version.VersionInput{
+		{Name: "1.0.0"}, {Name: "1.1.0"}, {Name: "1.2.0"}, {Name: "1.3.0"}}}
+	fake := version.NewPlan(version.PlanInput{Now: time.Now(), Software: []version.SoftwareInput{gone}})
+	rep, err := s.Prune(ctx, fake)
+	must(t, err)
+	eq(t, len(rep.Removed), 0)
+	eq(t, rep.Skipped, []Skipped{{"Gone", "1.0.0", "no longer present"}})
+	eq(t, before, snapshot(t, s.Base()))
+}
+
+// Prune plans again under the lock: what changed since planning wins.
+func TestPruneRechecksUnderLock(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
+	later := time.Now().Add(48 * time.Hour)
+	p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, later)
+	must(t, err)
+	eq(t, len(p.Removals()), 2)
+
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0")) // after planning
+	rep, err := s.Prune(ctx, p)
+	must(t, err)
+	eq(t, len(rep.Removed), 1)
+	eq(t, rep.Removed[0].Version, "1.1.0")
+	eq(t, len(rep.Skipped), 1)
+	eq(t, rep.Skipped[0].Version, "1.0.0")
+	contains(t, rep.Skipped[0].Why, "kept now: linked by fec01")
+	eq(t, versionsOnDisk(t, s, "Foo_DU"), "1.0.0 1.2.0 1.3.0 1.4.0")
+	st, code := resolveOK(s, "fec01")
+	truth(t, st, "fec01's link still resolves: ", code)
+}
+
+func resolveOK(s *Storage, fec string) (bool, string) {
+	b, err := os.ReadFile(filepath.Join(s.Base(), FECsDir, fec, index.FileName))
+	if err != nil {
+		return false, err.Error()
+	}
+	ix, err := index.ParseBytes(b)
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, e := range ix.Entries {
+		if _, err := os.Stat(filepath.Join(s.Base(), filepath.FromSlash(e.Path))); err != nil {
+			return false, err.Error()
+		}
+	}
+	return true, ""
+}
+
+// Grace bookkeeping: Switch logs the unlink; a switch by other means
+// (Link, by hand) is seen through the link's mtime and counts for every
+// unlinked version of the software.
+func TestPruneGrace(t *testing.T) {
+	t.Run("logged switch: precise", func(t *testing.T) {
+		s := newTestStorage(t)
+		mustAddFEC(t, s, "fec01", "x86_64")
+		publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
+		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+		res, err := s.Switch(ctx, "fec01", "Foo_DU", "1.4.0")
+		must(t, err)
+		eq(t, res, SwitchResult{FEC: "fec01", Software: "Foo_DU", From: "1.0.0", To: "1.4.0",
+			Target: "software/Foo_DU/1.4.0/Foo_DU-1.4.0-x86_64.tar.zst", Changed: true})
+
+		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(time.Hour))
+		must(t, err)
+		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded "+
+			"1.0.0:keep:recently-unlinked")
+		contains(t, p.Software[0].Versions[4].Text, "unlinked 1h ago, inside the 24h grace period")
+
+		p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(25*time.Hour))
+		must(t, err)
+		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded "+
+			"1.0.0:remove:superseded")
+		p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{Grace: 3 * time.Hour}, time.Now().Add(2*time.Hour))
+		must(t, err)
+		eq(t, p.Software[0].Versions[4].Reason, version.ReasonRecentlyUnlinked)
+	})
+	t.Run("unlogged switch: coarse", func(t *testing.T) {
+		s := newTestStorage(t)
+		mustAddFEC(t, s, "fec01", "x86_64")
+		publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
+		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.4.0"))
+		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(time.Hour))
+		must(t, err)
+		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:recently-unlinked "+
+			"1.0.0:keep:recently-unlinked")
+		p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(25*time.Hour))
+		must(t, err)
+		eq(t, len(p.Removals()), 2)
+	})
+	t.Run("just published", func(t *testing.T) {
+		s := newTestStorage(t)
+		publishOld(t, s, "Foo_DU", "1.1.0", "1.2.0", "1.3.0")
+		mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.0.5", "x86_64", blob(index.FormatZstd, 10, 9)) // a backport
+		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now())
+		must(t, err)
+		eq(t, p.Software[0].Versions[3].Reason, version.ReasonRecentlyPublished)
+	})
+}
+
+// A FEC that fetched its INDEX before a switch still downloads every archive
+// it names after the switch and a prune: the grace period keeps them. The
+// same prune without a grace period breaks the download, which shows the
+// test can fail.
+func TestPruneWhileFECDownloadsOldIndex(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	ng := testenv.StartNginx(t, s.Base(), testenv.NginxOptions{})
+
+	code, body := ng.Get(t, "fecs/fec01/INDEX")
+	eq(t, code, http.StatusOK)
+	old, err := index.ParseBytes(body)
+	must(t, err)
+	eq(t, len(old.Entries), 1)
+
+	_, err = s.Switch(ctx, "fec01", "Foo_DU", "1.4.0")
+	must(t, err)
+	p, err := s.PlanPrune(ctx, "", version.Policy{}, time.Now())
+	must(t, err)
+	rep, err := s.Prune(ctx, p)
+	must(t, err)
+	eq(t, len(rep.Removed), 1, "1.1.0 goes")
+	eq(t, rep.Removed[0].Version, "1.1.0")
+
+	for _, e := range old.Entries {
+		code, body := ng.Get(t, e.Path)
+		eq(t, code, http.StatusOK, e.Path)
+		eq(t, sum(body), e.SHA256, e.Path)
+	}
+	code, body = ng.Get(t, "fecs/fec01/INDEX")
+	eq(t, code, http.StatusOK)
+	cur, err := index.ParseBytes(body)
+	must(t, err)
+	eq(t, cur.Entries[0].Version, "1.4.0")
+
+	// Without the grace period the old archive is gone.
+	p, err = s.PlanPrune(ctx, "", version.Policy{Grace: version.NoGrace}, time.Now())
+	must(t, err)
+	_, err = s.Prune(ctx, p)
+	must(t, err)
+	code, _ = ng.Get(t, old.Entries[0].Path)
+	eq(t, code, http.StatusNotFound)
+	if ok, why := resolveOK(s, "fec01"); !ok {
+		t.Errorf("current INDEX broken: %s", why)
+	}
+}
+
+// Prune racing releases (publish, then switch FECs to the new version):
+// every publish and switch succeeds, no FEC's INDEX ever names a missing
+// file, just-published and just-unlinked versions stay, and the old
+// unlinked ones go while the releases run.
+func TestPruneRacingPublish(t *testing.T) {
+	s := newTestStorage(t)
+	fecs := []string{"fec01", "fec02", "fec03"}
+	for _, f := range fecs {
+		mustAddFEC(t, s, f, "x86_64")
+	}
+	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0")
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.6.0"))
+	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.6.0"))
+	must(t, s.Link(ctx, "fec03", index.KindSoftware, "Foo_DU", "1.1.0"))
+	for _, f := range fecs {
+		lbackdate(t, filepath.Join(s.Base(), "fecs", f, "software", "Foo_DU"), longAgo)
+	}
+	pol := version.Policy{Keep: 1}
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	errc := make(chan error, 100)
+	removed := map[string]bool{}
+	wg.Add(1)
+	go func() { // the pruner
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p, err := s.PlanPrune(ctx, "", pol, time.Now())
+			if err != nil {
+				errc <- fmt.Errorf("plan: %w", err)
+				return
+			}
+			rep, err := s.Prune(ctx, p)
+			if err != nil {
+				errc <- fmt.Errorf("prune: %w", err)
+				return
+			}
+			for _, d := range rep.Removed {
+				removed[d.Version] = true
+			}
+			for _, f := range fecs {
+				if ok, why := resolveOK(s, f); !ok {
+					errc <- fmt.Errorf("after a prune, %s's INDEX names a missing file: %s", f, why)
+				}
+			}
+		}
+	}()
+	for i := 0; i < 12; i++ { // the releases
+		v := fmt.Sprintf("2.%d.0", i)
+		fec := fecs[i%2]
+		if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: v, Arch: "x86_64",
+			Body: strings.NewReader(string(blob(index.FormatZstd, 5000, int64(i))))}); err != nil {
+			t.Errorf("publish %s: %v", v, err)
+			continue
+		}
+		if _, err := s.Switch(ctx, fec, "Foo_DU", v); err != nil {
+			t.Errorf("switch %s: %v", v, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	p, err := s.PlanPrune(ctx, "", pol, time.Now())
+	must(t, err)
+	rep, err := s.Prune(ctx, p)
+	must(t, err)
+	for _, d := range rep.Removed {
+		removed[d.Version] = true
+	}
+	for v := range removed {
+		if strings.HasPrefix(v, "2.") || v == "1.1.0" || v == "1.6.0" {
+			t.Errorf("removed %s (just published, linked, or just unlinked)", v)
+		}
+	}
+	eq(t, versionsOnDisk(t, s, "Foo_DU"), "1.1.0 1.6.0 2.0.0 2.1.0 2.10.0 2.11.0 2.2.0 2.3.0 2.4.0 2.5.0 2.6.0 2.7.0 2.8.0 2.9.0")
+	eq(t, tempFiles(t, s.Base()), []string(nil))
+}
+
+// Links are resolved by path: relative, absolute, chains through other
+// symlinks, trailing slashes, ".." after a version, dangling links.
+func TestPruneLinkCornerCases(t *testing.T) {
+	s := newTestStorage(t)
+	for _, f := range []string{"fec01", "fec02", "fec03", "fec04", "fec05"} {
+		mustAddFEC(t, s, f, "x86_64")
+	}
+	publishOld(t, s, "Foo_DU", "0.8.0", "0.9.0", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0", "1.7.0")
+	base := s.Base()
+	link := func(rel, target string) {
+		t.Helper()
+		p := filepath.Join(base, filepath.FromSlash(rel))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.Symlink(target, p))
+	}
+	// fec01: a chain: its link points at software/Foo_DU/current, itself a
+	// symlink to 0.8.0 (a hand-made "current" pointer).
+	link("software/Foo_DU/current", "0.8.0")
+	link("fecs/fec01/software/Foo_DU", "../../../software/Foo_DU/current/Foo_DU-0.8.0-x86_64.tar.zst")
+	// fec02: a trailing slash on a version directory.
+	link("fecs/fec02/software/Foo_DU", "../../../software/Foo_DU/0.9.0/")
+	// fec03: absolute, inside the storage.
+	link("fecs/fec03/software/Foo_DU", filepath.Join(base, "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst"))
+	// fec04: the string names 1.1.0, the path leads to 1.2.0.
+	link("fecs/fec04/software/Foo_DU", "../../../software/Foo_DU/1.1.0/../1.2.0/Foo_DU-1.2.0-x86_64.tar.zst")
+	// fec05: dangling, into an existing version (a typo in the file name),
+	// and one into a version that does not exist.
+	link("fecs/fec05/software/Foo_DU", "../../../software/Foo_DU/1.3.0/Foo_DU-1.3.0-typo.tar.zst")
+	link("fecs/fec05/configuration/Old", "../../../software/Foo_DU/0.1.0/x.tar.zst")
+	// A link through another FEC's link (chain across FECs), in an init folder.
+	link("fecs/fec05/init/50-foo", "../../fec02/software/Foo_DU")
+
+	later := time.Now().Add(48 * time.Hour)
+	p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, later)
+	must(t, err)
+	eq(t, decisions(p), "1.7.0:keep:newest 1.6.0:keep:newest 1.5.0:keep:newest 1.4.0:remove:superseded "+
+		"1.3.0:keep:held 1.2.0:keep:linked 1.1.0:keep:held 1.0.0:keep:linked 0.9.0:keep:linked "+
+		"0.8.0:keep:linked current:keep:held")
+	by := map[string]version.Decision{}
+	for _, d := range p.Software[0].Versions {
+		by[d.Version] = d
+	}
+	eq(t, by["0.8.0"].LinkedBy, []string{"fec01"})
+	eq(t, by["0.9.0"].LinkedBy, []string{"fec02", "fec05"})
+	eq(t, by["1.0.0"].LinkedBy, []string{"fec03"})
+	eq(t, by["1.2.0"].LinkedBy, []string{"fec04"})
+	contains(t, by["1.3.0"].Text, "the broken link fecs/fec05/software/Foo_DU names it")
+	contains(t, by["current"].Text, "is a symlink, not a version directory")
+	contains(t, by["current"].Text, "the link fecs/fec01/software/Foo_DU -> ../../../software/Foo_DU/current/")
+	contains(t, by["1.1.0"].Text, "the link fecs/fec04/software/Foo_DU -> ../../../software/Foo_DU/1.1.0/../1.2.0/")
+	var warns []string
+	for _, w := range p.Warnings {
+		warns = append(warns, w.Text)
+	}
+	contains(t, strings.Join(warns, "\n"), "link fecs/fec05/software/Foo_DU -> ../../../software/Foo_DU/1.3.0/Foo_DU-1.3.0-typo.tar.zst is broken")
+
+	rep, err := s.Prune(ctx, p)
+	must(t, err)
+	eq(t, len(rep.Removed), 1)
+	eq(t, versionsOnDisk(t, s, "Foo_DU"), "0.8.0 0.9.0 1.0.0 1.1.0 1.2.0 1.3.0 1.5.0 1.6.0 1.7.0 current")
+	for _, f := range []string{"fec01", "fec02", "fec03", "fec04"} {
+		if _, err := os.Stat(filepath.Join(base, "fecs", f, "software", "Foo_DU")); err != nil {
+			t.Errorf("%s's link no longer resolves: %v", f, err)
+		}
+	}
+
+	// A link to the software folder itself uses every version.
+	link("fecs/fec05/configuration/All", "../../../software/Foo_DU")
+	p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{}, later)
+	must(t, err)
+	eq(t, len(p.Removals()), 0)
+	for _, d := range p.Software[0].Versions {
+		if d.Version != "current" && d.Version != "1.3.0" && !hasString(d.LinkedBy, "fec05") {
+			t.Errorf("%s not linked by fec05: %+v", d.Version, d)
+		}
+	}
+}
+
+// An INDEX that still names a version (links changed by hand, no reindex)
+// holds it: FECs fetch what the INDEX says.
+func TestPruneHoldsWhatAnIndexNames(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0")
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	must(t, os.Remove(filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU"))) // by hand
+	p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{Grace: version.NoGrace}, time.Now())
+	must(t, err)
+	eq(t, decisions(p), "1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:keep:held")
+	contains(t, p.Software[0].Versions[3].Text, "the INDEX of fec01 still names software/Foo_DU/1.0.0/")
+	must(t, s.Reindex(ctx))
+	p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{Grace: version.NoGrace}, time.Now())
+	must(t, err)
+	eq(t, len(p.Removals()), 1)
+}
+
+func TestSwitch(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	mustAddFEC(t, s, "fec02", "x86_64")
+	mustAddFEC(t, s, "fec03", "x86_64")
+	mustAddFEC(t, s, "ppc01", "ppc")
+	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0")
+	mustPublish(t, s, index.KindSoftware, "Bar", "1.0.0", "noarch", blob(index.FormatGzip, 10, 1))
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.0.0"))
+	must(t, s.Link(ctx, "ppc01", index.KindSoftware, "Bar", "1.0.0"))
+
+	res, err := s.Switch(ctx, "fec01", "Foo_DU", "1.2.0")
+	must(t, err)
+	eq(t, res.From+">"+res.To, "1.0.0>1.2.0")
+	truth(t, res.Changed)
+	eq(t, readIndex(t, s, "fec01").Entries[0].Path, "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst")
+	raw, err := os.Readlink(filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU"))
+	must(t, err)
+	eq(t, raw, "../../../software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", "relative link")
+
+	before := snapshot(t, s.Base())
+	res, err = s.Switch(ctx, "fec01", "Foo_DU", "1.2.0")
+	must(t, err)
+	truth(t, !res.Changed, "switching to the same version changes nothing")
+	eq(t, before, snapshot(t, s.Base()))
+
+	for _, tc := range []struct {
+		what, fec, sw, ver string
+		want               error
+		msg                string
+	}{
+		{"unknown FEC", "fec99", "Foo_DU", "1.1.0", ErrUnknownFEC, "fec99"},
+		{"not linked", "fec03", "Foo_DU", "1.1.0", ErrNotFound, "fec03 does not link software Foo_DU"},
+		{"v prefix", "fec01", "Foo_DU", "v1.1.0", version.ErrInvalid, "drop the leading 'v' → 1.1.0"},
+		{"missing version", "fec01", "Foo_DU", "1.9.0", ErrNotFound, "1.0.0, 1.1.0, 1.2.0"},
+		{"bad FEC name", "../fec01", "Foo_DU", "1.1.0", index.ErrBadName, "starts with"},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			_, err := s.Switch(ctx, tc.fec, tc.sw, tc.ver)
+			wantErr(t, err, tc.want)
+			contains(t, err.Error(), tc.msg)
+			eq(t, before, snapshot(t, s.Base()), "nothing may change")
+		})
+	}
+
+	// Fleet-wide: every FEC that links Foo_DU, one reindex; fec03 untouched.
+	all, err := s.SwitchAll(ctx, "Foo_DU", "1.1.0")
+	must(t, err)
+	eq(t, len(all), 2)
+	eq(t, all[0].FEC+":"+all[0].From+">"+all[0].To+" "+all[1].FEC+":"+all[1].From+">"+all[1].To,
+		"fec01:1.2.0>1.1.0 fec02:1.0.0>1.1.0")
+	for _, f := range []string{"fec01", "fec02"} {
+		eq(t, readIndex(t, s, f).Entries[0].Version, "1.1.0", f)
+	}
+	eq(t, len(readIndex(t, s, "fec03").Entries), 0)
+
+	// One FEC that cannot take the version: nothing changes.
+	must(t, s.Link(ctx, "ppc01", index.KindSoftware, "Bar", "1.0.0"))
+	mustPublish(t, s, index.KindSoftware, "Bar", "2.0.0", "x86_64", blob(index.FormatGzip, 10, 2))
+	must(t, s.Link(ctx, "fec03", index.KindSoftware, "Bar", "1.0.0"))
+	before = snapshot(t, s.Base())
+	_, err = s.SwitchAll(ctx, "Bar", "2.0.0")
+	wantErr(t, err, ErrArchMismatch)
+	contains(t, err.Error(), "nothing changed")
+	eq(t, before, snapshot(t, s.Base()))
+	_, err = s.SwitchAll(ctx, "Nope", "1.0.0")
+	wantErr(t, err, ErrNotFound)
+
+	// The switches are in the link log, for the grace period.
+	log, err := s.readLinkLog()
+	must(t, err)
+	var lines []string
+	for _, c := range log {
+		lines = append(lines, c.fec+":"+c.software+":"+c.fromVersion+">"+c.toVer)
+	}
+	eq(t, lines, []string{"fec01:Foo_DU:1.0.0>1.2.0", "fec01:Foo_DU:1.2.0>1.1.0", "fec02:Foo_DU:1.0.0>1.1.0"})
+}
+
+func TestRollback(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	mustAddFEC(t, s, "ppc01", "ppc", "gzip")
+	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0-rc.1", "1.2.0", "1.3.0-rc.1", "dev")
+	mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.0.0", "ppc", blob(index.FormatGzip, 10, 1))
+	mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.2.0", "ppc", blob(index.FormatGzip, 10, 2))
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "dev"))
+	must(t, s.Link(ctx, "ppc01", index.KindSoftware, "Foo_DU", "1.2.0"))
+
+	steps := []string{"1.2.0", "1.1.0", "1.0.0"} // from dev: the newest productive, then older, skipping prereleases
+	for _, want := range steps {
+		res, err := s.Rollback(ctx, "fec01", "Foo_DU")
+		must(t, err, "rollback to ", want)
+		eq(t, res.To, want)
+		eq(t, readIndex(t, s, "fec01").Entries[0].Version, want)
+	}
+	before := snapshot(t, s.Base())
+	_, err := s.Rollback(ctx, "fec01", "Foo_DU")
+	wantErr(t, err, ErrNoRollback)
+	contains(t, err.Error(), "runs Foo_DU 1.0.0")
+	eq(t, before, snapshot(t, s.Base()))
+
+	// ppc01 skips 1.1.0, which has no ppc build.
+	res, err := s.Rollback(ctx, "ppc01", "Foo_DU")
+	must(t, err)
+	eq(t, res.From+">"+res.To, "1.2.0>1.0.0")
+
+	_, err = s.Rollback(ctx, "fec01", "Bar")
+	wantErr(t, err, ErrNotFound)
+	_, err = s.Rollback(ctx, "fec77", "Foo_DU")
+	wantErr(t, err, ErrUnknownFEC)
+}
+
+func TestUses(t *testing.T) {
+	s := newTestStorage(t)
+	for _, f := range []string{"fec01", "fec02", "fec03"} {
+		mustAddFEC(t, s, f, "x86_64")
+	}
+	publishOld(t, s, "Foo_DU", "1.0.0", "1.10.0", "1.2.0")
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.2.0"))
+	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.10.0"))
+	must(t, s.Link(ctx, "fec03", index.KindSoftware, "Foo_DU", "1.2.0"))
+	uses, err := s.Uses("Foo_DU", "")
+	must(t, err)
+	var got []string
+	for _, u := range uses {
+		got = append(got, u.FEC+"@"+u.Version)
+	}
+	eq(t, got, []string{"fec02@1.10.0", "fec01@1.2.0", "fec03@1.2.0"}, "newest version first, by semver")
+	uses, err = s.Uses("Foo_DU", "1.2.0")
+	must(t, err)
+	eq(t, len(uses), 2)
+	uses, err = s.Uses("Foo_DU", "1.0.0")
+	must(t, err)
+	eq(t, len(uses), 0)
+	_, err = s.Uses("Foo DU", "")
+	wantErr(t, err, index.ErrBadName)
+}
+
+func TestLinkLogCompaction(t *testing.T) {
+	s := newTestStorage(t)
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	must(t, s.logLinkChanges([]linkChange{
+		{t: old, fec: "fec01", software: "A", fromVersion: "1.0.0", toVer: "1.1.0"},
+		{t: time.Now(), fec: "fec01", software: "A", fromVersion: "1.1.0", toVer: ""},
+	}))
+	// A malformed line is skipped, never fatal.
+	f, err := os.OpenFile(filepath.Join(s.Base(), LinkLogName), os.O_APPEND|os.O_WRONLY, 0)
+	must(t, err)
+	_, _ = f.WriteString("garbage\n")
+	f.Close()
+	must(t, s.compactLinkLog(time.Now(), 7*24*time.Hour))
+	log, err := s.readLinkLog()
+	must(t, err)
+	if len(log) != 1 || log[0].fromVersion != "1.1.0" || log[0].toVer != "" {
+		t.Errorf("after compaction: %+v", log)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		t.Error("log vanished")
+	}
+}
