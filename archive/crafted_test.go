@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -53,9 +54,9 @@ func rawTar(t testing.TB, end bool, ents ...ent) []byte {
 		}
 		if e.typ == tar.TypeReg {
 			h.Size = int64(len(e.body))
-			if e.size > 0 {
-				h.Size = e.size
-			}
+		}
+		if e.size > 0 {
+			h.Size = e.size
 		}
 		if e.typ == tar.TypeChar || e.typ == tar.TypeBlock {
 			h.Devmajor, h.Devminor = 1, 3
@@ -75,6 +76,17 @@ func rawTar(t testing.TB, end bool, ents ...ent) []byte {
 		noErr(t, tw.Flush())
 	}
 	return buf.Bytes()
+}
+
+// setTypeflag changes the type of a ustar header block and fixes its checksum.
+func setTypeflag(blk []byte, typ byte) {
+	blk[156] = typ
+	copy(blk[148:156], "        ")
+	sum := 0
+	for _, c := range blk {
+		sum += int(c)
+	}
+	copy(blk[148:156], fmt.Sprintf("%06o\x00 ", sum))
 }
 
 type zeroReader struct{}
@@ -231,6 +243,23 @@ var crafted = []struct {
 	}, UnpackOptions{MaxEntries: 50}, ErrTooManyEntries, ""},
 	{"bomb-1gib.tar.zst", zstdBomb, UnpackOptions{MaxBytes: 64 << 20}, ErrTooLarge, ""},
 	{"bomb-many-files.tar.zst", manyFilesBomb, UnpackOptions{MaxBytes: 64 << 20}, ErrTooLarge, ""},
+	{"bomb-pax-headers.tar.zst", func(t testing.TB) []byte {
+		// Skipped, never written, still decompressed: capped too.
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for i := 0; i < 100; i++ {
+			noErr(t, tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("opt/p%d", i), Typeflag: tar.TypeReg, Mode: 0o644, ModTime: epoch,
+				PAXRecords: map[string]string{"comment": strings.Repeat("0", 900<<10)}}))
+		}
+		noErr(t, tw.Close())
+		return zst(t, buf.Bytes())
+	}, UnpackOptions{MaxBytes: 1 << 20, MaxEntries: 100}, ErrTooLarge, ""},
+	{"dir-with-data.tar.gz", func(t testing.TB) []byte {
+		// Go's tar.Writer refuses to write this: patch the type of a file.
+		b := rawTar(t, true, ent{name: "opt/d", typ: tar.TypeReg, mode: 0o755, size: 1 << 20})
+		setTypeflag(b[:512], tar.TypeDir)
+		return gz(t, b)
+	}, UnpackOptions{}, ErrUnsafeEntry, "opt/d"},
 	{"truncated-half.tar.zst", func(t testing.TB) []byte { b := zst(t, validArchive(t)); return b[:len(b)/2] }, UnpackOptions{}, ErrCorrupt, ""},
 	{"truncated-half.tar.gz", func(t testing.TB) []byte { b := gz(t, validArchive(t)); return b[:len(b)/2] }, UnpackOptions{}, ErrCorrupt, ""},
 	{"truncated-half.tar.xz", func(t testing.TB) []byte { b := xzc(t, validArchive(t)); return b[:len(b)/2] }, UnpackOptions{}, ErrCorrupt, ""},

@@ -209,17 +209,39 @@ func (s *srcReader) failure() error {
 // eofTracker notes a read that returned no data and io.EOF: the tar reader
 // treats such an end at a header boundary as a clean end, but a complete
 // archive ends with its two zero blocks before the data runs out.
+//
+// It also caps the whole decompressed stream: data the tar reader skips
+// (bodies of non-file entries, PAX headers) is never written, but a small
+// archive could still make us decompress terabytes of it.
 type eofTracker struct {
 	r       io.Reader
 	bareEOF bool
+	n, max  int64
+	over    bool
 }
 
 func (e *eofTracker) Read(p []byte) (int, error) {
+	if e.over {
+		return 0, errStreamCap
+	}
 	n, err := e.r.Read(p)
 	if n == 0 && err == io.EOF {
 		e.bareEOF = true
 	}
+	e.n += int64(n)
+	if e.n > e.max {
+		e.over = true
+		return 0, errStreamCap
+	}
 	return n, err
+}
+
+var errStreamCap = errors.New("decompressed stream exceeds its limit")
+
+// streamCap is the decompressed size an archive within the limits can
+// reach: file content plus generous room for headers and padding.
+func streamCap(o UnpackOptions) int64 {
+	return o.MaxBytes + int64(o.MaxEntries)*16<<10 + maxTrailer + 1<<20
 }
 
 func openDecompressor(f Format, r io.Reader) (io.ReadCloser, error) {
@@ -251,9 +273,13 @@ type extractor struct {
 	bytes   int64
 	buf     []byte
 	format  Format
+	dr      *eofTracker
 }
 
 func (x *extractor) corrupt(err error) error {
+	if errors.Is(err, errStreamCap) || x.dr != nil && x.dr.over {
+		return fmt.Errorf("%w: the decompressed stream exceeds %d bytes (MaxBytes plus room for headers); raise MaxBytes if the archive is right", ErrTooLarge, streamCap(x.opts))
+	}
 	return fmt.Errorf("%w: %s stream: %v (truncated or damaged download? fetch it again)", ErrCorrupt, x.format, err)
 }
 
@@ -271,7 +297,8 @@ func (x *extractor) run(src *srcReader) error {
 		return x.corrupt(err)
 	}
 	defer dec.Close()
-	dr := &eofTracker{r: dec}
+	dr := &eofTracker{r: dec, max: streamCap(x.opts)}
+	x.dr = dr
 	tr := tar.NewReader(dr)
 	for {
 		if err := x.ctx.Err(); err != nil {
@@ -349,6 +376,9 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	}
 	if name == "" {
 		return unsafeEntry(name, "empty name")
+	}
+	if hdr.Typeflag != tar.TypeReg && hdr.Size != 0 {
+		return unsafeEntry(name, "a %s entry carrying %d bytes of data", map[byte]string{tar.TypeDir: "directory", tar.TypeSymlink: "symlink"}[hdr.Typeflag], hdr.Size)
 	}
 	if strings.HasPrefix(name, "/") {
 		return unsafeEntry(name, "absolute name; entries must be relative to / (e.g. opt/fesa/...): repack with fec-pack")

@@ -1,0 +1,423 @@
+// Command compression measures archive formats for fecdeploy: compression
+// ratio, pack time and unpack time of our archive package against the
+// command-line baseline (tar + zstd/gzip/xz), alternating the runs and
+// reporting medians, plus the two ratios the compression issue targets.
+//
+// Run it from the repository root (make bench does):
+//
+//	go run ./bench/compression               # ~300 MB payload, 3 repetitions
+//	BENCH_QUICK=1 go run ./bench/compression # ~60 MB payload, for a smoke run
+//
+// Flags: -reps N, -out DIR (default bench/out, git-ignored; the payload is
+// cached there), -cpuprofile FILE (profiles our unpack of the default zstd
+// archive once). Needs tar, zstd, gzip and xz on PATH.
+package main
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fair-acc/fecdeploy/archive"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		if err := child(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	reps := flag.Int("reps", 3, "repetitions of the fast configurations (medians are reported)")
+	out := flag.String("out", "bench/out", "work directory (payload cache, archives)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of one unpack of our default zstd archive")
+	flag.Parse()
+	if err := run(*reps, *out, *cpuprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "compression bench:", err)
+		os.Exit(1)
+	}
+}
+
+// child runs one of our operations in a fresh process, so both sides pay
+// for process start and neither inherits the other's heap.
+func child(args []string) error {
+	ctx := context.Background()
+	switch args[0] {
+	case "pack": // pack <format> <level> <src> <out>
+		level, _ := strconv.Atoi(args[2])
+		f, err := os.Create(args[4])
+		if err != nil {
+			return err
+		}
+		if _, err := archive.Pack(ctx, f, args[3], archive.PackOptions{Format: archive.Format(args[1]), Level: level, Prefix: "opt/fesa/Bench_DU/1.0.0"}); err != nil {
+			return err
+		}
+		return f.Close()
+	case "unpack": // unpack <archive> <root> [cpuprofile]
+		if len(args) > 3 {
+			pf, err := os.Create(args[3])
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(pf)
+			defer pprof.StopCPUProfile()
+		}
+		f, err := os.Open(args[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = archive.Unpack(ctx, f, args[2], archive.UnpackOptions{AllowedRoots: []string{"opt"}})
+		return err
+	}
+	return fmt.Errorf("unknown child command %q", args[0])
+}
+
+type config struct {
+	name   string
+	format archive.Format
+	level  int
+	cliC   string // shell: pack $SRC into $OUT
+	cliX   string // shell: unpack $IN into $DST
+	slow   bool   // measured once
+}
+
+func configs() []config {
+	zx := `zstd -d -q -c "$IN" | tar -x -C "$DST"`
+	return []config{
+		{"zstd-1", archive.Zstd, 1, `tar -c -C "$SRC" . | zstd -T0 -1 -q -o "$OUT"`, zx, false},
+		{"zstd-3", archive.Zstd, 0, `tar -c -C "$SRC" . | zstd -T0 -3 -q -o "$OUT"`, zx, false},
+		{"zstd-9", archive.Zstd, 9, `tar -c -C "$SRC" . | zstd -T0 -9 -q -o "$OUT"`, zx, false},
+		{"gzip-6", archive.Gzip, 0, `tar -cz -C "$SRC" -f "$OUT" .`, `tar -xz -C "$DST" -f "$IN"`, false},
+		{"zstd-19", archive.Zstd, 19, `tar -c -C "$SRC" . | zstd -T0 -19 -q -o "$OUT"`, zx, true},
+		{"xz", archive.Xz, 0, `tar -cJ -C "$SRC" -f "$OUT" .`, `tar -xJ -C "$DST" -f "$IN"`, true},
+	}
+}
+
+type sample struct{ packGo, packCLI, unGo, unCLI []time.Duration }
+
+func run(reps int, out, cpuprofile string) error {
+	quick := os.Getenv("BENCH_QUICK") == "1"
+	for _, tool := range []string{"tar", "zstd", "gzip", "xz"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not on PATH (apt-get install %s)", tool, tool)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	payload, inBytes, files, err := buildPayload(out, quick)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("payload %s: %d files, %.1f MB; %d CPUs (GOMAXPROCS %d); reps %d\n",
+		payload, files, float64(inBytes)/1e6, runtime.NumCPU(), runtime.GOMAXPROCS(0), reps)
+	arch := filepath.Join(out, "archives")
+	os.RemoveAll(arch)
+	if err := os.MkdirAll(arch, 0o755); err != nil {
+		return err
+	}
+	dst := filepath.Join(out, "unpacked")
+	cfgs := configs()
+	res := make([]sample, len(cfgs))
+	sizes := make([][2]int64, len(cfgs))
+
+	sh := func(script string, env ...string) (time.Duration, error) {
+		cmd := exec.Command("sh", "-ec", script)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stderr = os.Stderr
+		start := time.Now()
+		err := cmd.Run()
+		return time.Since(start), err
+	}
+	timed := func(args ...string) (time.Duration, error) {
+		cmd := exec.Command(self, append([]string{"child"}, args...)...)
+		cmd.Stderr = os.Stderr
+		start := time.Now()
+		err := cmd.Run()
+		return time.Since(start), err
+	}
+	fresh := func() (string, error) {
+		if err := os.RemoveAll(dst); err != nil {
+			return "", err
+		}
+		return dst, os.MkdirAll(dst, 0o755)
+	}
+	fileSize := func(p string) int64 {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+
+	for rep := 0; rep < reps; rep++ {
+		for i, c := range cfgs {
+			if c.slow && rep > 0 {
+				continue
+			}
+			goOut := filepath.Join(arch, "go-"+c.name+c.format.Extension())
+			cliOut := filepath.Join(arch, "cli-"+c.name+c.format.Extension())
+			// Alternate which side goes first.
+			steps := []func() error{
+				func() error {
+					d, err := timed("pack", string(c.format), strconv.Itoa(c.level), payload, goOut)
+					res[i].packGo = append(res[i].packGo, d)
+					return err
+				},
+				func() error {
+					d, err := sh(c.cliC, "SRC="+payload, "OUT="+cliOut)
+					res[i].packCLI = append(res[i].packCLI, d)
+					return err
+				},
+			}
+			if rep%2 == 1 {
+				steps[0], steps[1] = steps[1], steps[0]
+			}
+			for _, s := range steps {
+				if err := s(); err != nil {
+					return fmt.Errorf("%s pack: %w", c.name, err)
+				}
+			}
+			sizes[i] = [2]int64{fileSize(goOut), fileSize(cliOut)}
+			unSteps := []func() error{
+				func() error {
+					d, err := fresh()
+					if err != nil {
+						return err
+					}
+					t, err := timed("unpack", goOut, d)
+					res[i].unGo = append(res[i].unGo, t)
+					return err
+				},
+				func() error {
+					d, err := fresh()
+					if err != nil {
+						return err
+					}
+					t, err := sh(c.cliX, "IN="+cliOut, "DST="+d)
+					res[i].unCLI = append(res[i].unCLI, t)
+					return err
+				},
+			}
+			if rep%2 == 1 {
+				unSteps[0], unSteps[1] = unSteps[1], unSteps[0]
+			}
+			for _, s := range unSteps {
+				if err := s(); err != nil {
+					return fmt.Errorf("%s unpack: %w", c.name, err)
+				}
+			}
+			fmt.Fprintf(os.Stderr, "rep %d %-8s pack go %6.2fs cli %6.2fs  unpack go %6.2fs cli %6.2fs\n", rep+1, c.name,
+				last(res[i].packGo), last(res[i].packCLI), last(res[i].unGo), last(res[i].unCLI))
+		}
+	}
+	os.RemoveAll(dst)
+
+	fmt.Printf("\n%-8s | %9s %9s | %8s %8s %6s | %8s %8s %6s | %s\n", "format", "ratio go", "ratio cli",
+		"pack go", "cli", "go/cli", "unpk go", "cli", "go/cli", "runs")
+	fmt.Println(strings.Repeat("-", 100))
+	for i, c := range cfgs {
+		r := res[i]
+		pg, pc, ug, uc := median(r.packGo), median(r.packCLI), median(r.unGo), median(r.unCLI)
+		fmt.Printf("%-8s | %9.3f %9.3f | %7.2fs %7.2fs %6.2f | %7.2fs %7.2fs %6.2f | %d\n", c.name,
+			float64(inBytes)/float64(sizes[i][0]), float64(inBytes)/float64(sizes[i][1]),
+			pg.Seconds(), pc.Seconds(), pg.Seconds()/pc.Seconds(), ug.Seconds(), uc.Seconds(), ug.Seconds()/uc.Seconds(), len(r.packGo))
+	}
+	def := res[1]
+	fmt.Printf("\ntarget 1: fec-pack (Pack, zstd default) / (tar -c | zstd -T0 -3) time = %.2f (target <= 1.0); size go/cli = %.3f (target within 3%%)\n",
+		median(def.packGo).Seconds()/median(def.packCLI).Seconds(), float64(sizes[1][0])/float64(sizes[1][1]))
+	fmt.Printf("target 2: Stage+Commit / (zstd -d | tar -x) time = %.2f (target <= 1.3)\n",
+		median(def.unGo).Seconds()/median(def.unCLI).Seconds())
+	fmt.Printf("input %d bytes; sizes (go, cli):", inBytes)
+	for i, c := range cfgs {
+		fmt.Printf(" %s %d/%d", c.name, sizes[i][0], sizes[i][1])
+	}
+	fmt.Println()
+
+	if cpuprofile != "" {
+		d, err := fresh()
+		if err != nil {
+			return err
+		}
+		if _, err := timed("unpack", filepath.Join(arch, "go-zstd-3.tar.zst"), d, cpuprofile); err != nil {
+			return err
+		}
+		os.RemoveAll(dst)
+		fmt.Println("cpu profile:", cpuprofile)
+	}
+	return nil
+}
+
+func last(d []time.Duration) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[len(d)-1].Seconds()
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// buildPayload assembles (or reuses) a staged install tree: real ELF
+// executables and shared libraries (what FECs mostly receive) and many small
+// XML FESA instance files.
+func buildPayload(out string, quick bool) (dir string, bytes int64, files int, err error) {
+	budget, xmlFiles := int64(300<<20), 4000
+	name := "payload"
+	if quick {
+		budget, xmlFiles, name = 60<<20, 1000, "payload-quick"
+	}
+	dir = filepath.Join(out, name)
+	stamp := filepath.Join(out, name+".done")
+	if _, err := os.Stat(stamp); err != nil {
+		os.RemoveAll(dir)
+		if err := fillPayload(dir, budget, xmlFiles); err != nil {
+			return "", 0, 0, err
+		}
+		if err := os.WriteFile(stamp, nil, 0o644); err != nil {
+			return "", 0, 0, err
+		}
+	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			bytes += fi.Size()
+			files++
+		}
+		return nil
+	})
+	return dir, bytes, files, err
+}
+
+func fillPayload(dir string, budget int64, xmlFiles int) error {
+	type src struct {
+		glob  string
+		share float64
+		sub   string
+	}
+	sources := []src{
+		{"/usr/local/go/pkg/tool/*/*", 0.15, "bin"},
+		{"/usr/bin/*", 0.30, "bin"},
+		{"/usr/lib/x86_64-linux-gnu/*.so*", 0.45, "lib"},
+	}
+	for _, s := range sources {
+		matches, _ := filepath.Glob(s.glob)
+		sort.Strings(matches)
+		limit := int64(float64(budget) * s.share)
+		var used int64
+		for _, m := range matches {
+			fi, err := os.Lstat(m)
+			if err != nil || !fi.Mode().IsRegular() || fi.Size() > 40<<20 || used+fi.Size() > limit {
+				continue
+			}
+			if !isELF(m) {
+				continue
+			}
+			dst := filepath.Join(dir, s.sub, filepath.Base(m))
+			if _, err := os.Lstat(dst); err == nil {
+				continue
+			}
+			if err := copyFile(m, dst); err != nil {
+				return err
+			}
+			used += fi.Size()
+		}
+	}
+	// Library symlinks, as installed trees have them.
+	libs, _ := filepath.Glob(filepath.Join(dir, "lib", "*.so.*"))
+	for _, l := range libs {
+		base := filepath.Base(l)
+		link := filepath.Join(dir, "lib", base[:strings.Index(base, ".so")+3])
+		if _, err := os.Lstat(link); err != nil {
+			os.Symlink(base, link)
+		}
+	}
+	rng := rand.New(rand.NewSource(1))
+	for i := 0; i < xmlFiles; i++ {
+		p := filepath.Join(dir, "instances", fmt.Sprintf("dev%02d", i%40), fmt.Sprintf("Bench_DU.fec%04d.instance", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, fesaInstance(rng, i), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isELF(p string) bool {
+	f, err := elf.Open(p)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+func copyFile(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	o, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(o, in); err != nil {
+		o.Close()
+		return err
+	}
+	return o.Close()
+}
+
+// fesaInstance writes an XML device instance file like those FESA classes
+// deploy: repetitive structure, names, and numbers that differ.
+func fesaInstance(rng *rand.Rand, i int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<instantiation-unit xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:noNamespaceSchemaLocation=\"../../../xml/DeploymentUnit.xsd\">\n")
+	fmt.Fprintf(&b, "  <information>\n    <class-name>Bench</class-name>\n    <class-version>1.0.%d</class-version>\n    <deploy-unit-name>Bench_DU</deploy-unit-name>\n    <fec-name>fec%04d</fec-name>\n  </information>\n", i%7, i)
+	devices := 2 + rng.Intn(6)
+	for d := 0; d < devices; d++ {
+		fmt.Fprintf(&b, "  <device-instance name=\"BENCH.DEV%04d.%d\" timing-domain=\"SIS18\" accelerator=\"SIS18\">\n    <configuration>\n", i, d)
+		for f := 0; f < 10+rng.Intn(25); f++ {
+			fmt.Fprintf(&b, "      <field name=\"param%d\"><value>%.6g</value><unit>%s</unit></field>\n", f, rng.Float64()*1000, []string{"A", "V", "mm", "Hz", "s"}[rng.Intn(5)])
+		}
+		fmt.Fprintf(&b, "    </configuration>\n    <events-mapping><event name=\"EVT_START_CYCLE\" id=\"%d\"/><event name=\"EVT_COMMAND\" id=\"%d\"/></events-mapping>\n  </device-instance>\n", rng.Intn(256), rng.Intn(256))
+	}
+	b.WriteString("</instantiation-unit>\n")
+	return b.Bytes()
+}
