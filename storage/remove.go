@@ -122,8 +122,11 @@ func staleTemp(p string, d fs.DirEntry) bool {
 }
 
 // Clean removes the temporary files and folders that killed writers left
-// behind (a live writer's are kept: it holds their flock) and returns their
-// base-relative paths.
+// behind (a live writer's are kept: it holds their flock) and writes the
+// .sha256 sidecars that a writer killed between renaming an archive into
+// place and writing its sidecar did not write (the archive itself was
+// complete and synced before the rename). It returns the base-relative paths
+// it removed or wrote.
 func (s *Storage) Clean(ctx context.Context) ([]string, error) {
 	var removed []string
 	err := s.locked(ctx, func() error {
@@ -141,7 +144,9 @@ func (s *Storage) Clean(ctx context.Context) ([]string, error) {
 			removed = append(removed, t.path)
 			s.logger().Info("removed stale temporary file", "path", t.path)
 		}
-		return nil
+		written, err := s.repairChecksums(ctx)
+		removed = append(removed, written...)
+		return err
 	})
 	return removed, err
 }
@@ -176,4 +181,42 @@ func (s *Storage) temps() ([]tempEntry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
 	return out, nil
+}
+
+// repairChecksums writes missing sidecars of published archives.
+func (s *Storage) repairChecksums(ctx context.Context) ([]string, error) {
+	var written []string
+	for _, kind := range []index.Kind{index.KindSoftware, index.KindConfiguration} {
+		top, _ := treeDir(kind)
+		names, _ := os.ReadDir(s.abs(top))
+		for _, n := range names {
+			versions, _ := os.ReadDir(s.abs(top + "/" + n.Name()))
+			for _, v := range versions {
+				dir := top + "/" + n.Name() + "/" + v.Name()
+				files, _ := os.ReadDir(s.abs(dir))
+				for _, f := range files {
+					if _, ok := parseArchiveFileName(kind, n.Name(), v.Name(), f.Name()); !ok || !f.Type().IsRegular() {
+						continue
+					}
+					if err := ctx.Err(); err != nil {
+						return written, err
+					}
+					p := s.abs(dir + "/" + f.Name())
+					if _, ok := readChecksum(p); ok {
+						continue
+					}
+					sum, err := hashFile(p)
+					if err != nil {
+						return written, fmt.Errorf("storage: hashing %s: %w", p, err)
+					}
+					if err := writeChecksum(p, sum); err != nil {
+						return written, fmt.Errorf("storage: writing the checksum of %s: %w", p, err)
+					}
+					written = append(written, dir+"/"+f.Name()+ChecksumSuffix)
+					s.logger().Info("wrote missing checksum", "path", dir+"/"+f.Name())
+				}
+			}
+		}
+	}
+	return written, nil
 }

@@ -225,7 +225,7 @@ func (v *verifier) checkVersion(kind index.Kind, name, version, dir string) erro
 		switch {
 		case !ok:
 			v.add(ProblemMissingChecksum, fp+ChecksumSuffix, "", "missing or unreadable checksum sidecar; reindex hashes the archive every time",
-				"republish the same bytes (Publish repairs the sidecar)")
+				"run Clean (fecctl verify --clean), or republish the same bytes")
 		case side != real:
 			v.add(ProblemHashMismatch, fp, "", fmt.Sprintf("content has sha256 %s, published as %s: the archive changed after publishing", real, side),
 				"republish the version (FECs verify the hash and will refuse it)")
