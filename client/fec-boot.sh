@@ -417,8 +417,8 @@ command -v timeout >/dev/null 2>&1 && HAVE_TIMEOUT=1
 FRACTIONAL_SLEEP=0
 sleep 0.001 2>/dev/null && FRACTIONAL_SLEEP=1
 
-mkdir -p "$STATE/installed" "$STATE/staging" || fatal 5 "cannot create the state directory $STATE"
-WORK=$(mktemp -d "$STATE/staging/run.XXXXXX") || fatal 5 "cannot create a work directory in $STATE/staging"
+mkdir -p "$STATE" || fatal 5 "cannot create the state directory $STATE"
+WORK=$(mktemp -d "$STATE/.work-XXXXXXXX") || fatal 5 "cannot create a work directory in $STATE"
 trap 'fail 5 "interrupted"; finish' INT TERM HUP
 
 # ---------------------------------------------------------------- HTTP
@@ -713,9 +713,11 @@ check_listing() {
 			if (seg[i] == "..") { bad(name, "name contains \"..\""); next }
 			if (seg[i] == "" || seg[i] == ".") continue
 			c = (c == "") ? seg[i] : c "/" seg[i]
-			if (i < n && (kind[c] == "-" || kind[c] == "l")) { bad(name, "would be written through the earlier non-directory entry \"" c "\""); next }
+			if (i == n) break
+			if (!(c in kind)) kind[c] = "i" # an implicit directory
+			else if (kind[c] == "-" || kind[c] == "l") { bad(name, "would be written through the earlier non-directory entry \"" c "\""); next }
 		}
-		if (c in kind && !(kind[c] == "d" && type == "d")) { bad(name, "appears twice in the archive (as \"" c "\" after cleaning)"); next }
+		if ((c in kind) && !(kind[c] == "i" && type == "d")) { bad(name, "appears twice in the archive (as \"" c "\" after cleaning)"); next }
 		kind[c] = type
 		a = ""
 		for (i = 1; i <= nroots; i++) {
@@ -730,18 +732,38 @@ check_listing() {
 		if (type == "l") {
 			if (target == "") { bad(name, "symlink with an empty target"); next }
 			if (target ~ /^\//) { bad(name, "symlink to the absolute path \"" target "\"; use a relative target inside " a); next }
-			depth = split(c, cs, "/") - 1; base = split(a, bs, "/")
-			m = split(target, ts, "/")
-			for (i = 1; i <= m; i++) {
-				if (ts[i] == "" || ts[i] == ".") continue
-				if (ts[i] == "..") {
-					if (depth <= base) { bad(name, "symlink to \"" target "\" resolves outside " a "; use a relative target inside it"); next }
-					depth--
-				} else depth++
-			}
+			nl++; lname[nl] = c; larea[nl] = a; link[c] = target
 		}
 	}
+	# resolve(i): "" when link i stays inside its allowed root, following the
+	# other links of the archive, else the reason (the rule of archive.resolveInside).
+	function resolve(i,   base, cur, todo, s, p, hops, t) {
+		base = split(larea[i], tmp, "/")
+		cur = lname[i]; sub(/\/[^\/]*$/, "", cur)
+		todo = link[lname[i]]; hops = 0
+		while (todo != "") {
+			p = index(todo, "/")
+			if (p) { s = substr(todo, 1, p - 1); todo = substr(todo, p + 1) } else { s = todo; todo = "" }
+			if (s == "" || s == ".") continue
+			if (s == "..") {
+				if (split(cur, tmp, "/") <= base) return "resolves outside " larea[i]
+				sub(/\/?[^\/]*$/, "", cur); continue
+			}
+			cur = cur "/" s
+			if (!(cur in link)) continue
+			if (++hops > 40) return "is a symlink loop"
+			t = link[cur]
+			if (t ~ /^\//) return "resolves outside " larea[i]
+			sub(/\/?[^\/]*$/, "", cur)
+			todo = (todo == "") ? t : t "/" todo
+		}
+		return ""
+	}
 	END {
+		for (i = 1; !reason && i <= nl; i++) {
+			r = resolve(i)
+			if (r != "") bad(lname[i], "symlink to \"" link[lname[i]] "\" " r (r ~ /^resolves/ ? "; use a relative target inside it" : ""))
+		}
 		if (!reason && count > 200000) reason = "more than 200000 entries"
 		if (!reason && size > 8589934592) reason = "more than 8 GiB of files"
 		if (reason) print reason
@@ -1089,6 +1111,14 @@ if [ "$COMMAND" = boot ]; then
 		while read -r n; do
 			log "running init script $n"
 			_t0=$(ms)
+			# Like execve: a script needs a #! line (ash would run it anyway).
+			case $(od -An -tx1 -N4 "$STATE/scripts/$n" | tr -d ' \n') in
+			2321* | 7f454c46) ;;
+			*)
+				fail 6 "init $n: cannot execute: exec format error (no #! line?)"
+				add_script "$n" failed 126 0 "cannot execute: exec format error (no #! line?)" ""
+				continue ;;
+			esac
 			{
 				(cd "$ROOT" && FECDEPLOY_SCRIPT=$n exec $_to "$STATE/scripts/$n" </dev/null) 2>&1
 				echo $? >"$WORK/script.rc"
