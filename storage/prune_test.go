@@ -622,3 +622,46 @@ func TestLinkLogCompaction(t *testing.T) {
 		t.Error("log vanished")
 	}
 }
+
+// BenchmarkPlanPrune measures PlanPrune on a tree built by hand (no INDEX
+// files): fecs FECs each linking every one of sw software, 10 versions each.
+// The cost is dominated by resolving every link by path (Links).
+func BenchmarkPlanPrune(b *testing.B) {
+	const fecs, sw, versions = 200, 50, 10
+	s := newTestStorage(b)
+	base := s.Base()
+	for i := 0; i < sw; i++ {
+		name := fmt.Sprintf("Soft%02d_DU", i)
+		for v := 0; v < versions; v++ {
+			ver := fmt.Sprintf("1.%d.0", v)
+			dir := filepath.Join(base, SoftwareDir, name, ver)
+			must(b, os.MkdirAll(dir, 0o755))
+			must(b, os.WriteFile(filepath.Join(dir, name+"-"+ver+"-x86_64.tar.zst"), magicZstd, 0o644))
+			must(b, os.Chtimes(dir, longAgo, longAgo))
+		}
+	}
+	for f := 0; f < fecs; f++ {
+		dir := filepath.Join(base, FECsDir, fmt.Sprintf("fec%03d", f), SoftwareDir)
+		must(b, os.MkdirAll(dir, 0o755))
+		must(b, os.WriteFile(filepath.Join(filepath.Dir(dir), FECConfName), []byte("arch=x86_64\n"), 0o644))
+		for i := 0; i < sw; i++ {
+			name := fmt.Sprintf("Soft%02d_DU", i)
+			ver := fmt.Sprintf("1.%d.0", versions-1-(f%4))
+			p := filepath.Join(dir, name)
+			must(b, os.Symlink("../../../software/"+name+"/"+ver+"/"+name+"-"+ver+"-x86_64.tar.zst", p))
+			lbackdate(b, p, longAgo)
+		}
+	}
+	b.ResetTimer()
+	var removed int
+	for i := 0; i < b.N; i++ {
+		p, err := s.PlanPrune(ctx, "", version.Policy{}, time.Now())
+		must(b, err)
+		removed = len(p.Removals())
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(fecs*sw), "links")
+	if removed != sw*(versions-4) {
+		b.Fatalf("removes %d, want %d", removed, sw*(versions-4))
+	}
+}
