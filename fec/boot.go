@@ -16,6 +16,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -80,6 +81,11 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 	f, err := newFetcher(cfg)
 	if err != nil {
 		return done(err)
+	}
+	if !cfg.DryRun {
+		if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+			return done(fmt.Errorf("%w: creating the root: %v", ErrInstall, err))
+		}
 	}
 	ix, digest, err := fetchIndex(dctx, cfg, f, base)
 	if err != nil {
@@ -293,8 +299,7 @@ func fetchAndUnpack(ctx context.Context, cfg Config, f *fetcher, u *url.URL, e i
 	vr := verify.NewReader(sr, e.Size, e.SHA256)
 	staged, err := archive.Stage(ctx, vr, cfg.Root, archive.UnpackOptions{AllowedRoots: cfg.AllowedRoots})
 	if err != nil {
-		var de *downloadError
-		if !errors.As(err, &de) && !errors.Is(err, ErrRestart) && ctx.Err() == nil {
+		if (errors.Is(err, archive.ErrCorrupt) || errors.Is(err, archive.ErrUnknownFormat)) && ctx.Err() == nil {
 			// The archive looked broken; say whether its bytes were the
 			// published ones (the verifier's failure sticks; otherwise this
 			// reads the rest and checks it).
