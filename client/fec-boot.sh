@@ -20,6 +20,8 @@
 # not found, 4 verification (signature, sha256, size, unsafe archive),
 # 5 install, 6 init script; the most severe one wins (4 > 5 > 6).
 
+# Word splitting of ls output and option lists is intended; tr ranges are ASCII (LC_ALL=C).
+# shellcheck disable=SC2086,SC2046,SC1007,SC2015,SC2018,SC2019,SC2094,SC2154
 PROG=fec-boot
 LC_ALL=C
 export LC_ALL

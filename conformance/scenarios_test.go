@@ -82,7 +82,7 @@ func TestConformance(t *testing.T) {
 		{name: "full", want: []int{0, 0, 0}, steps: []func(*testing.T, *Storage, string){
 			steps(foo1, bar, links, initScript("10-env", envScript), initScript("20-ok", "#!/bin/sh\nexit 0\n")),
 			steps(foo1, bar, links, initScript("10-env", envScript), initScript("20-ok", "#!/bin/sh\nexit 0\n")), // unchanged: skipped
-			steps(foo2, links, initScript("10-env", envScript)),                                                 // upgrade, one software and one script fewer
+			steps(foo2, links, initScript("10-env", envScript)),                                                  // upgrade, one software and one script fewer
 		}},
 		{name: "script-fails", want: []int{6}, steps: []func(*testing.T, *Storage, string){
 			steps(foo1, initScript("10-fail", "#!/bin/sh\necho no >&2\nexit 7\n"), initScript("20-env", envScript)),
