@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bb "github.com/fair-acc/fecdeploy/internal/busybox"
 )
 
 // InCI reports whether the tests run under CI (CI=true), where missing tools
@@ -202,14 +204,8 @@ func BusyboxPath(t testing.TB) (busybox, dir string) {
 	t.Helper()
 	busybox = RequireTool(t, "busybox", "/bin/busybox", "/usr/bin/busybox")
 	dir = t.TempDir()
-	out, err := exec.Command(busybox, "--list").Output()
-	if err != nil {
-		t.Fatalf("busybox --list: %v", err)
-	}
-	for _, applet := range strings.Fields(string(out)) {
-		if err := os.Symlink(busybox, filepath.Join(dir, applet)); err != nil {
-			t.Fatal(err)
-		}
+	if err := bb.LinkApplets(busybox, dir); err != nil {
+		t.Fatal(err)
 	}
 	return busybox, dir
 }

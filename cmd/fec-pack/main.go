@@ -1,0 +1,175 @@
+// Command fec-pack packs a staged install tree and publishes it into the web
+// storage: the release step of devacc's `make install` and FESA's yocto-fesa3.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/internal/cli"
+	"github.com/fair-acc/fecdeploy/publish"
+	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/version"
+)
+
+const usage = `Usage: fec-pack -name NAME -version VERSION -arch ARCH -prefix PREFIX [flags] SOURCE_DIR
+
+Packs SOURCE_DIR so that its content unpacks below PREFIX on a FEC (entry
+paths are the unpack location), publishes the archive into the web storage
+atomically (a productive version is immutable), links it to FECs (-link),
+regenerates their INDEX and applies the retention plan (at most 3 productive
+versions, never one in use) to the software just released.
+
+Examples:
+  fec-pack -storage /srv/web-storage -name Foo_DU -version 1.2.0 -arch x86_64 \
+      -prefix opt/fesa/Foo_DU/1.2.0 -link fec01,fec02 ./staging
+  fec-pack -name Foo_DU -version 1.2.0 -arch ppc -format gzip -prefix opt/fesa/Foo_DU/1.2.0 ./staging-ppc
+  fec-pack -kind configuration -name Foo_DU-instance -version 1.2.0 -arch noarch \
+      -prefix opt/fesa/Foo_DU/1.2.0/instance ./instance
+  fec-pack -output Foo_DU-dev.tar.zst -prefix opt/fesa/Foo_DU/dev ./staging   # pack only
+
+Exit codes: 0 ok; 1 other error; 2 usage or bad name/version; 3 not found
+(no storage, unknown FEC); 4 refused (immutable version, architecture or
+decoder mismatch, version in use); 5 storage busy (lock timeout).
+
+Flags:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fec-pack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	var (
+		req     publish.Request
+		sf      cli.StorageFlags
+		kind    = fs.String("kind", "software", "software or configuration")
+		format  = fs.String("format", "zstd", "zstd, gzip or xz (gzip for busybox FECs without zstd)")
+		links   = fs.String("link", "", "comma-separated FECs to link the release to")
+		output  = fs.String("output", "", "only pack into this file; publish nothing")
+		noPrune = fs.Bool("no-prune", false, "do not apply the retention plan after a productive release")
+		asJSON  = fs.Bool("json", false, "print the result as JSON")
+		quiet   = fs.Bool("quiet", false, "no progress output")
+	)
+	sf.Register(fs)
+	fs.StringVar(&req.Name, "name", "", "software or configuration name")
+	fs.StringVar(&req.Version, "version", "", "strict semver (1.2.0) or dev")
+	fs.StringVar(&req.Arch, "arch", "", "architecture: x86_64, i686, ppc, ... or noarch")
+	fs.StringVar(&req.Prefix, "prefix", "", "unpack location relative to /, e.g. opt/fesa/Foo_DU/1.2.0")
+	fs.IntVar(&req.Level, "level", 0, "compression level (0 = the format's default)")
+	fs.BoolVar(&req.Force, "force", false, "replace different bytes under an existing productive version (logged)")
+	fs.IntVar(&req.Policy.Keep, "keep", version.DefaultKeep, "productive versions to keep when pruning")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "fec-pack: want one SOURCE_DIR, got %d arguments (see fec-pack -help)\n", fs.NArg())
+		return 2
+	}
+	req.SourceDir = fs.Arg(0)
+	f, err := archive.ParseFormat(*format)
+	if err != nil {
+		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+		return 2
+	}
+	req.Format = f
+	req.Kind = index.Kind(*kind)
+	req.Link = cli.SplitList(*links)
+	req.Prune = !*noPrune
+	req.Logger = sf.Logger()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var finish func()
+	if !*quiet {
+		size, _ := dirSize(req.SourceDir)
+		var update func(int64)
+		update, finish = cli.Progress(os.Stderr, "packing "+req.Name, size)
+		req.Progress = update
+	}
+	done := func() {
+		if finish != nil {
+			finish()
+		}
+	}
+
+	if *output != "" {
+		stats, err := publish.PackFile(ctx, *output, req)
+		done()
+		if err != nil {
+			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+			return cli.ExitCode(err)
+		}
+		if *asJSON {
+			_ = cli.PrintJSON(stdout, stats)
+		} else {
+			fmt.Fprintf(stdout, "packed %s: %d files, %s, sha256 %s\n", *output, stats.Files, cli.HumanBytes(stats.Size), stats.SHA256)
+		}
+		return 0
+	}
+
+	st, err := sf.Open()
+	if err != nil {
+		done()
+		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+		return cli.ExitCode(err)
+	}
+	res, err := publish.Release(ctx, st, req)
+	done()
+	if err != nil {
+		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+		return cli.ExitCode(err)
+	}
+	if *asJSON {
+		_ = cli.PrintJSON(stdout, res)
+		return 0
+	}
+	state := "published"
+	if res.Published.Unchanged {
+		state = "unchanged (identical bytes already published)"
+	}
+	fmt.Fprintf(stdout, "%s %s: %s, sha256 %s\n", state, res.Published.Path, cli.HumanBytes(res.Published.Size), res.Published.SHA256)
+	for _, fec := range res.Linked {
+		fmt.Fprintf(stdout, "linked to %s\n", fec)
+	}
+	if res.Prune != nil {
+		for _, d := range res.Prune.Removals() {
+			fmt.Fprintf(stdout, "pruned %s %s: %s\n", d.Software, d.Version, d.Text)
+		}
+		for _, w := range res.Prune.Warnings {
+			fmt.Fprintf(stderr, "fec-pack: warning: %s\n", w.Text)
+		}
+	}
+	return 0
+}
+
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,53 @@
+#!/bin/sh
+# yocto-fesa3-deploy.sh — the deploy step yocto-fesa3 (and the FESA Eclipse
+# plug-in through it) runs after building a deploy unit.
+#
+#   yocto-fesa3-deploy.sh [-n] -u DEPLOY_UNIT -v VERSION -a ARCH -d STAGED_DIR [-i INSTANCE_DIR] [-f FEC,...]
+#
+#   -u  deploy unit, e.g. BeamPosition_DU (the software name in the storage)
+#   -v  version: strict semver for productive releases, or "dev"
+#   -a  architecture of the binary (x86_64, ppc, ...)
+#   -d  staged install tree of the deploy unit (becomes opt/fesa/<DU>/<VERSION>/)
+#   -i  instance files (become configuration <DU>-instance at the same version,
+#       so an instance file always names the binary version it belongs to)
+#   -f  FECs to link right away
+#   -n  print the commands instead of running them
+#
+# Environment: FECDEPLOY_STORAGE (default /srv/web-storage), FEC_PACK (default
+# fec-pack), FECDEPLOY_FORMAT (zstd; use gzip for busybox FECs without zstd).
+set -eu
+
+storage=${FECDEPLOY_STORAGE:-/srv/web-storage}
+fec_pack=${FEC_PACK:-fec-pack}
+format=${FECDEPLOY_FORMAT:-zstd}
+du= version= arch= staged= instances= fecs= dry=
+
+usage() { sed -n '2,20p' "$0" >&2; exit 2; }
+while getopts "u:v:a:d:i:f:nh" opt; do
+	case $opt in
+	u) du=$OPTARG ;;
+	v) version=$OPTARG ;;
+	a) arch=$OPTARG ;;
+	d) staged=$OPTARG ;;
+	i) instances=$OPTARG ;;
+	f) fecs=$OPTARG ;;
+	n) dry=echo ;;
+	*) usage ;;
+	esac
+done
+[ -n "$du" ] && [ -n "$version" ] && [ -n "$arch" ] && [ -n "$staged" ] || usage
+[ -d "$staged" ] || { echo "yocto-fesa3-deploy: staged dir $staged does not exist" >&2; exit 2; }
+
+link=
+[ -n "$fecs" ] && link="-link $fecs"
+
+# shellcheck disable=SC2086  # $link is empty or two words on purpose
+$dry "$fec_pack" -storage "$storage" -name "$du" -version "$version" -arch "$arch" \
+	-prefix "opt/fesa/$du/$version" -format "$format" $link "$staged"
+
+if [ -n "$instances" ]; then
+	[ -d "$instances" ] || { echo "yocto-fesa3-deploy: instance dir $instances does not exist" >&2; exit 2; }
+	# shellcheck disable=SC2086
+	$dry "$fec_pack" -storage "$storage" -kind configuration -name "$du-instance" -version "$version" \
+		-arch noarch -prefix "opt/fesa/$du/$version/instance" -format "$format" $link "$instances"
+fi

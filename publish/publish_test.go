@@ -1,0 +1,120 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/fair-acc/fecdeploy/storage"
+	"github.com/fair-acc/fecdeploy/version"
+)
+
+func setup(t *testing.T) (*storage.Storage, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := storage.Init(filepath.Join(dir, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddFEC(context.Background(), "scu01", storage.FECConfig{Arch: "x86_64"}); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(filepath.Join(src, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return st, src
+}
+
+func release(t *testing.T, st *storage.Storage, src, v string, link []string, prune bool) Result {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(src, "bin", "foo"), []byte("#!/bin/sh\necho "+v+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Release(context.Background(), st, Request{
+		Name: "Foo_DU", Version: v, Arch: "x86_64", SourceDir: src, Prefix: "opt/fesa/Foo_DU/" + v,
+		Link: link, Prune: prune, Policy: version.Policy{Grace: version.NoGrace},
+	})
+	if err != nil {
+		t.Fatalf("release %s: %v", v, err)
+	}
+	return res
+}
+
+// After a productive release at most 3 productive versions stay, and a
+// linked one is never removed, however old.
+func TestReleasePrunes(t *testing.T) {
+	st, src := setup(t)
+	release(t, st, src, "1.0.0", []string{"scu01"}, true)
+	release(t, st, src, "1.1.0", nil, true)
+	release(t, st, src, "1.2.0", nil, true)
+	release(t, st, src, "1.3.0", nil, true)
+	res := release(t, st, src, "1.4.0", nil, true)
+	got, err := st.Versions("software", "Foo_DU")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"1.0.0": true, "1.2.0": true, "1.3.0": true, "1.4.0": true}
+	if len(got) != len(want) {
+		t.Fatalf("versions %v, want %v", got, want)
+	}
+	for _, v := range got {
+		if !want[v] {
+			t.Fatalf("versions %v, want %v", got, want)
+		}
+	}
+	if res.Prune == nil || len(res.Prune.Removals()) != 1 || res.Prune.Removals()[0].Version != "1.1.0" {
+		t.Fatalf("plan: %+v", res.Prune)
+	}
+	// A dev release never triggers pruning.
+	if res := release(t, st, src, "dev", nil, true); res.Prune != nil {
+		t.Fatalf("dev release pruned: %+v", res.Prune)
+	}
+}
+
+// A pack that fails half-way publishes nothing.
+func TestReleasePackFailure(t *testing.T) {
+	st, src := setup(t)
+	if err := os.WriteFile(filepath.Join(src, "bin", "foo"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A symlink out of the staged tree makes Pack fail after it started.
+	if err := os.Symlink("/etc/passwd", filepath.Join(src, "bin", "zz-escape")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Release(context.Background(), st, Request{
+		Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt/fesa/Foo_DU/1.0.0", Link: []string{"scu01"},
+	})
+	if err == nil {
+		t.Fatal("release with an escaping symlink succeeded")
+	}
+	if vs, _ := st.Versions("software", "Foo_DU"); len(vs) != 0 {
+		t.Fatalf("published %v after a failed pack", vs)
+	}
+	rep, err := st.Verify(context.Background())
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify after failed release: %v %+v", err, rep.Problems)
+	}
+}
+
+func TestReleaseBadRequest(t *testing.T) {
+	st, src := setup(t)
+	for _, req := range []Request{
+		{Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64", SourceDir: src},                      // no prefix
+		{Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64", SourceDir: src, Prefix: "/opt/foo"},  // absolute
+		{Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt/../.."}, // climbs out
+		{Kind: "data", Name: "Foo_DU", Version: "1.0.0", SourceDir: src, Prefix: "opt/foo"},     // wrong kind
+	} {
+		if _, err := Release(context.Background(), st, req); !errors.Is(err, storage.ErrBadRequest) {
+			t.Errorf("%+v: err = %v, want ErrBadRequest", req, err)
+		}
+	}
+	if _, err := Release(context.Background(), st, Request{Name: "Foo_DU", Version: "01.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt/foo"}); !errors.Is(err, version.ErrInvalid) {
+		t.Errorf("version 01.0.0: %v", err)
+	}
+	if vs, _ := st.Versions("software", "Foo_DU"); len(vs) != 0 {
+		t.Fatalf("published %v", vs)
+	}
+}
