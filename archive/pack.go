@@ -13,7 +13,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -132,10 +131,7 @@ func newCompressor(w io.Writer, f Format, level int) (io.WriteCloser, error) {
 		if level != 0 {
 			l = zstd.EncoderLevelFromZstd(level)
 		}
-		return archives.Zstd{EncoderOptions: []zstd.EOption{
-			zstd.WithEncoderLevel(l),
-			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		}}.OpenWriter(w)
+		return newParallelZstd(w, l)
 	case Gzip:
 		if level < 0 || level > 9 {
 			return nil, fmt.Errorf("archive: gzip level %d out of range 1..9", level)

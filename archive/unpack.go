@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/mholt/archives"
@@ -74,6 +75,35 @@ type area struct {
 	stRel   string   // staging dir relative to root
 	stPath  string   // staging dir as an OS path
 	st      *os.Root
+	// The directory files were last created in: archives are sorted, so
+	// keeping it open saves resolving every path component per file.
+	lastDir     string
+	lastDirRoot *os.Root
+}
+
+// dir returns an os.Root for a staging directory (relative to the area),
+// reusing the last one.
+func (ar *area) dir(rel string) (*os.Root, error) {
+	if rel == "." {
+		return ar.st, nil
+	}
+	if ar.lastDirRoot != nil && ar.lastDir == rel {
+		return ar.lastDirRoot, nil
+	}
+	ar.closeDir()
+	d, err := ar.st.OpenRoot(rel)
+	if err != nil {
+		return nil, err
+	}
+	ar.lastDir, ar.lastDirRoot = rel, d
+	return d, nil
+}
+
+func (ar *area) closeDir() {
+	if ar.lastDirRoot != nil {
+		ar.lastDirRoot.Close()
+		ar.lastDirRoot = nil
+	}
 }
 
 type stagedDir struct {
@@ -497,7 +527,11 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, ar *area, clean, rel s
 	if hdr.Size < 0 || hdr.Size > x.opts.MaxBytes-x.bytes {
 		return x.tooLarge(hdr.Name)
 	}
-	f, err := ar.st.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	d, err := ar.dir(path.Dir(rel))
+	if err != nil {
+		return fmt.Errorf("archive: staging %s: %w", clean, err)
+	}
+	f, err := d.OpenFile(path.Base(rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("archive: staging %s: %w", clean, err)
 	}
@@ -682,8 +716,10 @@ func (s *Staged) Commit() (Result, error) {
 	for _, it := range s.items {
 		from := filepath.Join(it.a.stPath, filepath.FromSlash(it.rel))
 		to := filepath.Join(s.rootPath, filepath.FromSlash(it.name))
-		if err := os.Rename(from, to); err != nil {
-			return Result{}, fmt.Errorf("archive: commit (partially done): %w", err)
+		// syscall.Rename, not os.Rename: os.Rename stats the target first,
+		// which the plan above already did.
+		if err := syscall.Rename(from, to); err != nil {
+			return Result{}, fmt.Errorf("archive: commit (partially done): %w", &os.LinkError{Op: "rename", Old: from, New: to, Err: err})
 		}
 	}
 	for i := len(made) - 1; i >= 0; i-- {
@@ -726,6 +762,7 @@ func (s *Staged) discard() error {
 	s.finished = true
 	var first error
 	for _, ar := range s.areas {
+		ar.closeDir()
 		if ar.st != nil {
 			ar.st.Close()
 		}

@@ -59,7 +59,15 @@ func main() {
 func child(args []string) error {
 	ctx := context.Background()
 	switch args[0] {
-	case "pack": // pack <format> <level> <src> <out>
+	case "pack": // pack <format> <level> <src> <out> [cpuprofile]
+		if len(args) > 5 {
+			pf, err := os.Create(args[5])
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(pf)
+			defer pprof.StopCPUProfile()
+		}
 		level, _ := strconv.Atoi(args[2])
 		f, err := os.Create(args[4])
 		if err != nil {
