@@ -19,16 +19,71 @@ import (
 // hashCache remembers sha256 sums (and formats) by base-relative path for
 // the duration of one reindex, so that an archive linked by a thousand FECs
 // is looked at once.
+//
+// It also caches lstat and readlink results by base-relative path for
+// resolveWith; a nil *hashCache caches nothing.
 type hashCache struct {
-	mu sync.Mutex
-	m  map[string]cachedFile
+	mu    sync.Mutex
+	m     map[string]cachedFile
+	stats map[string]statResult
+}
+
+type statResult struct {
+	fi   os.FileInfo
+	link string
+}
+
+func (c *hashCache) lstat(s *Storage, rel string) (os.FileInfo, error) {
+	if c == nil {
+		return os.Lstat(s.abs(rel))
+	}
+	c.mu.Lock()
+	r, ok := c.stats[rel]
+	c.mu.Unlock()
+	if ok && r.fi != nil {
+		return r.fi, nil
+	}
+	fi, err := os.Lstat(s.abs(rel))
+	if err != nil {
+		return nil, err // errors are not cached
+	}
+	c.mu.Lock()
+	r = c.stats[rel]
+	r.fi = fi
+	c.stats[rel] = r
+	c.mu.Unlock()
+	return fi, nil
+}
+
+func (c *hashCache) readlink(s *Storage, rel string) (string, error) {
+	if c == nil {
+		return os.Readlink(s.abs(rel))
+	}
+	c.mu.Lock()
+	r, ok := c.stats[rel]
+	c.mu.Unlock()
+	if ok && r.link != "" {
+		return r.link, nil
+	}
+	t, err := os.Readlink(s.abs(rel))
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	r = c.stats[rel]
+	r.link = t
+	c.stats[rel] = r
+	c.mu.Unlock()
+	return t, nil
 }
 
 type cachedFile struct {
 	sum, format string
 }
 
-func newHashCache() *hashCache { return &hashCache{m: map[string]cachedFile{}} }
+func newHashCache() *hashCache {
+	return &hashCache{m: map[string]cachedFile{}, stats: map[string]statResult{}}
+}
 
 func (c *hashCache) get(p string) (cachedFile, bool) {
 	c.mu.Lock()
@@ -104,7 +159,7 @@ func (s *Storage) buildIndexWith(fec string, c FECConfig, cache *hashCache) (*in
 
 // entry builds the INDEX entry of the base-relative rel in a FEC's folder.
 func (s *Storage) entry(fec string, c FECConfig, kind index.Kind, name, rel string, cache *hashCache) (index.Entry, error) {
-	target, fi, err := s.resolve(rel)
+	target, fi, err := s.resolveWith(rel, cache)
 	if err != nil {
 		return index.Entry{}, fmt.Errorf("storage: FEC %s: %w (fix or remove the link, then reindex)", fec, err)
 	}

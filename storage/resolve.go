@@ -64,6 +64,14 @@ const maxSymlinks = 40 // as Linux
 // an ErrBrokenLink. It returns the base-relative resolved path ("" for the
 // base itself) and the final file's info.
 func (s *Storage) resolve(rel string) (string, os.FileInfo, error) {
+	return s.resolveWith(rel, nil)
+}
+
+// resolveWith is resolve with a cache of lstat and readlink results (nil:
+// none), for a reindex that resolves the same folders and archives over
+// and over. It must only live while the tree does not change (one reindex
+// under the lock).
+func (s *Storage) resolveWith(rel string, cache *hashCache) (string, os.FileInfo, error) {
 	var done []string // resolved components, each an existing non-symlink
 	todo := strings.Split(rel, "/")
 	isDir := true // the node done names
@@ -90,7 +98,7 @@ func (s *Storage) resolve(rel string) (string, os.FileInfo, error) {
 			continue
 		}
 		cur := path.Join(append(done, c)...)
-		fi, err := os.Lstat(s.abs(cur))
+		fi, err := cache.lstat(s, cur)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return fail(fmt.Sprintf("%s does not exist", cur))
@@ -102,7 +110,7 @@ func (s *Storage) resolve(rel string) (string, os.FileInfo, error) {
 			if links > maxSymlinks {
 				return fail("too many levels of symbolic links (a loop?)")
 			}
-			t, err := os.Readlink(s.abs(cur))
+			t, err := cache.readlink(s, cur)
 			if err != nil {
 				return "", nil, fmt.Errorf("storage: resolving %s: %w", rel, err)
 			}

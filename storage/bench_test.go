@@ -1,0 +1,94 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+// The BenchmarkReindex fixture: 1,000 FECs with 50 links each into 100
+// software packages of 3 versions (tiny archives), built once per process.
+const (
+	benchFECs     = 1000
+	benchLinks    = 50
+	benchSoftware = 100
+	benchVersions = 3
+)
+
+// benchFixture builds the storage in dir.
+func benchFixture(b *testing.B, benchDir string) *Storage {
+	s, err := Init(benchDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for sw := 0; sw < benchSoftware; sw++ {
+		for v := 0; v < benchVersions; v++ {
+			name, version := fmt.Sprintf("Soft%03d_DU", sw), fmt.Sprintf("1.%d.0", v)
+			if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: version, Arch: "x86_64",
+				Body: bytes.NewReader(blob(index.FormatZstd, 512, int64(sw*10+v)))}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	// FECs and links straight on disk: the API would reindex after every link.
+	c, _ := FECConfig{Arch: "x86_64"}.normalize()
+	for f := 0; f < benchFECs; f++ {
+		dir := filepath.Join(benchDir, FECsDir, fmt.Sprintf("fec%04d", f))
+		if err := os.MkdirAll(filepath.Join(dir, SoftwareDir), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, FECConfName), c.marshal(), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		for l := 0; l < benchLinks; l++ {
+			name := fmt.Sprintf("Soft%03d_DU", (f+l*7)%benchSoftware)
+			v := (f + l) % benchVersions
+			target := fmt.Sprintf("../../../software/%s/1.%d.0/%s-1.%d.0-x86_64.tar.zst", name, v, name, v)
+			if err := os.Symlink(target, filepath.Join(dir, SoftwareDir, name)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return s
+}
+
+// BenchmarkReindex: reindex every FEC of a storage with 1,000 FECs x 50
+// links (target: under 2 s). The fixture is built once (a parent benchmark
+// body runs once). "write": every INDEX is removed before each iteration,
+// so all 1,000 are built, written and fsynced; "unchanged": nothing
+// changed, so Reindex builds and compares but writes nothing.
+func BenchmarkReindex(b *testing.B) {
+	dir := b.TempDir()
+	s := benchFixture(b, dir)
+	fecs, err := s.FECs()
+	if err != nil || len(fecs) != benchFECs {
+		b.Fatalf("%d FECs: %v", len(fecs), err)
+	}
+	b.Run(fmt.Sprintf("%dx%d/write", benchFECs, benchLinks), func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			for _, fec := range fecs {
+				os.Remove(filepath.Join(dir, FECsDir, fec, index.FileName))
+			}
+			b.StartTimer()
+			if err := s.Reindex(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("%dx%d/unchanged", benchFECs, benchLinks), func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := s.Reindex(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	ix, err := s.BuildIndex("fec0001")
+	if err != nil || len(ix.Entries) != benchLinks {
+		b.Fatalf("fixture: %d entries, %v", len(ix.Entries), err)
+	}
+}
