@@ -128,8 +128,8 @@ func run() error {
 	}
 
 	type sample struct {
-		d   time.Duration
-		rss int64
+		d, cpu time.Duration
+		rss    int64
 	}
 	results := map[string][]sample{}
 	order := []string{"fec-boot", "gzip loop", "zstd loop", "fetch", "decompress", "write tree"}
@@ -160,33 +160,38 @@ func run() error {
 				argv = []string{"bash", "-c", "set -o pipefail\n" + script}
 			}
 			syncFS()
-			d, rss, err := timeRun(argv)
+			d, cpu, rss, err := timeRun(argv)
 			if err != nil {
 				return fmt.Errorf("%s: %v", m, err)
 			}
-			results[m] = append(results[m], sample{d, rss})
+			results[m] = append(results[m], sample{d, cpu, rss})
 			if m == "fec-boot" {
 				// Second boot, nothing changed.
 				syncFS()
-				d2, rss2, err := timeRun(argv)
+				d2, cpu2, rss2, err := timeRun(argv)
 				if err != nil {
 					return fmt.Errorf("second boot: %v", err)
 				}
-				results["fec-boot again"] = append(results["fec-boot again"], sample{d2, rss2})
+				results["fec-boot again"] = append(results["fec-boot again"], sample{d2, cpu2, rss2})
 			}
 		}
 		fmt.Fprintf(os.Stderr, "rep %d/%d done\n", rep+1, *reps)
 	}
 	os.RemoveAll(rootDir)
 
-	med := func(m string) time.Duration {
+	median := func(m string, cpu bool) time.Duration {
 		var ds []time.Duration
 		for _, s := range results[m] {
-			ds = append(ds, s.d)
+			if cpu {
+				ds = append(ds, s.cpu)
+			} else {
+				ds = append(ds, s.d)
+			}
 		}
 		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 		return ds[len(ds)/2]
 	}
+	med := func(m string) time.Duration { return median(m, false) }
 	limits := make([]time.Duration, *reps)
 	for i := range limits {
 		limits[i] = max(results["fetch"][i].d, results["decompress"][i].d, results["write tree"][i].d)
@@ -215,16 +220,16 @@ func run() error {
 	fb, again, gz := med("fec-boot"), med("fec-boot again"), med("gzip loop")
 	fmt.Printf("payload: 6 archives, %.0f MB unpacked; zstd %.0f MB, gzip %.0f MB; %d reps, medians; %d CPUs; fec-boot --parallel %d; roots in %s\n\n",
 		mb(unpacked), mb(zsize), mb(gsize), *reps, runtime.NumCPU(), *parallel, filepath.Dir(rootDir))
-	fmt.Println("| run | median | all runs |")
-	fmt.Println("|---|---|---|")
+	fmt.Println("| run | median wall | median CPU (user+sys) | all runs, wall |")
+	fmt.Println("|---|---|---|---|")
 	for _, m := range []string{"fec-boot", "fec-boot again", "gzip loop", "zstd loop", "fetch", "decompress", "write tree"} {
 		var all []string
 		for _, s := range results[m] {
 			all = append(all, secs(s.d))
 		}
-		fmt.Printf("| %s | %s | %s |\n", m, secs(med(m)), strings.Join(all, " "))
+		fmt.Printf("| %s | %s | %s | %s |\n", m, secs(med(m)), secs(median(m, true)), strings.Join(all, " "))
 	}
-	fmt.Printf("| limit (slowest of fetch, decompress, write tree) | %s | |\n\n", secs(limit))
+	fmt.Printf("| limit (slowest of fetch, decompress, write tree) | %s | | |\n\n", secs(limit))
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
@@ -239,6 +244,8 @@ func run() error {
 	fmt.Printf("| second boot < 5%% of a full boot | %.1f %% | %s |\n", 100*r3, verdict(r3 < 0.05))
 	fmt.Printf("| peak RSS < 64 MB | %.1f MB | %s |\n", float64(peak)/1024, verdict(peak < 64*1024))
 	fmt.Printf("| (zstd loop vs gzip loop) | %.2f × | |\n", ratio(med("zstd loop"), gz))
+	fmt.Printf("| (CPU: fec-boot vs gzip loop, vs zstd loop) | %.2f ×, %.2f × | |\n",
+		ratio(median("fec-boot", true), median("gzip loop", true)), ratio(median("fec-boot", true), median("zstd loop", true)))
 	return nil
 }
 
@@ -265,8 +272,9 @@ func quoteAll(args []string) string {
 // syncFS flushes dirty pages so one run's writeback is not billed to the next.
 func syncFS() { syscall.Sync() }
 
-// timeRun runs argv and returns wall time and peak RSS (KiB) from wait4.
-func timeRun(argv []string) (time.Duration, int64, error) {
+// timeRun runs argv and returns wall time, CPU time (user+sys of it and its
+// children) and peak RSS (KiB, the largest single process) from wait4.
+func timeRun(argv []string) (time.Duration, time.Duration, int64, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -275,14 +283,14 @@ func timeRun(argv []string) (time.Duration, int64, error) {
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return d, 0, fmt.Errorf("%v: %s", err, stderr.String())
+		return d, 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
 	}
 	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	var rss int64
 	if ru != nil {
 		rss = ru.Maxrss
 	}
-	return d, rss, nil
+	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss, nil
 }
 
 func archivePath(name string, f archive.Format) string {
