@@ -1,0 +1,193 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fair-acc/fecdeploy/storage/index"
+)
+
+func TestPathFor(t *testing.T) {
+	for _, tc := range []struct {
+		spec pathSpec
+		want string
+		err  error
+	}{
+		{markerPathSpec{}, ".fecdeploy-storage", nil},
+		{lockPathSpec{}, ".lock", nil},
+		{fecsPathSpec{}, "fecs", nil},
+		{globalPathSpec{}, "fecs/global", nil},
+		{globalScriptPathSpec{"10-network"}, "fecs/global/10-network", nil},
+		{fecPathSpec{"fec01"}, "fecs/fec01", nil},
+		{fecConfPathSpec{"fec01"}, "fecs/fec01/fec.conf", nil},
+		{fecIndexPathSpec{"fec01"}, "fecs/fec01/INDEX", nil},
+		{fecSigPathSpec{"fec01"}, "fecs/fec01/INDEX.sig", nil},
+		{fecKindPathSpec{"fec01", index.KindInit}, "fecs/fec01/init", nil},
+		{fecKindPathSpec{"fec01", index.KindData}, "fecs/fec01/persistent-data", nil},
+		{fecEntryPathSpec{"fec01", index.KindSoftware, "Foo_DU"}, "fecs/fec01/software/Foo_DU", nil},
+		{fecEntryPathSpec{"fec01", index.KindConfiguration, "Foo_DU-instance"}, "fecs/fec01/configuration/Foo_DU-instance", nil},
+		{treePathSpec{index.KindSoftware, "Foo_DU"}, "software/Foo_DU", nil},
+		{versionPathSpec{index.KindConfiguration, "Cfg", "1.0.0"}, "configuration/Cfg/1.0.0", nil},
+		{archivePathSpec{index.KindSoftware, "Foo_DU", "1.2.0", "x86_64", "zstd"}, "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", nil},
+		{archivePathSpec{index.KindSoftware, "Foo_DU", "dev", "noarch", "gzip"}, "software/Foo_DU/dev/Foo_DU-dev-noarch.tar.gz", nil},
+		{archivePathSpec{index.KindConfiguration, "Cfg", "1.0.0", "", "xz"}, "configuration/Cfg/1.0.0/Cfg-1.0.0.tar.xz", nil},
+		// Refused.
+		{fecPathSpec{"global"}, "", index.ErrBadName},
+		{fecPathSpec{".."}, "", index.ErrBadName},
+		{fecPathSpec{""}, "", index.ErrBadName},
+		{fecEntryPathSpec{"fec01", "firmware", "x"}, "", ErrBadRequest},
+		{fecEntryPathSpec{"fec01", index.KindSoftware, "a/b"}, "", index.ErrBadName},
+		{globalScriptPathSpec{".profile"}, "", index.ErrBadName},
+		{treePathSpec{index.KindInit, "x"}, "", ErrBadRequest},
+		{versionPathSpec{index.KindSoftware, "Foo", "1.0 beta"}, "", index.ErrBadName},
+		{archivePathSpec{index.KindSoftware, "Foo", "1.0", "", "zstd"}, "", index.ErrBadName},
+		{archivePathSpec{index.KindSoftware, "Foo", "1.0", "x86_64", "lz4"}, "", ErrUnknownFormat},
+		{archivePathSpec{index.KindConfiguration, "Foo", "1.0", "x86_64", "zstd"}, "", ErrBadRequest},
+	} {
+		got, err := pathFor(tc.spec)
+		if tc.err != nil {
+			wantErr(t, err, tc.err, tc.spec)
+			continue
+		}
+		must(t, err, tc.spec)
+		eq(t, got, tc.want, tc.spec)
+	}
+}
+
+func TestArchiveFileNames(t *testing.T) {
+	for _, tc := range []struct {
+		kind                 index.Kind
+		name, version, file  string
+		ok                   bool
+		wantArch, wantFormat string
+	}{
+		{index.KindSoftware, "Foo", "1.0", "Foo-1.0-x86_64.tar.zst", true, "x86_64", "zstd"},
+		{index.KindSoftware, "Foo", "1.0", "Foo-1.0-noarch.tar.gz", true, "noarch", "gzip"},
+		{index.KindSoftware, "Foo-1", "0", "Foo-1-0-ppc.tar.xz", true, "ppc", "xz"},
+		{index.KindSoftware, "Foo", "1.0", "Foo-1.0.tar.zst", false, "", ""},
+		{index.KindSoftware, "Foo", "1.0", "Foo-1.0-x86_64.tar", false, "", ""},
+		{index.KindSoftware, "Foo", "1.0", "Bar-1.0-x86_64.tar.zst", false, "", ""},
+		{index.KindSoftware, "Foo", "1.0", "Foo-1.0-x86_64.tar.zst.sha256", false, "", ""},
+		{index.KindConfiguration, "Cfg", "1.0", "Cfg-1.0.tar.gz", true, "", "gzip"},
+		{index.KindConfiguration, "Cfg", "1.0", "Cfg-1.0-x86_64.tar.gz", false, "", ""},
+	} {
+		an, ok := parseArchiveFileName(tc.kind, tc.name, tc.version, tc.file)
+		eq(t, ok, tc.ok, tc.file)
+		eq(t, an.arch, tc.wantArch, tc.file)
+		eq(t, an.format, tc.wantFormat, tc.file)
+		if ok {
+			arch := tc.wantArch
+			got, err := ArchiveFileName(tc.kind, tc.name, tc.version, arch, tc.wantFormat)
+			must(t, err)
+			eq(t, got, tc.file, "ArchiveFileName is the inverse")
+		}
+	}
+}
+
+func TestSetDecoders(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", blob(index.FormatZstd, 100, 1))
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	before := snapshot(t, s.Base())
+	err := s.SetDecoders(ctx, "fec01", []string{"gzip", "xz"})
+	wantErr(t, err, ErrNoDecoder)
+	contains(t, err.Error(), "Foo-1.0.0-x86_64.tar.zst")
+	eq(t, snapshot(t, s.Base()), before, "a refused SetDecoders changed something")
+	wantErr(t, s.SetDecoders(ctx, "fec01", []string{"brotli"}), ErrBadRequest)
+	wantErr(t, s.SetDecoders(ctx, "fec01", nil), ErrBadRequest)
+	wantErr(t, s.SetDecoders(ctx, "fec99", []string{"gzip"}), ErrUnknownFEC)
+
+	must(t, s.SetDecoders(ctx, "fec01", []string{"zst", "gz"}))
+	info, err := s.FEC("fec01")
+	must(t, err)
+	eq(t, info.Config.Decoders, []string{"gzip", "zstd"})
+	// Unknown keys in fec.conf survive a rewrite.
+	conf := filepath.Join(s.Base(), "fecs/fec01/fec.conf")
+	b, _ := os.ReadFile(conf)
+	must(t, os.WriteFile(conf, append(b, "location=BG2.009\n"...), 0o644))
+	must(t, s.SetDecoders(ctx, "fec01", []string{"zstd"}))
+	b, _ = os.ReadFile(conf)
+	contains(t, string(b), "location=BG2.009\n")
+	contains(t, string(b), "decoders=zstd\n")
+}
+
+func TestSigning(t *testing.T) {
+	s := newTestStorage(t)
+	_, k1, _ := ed25519.GenerateKey(rand.Reader)
+	_, k2, _ := ed25519.GenerateKey(rand.Reader)
+	s.SetSigningKey(k1)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	dir := filepath.Join(s.Base(), "fecs/fec01")
+	data, _ := os.ReadFile(filepath.Join(dir, "INDEX"))
+	sig, err := os.ReadFile(filepath.Join(dir, "INDEX.sig"))
+	must(t, err)
+	must(t, index.VerifySignature(data, sig, []ed25519.PublicKey{k1.Public().(ed25519.PublicKey)}))
+	r, _ := s.Verify(ctx)
+	eq(t, r.Problems, []Problem{})
+
+	// Rotation: the next reindex signs with the new key, INDEX unchanged.
+	s.SetSigningKey(k2)
+	r, _ = s.Verify(ctx)
+	eq(t, r.Count(ProblemBadSignature), 1, "a signature by another key")
+	must(t, s.Reindex(ctx))
+	data2, _ := os.ReadFile(filepath.Join(dir, "INDEX"))
+	sig2, _ := os.ReadFile(filepath.Join(dir, "INDEX.sig"))
+	eq(t, data2, data)
+	must(t, index.VerifySignature(data2, sig2, []ed25519.PublicKey{k2.Public().(ed25519.PublicKey)}))
+
+	// Tampered INDEX: Verify says so.
+	must(t, os.WriteFile(filepath.Join(dir, "INDEX"), append([]byte("# x\n"), data...), 0o644))
+	r, _ = s.Verify(ctx)
+	eq(t, r.Count(ProblemBadSignature), 1)
+	eq(t, r.Count(ProblemStaleIndex), 1)
+
+	// No key: the signature, which would no longer match, goes.
+	s.SetSigningKey(nil)
+	must(t, s.Reindex(ctx))
+	_, err = os.Stat(filepath.Join(dir, "INDEX.sig"))
+	truth(t, os.IsNotExist(err), "INDEX.sig left behind")
+}
+
+func TestLock(t *testing.T) {
+	s := newTestStorage(t)
+	unlock, err := s.Lock(ctx)
+	must(t, err)
+	// A second writer (same process, another open file: flock excludes it) waits and gives up with ctx.
+	tctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.AddFEC(tctx, "fec01", FECConfig{Arch: "x86_64"})
+	wantErr(t, err, context.DeadlineExceeded)
+	contains(t, err.Error(), "held by pid=")
+	truth(t, time.Since(start) >= 150*time.Millisecond, "did not wait")
+	_, err = os.Stat(filepath.Join(s.Base(), "fecs/fec01"))
+	truth(t, os.IsNotExist(err), "wrote without the lock")
+
+	// Released: the waiter gets it.
+	done := make(chan error)
+	go func() { done <- s.AddFEC(ctx, "fec01", FECConfig{Arch: "x86_64"}) }()
+	time.Sleep(50 * time.Millisecond)
+	must(t, unlock())
+	must(t, <-done)
+	must(t, unlock(), "unlock twice")
+}
+
+func TestPutFileRefusals(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "ppc01", "ppc")
+	before := snapshot(t, s.Base())
+	wantErr(t, s.PutFile(ctx, "ppc01", index.KindConfiguration, "c", bytes.NewReader(blob(index.FormatZstd, 10, 1))), ErrNoDecoder)
+	wantErr(t, s.PutFile(ctx, "ppc01", index.KindData, "d", strings.NewReader("plain text")), ErrUnknownFormat)
+	wantErr(t, s.PutFile(ctx, "ppc01", index.KindSoftware, "s", bytes.NewReader(blob(index.FormatGzip, 10, 1))), ErrBadRequest)
+	wantErr(t, s.PutFile(ctx, "fec99", index.KindInit, "10-x", strings.NewReader("#!/bin/sh\n")), ErrUnknownFEC)
+	wantErr(t, s.PutFile(ctx, "ppc01", index.KindInit, "10 x", strings.NewReader("#!/bin/sh\n")), index.ErrBadName)
+	eq(t, snapshot(t, s.Base()), before)
+}
