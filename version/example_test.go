@@ -44,7 +44,7 @@ func ExampleNewPlan() {
 	})
 	_ = p.WriteText(os.Stdout, true)
 	// Output:
-	// keep   Foo_DU dev: dev release: never removed automatically (see --prune-dev)
+	// keep   Foo_DU dev: dev release: never removed automatically (see fec-prune -prune-dev)
 	// keep   Foo_DU 1.5.0: linked by fec01, fec02
 	// keep   Foo_DU 1.4.0: 2nd newest productive version (keeping 3)
 	// keep   Foo_DU 1.3.0: 3rd newest productive version (keeping 3)

@@ -437,7 +437,7 @@ func planSoftware(sw SoftwareInput, now time.Time, pol Policy) (SoftwarePlan, []
 			d.Action, d.Reason = Keep, ReasonNewest
 			d.Text = fmt.Sprintf("%s newest productive version (keeping %d)", ordinal(rank), pol.Keep)
 		case e.v.IsDev() && !pol.PruneDev:
-			d.Action, d.Reason, d.Text = Keep, ReasonDev, "dev release: never removed automatically (see --prune-dev)"
+			d.Action, d.Reason, d.Text = Keep, ReasonDev, "dev release: never removed automatically (see fec-prune -prune-dev)"
 		case ahead > 0 && ahead <= pol.Keep:
 			d.Action, d.Reason = Keep, ReasonPrereleaseAhead
 			if newestProductive.IsValid() {
@@ -454,7 +454,7 @@ func planSoftware(sw SoftwareInput, now time.Time, pol Policy) (SoftwarePlan, []
 			d.Action = Remove
 			switch {
 			case e.v.IsDev():
-				d.Reason, d.Text = ReasonDevUnused, "dev release, not linked (--prune-dev)"
+				d.Reason, d.Text = ReasonDevUnused, "dev release, not linked (fec-prune -prune-dev)"
 			case productive:
 				d.Reason = ReasonSuperseded
 				d.Text = fmt.Sprintf("%s newest productive version, not linked (keeping %d)", ordinal(rank), pol.Keep)
