@@ -499,7 +499,8 @@ func (s *Storage) PlanPrune(ctx context.Context, software string, policy version
 
 // PruneReport is what Prune did.
 type PruneReport struct {
-	// Plan is the plan as re-checked under the lock.
+	// Plan is the plan given, with the software that had removals planned
+	// again under the lock.
 	Plan    version.Plan       `json:"plan"`
 	Removed []version.Decision `json:"removed"`
 	// Skipped are planned removals not carried out because the storage
@@ -554,7 +555,7 @@ func (s *Storage) Prune(ctx context.Context, plan version.Plan) (PruneReport, er
 		}
 		again := version.NewPlan(version.PlanInput{Now: plan.Now, Policy: plan.Policy, Software: inputs})
 		again.Warnings = append(again.Warnings, warns...)
-		rep.Plan = again
+		rep.Plan = mergePlans(plan, again, seen)
 		now := map[[2]string]version.Decision{}
 		for _, sp := range again.Software {
 			for _, d := range sp.Versions {
@@ -595,6 +596,30 @@ func (s *Storage) Prune(ctx context.Context, plan version.Plan) (PruneReport, er
 		return errors.Join(errs...)
 	})
 	return rep, err
+}
+
+// mergePlans replaces the software in redone (and their warnings) in plan.
+func mergePlans(plan, again version.Plan, redone map[string]bool) version.Plan {
+	out := plan
+	out.Software, out.Warnings = nil, nil
+	fresh := map[string]version.SoftwarePlan{}
+	for _, sp := range again.Software {
+		fresh[sp.Name] = sp
+	}
+	for _, sp := range plan.Software {
+		if !redone[sp.Name] {
+			out.Software = append(out.Software, sp)
+		} else if f, ok := fresh[sp.Name]; ok {
+			out.Software = append(out.Software, f)
+		}
+	}
+	for _, w := range plan.Warnings {
+		if !redone[w.Software] {
+			out.Warnings = append(out.Warnings, w)
+		}
+	}
+	out.Warnings = append(out.Warnings, again.Warnings...)
+	return out
 }
 
 // removeVersionLocked renames software/<sw>/<v> out of the way and deletes

@@ -665,3 +665,21 @@ func BenchmarkPlanPrune(b *testing.B) {
 		b.Fatalf("removes %d, want %d", removed, sw*(versions-4))
 	}
 }
+
+// The report's plan is the whole plan: software without removals and their
+// warnings stay, software with removals is replaced by the re-check.
+func TestPruneReportKeepsWholePlan(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0")
+	publishOld(t, s, "B", "1.0.0")
+	must(t, os.Mkdir(filepath.Join(s.Base(), SoftwareDir, "B", "latest"), 0o755))
+	p, err := s.PlanPrune(ctx, "", version.Policy{}, time.Now())
+	must(t, err)
+	eq(t, len(p.Removals()), 1)
+	rep, err := s.Prune(ctx, p)
+	must(t, err)
+	eq(t, decisions(rep.Plan), decisions(p))
+	eq(t, len(rep.Plan.Warnings), 1)
+	eq(t, rep.Plan.Warnings[0].Software, "B")
+}
