@@ -426,7 +426,7 @@ func TestBootRefusesChangedArchive(t *testing.T) {
 	p := filepath.Join(s.Dir, foo.Path)
 	data := []byte(readFile(t, p))
 	data[len(data)/2] ^= 0x55
-	os.WriteFile(p, data, 0o644)
+	s.overwrite(foo.Path, data)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	cfg := testConfig(t, ng.URL, "fec01")
 	st, err := Boot(context.Background(), cfg)
@@ -469,7 +469,7 @@ func TestBootSignedIndex(t *testing.T) {
 	pub := s.sign()
 	indexData := s.publish()
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
-	other := newTestStorage(t, "x").sign()
+	_, other := genKey(t)
 	idxPath := filepath.Join(s.Dir, "fecs/fec01/INDEX")
 	sigPath := idxPath + ".sig"
 	sig := readFile(t, sigPath)
@@ -481,15 +481,15 @@ func TestBootSignedIndex(t *testing.T) {
 		want  error
 	}{
 		{"tampered", func() {
-			os.WriteFile(idxPath, bytes.Replace(indexData, []byte("version=1.2.0"), []byte("version=6.6.6"), 1), 0o644)
+			s.overwrite("fecs/fec01/INDEX", bytes.Replace(indexData, []byte("version=1.2.0"), []byte("version=6.6.6"), 1))
 		}, []ed25519.PublicKey{pub}, index.ErrBadSignature},
 		{"unsigned", func() { os.Remove(sigPath) }, []ed25519.PublicKey{pub}, index.ErrUnsigned},
 		{"signed by an untrusted key", nil, []ed25519.PublicKey{other}, index.ErrBadSignature},
 		{"rotation: second trusted key", nil, []ed25519.PublicKey{other, pub}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			os.WriteFile(idxPath, indexData, 0o644)
-			os.WriteFile(sigPath, []byte(sig), 0o644)
+			s.overwrite("fecs/fec01/INDEX", indexData)
+			s.overwrite("fecs/fec01/INDEX.sig", []byte(sig))
 			if tc.setup != nil {
 				tc.setup()
 			}

@@ -1,13 +1,11 @@
 package fec
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"io/fs"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,32 +13,39 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
-	"github.com/fair-acc/fecdeploy/internal/verify"
+	"github.com/fair-acc/fecdeploy/publish"
+	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
-// testStorage lays out a web-storage tree the way the storage package does
-// (archives under software/..., scripts under fecs/global, fecs/<FEC>/INDEX)
-// so the client tests do not depend on the writer side.
+// testStorage is a web storage made by the writer's library calls, the same
+// ones fec-pack and fecctl make: storage.Init/AddFEC, publish.Release (pack,
+// publish, link), AddGlobalScript/LinkInit; every call regenerates the INDEX.
 type testStorage struct {
-	t    testing.TB
-	Dir  string
-	FEC  string
-	ix   index.Index
-	priv ed25519.PrivateKey
+	t   testing.TB
+	Dir string
+	FEC string
+	st  *storage.Storage
+	ix  *index.Index // the INDEX as last published
 }
 
 func newTestStorage(t testing.TB, fecName string) *testStorage {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "fecs", fecName), 0o755); err != nil {
+	st, err := storage.Init(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &testStorage{t: t, Dir: dir, FEC: fecName, ix: index.Index{FEC: fecName, Arch: "x86_64"}}
+	if err := st.AddFEC(context.Background(), fecName, storage.FECConfig{Arch: "x86_64"}); err != nil {
+		t.Fatal(err)
+	}
+	s := &testStorage{t: t, Dir: dir, FEC: fecName, st: st}
+	s.publish()
+	return s
 }
 
-// addArchive packs files (relative path → content) under prefix and adds the
-// archive to the INDEX.
+// addArchive packs files (relative path → content) as they unpack under
+// prefix, publishes the archive and links it to the FEC.
 func (s *testStorage) addArchive(kind index.Kind, name, version string, dev bool, prefix string, files map[string]string, format archive.Format) index.Entry {
 	s.t.Helper()
 	src := s.t.TempDir()
@@ -57,80 +62,94 @@ func (s *testStorage) addArchive(kind index.Kind, name, version string, dev bool
 			s.t.Fatal(err)
 		}
 	}
-	var buf bytes.Buffer
-	st, err := archive.Pack(context.Background(), &buf, src, archive.PackOptions{Format: format, Prefix: prefix, ModTime: time.Unix(1700000000, 0)})
-	if err != nil {
-		s.t.Fatal(err)
+	if dev != (version == storage.DevVersion) {
+		s.t.Fatalf("dev releases have version %q", storage.DevVersion)
 	}
-	rel := path.Join(string(kind), name, version, name+"-"+version+format.Extension())
-	s.writeFile(rel, buf.Bytes(), 0o644)
-	e := index.Entry{Kind: kind, Name: name, SHA256: st.SHA256, Size: st.Size, Path: rel, Format: string(format), Version: version, Dev: dev}
-	s.put(e)
+	arch := "x86_64"
+	if kind == index.KindConfiguration {
+		arch = ""
+	}
+	_, err := publish.Release(context.Background(), s.st, publish.Request{
+		Kind: kind, Name: name, Version: version, Arch: arch, SourceDir: src, Prefix: prefix,
+		Format: format, ModTime: time.Unix(1700000000, 0), Link: []string{s.FEC},
+	})
+	if err != nil {
+		s.t.Fatalf("publishing %s %s %s: %v", kind, name, version, err)
+	}
+	s.publish()
+	e, ok := s.ix.Lookup(kind, name)
+	if !ok || e.Version != version || e.Dev != dev {
+		s.t.Fatalf("INDEX after publishing %s %s %s: %+v", kind, name, version, e)
+	}
 	return e
 }
 
-// addScript stores a script under fecs/global and adds it to the INDEX.
+// addScript stores a shared script under fecs/global and links it.
 func (s *testStorage) addScript(name, content string) index.Entry {
 	s.t.Helper()
-	rel := path.Join("fecs", "global", name)
-	s.writeFile(rel, []byte(content), 0o755)
-	sum, n, _ := verify.Digest(strings.NewReader(content))
-	e := index.Entry{Kind: index.KindInit, Name: name, SHA256: sum, Size: n, Path: rel}
-	s.put(e)
+	ctx := context.Background()
+	if err := s.st.AddGlobalScript(ctx, name, strings.NewReader(content)); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.st.LinkInit(ctx, s.FEC, name); err != nil {
+		s.t.Fatal(err)
+	}
+	s.publish()
+	e, _ := s.ix.Lookup(index.KindInit, name)
 	return e
 }
 
-func (s *testStorage) put(e index.Entry) {
-	for i, x := range s.ix.Entries {
-		if x.Kind == e.Kind && x.Name == e.Name {
-			s.ix.Entries[i] = e
-			return
-		}
-	}
-	s.ix.Entries = append(s.ix.Entries, e)
-}
-
-func (s *testStorage) writeFile(rel string, data []byte, mode fs.FileMode) {
-	s.t.Helper()
-	full := filepath.Join(s.Dir, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-		s.t.Fatal(err)
-	}
-	if err := os.WriteFile(full, data, mode); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-// sign makes publish write INDEX.sig with a new key; it returns the public key.
+// sign makes the storage sign INDEX files with a new key and returns the
+// public key.
 func (s *testStorage) sign() ed25519.PublicKey {
 	s.t.Helper()
+	priv, pub := genKey(s.t)
+	s.st.SetSigningKey(priv)
+	return pub
+}
+
+func genKey(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey) {
+	t.Helper()
 	privPEM, pubPEM, err := index.GenerateKey()
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	s.priv, err = index.ParsePrivateKey(privPEM)
+	priv, err := index.ParsePrivateKey(privPEM)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	keys, err := index.ParsePublicKeys(pubPEM)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return keys[0]
+	return priv, keys[0]
 }
 
-// publish writes fecs/<FEC>/INDEX (and INDEX.sig when signing).
+// publish regenerates fecs/<FEC>/INDEX (and INDEX.sig when signing) and
+// returns its bytes.
 func (s *testStorage) publish() []byte {
 	s.t.Helper()
-	data, err := s.ix.Marshal()
+	if err := s.st.Reindex(context.Background(), s.FEC); err != nil {
+		s.t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(s.Dir, "fecs", s.FEC, index.FileName))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.writeFile(path.Join("fecs", s.FEC, index.FileName), data, 0o644)
-	if s.priv != nil {
-		s.writeFile(path.Join("fecs", s.FEC, index.SigFileName), index.Sign(s.priv, data), 0o644)
+	if s.ix, err = index.ParseBytes(data); err != nil {
+		s.t.Fatal(err)
 	}
 	return data
+}
+
+// overwrite replaces a file of the storage behind the tools' back.
+func (s *testStorage) overwrite(rel string, data []byte) {
+	s.t.Helper()
+	p := filepath.Join(s.Dir, filepath.FromSlash(rel))
+	os.Chmod(p, 0o644)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // testConfig is a Config for a FEC under a temp root with short timeouts.
