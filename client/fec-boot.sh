@@ -43,8 +43,13 @@ fail() {
 	ERRORS="${ERRORS:+$ERRORS$NL}$2"
 }
 
+CTRL=$(printf '\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\020\021\022\023\024\025\026\027\030\031\032\033\034\035\036\037')
 json_str() {
 	# A JSON string literal: escape backslash, quote, control characters.
+	case $1 in
+	*[\\\"$CTRL]*) ;;
+	*) printf '"%s"' "$1"; return ;;
+	esac
 	printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g' -e "s/$(printf '\r')/\\\\r/g" |
 		awk 'BEGIN { ORS = "" } NR > 1 { print "\\n" } { print }' | {
 		IFS= read -r s || true
@@ -53,16 +58,17 @@ json_str() {
 }
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-# ms: milliseconds since boot (or since the epoch), for durations.
+# ms: milliseconds since boot (or since the epoch) into $MS, for durations;
+# no subshell, it runs often.
 ms() {
 	if [ -r /proc/uptime ]; then
 		read -r _up _ </proc/uptime
-		_s=${_up%.*} _f=${_up#*.}
-		case $_up in *.*) ;; *) _f=0 ;; esac
-		_f=$(printf '%s00' "$_f" | cut -c1-3)
-		echo $((_s * 1000 + 1${_f} - 1000))
+		case $_up in
+		*.??) MS=$((${_up%.*} * 1000 + 1${_up#*.} * 10 - 1000)) ;;
+		*) MS=$((${_up%.*} * 1000)) ;;
+		esac
 	else
-		echo $(($(date +%s) * 1000))
+		MS=$(($(date +%s) * 1000))
 	fi
 }
 
@@ -108,7 +114,8 @@ write_status() {
 		printf '  "index_sha256": "%s",\n' "$INDEX_SHA256"
 		printf '  "started": "%s",\n' "$STARTED"
 		printf '  "finished": "%s",\n' "$(now)"
-		printf '  "duration_ms": %s,\n' "$(($(ms) - START_MS))"
+		ms
+		printf '  "duration_ms": %s,\n' "$((MS - START_MS))"
 		printf '  "entries": [%s%s%s],\n' "${STATUS_ENTRIES:+$NL    }" "$STATUS_ENTRIES" "${STATUS_ENTRIES:+$NL  }"
 		printf '  "scripts": [%s%s%s],\n' "${STATUS_SCRIPTS:+$NL    }" "$STATUS_SCRIPTS" "${STATUS_SCRIPTS:+$NL  }"
 		printf '  "exit_code": %s' "$RC"
@@ -202,7 +209,8 @@ EOT
 }
 
 STARTED=$(now)
-START_MS=$(ms)
+ms
+START_MS=$MS
 STATUS_FILE=
 WORK=
 FEC=
@@ -297,11 +305,22 @@ if [ "$CMDLINE" != none ] && [ -r "$CMDLINE" ]; then
 	done
 fi
 
+# upper KEY: a configuration key as in its environment variable.
+upper() {
+	case $1 in
+	url) echo URL ;; fec) echo FEC ;; root) echo ROOT ;; allowed_roots) echo ALLOWED_ROOTS ;;
+	state_dir) echo STATE_DIR ;; status_file) echo STATUS_FILE ;; parallel) echo PARALLEL ;;
+	retries) echo RETRIES ;; retry_wait_max) echo RETRY_WAIT_MAX ;; retry_after_cap) echo RETRY_AFTER_CAP ;;
+	idle_timeout) echo IDLE_TIMEOUT ;; deadline) echo DEADLINE ;; script_timeout) echo SCRIPT_TIMEOUT ;;
+	start_jitter) echo START_JITTER ;; public_keys) echo PUBLIC_KEYS ;; ca_file) echo CA_FILE ;;
+	dry_run) echo DRY_RUN ;; force) echo FORCE ;;
+	esac
+}
+
 # get KEY DEFAULT: flag > environment > kernel command line > file > default.
 get() {
 	eval "_f=\${F_$1:-0} _fv=\${O_$1:-} _cv=\${K_$1:-} _fl=\${C_$1:-}"
-	_ev=$(printf '%s' "$1" | tr 'a-z' 'A-Z')
-	eval "_ev=\${FECDEPLOY_$_ev:-}"
+	eval "_ev=\${FECDEPLOY_$(upper "$1"):-}"
 	if [ "$_f" = 1 ]; then printf '%s' "$_fv"
 	elif [ -n "$_ev" ]; then printf '%s' "$_ev"
 	elif [ -n "$_cv" ]; then printf '%s' "$_cv"
@@ -445,7 +464,8 @@ sleep_ms() {
 
 # left: seconds until the deadline (at least 1).
 left() {
-	_l=$((DEADLINE - ($(ms) - START_MS) / 1000))
+	ms
+	_l=$((DEADLINE - (MS - START_MS) / 1000))
 	[ "$_l" -ge 1 ] || _l=1
 	echo "$_l"
 }
@@ -499,7 +519,8 @@ fetch() {
 		fi
 		rm -f "$_err"
 		[ "$_n" -lt "$RETRIES" ] || return 1
-		if [ $((($(ms) - START_MS) / 1000)) -ge "$DEADLINE" ]; then
+		ms
+		if [ $(((MS - START_MS) / 1000)) -ge "$DEADLINE" ]; then
 			FETCH_ERR="$FETCH_ERR (deadline of ${DEADLINE}s reached)"
 			return 1
 		fi
@@ -772,14 +793,19 @@ check_listing() {
 	}'
 }
 
-# tree_check DIR: what the listing cannot prove, checked on the staged files.
+# tree_check DIR: what the listing cannot prove, checked on the staged files
+# in one walk: only files, directories and symlinks, no hardlinks, no newline
+# in a name.
 tree_check() {
-	_x=$(find "$1" ! -type f ! -type d ! -type l | head -n 1)
-	[ -z "$_x" ] || { echo "entry \"${_x#"$1"/}\": not a file, directory or symlink"; return; }
-	_x=$(find "$1" -type f -links +1 | head -n 1)
-	[ -z "$_x" ] || { echo "entry \"${_x#"$1"/}\": hardlink"; return; }
-	_x=$(find "$1" -name "*$NL*" | head -n 1)
-	[ -z "$_x" ] || { echo "an entry name contains a newline"; return; }
+	_x=$(find "$1" \( ! -type f ! -type d ! -type l \) -o \( -type f -links +1 \) -o -name "*$NL*" | head -n 1)
+	[ -z "$_x" ] && return
+	if [ -f "$_x" ] && [ ! -L "$_x" ]; then
+		echo "entry \"${_x#"$1"/}\": hardlink; hardlinks are refused"
+	elif [ -d "$_x" ] || [ -f "$_x" ] || [ -L "$_x" ]; then
+		echo "an entry name contains a newline"
+	else
+		echo "entry \"${_x#"$1"/}\": not a file, directory or symlink"
+	fi
 }
 
 # merge_check SRC DST: print the conflict that would stop the move half-way
@@ -819,13 +845,16 @@ merge() {
 	done
 }
 
-# list_archive FILE FORMAT OUT: `tar -tv` of a verified archive into OUT.
-# Prints a reason and returns 1 when the archive cannot be read.
+# list_archive FILE FORMAT OUT TAR: decompress a verified archive once into
+# the plain tar TAR, then list that (`tar -tv` seeks over the data) into OUT;
+# the extraction reads TAR too, so nothing is decompressed twice. Prints a
+# reason and returns 1 when the archive cannot be read.
 list_archive() {
-	case $2 in
-	gzip) tar -tvzf "$1" >"$3" 2>"$3.err" ;;
-	*) { decode "$2" "$1" || echo "exit $?" >"$3.derr"; } 2>>"$3.err" | tar -tvf - >"$3" 2>>"$3.err" ;;
-	esac
+	if ! decode "$2" "$1" >"$4" 2>"$3.err"; then
+		echo "archive: corrupt $2 stream: $(head -n 1 "$3.err")"
+		return 1
+	fi
+	tar -tvf "$4" >"$3" 2>"$3.err"
 	_trc=$?
 	if [ -s "$3.err" ]; then
 		# busybox reports stripped absolute names and ".." prefixes here
@@ -837,8 +866,8 @@ list_archive() {
 		esac
 		return 1
 	fi
-	if [ -e "$3.derr" ] || [ "$_trc" != 0 ]; then
-		echo "corrupt archive: tar exited with $_trc"
+	if [ "$_trc" != 0 ]; then
+		echo "archive: corrupt archive: tar exited with $_trc"
 		return 1
 	fi
 }
@@ -848,7 +877,8 @@ list_archive() {
 # Runs in the background, one ahead of the installs.
 prepare() {
 	_base=$WORK/$1.$2
-	_t0=$(ms)
+	ms
+	_t0=$MS
 	if [ "$6" = zstd ] && ! command -v zstd >/dev/null 2>&1; then
 		printf '5 is zstd-compressed (%s) but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz (fec-pack --format gzip) and record the FEC'"'"'s decoders (fecctl add-fec --decoders gzip,xz) so that fecctl link refuses zstd archives for it\n' "$5" >"$_base.fail"
 		return
@@ -873,10 +903,12 @@ prepare() {
 	zstd) command -v zstd >/dev/null 2>&1 || {
 		printf '5 is zstd-compressed but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz\n' >"$_base.fail"; return; } ;;
 	esac
-	_why=$(list_archive "$_base.dl" "$_fmt" "$_base.list") || { printf '4 %s\n' "$_why" >"$_base.fail"; return; }
+	_why=$(list_archive "$_base.dl" "$_fmt" "$_base.list" "$_base.tar") || { printf '4 %s\n' "$_why" >"$_base.fail"; return; }
+	rm -f "$_base.dl"
 	_why=$(check_listing <"$_base.list")
 	[ -z "$_why" ] || { printf '4 archive: unsafe entry: %s\n' "$_why" >"$_base.fail"; return; }
-	echo "$_fmt $(($(ms) - _t0))" >"$_base.ok"
+	ms
+	echo "$_fmt $((MS - _t0))" >"$_base.ok"
 }
 
 # install_archive KIND NAME FORMAT: extract a prepared archive into staging
@@ -903,9 +935,10 @@ install_archive() {
 	_stage=$(mktemp -d "$R/$_area/.fecdeploy-staging-XXXXXXXX") || { echo "cannot create a staging directory in $R/$_area"; return 5; }
 	_rc=0
 	_why=
-	{ decode "$3" "$_base.dl" || echo "exit $?" >"$_base.derr"; } 2>"$_base.err" | tar -xof - -C "$_stage/" 2>>"$_base.err"
+	tar -xof "$_base.tar" -C "$_stage/" 2>"$_base.err"
 	_trc=$?
-	if [ -e "$_base.derr" ] || [ "$_trc" != 0 ]; then
+	rm -f "$_base.tar"
+	if [ "$_trc" != 0 ]; then
 		_why="archive: extracting failed: $(head -n 1 "$_base.err")"; _rc=5
 	fi
 	if [ $_rc = 0 ]; then
@@ -913,8 +946,8 @@ install_archive() {
 		[ -z "$_why" ] || { _why="archive: unsafe entry: $_why"; _rc=4; }
 	fi
 	if [ $_rc = 0 ]; then
-		find "$_stage" -type f \( -perm -4000 -o -perm -2000 -o -perm -1000 \) -exec chmod ug-s,o-t {} \;
-		find "$_stage" -type d \( -perm -4000 -o -perm -2000 -o -perm -1000 \) -exec chmod ug-s,o-t {} \;
+		# setuid, setgid and sticky bits are not installed (as in the Go client)
+		find "$_stage" ! -type l \( -perm -4000 -o -perm -2000 -o -perm -1000 \) -exec chmod ug-s,o-t {} +
 		_why=$(merge_check "$_stage" "$R")
 		[ -z "$_why" ] || { _why="archive: commit: $_why"; _rc=5; }
 	fi
@@ -987,7 +1020,8 @@ while [ "$_j" -le "$_total" ]; do
 	_i=$1 k=$2 n=$3 sum=$4 size=$5 path=$6 fmt=$7 ver=$8 dev=$9
 	[ "$ver" != - ] || ver=
 	wait "$_pid"
-	_t0=$(ms)
+	ms
+	_t0=$MS
 	if [ "$_j" -lt "$_total" ]; then
 		# shellcheck disable=SC2046
 		set -- $(sed -n "$((_j + 1))p" "$WORK/todo")
@@ -1008,9 +1042,10 @@ while [ "$_j" -le "$_total" ]; do
 		_code=5 _why="preparing the download failed"
 	fi
 	_bytes=0
-	[ -e "$_base.dl" ] && _bytes=$(sizeof "$_base.dl")
+	[ -e "$_base.dl" ] || [ -e "$_base.tar" ] || [ -e "$_base.ok" ] && _bytes=$size
 	rm -rf "$_base".*
-	_dur=$(($(ms) - _t0 + ${_prep_ms:-0}))
+	ms
+	_dur=$((MS - _t0 + ${_prep_ms:-0}))
 	if [ "$_code" = 0 ]; then
 		if record "$k" "$n" "$sum" "$ver" "$path"; then
 			log "$k $n${ver:+ $ver}: installed ($_bytes bytes, ${_dur}ms)"
@@ -1112,7 +1147,8 @@ if [ "$COMMAND" = boot ]; then
 		[ "$HAVE_TIMEOUT" = 1 ] && _to="timeout $SCRIPT_TIMEOUT"
 		while read -r n; do
 			log "running init script $n"
-			_t0=$(ms)
+			ms
+	_t0=$MS
 			# Like execve: a script needs a #! line (ash would run it anyway).
 			case $(od -An -tx1 -N4 "$STATE/scripts/$n" | tr -d ' \n') in
 			2321* | 7f454c46) ;;
@@ -1127,7 +1163,8 @@ if [ "$COMMAND" = boot ]; then
 			} | tee "$WORK/script.out" | sed "s/^/[$n] /"
 			_code=$(cat "$WORK/script.rc" 2>/dev/null)
 			_code=${_code:-1}
-			_dur=$(($(ms) - _t0))
+			ms
+			_dur=$((MS - _t0))
 			if [ "$_code" = 0 ]; then
 				add_script "$n" ran 0 "$_dur" "" "$WORK/script.out"
 			else
