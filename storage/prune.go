@@ -230,9 +230,12 @@ func (s *Storage) gather(ctx context.Context, software string) (gathered, error)
 				vi.Held = append(vi.Held, "cannot list it: "+err.Error())
 				continue
 			}
+			// Not probed with flock (staleTemp): a probe racing the
+			// publisher's own non-blocking flock would fail its publish.
 			for _, f := range sub {
-				if isTemp(f.Name()) && !staleTemp(filepath.Join(dir, e.Name(), f.Name()), f) {
-					vi.Held = append(vi.Held, "a publish is in progress ("+f.Name()+")")
+				if isTemp(f.Name()) {
+					vi.Held = append(vi.Held, "it holds the temporary file "+f.Name()+
+						" (a publish in progress, or left by a killed writer: fecctl verify -clean)")
 					break
 				}
 			}

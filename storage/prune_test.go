@@ -683,3 +683,17 @@ func TestPruneReportKeepsWholePlan(t *testing.T) {
 	eq(t, len(rep.Plan.Warnings), 1)
 	eq(t, rep.Plan.Warnings[0].Software, "B")
 }
+
+// A temporary file in a version directory (a publish streaming into it, or
+// left by a killed writer) holds the version, even without a grace period.
+func TestPruneHoldsVersionWithTempFile(t *testing.T) {
+	s := newTestStorage(t)
+	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0")
+	dir := filepath.Join(s.Base(), SoftwareDir, "A", "1.0.0")
+	must(t, os.WriteFile(filepath.Join(dir, tmpPrefix+"A-1.0.0-ppc.tar.gz-123"), []byte("partial"), 0o644))
+	backdate(t, s, "A", "1.0.0")
+	p, err := s.PlanPrune(ctx, "A", version.Policy{Grace: version.NoGrace}, time.Now())
+	must(t, err)
+	eq(t, decisions(p), "1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:keep:held")
+	contains(t, p.Software[0].Versions[3].Text, "a publish in progress")
+}
