@@ -697,7 +697,7 @@ magic() {
 decode() {
 	case $1 in
 	gzip) gzip -dc "$2" ;;
-	xz) xz -dc "$2" ;;
+	xz) if command -v xz >/dev/null 2>&1; then xz -dc "$2"; else unxz -c "$2"; fi ;;
 	zstd) zstd -dc "$2" ;;
 	esac
 }
@@ -852,6 +852,12 @@ merge() {
 list_archive() {
 	if ! decode "$2" "$1" >"$4" 2>"$3.err"; then
 		echo "archive: corrupt $2 stream: $(head -n 1 "$3.err")"
+		return 1
+	fi
+	# A tar ends in two zero blocks: anything else is a truncated archive
+	# or one with data after its end.
+	if [ -n "$(tail -c 1024 "$4" | od -An -v -tx1 | tr -d ' 0\n')" ] || [ "$(sizeof "$4")" -lt 1024 ]; then
+		echo "archive: corrupt archive: the tar does not end in an end-of-archive marker (truncated, or data after its end)"
 		return 1
 	fi
 	tar -tvf "$4" >"$3" 2>"$3.err"
