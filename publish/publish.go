@@ -52,7 +52,7 @@ type Result struct {
 	Published storage.Published `json:"published"`
 	Pack      archive.PackStats `json:"pack"`
 	Linked    []string          `json:"linked,omitempty"`
-	Prune     *version.Plan     `json:"prune,omitempty"`
+	Prune     *storage.PruneReport `json:"prune,omitempty"`
 }
 
 // Release packs, publishes, links and prunes. The archive is streamed from the
@@ -75,6 +75,15 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 	}
 	v, err := version.Parse(req.Version)
 	if err != nil {
+		return res, err
+	}
+	// 1.2.3 next to v1.2.3 or 01.2.3 would confuse every operator and the
+	// retention order: refuse a name that collides after coercion.
+	existing, err := st.Versions(req.Kind, req.Name)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) { // the first release of a software
+		return res, err
+	}
+	if err := version.CheckCollision(req.Version, existing); err != nil {
 		return res, err
 	}
 	if req.Format == "" {
@@ -122,10 +131,11 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 		if err != nil {
 			return res, fmt.Errorf("published %s, but planning retention failed: %w", pub.Path, err)
 		}
-		if _, err := st.Prune(ctx, plan); err != nil {
+		rep, err := st.Prune(ctx, plan)
+		if err != nil {
 			return res, fmt.Errorf("published %s, but pruning old versions failed: %w", pub.Path, err)
 		}
-		res.Prune = &plan
+		res.Prune = &rep
 	}
 	return res, nil
 }

@@ -65,7 +65,7 @@ func TestReleasePrunes(t *testing.T) {
 			t.Fatalf("versions %v, want %v", got, want)
 		}
 	}
-	if res.Prune == nil || len(res.Prune.Removals()) != 1 || res.Prune.Removals()[0].Version != "1.1.0" {
+	if res.Prune == nil || len(res.Prune.Removed) != 1 || res.Prune.Removed[0].Version != "1.1.0" {
 		t.Fatalf("plan: %+v", res.Prune)
 	}
 	// A dev release never triggers pruning.
@@ -116,5 +116,21 @@ func TestReleaseBadRequest(t *testing.T) {
 	}
 	if vs, _ := st.Versions("software", "Foo_DU"); len(vs) != 0 {
 		t.Fatalf("published %v", vs)
+	}
+}
+
+// 1.0.0 exists: a build that calls itself 1.0 or 1.0.0-like is refused.
+func TestReleaseCollision(t *testing.T) {
+	st, src := setup(t)
+	release(t, st, src, "1.0.0", nil, false)
+	// "1.0" is not strict semver (ErrInvalid); a case variant of a
+	// prerelease collides: 1.1.0-RC.1 vs 1.1.0-rc.1.
+	release(t, st, src, "1.1.0-rc.1", nil, false)
+	_, err := Release(context.Background(), st, Request{Name: "Foo_DU", Version: "1.1.0-RC.1", Arch: "x86_64", SourceDir: src, Prefix: "opt/foo"})
+	if !errors.Is(err, version.ErrCollides) {
+		t.Fatalf("1.1.0-RC.1 next to 1.1.0-rc.1: %v", err)
+	}
+	if vs, _ := st.Versions("software", "Foo_DU"); len(vs) != 2 {
+		t.Fatalf("versions %v", vs)
 	}
 }

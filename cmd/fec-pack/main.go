@@ -148,10 +148,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "linked to %s\n", fec)
 	}
 	if res.Prune != nil {
-		for _, d := range res.Prune.Removals() {
+		for _, d := range res.Prune.Removed {
 			fmt.Fprintf(stdout, "pruned %s %s: %s\n", d.Software, d.Version, d.Text)
 		}
-		for _, w := range res.Prune.Warnings {
+		for _, sk := range res.Prune.Skipped {
+			fmt.Fprintf(stdout, "kept %s %s: %s\n", sk.Software, sk.Version, sk.Why)
+		}
+		for _, w := range res.Prune.Plan.Warnings {
 			fmt.Fprintf(stderr, "fec-pack: warning: %s\n", w.Text)
 		}
 	}
