@@ -49,9 +49,9 @@ type Request struct {
 
 // Result tells what happened.
 type Result struct {
-	Published storage.Published `json:"published"`
-	Pack      archive.PackStats `json:"pack"`
-	Linked    []string          `json:"linked,omitempty"`
+	Published storage.Published    `json:"published"`
+	Pack      archive.PackStats    `json:"pack"`
+	Linked    []string             `json:"linked,omitempty"`
 	Prune     *storage.PruneReport `json:"prune,omitempty"`
 }
 
