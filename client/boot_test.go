@@ -128,3 +128,28 @@ func TestBootInstallsAndRunsScripts(t *testing.T) {
 }
 
 var _ = tar.TypeReg
+
+func TestCredentialsStayOutOfStatusAndScripts(t *testing.T) {
+	sh := clienttest.NewShell(t)
+	st := clienttest.NewStorage(t)
+	st.Software(t, "fec01", "A", "1.0.0", clienttest.Tree("opt/a", map[string]string{"f": "a"}))
+	st.Init(t, "fec01", "10-url", "#!/bin/sh\necho \"url=$FECDEPLOY_URL\"\n")
+	st.WriteIndex(t, "fec01", nil)
+	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	root := t.TempDir()
+	u := strings.Replace(ng.URL, "http://", "http://user:secret@", 1) + "/?token=abc"
+	r := sh.Run(t, env(u, root))
+	if r.Code != 0 {
+		t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
+	}
+	if !strings.Contains(r.Stdout, "[10-url] url="+ng.URL+"\n") {
+		t.Errorf("script saw %q, want the URL without credentials and query", r.Stdout)
+	}
+	if !strings.Contains(ng.AccessLog(), "/fecs/fec01/INDEX?token=abc") {
+		t.Errorf("the query was not sent with the INDEX request:\n%s", ng.AccessLog())
+	}
+	status := readFile(t, filepath.Join(root, "var/lib/fecdeploy/status.json"))
+	if strings.Contains(status, "secret") || strings.Contains(status, "abc") || !strings.Contains(status, "REDACTED") {
+		t.Errorf("status file leaks or does not redact the credentials:\n%s", status)
+	}
+}

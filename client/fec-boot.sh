@@ -144,11 +144,35 @@ fatal() {
 	finish
 }
 
-# redact URL: without user:password@.
+# redact URL: user information and query replaced by REDACTED (as the Go
+# client's status file and messages show them), no fragment.
 redact() {
-	case $1 in
-	*://*@*) printf '%s' "${1%%://*}://${1#*@}" ;;
-	*) printf '%s' "$1" ;;
+	_u=${1%%#*}
+	case $_u in
+	*://*@*) _h=${_u#*://}; _h=${_h%%/*}
+		case $_h in *@*) _u="${_u%%://*}://REDACTED@${_u#*@}" ;; esac ;;
+	esac
+	case $_u in *\?*) _u="${_u%%\?*}?REDACTED" ;; esac
+	printf '%s' "$_u"
+}
+
+# plain URL: without user information, query and fragment (the scripts' FECDEPLOY_URL).
+plain() {
+	_u=${1%%#*}
+	_u=${_u%%\?*}
+	case $_u in
+	*://*@*) _h=${_u#*://}; _h=${_h%%/*}
+		case $_h in *@*) _u="${_u%%://*}://${_u#*@}" ;; esac ;;
+	esac
+	printf '%s' "$_u"
+}
+
+# url_for PATH: PATH below the base URL, keeping the base URL's query
+# (e.g. ?token=...) at the end.
+url_for() {
+	case $URL in
+	*\?*) printf '%s/%s?%s' "${URL%%\?*}" "$1" "${URL#*\?}" ;;
+	*) printf '%s/%s' "$URL" "$1" ;;
 	esac
 }
 
@@ -359,7 +383,10 @@ boolean() {
 }
 
 URL=$(get url "")
-URL=${URL%/}
+case $URL in
+*\?*) _q=${URL#*\?}; URL=${URL%%\?*}; while [ "${URL%/}" != "$URL" ]; do URL=${URL%/}; done; URL="$URL?$_q" ;;
+*) while [ "${URL%/}" != "$URL" ]; do URL=${URL%/}; done ;;
+esac
 FEC=$(get fec "")
 ROOT=$(get root /)
 ALLOWED=$(get allowed_roots opt)
@@ -492,6 +519,7 @@ fetch_once() {
 	fi
 	rm -f "$2"
 	case $HTTP_CODE in
+	501) return 2 ;;
 	408 | 429 | 5??) return 1 ;;
 	[1-5]??) return 2 ;;
 	esac
@@ -541,7 +569,7 @@ if [ "$COMMAND" = boot ] && [ "$START_JITTER" -gt 0 ] && [ "$DRY_RUN" = 0 ]; the
 	sleep_ms "$_w"
 fi
 
-INDEX_URL=$URL/fecs/$FEC/INDEX
+INDEX_URL=$(url_for "fecs/$FEC/INDEX")
 fetch "$INDEX_URL" "$WORK/INDEX"
 case $? in
 0) ;;
@@ -559,7 +587,7 @@ set -- $(ls -ln "$WORK/INDEX")
 # Signature: when the FEC trusts keys, the INDEX must carry a valid signature
 # from one of them before it is parsed.
 if [ -n "$PUBKEYS" ]; then
-	fetch "$INDEX_URL.sig" "$WORK/INDEX.sig"
+	fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig"
 	case $? in
 	0) ;;
 	2) [ "$HTTP_CODE" = 404 ] || fatal 3 "fetching the INDEX signature: $FETCH_ERR"
@@ -889,7 +917,7 @@ prepare() {
 		printf '5 is zstd-compressed (%s) but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz (fec-pack --format gzip) and record the FEC'"'"'s decoders (fecctl add-fec --decoders gzip,xz) so that fecctl link refuses zstd archives for it\n' "$5" >"$_base.fail"
 		return
 	fi
-	fetch "$URL/$5" "$_base.dl"
+	fetch "$(url_for "$5")" "$_base.dl"
 	case $? in
 	0) ;;
 	*) printf '5 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
@@ -1080,7 +1108,7 @@ fetch_script() {
 		if [ "${_got%% *}" = "$2" ]; then chmod 0755 "$_dst"; return 0; fi
 	fi
 	_tmp=$STATE/scripts/.$1.tmp
-	fetch "$URL/$4" "$_tmp"
+	fetch "$(url_for "$4")" "$_tmp"
 	case $? in 0) ;; *) echo "$FETCH_ERR"; return 5 ;; esac
 	_got=$(sizeof "$_tmp")
 	[ "$_got" = "$3" ] || { rm -f "$_tmp"; echo "verify: size mismatch: got $_got bytes, INDEX says $3"; return 4; }
@@ -1122,9 +1150,7 @@ if [ "$COMMAND" = boot ]; then
 		for _v in $(env | sed -n 's/^\(FECDEPLOY_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$_v"; done
 		[ -n "${PATH:-}" ] || PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 		export PATH
-		_plain=$(redact "$URL")
-		_plain=${_plain%%\?*}
-		_plain=${_plain%%#*}
+		_plain=$(plain "$URL")
 		FECDEPLOY_FEC=$FEC
 		FECDEPLOY_URL=$_plain
 		FECDEPLOY_ROOT=$ROOT
