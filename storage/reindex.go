@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/storage/index"
 )
@@ -54,6 +55,29 @@ func (c *hashCache) lstat(s *Storage, rel string) (os.FileInfo, error) {
 	c.mu.Unlock()
 	return fi, nil
 }
+
+// seedSymlink records that rel is a symlink, as a directory listing said,
+// so that resolving it needs no lstat.
+func (c *hashCache) seedSymlink(rel, name string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	r := c.stats[rel]
+	r.fi = symlinkInfo(name)
+	c.stats[rel] = r
+	c.mu.Unlock()
+}
+
+// symlinkInfo is the os.FileInfo of a symlink known from a directory listing.
+type symlinkInfo string
+
+func (n symlinkInfo) Name() string     { return string(n) }
+func (symlinkInfo) Size() int64        { return 0 }
+func (symlinkInfo) Mode() os.FileMode  { return os.ModeSymlink | 0o777 }
+func (symlinkInfo) ModTime() time.Time { return time.Time{} }
+func (symlinkInfo) IsDir() bool        { return false }
+func (symlinkInfo) Sys() any           { return nil }
 
 func (c *hashCache) readlink(s *Storage, rel string) (string, error) {
 	if c == nil {
@@ -132,6 +156,9 @@ func (s *Storage) buildIndexWith(fec string, c FECConfig, cache *hashCache) (*in
 				continue // temporary files, hidden files
 			}
 			rel := path.Join(dirRel, file)
+			if de.Type()&os.ModeSymlink != 0 {
+				cache.seedSymlink(rel, file)
+			}
 			name := file
 			if kind == index.KindData {
 				stem, _, ok := splitExtension(file)

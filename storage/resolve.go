@@ -160,6 +160,7 @@ func (s *Storage) within(abs string) (string, bool) {
 // resolved by path, sorted by Path.
 func (s *Storage) Links() ([]Link, error) {
 	var links []Link
+	cache := newHashCache() // folders and archives are resolved once per call
 	root := s.abs(FECsDir)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -172,7 +173,7 @@ func (s *Storage) Links() ([]Link, error) {
 			return nil
 		}
 		r, _ := filepath.Rel(s.base, p)
-		l := s.link(filepath.ToSlash(r))
+		l := s.linkWith(filepath.ToSlash(r), cache)
 		links = append(links, l)
 		return nil
 	})
@@ -184,7 +185,10 @@ func (s *Storage) Links() ([]Link, error) {
 }
 
 // link describes the symlink at the base-relative path rel.
-func (s *Storage) link(rel string) Link {
+func (s *Storage) link(rel string) Link { return s.linkWith(rel, nil) }
+
+// linkWith is link with a resolution cache (see resolveWith).
+func (s *Storage) linkWith(rel string, cache *hashCache) Link {
 	l := Link{Path: rel}
 	parts := strings.Split(rel, "/") // fecs/<FEC>/<kind dir>/<name>
 	if len(parts) > 1 {
@@ -201,7 +205,7 @@ func (s *Storage) link(rel string) Link {
 		}
 	}
 	l.Raw, _ = os.Readlink(s.abs(rel))
-	target, _, err := s.resolve(rel)
+	target, _, err := s.resolveWith(rel, cache)
 	if err != nil {
 		var be *brokenError
 		if errors.As(err, &be) {
