@@ -182,6 +182,35 @@ func (s *Storage) setLink(link, target string) error {
 	return nil
 }
 
+// linkAndReindex points link at target and regenerates the FEC's INDEX. When
+// the index cannot be built (another entry of the FEC is broken), the link
+// is put back as it was and the error returned: nothing changes.
+func (s *Storage) linkAndReindex(ctx context.Context, fec, link, target string, logDone func()) error {
+	oldRaw, hadLink := "", false
+	if st, err := os.Lstat(s.abs(link)); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		oldRaw, _ = os.Readlink(s.abs(link))
+		hadLink = true
+	}
+	if err := s.setLink(link, target); err != nil {
+		return fmt.Errorf("storage: linking %s to %s: %w", link, target, err)
+	}
+	if err := s.reindexLocked(ctx, []string{fec}); err != nil {
+		dir, name := s.abs(path.Dir(link)), path.Base(link)
+		var rerr error
+		if hadLink {
+			rerr = symlinkAtomic(dir, name, oldRaw)
+		} else {
+			rerr = removeDurably(dir, name)
+		}
+		if rerr != nil {
+			return fmt.Errorf("storage: linking %s: %w (and restoring the link failed: %v)", link, err, rerr)
+		}
+		return fmt.Errorf("storage: not linking %s: %w", link, err)
+	}
+	logDone()
+	return nil
+}
+
 func describeMode(m os.FileMode) string {
 	switch {
 	case m.IsDir():
@@ -218,11 +247,9 @@ func (s *Storage) Link(ctx context.Context, fec string, kind index.Kind, name, v
 		if err != nil {
 			return err
 		}
-		if err := s.setLink(link, target); err != nil {
-			return fmt.Errorf("storage: linking %s to %s: %w", link, target, err)
-		}
-		s.logger().Info("linked", "fec", fec, "kind", kind, "name", name, "version", version, "target", target)
-		return s.reindexLocked(ctx, []string{fec})
+		return s.linkAndReindex(ctx, fec, link, target, func() {
+			s.logger().Info("linked", "fec", fec, "kind", kind, "name", name, "version", version, "target", target)
+		})
 	})
 }
 
@@ -259,11 +286,24 @@ func (s *Storage) Unlink(ctx context.Context, fec string, kind index.Kind, name 
 		if st.IsDir() {
 			return fmt.Errorf("%w: %s is a directory; remove it by hand", ErrBadRequest, path.Join(dirRel, file))
 		}
-		if err := removeDurably(s.abs(dirRel), file); err != nil {
+		// Moved aside first, so that it can be put back when the FEC's
+		// index cannot be built (another broken entry): nothing changes then.
+		dir := s.abs(dirRel)
+		aside := tmpPrefix + "unlink-" + randomSuffix()
+		if err := os.Rename(filepath.Join(dir, file), filepath.Join(dir, aside)); err != nil {
+			return fmt.Errorf("storage: unlinking %s: %w", path.Join(dirRel, file), err)
+		}
+		if err := s.reindexLocked(ctx, []string{fec}); err != nil {
+			if rerr := os.Rename(filepath.Join(dir, aside), filepath.Join(dir, file)); rerr != nil {
+				return fmt.Errorf("storage: unlinking %s: %w (and putting it back failed: %v; it is %s)", path.Join(dirRel, file), err, rerr, aside)
+			}
+			return fmt.Errorf("storage: not unlinking %s: %w", path.Join(dirRel, file), err)
+		}
+		if err := removeDurably(dir, aside); err != nil {
 			return fmt.Errorf("storage: unlinking %s: %w", path.Join(dirRel, file), err)
 		}
 		s.logger().Info("unlinked", "fec", fec, "kind", kind, "name", name)
-		return s.reindexLocked(ctx, []string{fec})
+		return nil
 	})
 }
 
@@ -308,11 +348,9 @@ func (s *Storage) LinkInit(ctx context.Context, fec, script string) error {
 		if st, err := os.Stat(s.abs(target)); err != nil || !st.Mode().IsRegular() {
 			return fmt.Errorf("%w: no global script %s (add it with AddGlobalScript)", ErrNotFound, target)
 		}
-		if err := s.setLink(link, target); err != nil {
-			return fmt.Errorf("storage: linking %s: %w", link, err)
-		}
-		s.logger().Info("linked init script", "fec", fec, "script", script)
-		return s.reindexLocked(ctx, []string{fec})
+		return s.linkAndReindex(ctx, fec, link, target, func() {
+			s.logger().Info("linked init script", "fec", fec, "script", script)
+		})
 	})
 }
 
