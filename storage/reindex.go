@@ -255,6 +255,15 @@ func (s *Storage) Reindex(ctx context.Context, fecs ...string) error {
 // reindexLocked is Reindex with the lock held. Files are only rewritten
 // when their bytes change.
 func (s *Storage) reindexLocked(ctx context.Context, fecs []string) error {
+	seen := make(map[string]bool, len(fecs))
+	uniq := fecs[:0:0]
+	for _, f := range fecs {
+		if !seen[f] {
+			seen[f] = true
+			uniq = append(uniq, f)
+		}
+	}
+	fecs = uniq
 	if len(fecs) == 0 {
 		return nil
 	}

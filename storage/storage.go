@@ -156,7 +156,12 @@ func Init(dir string, opts ...Option) (*Storage, error) {
 			return nil, fmt.Errorf("storage: creating %s: %w", s.abs(p), err)
 		}
 	}
-	if err := writeFileAtomic(s.base, LockName, 0o644, nil); err != nil {
+	// Created in place, never replaced: a writer may hold a flock on it.
+	lf, err := os.OpenFile(s.abs(LockName), os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("storage: creating the lock file: %w", err)
+	}
+	if err := lf.Close(); err != nil {
 		return nil, fmt.Errorf("storage: creating the lock file: %w", err)
 	}
 	// The marker goes last: a half-initialised directory is not a storage.
