@@ -365,3 +365,63 @@ func TestDeterministicIndex(t *testing.T) {
 	contains(t, string(b1), " version=dev dev\n")
 	contains(t, string(b1), "software Alpha ")
 }
+
+// TestLinkSwitchIsAtomic: a reader that follows the link while it is
+// switched back and forth always finds one of the two archives, never a
+// missing link.
+func TestLinkSwitchIsAtomic(t *testing.T) {
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	a, b := blob(index.FormatZstd, 4000, 1), blob(index.FormatZstd, 4000, 2)
+	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", a)
+	mustPublish(t, s, index.KindSoftware, "Foo", "2.0.0", "x86_64", b)
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	link := filepath.Join(s.Base(), "fecs/fec01/software/Foo")
+	indexFile := filepath.Join(s.Base(), "fecs/fec01/INDEX")
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		reads := 0
+		for {
+			select {
+			case <-stop:
+				if reads < 10 {
+					done <- fmt.Errorf("only %d reads", reads)
+					return
+				}
+				done <- nil
+				return
+			default:
+			}
+			got, err := os.ReadFile(link)
+			if err != nil {
+				done <- fmt.Errorf("read %d: %w", reads, err)
+				return
+			}
+			if !bytes.Equal(got, a) && !bytes.Equal(got, b) {
+				done <- fmt.Errorf("read %d: neither archive (%d bytes)", reads, len(got))
+				return
+			}
+			ib, err := os.ReadFile(indexFile)
+			if err != nil {
+				done <- fmt.Errorf("INDEX read %d: %w", reads, err)
+				return
+			}
+			if _, err := index.ParseBytes(ib); err != nil {
+				done <- fmt.Errorf("INDEX read %d: %w", reads, err)
+				return
+			}
+			reads++
+		}
+	}()
+	for i := 0; i < 60; i++ {
+		v := []string{"2.0.0", "1.0.0"}[i%2]
+		if err := s.Link(ctx, "fec01", index.KindSoftware, "Foo", v); err != nil {
+			close(stop)
+			<-done
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	must(t, <-done)
+}
