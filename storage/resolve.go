@@ -119,7 +119,7 @@ func (s *Storage) resolveWith(rel string, cache *hashCache) (string, os.FileInfo
 				if !ok {
 					return fail(fmt.Sprintf("%s points to %s, outside the storage", cur, t))
 				}
-				done = nil
+				done, last = nil, nil
 				t = r
 			}
 			todo = append(strings.Split(filepath.ToSlash(t), "/"), todo...)
