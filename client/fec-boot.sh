@@ -126,6 +126,8 @@ write_status() {
 
 # finish: write the status file, clean up, exit with the collected code.
 finish() {
+	# background downloads still running (interrupted): stop them first
+	for _p in $PIDS; do kill "$_p" 2>/dev/null; done
 	if [ -n "$WORK" ]; then
 		_i=1
 		while [ -f "$WORK/entry.$_i" ]; do
@@ -224,7 +226,8 @@ Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --force                reinstall archives even when installed [FECDEPLOY_FORCE, force=]
   --conf FILE            configuration file (default /etc/fecdeploy.conf) [FECDEPLOY_CONF]
   --cmdline FILE         kernel command line (default /proc/cmdline, 'none' ignores it) [FECDEPLOY_CMDLINE]
-  (--parallel, --idle-timeout, --retry-after-cap are accepted and ignored)
+  --parallel N           archives prepared (downloaded, verified, decompressed) ahead at once (default 4) [FECDEPLOY_PARALLEL, parallel=]
+  (--idle-timeout and --retry-after-cap are accepted and ignored)
 
 Exit codes (when several problems occur, the lowest non-zero code wins):
   0 ok, 2 configuration or usage, 3 storage unreachable or no INDEX (404),
@@ -236,6 +239,7 @@ STARTED=$(now)
 ms
 START_MS=$MS
 STATUS_FILE=
+PIDS=
 WORK=
 FEC=
 URL=
@@ -401,8 +405,10 @@ PUBKEYS=$(get public_keys "")
 CA_FILE=$(get ca_file "")
 DRY_RUN=$(boolean dry_run "$(get dry_run false)")
 FORCE=$(boolean force "$(get force false)")
-_p=$(get parallel 4)
-case $_p in *[!0-9-]* | '') fatal 2 "parallel=\"$_p\" is not a whole number" ;; esac
+PARALLEL=$(get parallel 4)
+case $PARALLEL in -*) PARALLEL=0 ;; esac
+case $PARALLEL in *[!0-9]* | '') fatal 2 "parallel=\"$PARALLEL\" is not a whole number" ;; esac
+[ "$PARALLEL" -ge 1 ] || PARALLEL=4
 case $RETRIES in -*) RETRIES=0 ;; esac
 case $RETRIES in *[!0-9]* | '') fatal 2 "retries=\"$RETRIES\" is not a whole number" ;; esac
 
@@ -447,7 +453,7 @@ fi
 
 # ---------------------------------------------------------------- tools
 
-for _t in tar gzip sha256sum sed awk find ls mv od sort; do
+for _t in tar gzip sha256sum sed awk find ls mv od sort tail head tr cut grep mktemp tee env; do
 	command -v "$_t" >/dev/null 2>&1 || fatal 2 "required tool \"$_t\" not found on PATH"
 done
 if command -v curl >/dev/null 2>&1; then
@@ -1038,30 +1044,32 @@ while read -r k n sum size path fmt ver dev; do
 done <"$WORK/entries"
 NENTRIES=$_i
 
-# Download, verify and list the next archive in the background while this
-# one is extracted and moved into place.
+# Up to `parallel` archives are downloaded, verified, decompressed and listed
+# in the background ahead of the one being extracted and moved into place.
 _total=$(wc -l <"$WORK/todo" | tr -d ' ')
-_j=1
-_pid=
-if [ "$_total" -gt 0 ]; then
+# start_prepare J: prepare the J-th archive of the todo list in the background.
+start_prepare() {
+	[ "$1" -le "$_total" ] || return 0
 	# shellcheck disable=SC2046
-	set -- $(sed -n 1p "$WORK/todo")
-	prepare "$2" "$3" "$4" "$5" "$6" "$7" &
-	_pid=$!
-fi
+	set -- "$1" $(sed -n "${1}p" "$WORK/todo")
+	prepare "$3" "$4" "$5" "$6" "$7" "$8" &
+	eval "PID_$1=\$!"
+	PIDS="$PIDS $!"
+}
+_j=1
+while [ "$_j" -le "$PARALLEL" ]; do
+	start_prepare "$_j"
+	_j=$((_j + 1))
+done
+_j=1
 while [ "$_j" -le "$_total" ]; do
 	set -- $(sed -n "${_j}p" "$WORK/todo")
 	_i=$1 k=$2 n=$3 sum=$4 size=$5 path=$6 fmt=$7 ver=$8 dev=$9
 	[ "$ver" != - ] || ver=
-	wait "$_pid"
+	eval "wait \"\$PID_$_j\""
 	ms
 	_t0=$MS
-	if [ "$_j" -lt "$_total" ]; then
-		# shellcheck disable=SC2046
-		set -- $(sed -n "$((_j + 1))p" "$WORK/todo")
-		prepare "$2" "$3" "$4" "$5" "$6" "$7" &
-		_pid=$!
-	fi
+	start_prepare $((_j + PARALLEL))
 	_base=$WORK/$k.$n
 	_code=0
 	_why=
