@@ -144,6 +144,21 @@ func wanted(kinds []index.Kind, k index.Kind) bool {
 func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*index.Index, string, error) {
 	u := base.JoinPath("fecs", cfg.FEC, index.FileName)
 	data, err := f.getSmall(ctx, u, index.MaxSize)
+	// A FEC that boots before the web server keeps asking until the deadline:
+	// each round is a full set of retries, then a jittered pause.
+	for round := 1; err != nil && indexRetryable(err) && ctx.Err() == nil; round++ {
+		wait := time.Duration(rand.Int64N(int64(cfg.RetryWaitMax) + 1))
+		cfg.Logger.Warn("storage unreachable, trying again until the deadline", "url", redact(u), "round", round, "wait", wait.String(), "error", err.Error())
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			var next error
+			data, next = f.getSmall(ctx, u, index.MaxSize)
+			if next == nil || ctx.Err() == nil {
+				err = next
+			} // else keep the last answer: it says more than "deadline exceeded"
+		}
+	}
 	if err != nil {
 		var he *HTTPError
 		switch {
@@ -153,7 +168,7 @@ func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*in
 		case errors.Is(err, errTooLarge):
 			return nil, "", fmt.Errorf("%w: %w: %v", ErrVerify, index.ErrTooLarge, err)
 		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errDeadline):
-			return nil, "", fmt.Errorf("%w: no INDEX for FEC %q within the deadline of %v: %v", ErrUnreachable, cfg.FEC, cfg.Deadline, err)
+			return nil, "", fmt.Errorf("%w: no INDEX for FEC %q within the deadline of %v: %w", ErrUnreachable, cfg.FEC, cfg.Deadline, err)
 		}
 		return nil, "", fmt.Errorf("%w: fetching the INDEX of FEC %q: %w", ErrUnreachable, cfg.FEC, err)
 	}
@@ -181,6 +196,17 @@ func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*in
 		return nil, digest, fmt.Errorf("%w: INDEX at %s is for FEC %q, not %q", ErrVerify, redact(u), ix.FEC, cfg.FEC)
 	}
 	return ix, digest, nil
+}
+
+// indexRetryable: network errors, 408, 429 and 5xx (but 501) are worth
+// another round; 403, 404 and an oversized INDEX are not.
+func indexRetryable(err error) bool {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		c := he.StatusCode
+		return c == 408 || c == 429 || (c >= 500 && c != 501)
+	}
+	return !errors.Is(err, errTooLarge) && !errors.Is(err, ErrConfig)
 }
 
 // installAll installs the archives with at most cfg.Parallel at once and

@@ -223,7 +223,7 @@ func TestBootServerDownThenUp(t *testing.T) {
 	port := testenv.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := testConfig(t, "http://"+addr, "fec01")
-	cfg.Retries = 30
+	cfg.Retries = 1 // each round gives up quickly; rounds go on until the deadline
 	go func() {
 		time.Sleep(800 * time.Millisecond)
 		p := &proxy{target: ng.URL}
@@ -289,13 +289,17 @@ func TestBoot503RetryAfter(t *testing.T) {
 		t.Fatalf("%d answers 503 in %v; want a retry every ~300ms until the flag goes", n503, d)
 	}
 
-	// A 503 that stays: bounded retries, then unreachable.
+	// A 503 that stays: retried until the deadline, then unreachable.
 	os.WriteFile(flag, nil, 0o644)
-	cfg.Retries = 2
+	cfg.Retries, cfg.Deadline = 2, 1500*time.Millisecond
+	start = time.Now()
 	_, err = Boot(context.Background(), cfg)
 	var he *HTTPError
-	if !errors.Is(err, ErrUnreachable) || !errors.As(err, &he) || he.StatusCode != 503 {
-		t.Fatalf("err = %v, want unreachable with 503", err)
+	if !errors.Is(err, ErrUnreachable) || !errors.As(err, &he) || he.StatusCode != 503 || !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("err = %v, want unreachable with 503 at the deadline", err)
+	}
+	if d := time.Since(start); d < 1400*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("gave up after %v, want the deadline of 1.5s", d)
 	}
 }
 

@@ -52,7 +52,8 @@ type Config struct {
 	Parallel int
 	// Retries is how often one request is retried (connection errors, 408,
 	// 429, 5xx; never 403/404), and how often a download that broke off is
-	// resumed. Default 8. Negative means none.
+	// resumed. Default 8. Negative means none. The INDEX alone is asked for
+	// in further rounds of retries until the Deadline.
 	Retries int
 	// RetryWaitMin and RetryWaitMax bound the exponential backoff; the wait
 	// is drawn uniformly from [0, min(RetryWaitMax, RetryWaitMin·2^n)] (full

@@ -150,7 +150,7 @@ func TestNoCredentialsInLogs(t *testing.T) {
 	u, _ := url.Parse(srv.URL)
 	cfg := Config{
 		BaseURL: "http://fec:s3cret@" + u.Host + "/base?token=t0ken", FEC: "fec01", Root: t.TempDir(),
-		Retries: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond,
+		Retries: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: 50 * time.Millisecond, Deadline: 500 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	st, err := Boot(context.Background(), cfg)
