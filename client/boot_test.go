@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
@@ -151,5 +153,39 @@ func TestCredentialsStayOutOfStatusAndScripts(t *testing.T) {
 	status := readFile(t, filepath.Join(root, "var/lib/fecdeploy/status.json"))
 	if strings.Contains(status, "secret") || strings.Contains(status, "abc") || !strings.Contains(status, "REDACTED") {
 		t.Errorf("status file leaks or does not redact the credentials:\n%s", status)
+	}
+}
+
+func TestScriptTimeoutKillsProcessGroup(t *testing.T) {
+	sh := clienttest.NewShell(t)
+	st := clienttest.NewStorage(t)
+	st.Init(t, "fec01", "10-hang", "#!/bin/sh\nsleep 60 &\necho $! > \"$FECDEPLOY_ROOT/daemon.pid\"\necho waiting\nsleep 60\n")
+	st.Init(t, "fec01", "20-daemon", "#!/bin/sh\nsleep 60 &\necho $! > \"$FECDEPLOY_ROOT/daemon2.pid\"\necho started\n")
+	st.WriteIndex(t, "fec01", nil)
+	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	root := t.TempDir()
+	start := time.Now()
+	r := sh.Run(t, env(ng.URL, root, "FECDEPLOY_SCRIPT_TIMEOUT=1"))
+	if r.Code != 6 || time.Since(start) > 15*time.Second {
+		t.Fatalf("exit %d after %v, want 6 soon after the 1s timeout\n%s%s", r.Code, time.Since(start), r.Stdout, r.Stderr)
+	}
+	s := readStatus(t, root)
+	if len(s.Scripts) != 2 || s.Scripts[0].ExitCode != 124 || s.Scripts[1].Action != "ran" ||
+		!strings.Contains(r.Stdout, "[10-hang] waiting\n") || !strings.Contains(r.Stdout, "[20-daemon] started\n") {
+		t.Errorf("status %+v\n%s", s.Scripts, r.Stdout)
+	}
+	alive := func(pidFile string) bool {
+		pid := strings.TrimSpace(readFile(t, filepath.Join(root, pidFile)))
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		return err == nil && !strings.Contains(string(b), ") Z ")
+	}
+	if alive("daemon.pid") {
+		t.Error("the hung script's background process survived the timeout")
+	}
+	if !alive("daemon2.pid") {
+		t.Error("the daemon of a script that exited 0 was killed")
+	} else {
+		pid := strings.TrimSpace(readFile(t, filepath.Join(root, "daemon2.pid")))
+		exec.Command("kill", pid).Run()
 	}
 }

@@ -1183,12 +1183,12 @@ if [ "$COMMAND" = boot ]; then
 			fi
 			_i=$((_i + 1))
 		done
-		_to=
-		[ "$HAVE_TIMEOUT" = 1 ] && _to="timeout $SCRIPT_TIMEOUT"
+		HAVE_SETSID=0
+		command -v setsid >/dev/null 2>&1 && HAVE_SETSID=1
 		while read -r n; do
 			log "running init script $n"
 			ms
-	_t0=$MS
+			_t0=$MS
 			# Like execve: a script needs a #! line (ash would run it anyway).
 			case $(od -An -tx1 -N4 "$STATE/scripts/$n" | tr -d ' \n') in
 			2321* | 7f454c46) ;;
@@ -1197,20 +1197,45 @@ if [ "$COMMAND" = boot ]; then
 				add_script "$n" failed 126 0 "cannot execute: exec format error (no #! line?)" ""
 				continue ;;
 			esac
-			{
-				(cd "$ROOT" && FECDEPLOY_SCRIPT=$n exec $_to "$STATE/scripts/$n" </dev/null) 2>&1
-				echo $? >"$WORK/script.rc"
-			} | tee "$WORK/script.out" | sed "s/^/[$n] /"
-			_code=$(cat "$WORK/script.rc" 2>/dev/null)
-			_code=${_code:-1}
+			# The script runs in a process group of its own (setsid) with its
+			# output in a file: a daemon it starts that keeps the output open
+			# cannot block the boot. A watchdog kills the group after
+			# script_timeout.
+			rm -f "$WORK/script.timeout"
+			if [ "$HAVE_SETSID" = 1 ]; then
+				(cd "$ROOT" && FECDEPLOY_SCRIPT=$n exec setsid "$STATE/scripts/$n") </dev/null >"$WORK/script.out" 2>&1 &
+			else
+				(cd "$ROOT" && FECDEPLOY_SCRIPT=$n exec "$STATE/scripts/$n") </dev/null >"$WORK/script.out" 2>&1 &
+			fi
+			_sp=$!
+			_wp=
+			if [ "$SCRIPT_TIMEOUT" -gt 0 ]; then
+				(
+					trap 'kill "$_sl" 2>/dev/null; exit 0' TERM
+					sleep "$SCRIPT_TIMEOUT" &
+					_sl=$!
+					wait "$_sl" || exit 0
+					: >"$WORK/script.timeout"
+					kill -KILL -"$_sp" 2>/dev/null || kill -KILL "$_sp" 2>/dev/null
+				) </dev/null >/dev/null 2>&1 &
+				_wp=$!
+			fi
+			wait "$_sp"
+			_code=$?
+			[ -z "$_wp" ] || { kill "$_wp" 2>/dev/null; wait "$_wp" 2>/dev/null; }
+			sed "s/^/[$n] /" "$WORK/script.out"
 			ms
 			_dur=$((MS - _t0))
-			if [ "$_code" = 0 ]; then
+			if [ -e "$WORK/script.timeout" ]; then
+				_code=124
+				_why="timed out after ${SCRIPT_TIMEOUT}s; its process group was killed"
+				fail 6 "init $n: $_why"
+				add_script "$n" failed "$_code" "$_dur" "$_why" "$WORK/script.out"
+			elif [ "$_code" = 0 ]; then
 				add_script "$n" ran 0 "$_dur" "" "$WORK/script.out"
 			else
 				case $_code in
-				124 | 143) [ -n "$_to" ] && _code=124 _why="timed out after ${SCRIPT_TIMEOUT}s" || _why="exited with exit status $_code" ;;
-				126) _why="cannot execute" ;;
+				126 | 127) _why="cannot execute (exit status $_code)" ;;
 				*) _why="exited with exit status $_code" ;;
 				esac
 				fail 6 "init $n: $_why"

@@ -19,33 +19,49 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/fec"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // A client boots a FEC from base into root and returns its exit code.
 type client interface {
 	name() string
-	boot(t *testing.T, base, fecName, root string) int
+	// boot runs one boot; keys is a PEM file of trusted INDEX signing keys ("" = none).
+	boot(t *testing.T, base, fecName, root, keys string) int
 }
+
+// scriptTimeout is both clients' script_timeout in the scenarios.
+const scriptTimeout = 3 * time.Second
 
 type goClient struct{}
 
 func (goClient) name() string { return "go" }
-func (goClient) boot(t *testing.T, base, fecName, root string) int {
-	_, err := fec.Boot(context.Background(), fec.Config{BaseURL: base, FEC: fecName, Root: root,
-		AllowedRoots: []string{"opt"}, Retries: -1, ScriptOutput: io.Discard})
+func (goClient) boot(t *testing.T, base, fecName, root, keys string) int {
+	cfg := fec.Config{BaseURL: base, FEC: fecName, Root: root,
+		AllowedRoots: []string{"opt"}, Retries: -1, ScriptOutput: io.Discard, ScriptTimeout: scriptTimeout}
+	if keys != "" {
+		data, err := os.ReadFile(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.PublicKeys, err = index.ParsePublicKeys(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := fec.Boot(context.Background(), cfg)
 	return fec.ExitCode(err)
 }
 
 type shellClient struct{ sh *clienttest.Shell }
 
 func (shellClient) name() string { return "shell" }
-func (c shellClient) boot(t *testing.T, base, fecName, root string) int {
+func (c shellClient) boot(t *testing.T, base, fecName, root, keys string) int {
 	r := c.sh.Run(t, []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0",
-		"FECDEPLOY_RETRIES=0"}, "--url", base, "--fec", fecName, "--root", root, "--allowed-roots", "opt")
+		"FECDEPLOY_RETRIES=0", "FECDEPLOY_PUBLIC_KEYS=" + keys, fmt.Sprintf("FECDEPLOY_SCRIPT_TIMEOUT=%d", int(scriptTimeout.Seconds()))}, "--url", base, "--fec", fecName, "--root", root, "--allowed-roots", "opt")
 	if testing.Verbose() {
 		t.Logf("shell client:\n%s%s", r.Stdout, r.Stderr)
 	}
@@ -164,12 +180,14 @@ type scenario struct {
 	want  []int
 	// known documents an accepted difference (the outcome is not compared).
 	known string
+	// keys is a PEM file of trusted signing keys for both clients.
+	keys string
 }
 
 func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 	// The shell FEC has zstd (a Yocto image with the zstd package); the
 	// client tests cover the error without it.
-	sh := clienttest.NewShell(t, "zstd")
+	sh := clienttest.NewShell(t, "zstd", "openssl")
 	clients := []client{goClient{}, shellClient{sh}}
 	// Every step's storage is laid out first, so one nginx serves them all.
 	// Multi-step scenarios use one FEC name per step and share the roots.
@@ -188,7 +206,7 @@ func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 			for i := range sc.steps {
 				var got []outcome
 				for _, c := range clients {
-					code := c.boot(t, ng.URL, fecName(sc.name, i), roots[c.name()])
+					code := c.boot(t, ng.URL, fecName(sc.name, i), roots[c.name()], sc.keys)
 					got = append(got, observe(t, roots[c.name()], code))
 				}
 				g, s := got[0], got[1]

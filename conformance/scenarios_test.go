@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"archive/tar"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,16 @@ func steps(fns ...func(*testing.T, *Storage, string)) func(*testing.T, *Storage,
 			f(t, st, fec)
 		}
 		st.WriteIndex(t, fec, nil)
+	}
+}
+
+// signed is steps with the INDEX signed by priv.
+func signed(priv ed25519.PrivateKey, fns ...func(*testing.T, *Storage, string)) func(*testing.T, *Storage, string) {
+	return func(t *testing.T, st *Storage, fec string) {
+		for _, f := range fns {
+			f(t, st, fec)
+		}
+		st.WriteIndex(t, fec, priv)
 	}
 }
 
@@ -76,6 +87,20 @@ func TestConformance(t *testing.T) {
 	})
 	body := clienttest.TarGz(t, clienttest.Tree("opt/x", map[string]string{"f": "x"}))
 	wrongSum := func(e *index.Entry) { e.SHA256 = strings.Repeat("ab", 32) }
+	privPEM, pubPEM, err := index.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := index.ParsePrivateKey(privPEM)
+	otherPriv, otherPub, _ := index.GenerateKey()
+	other, _ := index.ParsePrivateKey(otherPriv)
+	keys := filepath.Join(t.TempDir(), "keys.pem")
+	if err := os.WriteFile(keys, append(append([]byte{}, otherPub...), pubPEM...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onlyOther := filepath.Join(t.TempDir(), "other.pem")
+	os.WriteFile(onlyOther, otherPub, 0o644)
+
 	wrongSize := func(e *index.Entry) { e.Size++ }
 
 	scenarios := []scenario{
@@ -89,6 +114,15 @@ func TestConformance(t *testing.T) {
 		}},
 		{name: "script-no-shebang", want: []int{6}, steps: []func(*testing.T, *Storage, string){
 			steps(initScript("10-noshebang", "exit 0\n")),
+		}},
+		{name: "script-hangs", want: []int{6}, steps: []func(*testing.T, *Storage, string){
+			// the daemon it started dies with it (process group), 20-after still runs
+			steps(initScript("10-hang", "#!/bin/sh\nsleep 30 &\necho started\nsleep 30\n"),
+				initScript("20-after", "#!/bin/sh\necho after > \"$FECDEPLOY_ROOT/opt/after\"\n")),
+		}},
+		{name: "script-daemon-keeps-output", want: []int{0}, steps: []func(*testing.T, *Storage, string){
+			steps(initScript("10-daemon", "#!/bin/sh\nmkdir -p \"$FECDEPLOY_ROOT/opt\"\nsleep 8 &\necho started > \"$FECDEPLOY_ROOT/opt/daemon\"\n"),
+				initScript("20-env", envScript)),
 		}},
 		{name: "sha-mismatch", want: []int{4}, steps: []func(*testing.T, *Storage, string){
 			steps(foo1, raw(index.KindSoftware, "X", "software/X/FEC/x.tar.gz", body, wrongSum), initScript("10-env", envScript)),
@@ -106,6 +140,18 @@ func TestConformance(t *testing.T) {
 		}},
 		{name: "not-an-archive", want: []int{4}, steps: []func(*testing.T, *Storage, string){
 			steps(raw(index.KindSoftware, "Text", "software/Text/1/t.tar.gz", []byte("just text\n"), nil)),
+		}},
+		{name: "signed", want: []int{0}, keys: keys, steps: []func(*testing.T, *Storage, string){
+			signed(priv, foo1, initScript("10-env", envScript)),
+		}},
+		{name: "signed-rotated", want: []int{0}, keys: keys, steps: []func(*testing.T, *Storage, string){
+			signed(other, foo1),
+		}},
+		{name: "signed-untrusted", want: []int{4}, keys: onlyOther, steps: []func(*testing.T, *Storage, string){
+			signed(priv, foo1),
+		}},
+		{name: "unsigned", want: []int{4}, keys: keys, steps: []func(*testing.T, *Storage, string){
+			steps(foo1),
 		}},
 		{name: "dir-where-file", want: []int{0, 5}, steps: []func(*testing.T, *Storage, string){
 			steps(configuration("c", clienttest.Tree("opt/c", map[string]string{"a/b": "dir a"}))),
