@@ -5,7 +5,7 @@
 # ~300 MB unpacked (ELF binaries and libraries, many small XML files), built
 # once into the git-ignored bench/out/boot-shell/.
 #
-#   bench/boot-shell.sh [-reps N] [-tree-mb MB] [-roots DIR]     (from anywhere)
+#   bench/boot-shell.sh [-reps N] [-tree-mb MB] [-roots DIR] [-openssl]   (from anywhere)
 #
 # Needs: go, nginx, busybox. Target: fec-boot.sh / loop <= 1.2 (medians).
 # Results: docs/benchmarks.md, section "fec-boot.sh".

@@ -74,16 +74,31 @@ ms() {
 
 STATUS_ENTRIES=
 STATUS_SCRIPTS=
+# jsv STRING: the JSON literal of STRING in $JV, without a subshell when
+# nothing needs escaping.
+jsv() {
+	case $1 in
+	*[\\\"$CTRL]*) JV=$(json_str "$1") ;;
+	*) JV="\"$1\"" ;;
+	esac
+}
+
 # add_entry SLOT KIND NAME VERSION DEV SHA256 ACTION BYTES DURATION_MS ERROR
 # The entries are written in INDEX order (SLOT) whatever order they finish in.
 add_entry() {
 	_slot=$1
-	_e="{\"kind\": $(json_str "$2"), \"name\": $(json_str "$3")"
-	if [ -n "$4" ]; then _e="$_e, \"version\": $(json_str "$4")"; fi
+	jsv "$2"
+	_e="{\"kind\": $JV"
+	jsv "$3"
+	_e="$_e, \"name\": $JV"
+	if [ -n "$4" ]; then jsv "$4"; _e="$_e, \"version\": $JV"; fi
 	if [ "$5" = 1 ]; then _e="$_e, \"dev\": true"; else _e="$_e, \"dev\": false"; fi
-	_e="$_e, \"sha256\": $(json_str "$6"), \"action\": $(json_str "$7"), \"bytes\": $8, \"duration_ms\": $9"
+	jsv "$6"
+	_e="$_e, \"sha256\": $JV"
+	jsv "$7"
+	_e="$_e, \"action\": $JV, \"bytes\": $8, \"duration_ms\": $9"
 	shift 9
-	if [ -n "$1" ]; then _e="$_e, \"error\": $(json_str "$1")"; fi
+	if [ -n "$1" ]; then jsv "$1"; _e="$_e, \"error\": $JV"; fi
 	printf '%s}' "$_e" >"$WORK/entry.$_slot"
 }
 # add_script NAME ACTION EXIT_CODE DURATION_MS ERROR OUTPUT_FILE
@@ -453,7 +468,7 @@ fi
 
 # ---------------------------------------------------------------- tools
 
-for _t in tar gzip sha256sum sed awk find ls mv od sort tail head tr cut grep mktemp tee env; do
+for _t in tar gzip sha256sum sed awk find ls mv od sort tail head tr cut grep mktemp env cmp; do
 	command -v "$_t" >/dev/null 2>&1 || fatal 2 "required tool \"$_t\" not found on PATH"
 done
 if command -v curl >/dev/null 2>&1; then
@@ -475,6 +490,17 @@ mkdir -p "$STATE" || fatal 5 "cannot create the state directory $STATE"
 WORK=$(mktemp -d "$STATE/.work-XXXXXXXX") || fatal 5 "cannot create a work directory in $STATE"
 trap 'fail 5 "interrupted"; finish' INT TERM HUP
 
+# sha256 FILE: "<hex> ..."; openssl when the image has it (assembler SHA-256,
+# several times faster than busybox's on most CPUs), else sha256sum.
+HAVE_OPENSSL=0
+command -v openssl >/dev/null 2>&1 && HAVE_OPENSSL=1
+sha256() {
+	if [ "$HAVE_OPENSSL" = 1 ]; then
+		openssl dgst -sha256 -r "$1" 2>/dev/null && return
+	fi
+	sha256sum "$1"
+}
+
 # ---------------------------------------------------------------- HTTP
 
 # rand N: a number in 0..N that differs between FECs and boots, without $RANDOM
@@ -495,12 +521,11 @@ sleep_ms() {
 	fi
 }
 
-# left: seconds until the deadline (at least 1).
+# left: seconds until the deadline (at least 1) in $LEFT.
 left() {
 	ms
-	_l=$((DEADLINE - (MS - START_MS) / 1000))
-	[ "$_l" -ge 1 ] || _l=1
-	echo "$_l"
+	LEFT=$((DEADLINE - (MS - START_MS) / 1000))
+	[ "$LEFT" -ge 1 ] || LEFT=1
 }
 
 HTTP_CODE=
@@ -508,13 +533,15 @@ HTTP_CODE=
 fetch_once() {
 	HTTP_CODE=
 	if [ "$FETCH" = curl ]; then
-		HTTP_CODE=$(curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time 30 --max-time "$(left)" \
+		left
+		HTTP_CODE=$(curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time 30 --max-time "$LEFT" \
 			${CA_FILE:+--cacert "$CA_FILE"} -o "$2" -w '%{http_code}' "$1" 2>"$3")
 		_rc=$?
 		if [ $_rc -eq 0 ] && [ "$HTTP_CODE" = 200 ]; then return 0; fi
 	else
 		if [ "$HAVE_TIMEOUT" = 1 ]; then
-			timeout "$(left)" wget -q -O "$2" "$1" 2>"$3"
+			left
+			timeout "$LEFT" wget -q -O "$2" "$1" 2>"$3"
 		else
 			wget -q -O "$2" "$1" 2>"$3"
 		fi
@@ -585,7 +612,7 @@ case $? in
 	esac ;;
 *) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 esac
-INDEX_SHA256=$(sha256sum "$WORK/INDEX")
+INDEX_SHA256=$(sha256 "$WORK/INDEX")
 INDEX_SHA256=${INDEX_SHA256%% *}
 set -- $(ls -ln "$WORK/INDEX")
 [ "$5" -le 4194304 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") is larger than 4 MiB"
@@ -719,7 +746,8 @@ sizeof() {
 
 # magic FILE: the compression format from the first bytes.
 magic() {
-	case $(od -An -tx1 -N6 "$1" | tr -d ' \n') in
+	set -- $(od -An -tx1 -N6 "$1")
+	case "$1$2$3$4$5$6" in
 	1f8b*) echo gzip ;;
 	fd377a585a00) echo xz ;;
 	28b52ffd*) echo zstd ;;
@@ -890,7 +918,17 @@ list_archive() {
 	fi
 	# A tar ends in two zero blocks: anything else is a truncated archive
 	# or one with data after its end.
-	if [ -n "$(tail -c 1024 "$4" | od -An -v -tx1 | tr -d ' 0\n')" ] || [ "$(sizeof "$4")" -lt 1024 ]; then
+	_sz=$(sizeof "$4")
+	_end=0
+	if [ "$_sz" -ge 1024 ]; then
+		cmp -s -n 1024 "$4" /dev/zero $((_sz - 1024)) 0
+		case $? in
+		0) _end=1 ;;
+		1) ;;
+		*) [ -n "$(tail -c 1024 "$4" | od -An -v -tx1 | tr -d ' 0\n')" ] || _end=1 ;;
+		esac
+	fi
+	if [ "$_end" = 0 ]; then
 		echo "archive: corrupt archive: the tar does not end in an end-of-archive marker (truncated, or data after its end)"
 		return 1
 	fi
@@ -932,7 +970,7 @@ prepare() {
 	if [ "$_got" != "$4" ]; then
 		printf '4 verify: size mismatch: got %s bytes, INDEX says %s (%s)\n' "$_got" "$4" "$5" >"$_base.fail"; return
 	fi
-	_got=$(sha256sum "$_base.dl")
+	_got=$(sha256 "$_base.dl")
 	_got=${_got%% *}
 	if [ "$_got" != "$3" ]; then
 		printf '4 verify: sha256 mismatch: got %s, INDEX says %s (%s)\n' "$_got" "$3" "$5" >"$_base.fail"; return
@@ -1010,10 +1048,14 @@ want_kind() {
 	return 1
 }
 
-# installed_sha KIND NAME: the sha256 recorded after the last commit.
+# installed_sha KIND NAME: the sha256 recorded after the last commit, in $ISHA.
 installed_sha() {
+	ISHA=
 	[ -f "$STATE/installed/$1/$2" ] || return 0
-	tr ' ' '\n' <"$STATE/installed/$1/$2" | sed -n 's/^sha256=//p' | head -n 1
+	read -r _l <"$STATE/installed/$1/$2" || true
+	for _w in $_l; do
+		case $_w in sha256=*) ISHA=${_w#sha256=}; return 0 ;; esac
+	done
 }
 
 # record KIND NAME SHA256 VERSION PATH: the state line the Go client writes.
@@ -1024,34 +1066,36 @@ record() {
 }
 
 # Archives in INDEX order; entry.<n> holds the status of the n-th.
-: >"$WORK/todo"
 : >"$WORK/failed"
 _i=0
+_total=0
+# shellcheck disable=SC2034 # fmt is used in the eval below
 while read -r k n sum size path fmt ver dev; do
 	[ "$k" != init ] || continue
 	want_kind "$k" || continue
 	_i=$((_i + 1))
 	[ "$ver" != - ] || ver=
-	if [ "$FORCE" = 0 ] && [ "$(installed_sha "$k" "$n")" = "$sum" ]; then
+	installed_sha "$k" "$n"
+	if [ "$FORCE" = 0 ] && [ "$ISHA" = "$sum" ]; then
 		log "$k $n${ver:+ $ver}: skipped (sha256 already installed)"
 		printf '%s %s %s %s %s\n' "$k" "$n" "${ver:--}" "$dev" "$sum" >"$WORK/done.$_i"
 		add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" skipped 0 0 ""
 	elif [ "$DRY_RUN" = 1 ]; then
 		add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" dry-run "$size" 0 ""
 	else
-		echo "$_i $k $n $sum $size $path $fmt ${ver:--} $dev" >>"$WORK/todo"
+		_total=$((_total + 1))
+		eval "TODO_$_total=\"\$_i \$k \$n \$sum \$size \$path \$fmt \${ver:--} \$dev\""
 	fi
 done <"$WORK/entries"
 NENTRIES=$_i
 
 # Up to `parallel` archives are downloaded, verified, decompressed and listed
 # in the background ahead of the one being extracted and moved into place.
-_total=$(wc -l <"$WORK/todo" | tr -d ' ')
 # start_prepare J: prepare the J-th archive of the todo list in the background.
 start_prepare() {
 	[ "$1" -le "$_total" ] || return 0
 	# shellcheck disable=SC2046
-	set -- "$1" $(sed -n "${1}p" "$WORK/todo")
+	eval "set -- \"\$1\" \$TODO_$1"
 	prepare "$3" "$4" "$5" "$6" "$7" "$8" &
 	eval "PID_$1=\$!"
 	PIDS="$PIDS $!"
@@ -1063,8 +1107,8 @@ while [ "$_j" -le "$PARALLEL" ]; do
 done
 _j=1
 while [ "$_j" -le "$_total" ]; do
-	set -- $(sed -n "${_j}p" "$WORK/todo")
-	_i=$1 k=$2 n=$3 sum=$4 size=$5 path=$6 fmt=$7 ver=$8 dev=$9
+	eval "set -- \$TODO_$_j"
+	_i=$1 k=$2 n=$3 sum=$4 size=$5 path=$6 ver=$8 dev=$9
 	[ "$ver" != - ] || ver=
 	eval "wait \"\$PID_$_j\""
 	ms
@@ -1112,7 +1156,7 @@ done
 fetch_script() {
 	_dst=$STATE/scripts/$1
 	if [ -f "$_dst" ] && [ "$(sizeof "$_dst")" = "$3" ]; then
-		_got=$(sha256sum "$_dst")
+		_got=$(sha256 "$_dst")
 		if [ "${_got%% *}" = "$2" ]; then chmod 0755 "$_dst"; return 0; fi
 	fi
 	_tmp=$STATE/scripts/.$1.tmp
@@ -1120,7 +1164,7 @@ fetch_script() {
 	case $? in 0) ;; *) echo "$FETCH_ERR"; return 5 ;; esac
 	_got=$(sizeof "$_tmp")
 	[ "$_got" = "$3" ] || { rm -f "$_tmp"; echo "verify: size mismatch: got $_got bytes, INDEX says $3"; return 4; }
-	_got=$(sha256sum "$_tmp")
+	_got=$(sha256 "$_tmp")
 	_got=${_got%% *}
 	[ "$_got" = "$2" ] || { rm -f "$_tmp"; echo "verify: sha256 mismatch: got $_got, INDEX says $2"; return 4; }
 	chmod 0755 "$_tmp" && mv -f "$_tmp" "$_dst" || { echo "cannot install it as $_dst"; return 5; }

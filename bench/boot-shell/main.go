@@ -46,6 +46,7 @@ var (
 	reps    = flag.Int("reps", 5, "repetitions (alternating)")
 	perTree = flag.Int64("tree-mb", 48, "approximate unpacked size of each of the six trees, MB")
 	roots   = flag.String("roots", "/dev/shm", "where the FEC roots are unpacked (tmpfs by default)")
+	withSSL = flag.Bool("openssl", false, "put the host's openssl on the FEC's PATH too (fec-boot.sh hashes with it)")
 )
 
 func main() {
@@ -90,6 +91,16 @@ func run() error {
 	}
 	for _, a := range strings.Fields(string(list)) {
 		os.Symlink(bb, filepath.Join(bin, a))
+	}
+	if *withSSL {
+		p, err := exec.LookPath("openssl")
+		if err != nil {
+			return fmt.Errorf("-openssl: %v", err)
+		}
+		os.Remove(filepath.Join(bin, "openssl"))
+		if err := os.Symlink(p, filepath.Join(bin, "openssl")); err != nil {
+			return err
+		}
 	}
 	script := filepath.Join(*out, "fec-boot.sh")
 	if err := os.WriteFile(script, client.Script, 0o755); err != nil {
@@ -159,7 +170,11 @@ func run() error {
 	for _, u := range urls {
 		size += fileSize(filepath.Join(*out, "storage", u))
 	}
-	fmt.Printf("\n%d archives, %.0f MB gzip, roots on %s, %d reps (alternating)\n", len(urls), float64(size)/1e6, *roots, *reps)
+	path := "busybox only"
+	if *withSSL {
+		path = "busybox + openssl"
+	}
+	fmt.Printf("\n%d archives, %.0f MB gzip, roots on %s, PATH %s, %d reps (alternating)\n", len(urls), float64(size)/1e6, *roots, path, *reps)
 	fmt.Printf("median  wget|tar loop %s   fec-boot.sh %s   ratio %.2f (target <= 1.20)   skip path %s\n",
 		secs(ml), secs(ms), float64(ms)/float64(ml), secs(mk))
 	fmt.Printf("cpu     wget|tar loop %s   fec-boot.sh %s   ratio %.2f (user+system, all processes)\n",
