@@ -250,6 +250,33 @@ func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, arch
 		}()
 	}
 	wg.Wait()
+	// Record what was installed only once it is on disk: one syncfs for the
+	// whole boot (not an fsync per archive, which on ext4 would write each
+	// archive out while the others are still being extracted). A crash
+	// before this point means a reinstall at the next boot, never a
+	// half-written install taken as done.
+	var installed []int
+	for i := range archives {
+		if out[i].Action == ActionInstalled {
+			installed = append(installed, i)
+		}
+	}
+	if len(installed) == 0 {
+		return errs
+	}
+	start := time.Now()
+	if err := syncFS(cfg.Root); err != nil {
+		cfg.Logger.Warn("cannot flush the installed files to disk; they will be installed again at the next boot", "root", cfg.Root, "error", err.Error())
+		return errs
+	}
+	cfg.Logger.Info("installed files flushed to disk", "duration", time.Since(start).String())
+	for _, i := range installed {
+		if err := recordInstalled(cfg, archives[i]); err != nil {
+			err = fmt.Errorf("%s %s: %w: installed, but recording it in %s failed: %v", archives[i].Kind, archives[i].Name, ErrInstall, cfg.StateDir, err)
+			out[i].Action, out[i].Error = ActionFailed, err.Error()
+			errs[i] = err
+		}
+	}
 	return errs
 }
 
@@ -266,9 +293,6 @@ func installEntry(ctx context.Context, cfg Config, f *fetcher, base *url.URL, e 
 	for attempt := 0; ; attempt++ {
 		n, err := fetchAndUnpack(ctx, cfg, f, u, e)
 		if err == nil {
-			if err := recordInstalled(cfg, e); err != nil {
-				return n, fmt.Errorf("%w: installed, but recording it in %s failed: %v", ErrInstall, cfg.StateDir, err)
-			}
 			return n, nil
 		}
 		if errors.Is(err, ErrRestart) && attempt < cfg.MaxRestarts && ctx.Err() == nil {
