@@ -34,6 +34,7 @@ var errDeadline = errors.New("boot deadline exceeded")
 // ErrVerify, ErrInstall or ErrScript; see ExitCode. A failed archive or script
 // does not stop the others.
 func Boot(ctx context.Context, cfg Config) (*Status, error) {
+	cfg.Kinds = nil // a boot installs everything
 	return run(ctx, cfg, true)
 }
 

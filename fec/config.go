@@ -95,7 +95,8 @@ type Config struct {
 	// HTTPClient replaces the client built from the settings above (its
 	// Transport should disable compression). Retries still apply.
 	HTTPClient *http.Client
-	// Progress, when set, is called as entries move through the boot.
+	// Progress, when set, is called as entries move through the boot, from
+	// several goroutines at once (one per parallel download).
 	Progress func(Event)
 	// ScriptOutput receives the init scripts' output, each line prefixed
 	// with "[<script>] ". Default: discarded (fec-boot passes stdout).
