@@ -587,3 +587,31 @@ func alive(pid int) bool {
 	i := bytes.LastIndexByte(stat, ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
+
+// The allowed roots are the FEC's own: an archive unpacking elsewhere is
+// refused as unsafe, whatever the server says, and leaves nothing behind.
+func TestBootRefusesArchiveOutsideAllowedRoots(t *testing.T) {
+	s := newTestStorage(t, "fec03")
+	s.addArchive(index.KindSoftware, "Good_DU", "1.0.0", false, "opt/fesa/Good_DU/1.0.0", map[string]string{"f": "good"}, archive.Zstd)
+	s.addArchive(index.KindConfiguration, "evil", "1.0.0", false, "etc/cron.d", map[string]string{"evil": "* * * * * root sh -c 'id'\n"}, archive.Zstd)
+	s.addArchive(index.KindSoftware, "Other_DU", "1.0.0", false, "opt/other/Other_DU", map[string]string{"f": "other"}, archive.Gzip)
+	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
+	cfg := testConfig(t, ng.URL, "fec03")
+	cfg.AllowedRoots = []string{"opt/fesa"}
+	st, err := Boot(context.Background(), cfg)
+	var ee *archive.EntryError
+	if !errors.Is(err, ErrVerify) || !errors.Is(err, archive.ErrUnsafeEntry) || !errors.As(err, &ee) || ExitCode(err) != ExitVerify {
+		t.Fatalf("err = %v, want ErrVerify wrapping an archive.EntryError", err)
+	}
+	in, _, fa := st.Counts()
+	if in != 1 || fa != 2 {
+		t.Fatalf("installed %d, failed %d; want 1 and 2: %+v", in, fa, st.Entries)
+	}
+	if got := strings.Join(tree(t, filepath.Join(cfg.Root, "opt")), " "); got != "fesa/ fesa/Good_DU/ fesa/Good_DU/1.0.0/ fesa/Good_DU/1.0.0/f" {
+		t.Fatalf("under opt: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Root, "etc")); !os.IsNotExist(err) {
+		t.Fatal("etc was created")
+	}
+	assertNoStaging(t, cfg.Root)
+}
