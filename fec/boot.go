@@ -164,8 +164,8 @@ func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*in
 		var he *HTTPError
 		switch {
 		case errors.As(err, &he) && (he.StatusCode == 404 || he.StatusCode == 403):
-			return nil, "", fmt.Errorf("%w: FEC %q is not known to the storage at %s: %w; check the FEC name (--fec, fecdeploy.fec=) and the base URL",
-				ErrUnreachable, cfg.FEC, redact(base), err)
+			return nil, "", fmt.Errorf("%w: FEC %q is not known to the storage: %w; check the FEC name (--fec, fecdeploy.fec=) and the base URL (--url, fecdeploy.url=)",
+				ErrUnreachable, cfg.FEC, err)
 		case errors.Is(err, errTooLarge):
 			return nil, "", fmt.Errorf("%w: %w: %v", ErrVerify, index.ErrTooLarge, err)
 		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errDeadline):

@@ -164,6 +164,12 @@ func TestInstallKindsAndDryRun(t *testing.T) {
 	if in, _, _ := st.Counts(); in != 3 || st.Scripts[0].Action != ActionDryRun {
 		t.Fatalf("dry run: %+v", st)
 	}
+	var sum bytes.Buffer
+	st.WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "dry run: 3 to install, 0 already installed; 2 scripts would run; nothing changed") ||
+		!strings.Contains(sum.String(), "  dry-run   software      Foo_DU 1.2.0") {
+		t.Fatalf("dry-run summary:\n%s", sum.String())
+	}
 	if got := tree(t, cfg.Root); len(got) != 0 {
 		t.Fatalf("dry run wrote %v", got)
 	}

@@ -112,7 +112,7 @@ func ExampleStatus_WriteSummary() {
 	// Output:
 	// fec-boot boot of FEC fec01 from http://web01/fecdeploy (INDEX sha256 ab12cd34ef56)
 	//   installed software      Foo_DU 1.2.0                            5.0 MiB    800ms
-	//   skipped   software      Bar_DU dev (dev)                              -       0s
+	//   skipped   software      Bar_DU dev (dev)                              -        -
 	//   ran       init          10-network                               exit 0     30ms
 	// 1 installed, 1 skipped, 0 failed; 1 scripts, 0 failed; 1.234s; exit code 0
 }

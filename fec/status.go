@@ -59,7 +59,8 @@ type ScriptStatus struct {
 	Output     []string `json:"output,omitempty"` // the last lines it printed
 }
 
-// Counts returns how many entries were installed, skipped and failed.
+// Counts returns how many entries were installed (or, in a dry run, would
+// be), skipped and failed.
 func (s *Status) Counts() (installed, skipped, failed int) {
 	for _, e := range s.Entries {
 		switch e.Action {
@@ -107,14 +108,22 @@ func (s *Status) WriteSummary(w io.Writer) error {
 		if e.Dev {
 			name += " (dev)"
 		}
-		fmt.Fprintf(&b, "  %-9s %-13s %-36s %10s %8s", e.Action, e.Kind, name, humanBytes(e.Bytes), ms(e.DurationMS))
+		took := ms(e.DurationMS)
+		if e.Action != ActionInstalled && e.Action != ActionFailed {
+			took = "-"
+		}
+		fmt.Fprintf(&b, "  %-9s %-13s %-36s %10s %8s", e.Action, e.Kind, name, humanBytes(e.Bytes), took)
 		if e.Error != "" {
 			fmt.Fprintf(&b, "  %s", e.Error)
 		}
 		b.WriteByte('\n')
 	}
 	for _, sc := range s.Scripts {
-		fmt.Fprintf(&b, "  %-9s %-13s %-36s %10s %8s", sc.Action, "init", sc.Name, fmt.Sprintf("exit %d", sc.ExitCode), ms(sc.DurationMS))
+		code, took := fmt.Sprintf("exit %d", sc.ExitCode), ms(sc.DurationMS)
+		if sc.ExitCode == ScriptNotRun {
+			code, took = "not run", "-"
+		}
+		fmt.Fprintf(&b, "  %-9s %-13s %-36s %10s %8s", sc.Action, "init", sc.Name, code, took)
 		if sc.Error != "" {
 			fmt.Fprintf(&b, "  %s", sc.Error)
 		}
@@ -127,8 +136,12 @@ func (s *Status) WriteSummary(w io.Writer) error {
 			sf++
 		}
 	}
-	fmt.Fprintf(&b, "%d installed, %d skipped, %d failed; %d scripts, %d failed; %s; exit code %d\n",
-		in, sk, fa, len(s.Scripts), sf, ms(s.DurationMS), s.ExitCode)
+	if s.DryRun {
+		fmt.Fprintf(&b, "dry run: %d to install, %d already installed; %d scripts would run; nothing changed\n", in, sk, len(s.Scripts))
+	} else {
+		fmt.Fprintf(&b, "%d installed, %d skipped, %d failed; %d scripts, %d failed; %s; exit code %d\n",
+			in, sk, fa, len(s.Scripts), sf, ms(s.DurationMS), s.ExitCode)
+	}
 	if s.Error != "" && fa == 0 && sf == 0 {
 		fmt.Fprintf(&b, "error: %s\n", s.Error)
 	}

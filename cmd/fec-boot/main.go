@@ -92,9 +92,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		st, err = fec.Boot(ctx, cfg)
 	}
 	if st != nil && st.FEC != "" {
-		_ = st.WriteSummary(stdout)
-	}
-	if err != nil {
+		_ = st.WriteSummary(stdout) // names every failure
+	} else if err != nil {
 		fmt.Fprintf(stderr, "fec-boot: %v\n", err)
 	}
 	return fec.ExitCode(err)

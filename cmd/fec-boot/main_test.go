@@ -24,8 +24,8 @@ func TestRunExitCodes(t *testing.T) {
 		{"unknown flag", []string{"--bogus"}, 2, "", "flag provided but not defined"},
 		{"extra argument", append(base, "--url", srv.URL, "--fec", "fec01", "oops"), 2, "", `unexpected argument "oops"`},
 		{"install init", append(append([]string{"install"}, base...), "--url", srv.URL, "--fec", "fec01", "init"), 2, "", "cannot be installed"},
-		{"unknown FEC", append(base, "--url", srv.URL, "--fec", "fec99", "--root", t.TempDir()), 3, "exit code 3", `FEC "fec99" is not known`},
-		{"install, flags first", append(base, "--url", srv.URL, "--fec", "fec99", "--root", t.TempDir(), "install", "software"), 3, "fec-boot install of FEC fec99", "not known"},
+		{"unknown FEC", append(base, "--url", srv.URL, "--fec", "fec99", "--root", t.TempDir()), 3, `FEC "fec99" is not known`, ""},
+		{"install, flags first", append(base, "--url", srv.URL, "--fec", "fec99", "--root", t.TempDir(), "install", "software"), 3, "fec-boot install of FEC fec99", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
