@@ -3,9 +3,9 @@
 // archives, and the same loop with zstd. Run it from the repository root:
 //
 //	bench/boot.sh            # = go run ./bench/bootbench
-//	go run ./bench/bootbench -reps 7 -out bench/out/boot
+//	go run ./bench/bootbench -reps 7 -out bench/out/_boot
 //
-// It builds (once, cached in the git-ignored bench/out/boot/) a payload of six
+// It builds (once, cached in the git-ignored bench/out/_boot/) a payload of six
 // install trees, about 300 MB unpacked: ELF executables and shared libraries
 // copied from /usr/local/go, /usr/lib and /usr/bin, and many small XML
 // instance files. It packs them with the archive package as zstd and gzip,
@@ -52,7 +52,7 @@ import (
 const fecName = "benchz"
 
 var (
-	out      = flag.String("out", "bench/out/boot", "work directory (payload, storage, roots); git-ignored")
+	out      = flag.String("out", "bench/out/_boot", "work directory (payload, storage, roots); git-ignored, and '_' keeps `go ... ./...` out of it")
 	reps     = flag.Int("reps", 5, "repetitions (alternating)")
 	parallel = flag.Int("parallel", 4, "fec-boot --parallel, also used for the limit's parts")
 	perTree  = flag.Int64("tree-mb", 48, "approximate unpacked size of each of the six trees, MB")
