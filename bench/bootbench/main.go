@@ -52,7 +52,7 @@ import (
 const fecName = "benchz"
 
 var (
-	out      = flag.String("out", "bench/out/_boot", "work directory (payload, storage, roots); git-ignored, and '_' keeps `go ... ./...` out of it")
+	out      = flag.String("out", "bench/out/_boot", "work directory (payload, storage, roots); git-ignored, and the '_' keeps go's ./... patterns out of it")
 	reps     = flag.Int("reps", 5, "repetitions (alternating)")
 	parallel = flag.Int("parallel", 4, "fec-boot --parallel, also used for the limit's parts")
 	perTree  = flag.Int64("tree-mb", 48, "approximate unpacked size of each of the six trees, MB")
