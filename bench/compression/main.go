@@ -5,12 +5,14 @@
 //
 // Run it from the repository root (make bench does):
 //
-//	go run ./bench/compression               # ~300 MB payload, 3 repetitions (~5 min)
+//	go run ./bench/compression               # ~210 MB payload, 3 repetitions (~5 min)
 //	BENCH_QUICK=1 go run ./bench/compression # ~60 MB payload, for a smoke run
 //
-// Flags: -reps N, -out DIR (default bench/out, git-ignored; the payload is
-// cached there), -cpuprofile FILE (profiles our unpack of the default zstd
-// archive once). Needs tar, zstd, gzip and xz on PATH.
+// zstd -19 and xz (a few MB/s) run once on the ~60 MB payload; their
+// command-line packs (minutes) only with -slowcli. Flags: -reps N, -out DIR
+// (default bench/out, git-ignored; payloads are cached there), -cpuprofile
+// FILE (profiles our unpack of the default zstd archive once). Needs tar,
+// zstd, gzip and xz on PATH; busybox optional.
 package main
 
 import (
@@ -47,7 +49,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of the fast configurations (medians are reported)")
 	out := flag.String("out", "bench/out", "work directory (payload cache, archives)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of one unpack of our default zstd archive")
-	slowCLI := flag.Bool("slowcli", false, "also time the command-line packs of zstd -19 and xz on the full payload (minutes; always done with BENCH_QUICK=1)")
+	slowCLI := flag.Bool("slowcli", false, "also time the command-line packs of zstd -19 and xz (minutes)")
 	flag.Parse()
 	if err := run(*reps, *out, *cpuprofile, *slowCLI); err != nil {
 		fmt.Fprintln(os.Stderr, "compression bench:", err)
@@ -105,25 +107,39 @@ type config struct {
 	cliC   string // shell: pack $SRC into $OUT
 	cliX   string // shell: unpack $IN into $DST
 	slow   bool   // measured once
+	bbX    string // shell: unpack with busybox tar (the PowerPC FEC userland), if it can
 }
 
 func configs() []config {
 	zx := `zstd -d -q -c "$IN" | tar -x -C "$DST"`
 	return []config{
-		{"zstd-1", archive.Zstd, 1, `tar -c -C "$SRC" . | zstd -T0 -1 -q -o "$OUT"`, zx, false},
-		{"zstd-3", archive.Zstd, 0, `tar -c -C "$SRC" . | zstd -T0 -3 -q -o "$OUT"`, zx, false},
-		{"zstd-9", archive.Zstd, 9, `tar -c -C "$SRC" . | zstd -T0 -9 -q -o "$OUT"`, zx, false},
-		{"gzip-6", archive.Gzip, 0, `tar -cz -C "$SRC" -f "$OUT" .`, `tar -xz -C "$DST" -f "$IN"`, false},
-		{"zstd-19", archive.Zstd, 19, `tar -c -C "$SRC" . | zstd -T0 -19 -q -o "$OUT"`, zx, true},
-		{"xz", archive.Xz, 0, `tar -cJ -C "$SRC" -f "$OUT" .`, `tar -xJ -C "$DST" -f "$IN"`, true},
+		{"zstd-1", archive.Zstd, 1, `tar -c -C "$SRC" . | zstd -T0 -1 -q -f -o "$OUT"`, zx, false, ""},
+		{"zstd-3", archive.Zstd, 0, `tar -c -C "$SRC" . | zstd -T0 -3 -q -f -o "$OUT"`, zx, false, ""},
+		{"zstd-9", archive.Zstd, 9, `tar -c -C "$SRC" . | zstd -T0 -9 -q -f -o "$OUT"`, zx, false, ""},
+		{"gzip-6", archive.Gzip, 0, `tar -cz -C "$SRC" -f "$OUT" .`, `tar -xz -C "$DST" -f "$IN"`, false, `busybox tar -xz -C "$DST" -f "$IN"`},
+		{"zstd-19", archive.Zstd, 19, `tar -c -C "$SRC" . | zstd -T0 -19 -q -f -o "$OUT"`, zx, true, ""},
+		{"xz", archive.Xz, 0, `tar -cJ -C "$SRC" -f "$OUT" .`, `tar -xJ -C "$DST" -f "$IN"`, true, `busybox tar -xJ -C "$DST" -f "$IN"`},
 	}
 }
 
-type sample struct{ packGo, packCLI, unGo, unCLI []time.Duration }
+type sample struct {
+	packGo, packCLI, unGo, unCLI, unBB []time.Duration
+	// CPU time (user+system, including child processes): less sensitive
+	// to other load on the machine than wall time.
+	cpuPackGo, cpuPackCLI, cpuUnGo, cpuUnCLI []time.Duration
+}
+
+var lastCPU time.Duration
+
+func cpuOf(ps *os.ProcessState) time.Duration {
+	if ps == nil {
+		return 0
+	}
+	return ps.UserTime() + ps.SystemTime()
+}
 
 func run(reps int, out, cpuprofile string, slowCLI bool) error {
 	quick := os.Getenv("BENCH_QUICK") == "1"
-	slowCLI = slowCLI || quick
 	for _, tool := range []string{"tar", "zstd", "gzip", "xz"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not on PATH (apt-get install %s)", tool, tool)
@@ -139,6 +155,13 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 	}
 	fmt.Printf("payload %s: %d files, %.1f MB; %d CPUs (GOMAXPROCS %d); reps %d\n",
 		payload, files, float64(inBytes)/1e6, runtime.NumCPU(), runtime.GOMAXPROCS(0), reps)
+	// zstd -19 and xz compress at a few MB/s: they run once, on the small
+	// payload, to keep a full run near five minutes.
+	slowPayload, slowBytes, slowFiles, err := buildPayload(out, true)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("slow configurations (zstd-19, xz) use %s: %d files, %.1f MB, one run\n", slowPayload, slowFiles, float64(slowBytes)/1e6)
 	arch := filepath.Join(out, "archives")
 	os.RemoveAll(arch)
 	if err := os.MkdirAll(arch, 0o755); err != nil {
@@ -159,7 +182,9 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 		cmd.Stderr = os.Stderr
 		start := time.Now()
 		err := cmd.Run()
-		return time.Since(start), err
+		d := time.Since(start)
+		lastCPU = cpuOf(cmd.ProcessState)
+		return d, err
 	}
 	timed := func(args ...string) (time.Duration, error) {
 		settle()
@@ -170,7 +195,7 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 		return time.Since(start), err
 	}
 	// Warm the page cache: every step then reads the payload from memory.
-	if _, err := sh(`tar -c -C "$SRC" . >/dev/null`, "SRC="+payload); err != nil {
+	if _, err := sh(`tar -c -C "$SRC" . >/dev/null; tar -c -C "$SLOW" . >/dev/null`, "SRC="+payload, "SLOW="+slowPayload); err != nil {
 		return err
 	}
 	fresh := func() (string, error) {
@@ -192,6 +217,10 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 			if c.slow && rep > 0 {
 				continue
 			}
+			payload := payload
+			if c.slow {
+				payload = slowPayload
+			}
 			goOut := filepath.Join(arch, "go-"+c.name+c.format.Extension())
 			cliOut := filepath.Join(arch, "cli-"+c.name+c.format.Extension())
 			// Alternate which side goes first.
@@ -199,6 +228,7 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 				func() error {
 					d, err := timed("pack", string(c.format), strconv.Itoa(c.level), payload, goOut)
 					res[i].packGo = append(res[i].packGo, d)
+					res[i].cpuPackGo = append(res[i].cpuPackGo, lastCPU)
 					return err
 				},
 				func() error {
@@ -207,6 +237,7 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 					}
 					d, err := sh(c.cliC, "SRC="+payload, "OUT="+cliOut)
 					res[i].packCLI = append(res[i].packCLI, d)
+					res[i].cpuPackCLI = append(res[i].cpuPackCLI, lastCPU)
 					return err
 				},
 			}
@@ -227,6 +258,7 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 					}
 					t, err := timed("unpack", goOut, d)
 					res[i].unGo = append(res[i].unGo, t)
+					res[i].cpuUnGo = append(res[i].cpuUnGo, lastCPU)
 					return err
 				},
 				func() error {
@@ -237,6 +269,7 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 					// The same bytes as ours: this compares extractors.
 					t, err := sh(c.cliX, "IN="+goOut, "DST="+d)
 					res[i].unCLI = append(res[i].unCLI, t)
+					res[i].cpuUnCLI = append(res[i].cpuUnCLI, lastCPU)
 					return err
 				},
 			}
@@ -248,6 +281,17 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 					return fmt.Errorf("%s unpack: %w", c.name, err)
 				}
 			}
+			if _, err := exec.LookPath("busybox"); err == nil && c.bbX != "" {
+				d, err := fresh()
+				if err != nil {
+					return err
+				}
+				t, err := sh(c.bbX, "IN="+goOut, "DST="+d)
+				if err != nil {
+					return fmt.Errorf("%s busybox unpack: %w", c.name, err)
+				}
+				res[i].unBB = append(res[i].unBB, t)
+			}
 			fmt.Fprintf(os.Stderr, "rep %d %-8s pack go %6.2fs cli %6.2fs  unpack go %6.2fs cli %6.2fs\n", rep+1, c.name,
 				last(res[i].packGo), last(res[i].packCLI), last(res[i].unGo), last(res[i].unCLI))
 		}
@@ -255,26 +299,41 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 	os.RemoveAll(dst)
 
 	fmt.Printf("\nunpack: both sides extract the archive our Pack wrote (the same bytes); cli = zstd -d | tar -x, tar -xz, tar -xJ\n")
-	fmt.Printf("%-8s | %9s %9s | %8s %8s %6s | %8s %8s %6s | %s\n", "format", "ratio go", "ratio cli",
-		"pack go", "cli", "go/cli", "unpk go", "cli", "go/cli", "runs")
-	fmt.Println(strings.Repeat("-", 100))
+	fmt.Printf("%-8s | %9s %9s | %8s %8s %6s | %8s %8s %6s | %7s %7s | %s\n", "format", "ratio go", "ratio cli",
+		"pack go", "cli", "go/cli", "unpk go", "cli", "go/cli", "cpu pk", "cpu un", "runs")
+	fmt.Println(strings.Repeat("-", 118))
 	for i, c := range cfgs {
+		inBytes := inBytes
+		if c.slow {
+			inBytes = slowBytes
+			c.name += "*"
+		}
 		r := res[i]
 		pg, pc, ug, uc := median(r.packGo), median(r.packCLI), median(r.unGo), median(r.unCLI)
+		cpuUn := median(r.cpuUnGo).Seconds() / median(r.cpuUnCLI).Seconds()
 		if len(r.packCLI) == 0 {
-			fmt.Printf("%-8s | %9.3f %9s | %7.2fs %8s %6s | %7.2fs %7.2fs %6.2f | %d\n", c.name,
-				float64(inBytes)/float64(sizes[i][0]), "-", pg.Seconds(), "-", "-", ug.Seconds(), uc.Seconds(), ug.Seconds()/uc.Seconds(), len(r.packGo))
+			fmt.Printf("%-8s | %9.3f %9s | %7.2fs %8s %6s | %7.2fs %7.2fs %6.2f | %7s %7.2f | %d\n", c.name,
+				float64(inBytes)/float64(sizes[i][0]), "-", pg.Seconds(), "-", "-", ug.Seconds(), uc.Seconds(), ug.Seconds()/uc.Seconds(), "-", cpuUn, len(r.packGo))
 			continue
 		}
-		fmt.Printf("%-8s | %9.3f %9.3f | %7.2fs %7.2fs %6.2f | %7.2fs %7.2fs %6.2f | %d\n", c.name,
+		fmt.Printf("%-8s | %9.3f %9.3f | %7.2fs %7.2fs %6.2f | %7.2fs %7.2fs %6.2f | %7.2f %7.2f | %d\n", c.name,
 			float64(inBytes)/float64(sizes[i][0]), float64(inBytes)/float64(sizes[i][1]),
-			pg.Seconds(), pc.Seconds(), pg.Seconds()/pc.Seconds(), ug.Seconds(), uc.Seconds(), ug.Seconds()/uc.Seconds(), len(r.packGo))
+			pg.Seconds(), pc.Seconds(), pg.Seconds()/pc.Seconds(), ug.Seconds(), uc.Seconds(), ug.Seconds()/uc.Seconds(),
+			median(r.cpuPackGo).Seconds()/median(r.cpuPackCLI).Seconds(), cpuUn, len(r.packGo))
 	}
+	fmt.Println("* on the small payload, one run; cpu pk/un = CPU time (user+sys, children included) go/cli, medians")
 	def := res[1]
 	fmt.Printf("\ntarget 1: fec-pack (Pack, zstd default) / (tar -c | zstd -T0 -3) time = %.2f (target <= 1.0); size go/cli = %.3f (target within 3%%)\n",
 		median(def.packGo).Seconds()/median(def.packCLI).Seconds(), float64(sizes[1][0])/float64(sizes[1][1]))
 	fmt.Printf("target 2: Stage+Commit / (zstd -d | tar -x) time = %.2f (target <= 1.3)\n",
 		median(def.unGo).Seconds()/median(def.unCLI).Seconds())
+	fmt.Printf("load average at the end: %s", func() string { b, _ := os.ReadFile("/proc/loadavg"); return string(b) }())
+	for i, c := range cfgs {
+		if len(res[i].unBB) > 0 {
+			fmt.Printf("busybox tar unpack of our %s archive: %.2fs (GNU tar %.2fs, ours %.2fs)\n", c.name,
+				median(res[i].unBB).Seconds(), median(res[i].unCLI).Seconds(), median(res[i].unGo).Seconds())
+		}
+	}
 	fmt.Printf("input %d bytes; sizes (go, cli):", inBytes)
 	for i, c := range cfgs {
 		fmt.Printf(" %s %d/%d", c.name, sizes[i][0], sizes[i][1])
@@ -315,7 +374,7 @@ func median(d []time.Duration) time.Duration {
 // executables and shared libraries (what FECs mostly receive) and many small
 // XML FESA instance files.
 func buildPayload(out string, quick bool) (dir string, bytes int64, files int, err error) {
-	budget, xmlFiles := int64(300<<20), 4000
+	budget, xmlFiles := int64(200<<20), 4000
 	name := "payload"
 	if quick {
 		budget, xmlFiles, name = 60<<20, 1000, "payload-quick"
