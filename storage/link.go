@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/storage/index"
 )
@@ -247,7 +248,9 @@ func (s *Storage) Link(ctx context.Context, fec string, kind index.Kind, name, v
 		if err != nil {
 			return err
 		}
+		logChange := s.softwareLinkChange(fec, kind, name, link, version)
 		return s.linkAndReindex(ctx, fec, link, target, func() {
+			logChange()
 			s.logger().Info("linked", "fec", fec, "kind", kind, "name", name, "version", version, "target", target)
 		})
 	})
@@ -286,6 +289,7 @@ func (s *Storage) Unlink(ctx context.Context, fec string, kind index.Kind, name 
 		if st.IsDir() {
 			return fmt.Errorf("%w: %s is a directory; remove it by hand", ErrBadRequest, path.Join(dirRel, file))
 		}
+		logChange := s.softwareLinkChange(fec, kind, name, path.Join(dirRel, file), "")
 		// Moved aside first, so that it can be put back when the FEC's
 		// index cannot be built (another broken entry): nothing changes then.
 		dir := s.abs(dirRel)
@@ -299,6 +303,7 @@ func (s *Storage) Unlink(ctx context.Context, fec string, kind index.Kind, name 
 			}
 			return fmt.Errorf("storage: not unlinking %s: %w", path.Join(dirRel, file), err)
 		}
+		logChange()
 		if err := removeDurably(dir, aside); err != nil {
 			return fmt.Errorf("storage: unlinking %s: %w", path.Join(dirRel, file), err)
 		}
@@ -444,4 +449,33 @@ func (s *Storage) writeStream(ctx context.Context, rel string, perm os.FileMode,
 		return err
 	}
 	return nil
+}
+
+// softwareLinkChange returns the function that records in the link log that
+// fec's link to a software moved from the version it resolves to now to
+// toVer ("" = unlinked), so that the retention plan gives the version left
+// behind its grace period (a FEC that fetched the previous INDEX still
+// downloads it). Call it after the change succeeded, so a refused change
+// writes nothing. A crash in between is safe: the plan then sees a link the
+// log does not explain and gives every unlinked version the grace period.
+// Lock held.
+func (s *Storage) softwareLinkChange(fec string, kind index.Kind, name, linkRel, toVer string) func() {
+	if kind != index.KindSoftware {
+		return func() {}
+	}
+	from := ""
+	if st, err := os.Lstat(s.abs(linkRel)); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		if l := s.link(linkRel); l.TargetKind == index.KindSoftware && l.Software == name {
+			from = l.Version
+		}
+	}
+	return func() {
+		if from == toVer {
+			return
+		}
+		if err := s.logLinkChanges([]linkChange{{t: time.Now(), fec: fec, software: name, fromVersion: from, toVer: toVer}}); err != nil {
+			s.logger().Warn("link changed, but the link log was not written; the retention plan falls back to the link's mtime",
+				"fec", fec, "software", name, "err", err)
+		}
+	}
 }

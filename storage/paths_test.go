@@ -149,11 +149,27 @@ func TestSigning(t *testing.T) {
 	eq(t, r.Count(ProblemBadSignature), 1)
 	eq(t, r.Count(ProblemStaleIndex), 1)
 
-	// No key: the signature, which would no longer match, goes.
+	// No key: a change that would leave a signed INDEX unsigned (and its
+	// FECs unable to boot) is refused, and nothing changes.
+	must(t, s.Reindex(ctx)) // repair the tampered INDEX, signed with k2
 	s.SetSigningKey(nil)
-	must(t, s.Reindex(ctx))
+	must(t, s.Reindex(ctx)) // nothing would change: fine, the signature still matches
+	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", blob(index.FormatZstd, 10, 1))
+	before := snapshot(t, s.Base())
+	err = s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0")
+	wantErr(t, err, ErrSigningKey)
+	contains(t, err.Error(), "fecctl unsign")
+	eq(t, snapshot(t, s.Base()), before)
+
+	// Stopping to sign is deliberate.
+	removed, err := s.Unsign(ctx)
+	must(t, err)
+	eq(t, removed, []string{"fecs/fec01/INDEX.sig"})
+	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	_, err = os.Stat(filepath.Join(dir, "INDEX.sig"))
-	truth(t, os.IsNotExist(err), "INDEX.sig left behind")
+	truth(t, os.IsNotExist(err), "INDEX.sig came back")
+	_, err = s.Unsign(ctx, "nofec")
+	wantErr(t, err, ErrUnknownFEC)
 }
 
 func TestLock(t *testing.T) {

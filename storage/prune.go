@@ -12,16 +12,17 @@ package storage
 //  1. The link log <base>/.fecdeploy-linklog: one line per link change,
 //     "<unix-nanoseconds> <FEC> <software> <from-version|-> <to-version|->",
 //     appended (and fsynced) under the storage lock before the link changes.
-//     Switch, SwitchAll and Rollback write it. Prune drops lines older than
+//     Link, Unlink, Switch, SwitchAll and Rollback write it. Prune drops lines older than
 //     max(7 days, 2 × grace).
 //  2. For link changes the log does not explain (made by other tools, by
 //     hand, or before the log existed): a FEC's software/<name> symlink whose
 //     mtime (the time it was switched: symlinks are replaced by rename) is
-//     newer than the last logged change of that FEC and software. The
+//     newer than the last logged change of that FEC and software, or whose
+//     version is not the one that change went to. The
 //     previous target is unknown then, so every unlinked version of that
 //     software counts as unlinked at that time (coarse, but safe).
 //
-// A link removed altogether (Unlink) is seen only through the log.
+// A link removed by hand (rm) is not seen at all: use fecctl unlink.
 
 import (
 	"bufio"
@@ -252,10 +253,12 @@ func (s *Storage) gather(ctx context.Context, software string) (gathered, error)
 	}
 	// Latest logged change per FEC and software.
 	lastLogged := map[[2]string]time.Time{}
+	lastTo := map[[2]string]string{} // the version the last logged change went to
 	for _, c := range logged {
 		k := [2]string{c.fec, c.software}
-		if c.t.After(lastLogged[k]) {
+		if !c.t.Before(lastLogged[k]) {
 			lastLogged[k] = c.t
+			lastTo[k] = c.toVer
 		}
 		if m := byName[c.software]; m != nil && c.fromVersion != "" && c.fromVersion != c.toVer {
 			if vi := m[c.fromVersion]; vi != nil && c.t.After(vi.Unlinked) {
@@ -319,8 +322,13 @@ func (s *Storage) gather(ctx context.Context, software string) (gathered, error)
 			if err != nil {
 				continue
 			}
+			// Explained when the last logged change of this link went to
+			// the version it names now and is not older than the link.
 			m := st.ModTime()
-			if lastLogged[[2]string{l.FEC, l.Name}].Before(m.Add(-linkLogSlack)) && m.After(coarse[l.Name]) {
+			k := [2]string{l.FEC, l.Name}
+			explained := lastTo[k] == l.Version && l.TargetKind == index.KindSoftware && l.Software == l.Name &&
+				!lastLogged[k].Before(m.Add(-linkLogSlack))
+			if !explained && m.After(coarse[l.Name]) {
 				coarse[l.Name] = m
 			}
 		}

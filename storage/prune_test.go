@@ -206,12 +206,37 @@ func TestPruneGrace(t *testing.T) {
 		must(t, err)
 		eq(t, p.Software[0].Versions[4].Reason, version.ReasonRecentlyUnlinked)
 	})
-	t.Run("unlogged switch: coarse", func(t *testing.T) {
+	t.Run("Link and Unlink are logged: precise", func(t *testing.T) {
+		s := newTestStorage(t)
+		mustAddFEC(t, s, "fec01", "x86_64")
+		mustAddFEC(t, s, "fec02", "x86_64")
+		publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
+		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+		must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.1.0"))
+		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.4.0")) // as fec-pack -link does
+		must(t, s.Unlink(ctx, "fec02", index.KindSoftware, "Foo_DU"))
+		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(time.Hour))
+		must(t, err)
+		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:recently-unlinked "+
+			"1.0.0:keep:recently-unlinked")
+		log, err := s.readLinkLog()
+		must(t, err)
+		eq(t, len(log), 4)
+		p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(25*time.Hour))
+		must(t, err)
+		eq(t, len(p.Removals()), 2)
+	})
+	t.Run("hand-edited link: coarse", func(t *testing.T) {
 		s := newTestStorage(t)
 		mustAddFEC(t, s, "fec01", "x86_64")
 		publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
 		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
-		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.4.0"))
+		// An operator switches the link by hand (ln -sfn), which the log
+		// cannot see: every unlinked version gets the grace period.
+		link := filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU")
+		must(t, os.Remove(link))
+		must(t, os.Symlink("../../../software/Foo_DU/1.4.0/Foo_DU-1.4.0-x86_64.tar.zst", link))
+		must(t, s.Reindex(ctx, "fec01"))
 		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(time.Hour))
 		must(t, err)
 		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:recently-unlinked "+
@@ -530,14 +555,15 @@ func TestSwitch(t *testing.T) {
 	_, err = s.SwitchAll(ctx, "Nope", "1.0.0")
 	wantErr(t, err, ErrNotFound)
 
-	// The switches are in the link log, for the grace period.
+	// The links and switches are in the link log, for the grace period.
 	log, err := s.readLinkLog()
 	must(t, err)
 	var lines []string
 	for _, c := range log {
 		lines = append(lines, c.fec+":"+c.software+":"+c.fromVersion+">"+c.toVer)
 	}
-	eq(t, lines, []string{"fec01:Foo_DU:1.0.0>1.2.0", "fec01:Foo_DU:1.2.0>1.1.0", "fec02:Foo_DU:1.0.0>1.1.0"})
+	eq(t, lines, []string{"fec01:Foo_DU:>1.0.0", "fec02:Foo_DU:>1.0.0", "ppc01:Bar:>1.0.0",
+		"fec01:Foo_DU:1.0.0>1.2.0", "fec01:Foo_DU:1.2.0>1.1.0", "fec02:Foo_DU:1.0.0>1.1.0", "fec03:Bar:>1.0.0"})
 }
 
 func TestRollback(t *testing.T) {

@@ -309,20 +309,26 @@ func (s *Storage) writeIndex(fec string, cache *hashCache, key ed25519.PrivateKe
 		return fmt.Errorf("storage: FEC %s: %w", fec, err)
 	}
 	dir, _ := s.absFor(fecPathSpec{fec})
-	if old, err := os.ReadFile(filepath.Join(dir, index.FileName)); err != nil || !bytes.Equal(old, data) {
+	old, err := os.ReadFile(filepath.Join(dir, index.FileName))
+	changed := err != nil || !bytes.Equal(old, data)
+	if key == nil {
+		// A FEC that trusts a key refuses an unsigned INDEX: rewriting a
+		// signed one without the key would stop it from booting. Refuse;
+		// stopping to sign is a deliberate Unsign.
+		if _, err := os.Stat(filepath.Join(dir, index.SigFileName)); err == nil && changed {
+			return fmt.Errorf("%w: FEC %s: its INDEX is signed and would change; give the signing key "+
+				"(-sign-key FILE, $FECDEPLOY_SIGNING_KEY or /etc/fecdeploy/signing.key), or stop signing deliberately with fecctl unsign",
+				ErrSigningKey, fec)
+		}
+	}
+	if changed {
 		if err := writeFileAtomic(dir, index.FileName, 0o644, data); err != nil {
 			return fmt.Errorf("storage: FEC %s: writing INDEX: %w", fec, err)
 		}
 		s.logger().Info("wrote INDEX", "fec", fec, "entries", len(ix.Entries))
 	}
 	if key == nil {
-		if _, err := os.Stat(filepath.Join(dir, index.SigFileName)); err == nil {
-			s.logger().Warn("no signing key: removing INDEX.sig, which would not match", "fec", fec)
-			if err := removeDurably(dir, index.SigFileName); err != nil {
-				return fmt.Errorf("storage: FEC %s: removing INDEX.sig: %w", fec, err)
-			}
-		}
-		return nil
+		return nil // unsigned, or signed and unchanged: the signature still matches
 	}
 	sig := index.Sign(key, data) // ed25519 signatures are deterministic
 	if old, err := os.ReadFile(filepath.Join(dir, index.SigFileName)); err != nil || !bytes.Equal(old, sig) {
@@ -331,4 +337,37 @@ func (s *Storage) writeIndex(fec string, cache *hashCache, key ed25519.PrivateKe
 		}
 	}
 	return nil
+}
+
+// Unsign removes INDEX.sig of the given FECs (or of all), deliberately: FECs
+// configured with a public key refuse to boot from an unsigned INDEX, so
+// remove their keys first. It returns the base-relative paths removed.
+func (s *Storage) Unsign(ctx context.Context, fecs ...string) ([]string, error) {
+	var removed []string
+	err := s.locked(ctx, func() error {
+		if len(fecs) == 0 {
+			all, err := s.FECs()
+			if err != nil {
+				return err
+			}
+			fecs = all
+		}
+		for _, fec := range fecs {
+			if _, err := s.readFECConf(fec); err != nil {
+				return err
+			}
+			dir, _ := s.absFor(fecPathSpec{fec})
+			if _, err := os.Stat(filepath.Join(dir, index.SigFileName)); err != nil {
+				continue
+			}
+			if err := removeDurably(dir, index.SigFileName); err != nil {
+				return fmt.Errorf("storage: FEC %s: removing INDEX.sig: %w", fec, err)
+			}
+			rel, _ := SignaturePath(fec)
+			removed = append(removed, rel)
+			s.logger().Warn("removed INDEX.sig", "fec", fec)
+		}
+		return nil
+	})
+	return removed, err
 }

@@ -52,6 +52,8 @@ var (
 	ErrUnknownFormat = errors.New("storage: not a zstd, gzip or xz compressed stream")
 	ErrBrokenLink    = errors.New("storage: broken link")
 	ErrInUse         = errors.New("storage: in use")
+	// ErrSigningKey: a signed INDEX would change, but no signing key is set.
+	ErrSigningKey = errors.New("storage: signing key required")
 )
 
 // Storage is an opened web storage. Its methods are safe for concurrent use;
@@ -84,9 +86,9 @@ func (s *Storage) SetLogger(l *slog.Logger) {
 	s.mu.Unlock()
 }
 
-// SetSigningKey sets the key INDEX files are signed with from now on; nil
-// stops signing (and the next reindex removes INDEX.sig files, which would
-// no longer match).
+// SetSigningKey sets the key INDEX files are signed with from now on. With
+// nil, a change to a FEC whose INDEX is signed fails with ErrSigningKey
+// (nothing changes); Unsign stops signing deliberately.
 func (s *Storage) SetSigningKey(k ed25519.PrivateKey) {
 	s.mu.Lock()
 	s.key = k

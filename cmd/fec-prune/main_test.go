@@ -66,10 +66,11 @@ func runCmd(args ...string) (int, string, string) {
 
 func TestDryRunThenApply(t *testing.T) {
 	dir := fixture(t)
-	// The link was made just now (not through the link log): with the
-	// default grace period nothing of Foo_DU goes yet.
+	// The link was made just now, to 1.0.0, and nothing was unlinked (the
+	// link log says so): 1.1.0, 4th newest and never linked, goes even
+	// inside the default grace period; nothing is removed without -apply.
 	code, out, _ := runCmd("--storage", dir)
-	if code != 0 || !strings.Contains(out, "0 to remove") {
+	if code != 0 || !strings.Contains(out, "1 to remove") || !strings.Contains(out, "remove Foo_DU 1.1.0") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 

@@ -397,6 +397,19 @@ func commands(ctx context.Context, stdout, stderr io.Writer) []cli.Command {
 			},
 		},
 		{
+			Name: "unsign", Args: "[FEC...]", Summary: "Stop signing: remove INDEX.sig of the given FECs (or all). Remove the FECs' public keys first, or they refuse to boot.",
+			Examples: []string{"fecctl unsign scu01"},
+			Flags: func(fs *flag.FlagSet) func([]string) error {
+				return withStorage(fs, func(st *storage.Storage, args []string) error {
+					removed, err := st.Unsign(ctx, args...)
+					for _, p := range removed {
+						fmt.Fprintf(stdout, "removed %s\n", p)
+					}
+					return err
+				})
+			},
+		},
+		{
 			Name: "serve", Summary: "Serve the storage read-only over HTTP (demos, tests, small labs; production uses nginx).",
 			Examples: []string{"fecctl serve -storage /srv/web-storage -listen 0.0.0.0:8080"},
 			Flags: func(fs *flag.FlagSet) func([]string) error {

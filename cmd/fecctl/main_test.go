@@ -78,6 +78,17 @@ func TestWorkflow(t *testing.T) {
 	if err := index.VerifySignature(data, sig, keys); err != nil {
 		t.Fatalf("signature: %v", err)
 	}
+	// Without the key, a change to the signed storage is refused.
+	if code, _, errs := fecctl(t, "unlink", "-kind", "init", "scu01", "10-network"); code != cli.ExitRefused || !strings.Contains(errs, "signing key") {
+		t.Fatalf("unlink without the key: exit %d %s", code, errs)
+	}
+	if now, _ := os.ReadFile(filepath.Join(base, "fecs/scu01/INDEX")); string(now) != string(data) {
+		t.Fatal("INDEX changed")
+	}
+	mustOK("unlink", "-kind", "init", "-sign-key", filepath.Join(dir, "keys", "signing.key"), "scu01", "10-network")
+	if out := mustOK("unsign"); !strings.Contains(out, "fecs/scu01/INDEX.sig") {
+		t.Fatalf("unsign: %s", out)
+	}
 
 	// The shell client comes out byte-identical.
 	mustOK("write-shell-client", filepath.Join(dir, "img", "fec-boot.sh"))
