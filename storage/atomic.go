@@ -40,7 +40,10 @@ func createTemp(dir, hint string) (*tempFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// Blocking: Clean may be probing this very file; its probe holds the
+	// flock for microseconds (and treats files younger than tempGrace as
+	// live anyway, since this window exists).
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)

@@ -249,6 +249,7 @@ func checkConsistent(t *testing.T, s *Storage, expected func(rel string) ([]byte
 // large upload leaves only a temp file, which Verify reports and Clean
 // removes; the storage is otherwise intact.
 func TestKilledPublisher(t *testing.T) {
+	noTempGrace(t) // the writer is killed and checked right away
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	good := blob(index.FormatZstd, 5000, 1)
@@ -304,6 +305,7 @@ func TestKilledPublisher(t *testing.T) {
 // loop at random moments: whenever it dies, archives are complete and every
 // INDEX names existing, matching archives; Clean and Reindex repair the rest.
 func TestKilledPublisherLoop(t *testing.T) {
+	noTempGrace(t) // the writer is killed and checked right away
 	if testing.Short() {
 		t.Skip("short")
 	}

@@ -45,6 +45,14 @@ func sum(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
+// noTempGrace makes Clean and Verify treat every unlocked temp file as left
+// behind, however young, for tests that kill a writer and look right away.
+func noTempGrace(t testing.TB) {
+	old := tempGrace
+	tempGrace = 0
+	t.Cleanup(func() { tempGrace = old })
+}
+
 func newTestStorage(t testing.TB) *Storage {
 	t.Helper()
 	s, err := Init(t.TempDir())

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/storage/index"
 )
@@ -142,6 +143,7 @@ func TestRemoveVersion(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
+	noTempGrace(t)
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustAddFEC(t, s, "ppc01", "ppc")
@@ -216,6 +218,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestClean(t *testing.T) {
+	noTempGrace(t)
 	s := newTestStorage(t)
 	dir := filepath.Join(s.Base(), "software")
 	// A live writer's temp file (flock held) and a dead one's (no flock).
@@ -234,6 +237,24 @@ func TestClean(t *testing.T) {
 	must(t, err, "the live writer's file must stay")
 	r, _ = s.Verify(ctx)
 	eq(t, r.Problems, []Problem{})
+}
+
+// A temp file with no flock yet, but young, may belong to a writer that has
+// just created it: Clean keeps it (and a Publish racing Clean never fails).
+func TestCleanKeepsYoungTemp(t *testing.T) {
+	s := newTestStorage(t)
+	young := filepath.Join(s.Base(), "software", tmpPrefix+"young-1")
+	must(t, os.WriteFile(young, []byte("partial"), 0o644))
+	removed, err := s.Clean(ctx)
+	must(t, err)
+	eq(t, len(removed), 0)
+	_, err = os.Stat(young)
+	must(t, err, "a young temp file was removed")
+	old := time.Now().Add(-2 * tempGrace)
+	must(t, os.Chtimes(young, old, old))
+	removed, err = s.Clean(ctx)
+	must(t, err)
+	eq(t, removed, []string{"software/" + tmpPrefix + "young-1"})
 }
 
 // TestBrokenFECNothingChanges: while a FEC has a broken entry, a change to

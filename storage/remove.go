@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/storage/index"
 )
@@ -105,9 +106,19 @@ func isTemp(name string) bool { return strings.HasPrefix(name, tmpPrefix) }
 // writer: nobody holds its flock. Temporary symlinks and directories are
 // only made with the storage lock held, so with the lock held they are
 // always stale.
+// tempGrace is how old an unlocked temp file must be before Clean and
+// Verify count it as left behind by a killed writer.
+var tempGrace = time.Minute
+
 func staleTemp(p string, d fs.DirEntry) bool {
 	if !d.Type().IsRegular() {
 		return true
+	}
+	// A writer creates its temp file and then takes the flock: a young
+	// file may belong to a writer between the two. Killed writers' files
+	// age; only those are stale.
+	if info, err := d.Info(); err != nil || time.Since(info.ModTime()) < tempGrace {
+		return false
 	}
 	f, err := os.Open(p)
 	if err != nil {
