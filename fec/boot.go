@@ -207,7 +207,7 @@ func indexRetryable(err error) bool {
 		c := he.StatusCode
 		return c == 408 || c == 429 || (c >= 500 && c != 501)
 	}
-	return !errors.Is(err, errTooLarge) && !errors.Is(err, ErrConfig)
+	return !errors.Is(err, errTooLarge) && !errors.Is(err, ErrConfig) && !isCertError(err)
 }
 
 // installAll installs the archives with at most cfg.Parallel at once and

@@ -107,10 +107,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		return false, ctx.Err()
 	}
 	if err != nil {
-		var uae x509.UnknownAuthorityError
-		var hne x509.HostnameError
-		var cie x509.CertificateInvalidError
-		if errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cie) {
+		if isCertError(err) {
 			return false, err // a certificate problem does not heal by retrying
 		}
 		return true, nil
@@ -201,7 +198,7 @@ func (f *fetcher) open(ctx context.Context, u *url.URL, rangeFrom int64, validat
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("GET %s: %w (%v)", redact(u), ctx.Err(), context.Cause(ctx))
 		}
-		return nil, nil, fmt.Errorf("GET %s: %s", redact(u), netErrText(err))
+		return nil, nil, fmt.Errorf("GET %s: %w", redact(u), unwrapURLError(err))
 	}
 	if resp.StatusCode/100 != 2 {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
@@ -214,14 +211,23 @@ func (f *fetcher) open(ctx context.Context, u *url.URL, rangeFrom int64, validat
 	return resp, func() { timer.Stop(); resp.Body.Close(); cancel(nil) }, nil
 }
 
-// netErrText describes a transport error without the URL (url.Error repeats
-// the full URL, with any query token).
-func netErrText(err error) string {
+// unwrapURLError drops url.Error's wrapping, which repeats the full URL
+// with any query token.
+func unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		err = ue.Err
+		return ue.Err
 	}
-	return err.Error()
+	return err
+}
+
+// isCertError reports a TLS certificate problem, which retrying cannot fix.
+func isCertError(err error) bool {
+	var uae x509.UnknownAuthorityError
+	var hne x509.HostnameError
+	var cie x509.CertificateInvalidError
+	var tve *tls.CertificateVerificationError
+	return errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cie) || errors.As(err, &tve)
 }
 
 type idleBody struct {

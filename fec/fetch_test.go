@@ -3,6 +3,7 @@ package fec
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -165,5 +169,43 @@ func TestNoCredentialsInLogs(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "retrying") {
 		t.Errorf("no retry logged:\n%s", logs.String())
+	}
+}
+
+// HTTPS: the CA file is trusted; without it the certificate is refused at
+// once (a certificate error is not retried).
+func TestHTTPSWithCAFile(t *testing.T) {
+	indexData := []byte("fecdeploy-index 1 fec=fec01 arch=x86_64\n")
+	var requests atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.URL.Path != "/fecs/fec01/INDEX" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(indexData)
+	}))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{BaseURL: srv.URL, FEC: "fec01", Root: t.TempDir(), Retries: 5, RetryWaitMin: 100 * time.Millisecond}
+
+	_, err := Boot(context.Background(), cfg)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "certificate") || requests.Load() != 0 {
+		t.Fatalf("without the CA file: err = %v (%d requests served), want a certificate error", err, requests.Load())
+	}
+
+	cfg.CAFile = caFile
+	st, err := Boot(context.Background(), cfg)
+	if err != nil || st.IndexSHA256 == "" {
+		t.Fatalf("with the CA file: %v", err)
+	}
+
+	cfg.CAFile = filepath.Join(t.TempDir(), "missing.pem")
+	if _, err := Boot(context.Background(), cfg); !errors.Is(err, ErrConfig) {
+		t.Fatalf("missing CA file: err = %v, want ErrConfig", err)
 	}
 }
