@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/mholt/archives"
+	uxz "github.com/ulikunitz/xz"
 )
 
 var update = flag.Bool("update", false, "regenerate the crafted archives in testdata/")
@@ -113,7 +113,7 @@ func zst(t testing.TB, b []byte) []byte {
 
 func xzc(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
-	w, err := archives.Xz{}.OpenWriter(&buf)
+	w, err := uxz.NewWriter(&buf)
 	noErr(t, err)
 	_, err = w.Write(b)
 	noErr(t, err)

@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/mholt/archives"
+	"github.com/klauspost/pgzip"
+	uxz "github.com/ulikunitz/xz"
 )
 
 // PackOptions configures Pack.
@@ -136,9 +137,12 @@ func newCompressor(w io.Writer, f Format, level int) (io.WriteCloser, error) {
 		if level < 0 || level > 9 {
 			return nil, fmt.Errorf("archive: gzip level %d out of range 1..9", level)
 		}
-		return archives.Gz{CompressionLevel: level, Multithreaded: true}.OpenWriter(w)
+		if level == 0 {
+			level = pgzip.DefaultCompression
+		}
+		return pgzip.NewWriterLevel(w, level)
 	case Xz:
-		return archives.Xz{}.OpenWriter(w)
+		return uxz.NewWriter(w)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, f)
 }

@@ -19,7 +19,8 @@ import (
 	"syscall"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/mholt/archives"
+	"github.com/klauspost/pgzip"
+	"github.com/mikelolasagasti/xz"
 )
 
 // Defaults of UnpackOptions.
@@ -277,14 +278,19 @@ func streamCap(o UnpackOptions) int64 {
 func openDecompressor(f Format, r io.Reader) (io.ReadCloser, error) {
 	switch f {
 	case Zstd:
-		return archives.Zstd{DecoderOptions: []zstd.DOption{
-			zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
-			zstd.WithDecoderMaxWindow(maxZstdWindow),
-		}}.OpenReader(r)
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxWindow(maxZstdWindow))
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
 	case Gzip:
-		return archives.Gz{Multithreaded: true}.OpenReader(r)
+		return pgzip.NewReader(r)
 	case Xz:
-		return archives.Xz{}.OpenReader(r)
+		x, err := xz.NewReader(r, 0)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(x), nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, f)
 }
