@@ -192,7 +192,9 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 		cmd.Stderr = os.Stderr
 		start := time.Now()
 		err := cmd.Run()
-		return time.Since(start), err
+		d := time.Since(start)
+		lastCPU = cpuOf(cmd.ProcessState)
+		return d, err
 	}
 	// Warm the page cache: every step then reads the payload from memory.
 	if _, err := sh(`tar -c -C "$SRC" . >/dev/null; tar -c -C "$SLOW" . >/dev/null`, "SRC="+payload, "SLOW="+slowPayload); err != nil {
