@@ -175,7 +175,7 @@ func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*in
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
-	if len(cfg.PublicKeys) > 0 {
+	for attempt := 0; len(cfg.PublicKeys) > 0; attempt++ {
 		su := base.JoinPath("fecs", cfg.FEC, index.SigFileName)
 		sig, err := f.getSmall(ctx, su, 1024)
 		var he *HTTPError
@@ -185,9 +185,27 @@ func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*in
 		case err != nil:
 			return nil, digest, fmt.Errorf("%w: fetching the INDEX signature: %v", ErrUnreachable, err)
 		}
-		if err := index.VerifySignature(data, sig, cfg.PublicKeys); err != nil {
-			return nil, digest, fmt.Errorf("%w: INDEX of FEC %q from %s refused: %w", ErrVerify, cfg.FEC, redact(u), err)
+		verr := index.VerifySignature(data, sig, cfg.PublicKeys)
+		if verr == nil {
+			break
 		}
+		// A reindex replaces INDEX and INDEX.sig one after the other: a FEC
+		// that fetched between the two renames holds a pair that does not
+		// match. Fetch both again (twice at most) before refusing.
+		if attempt >= sigRefetches || ctx.Err() != nil {
+			return nil, digest, fmt.Errorf("%w: INDEX of FEC %q from %s refused: %w", ErrVerify, cfg.FEC, redact(u), verr)
+		}
+		cfg.Logger.Warn("INDEX signature does not verify; fetching INDEX and signature again (a reindex may be under way)",
+			"url", redact(u), "attempt", attempt+1, "error", verr.Error())
+		select {
+		case <-ctx.Done():
+		case <-time.After(cfg.RetryWaitMin):
+		}
+		if data, err = f.getSmall(ctx, u, index.MaxSize); err != nil {
+			return nil, digest, fmt.Errorf("%w: fetching the INDEX of FEC %q again: %w", ErrUnreachable, cfg.FEC, err)
+		}
+		sum = sha256.Sum256(data)
+		digest = hex.EncodeToString(sum[:])
 	}
 	ix, err := index.ParseBytes(data)
 	if err != nil {
@@ -198,6 +216,10 @@ func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*in
 	}
 	return ix, digest, nil
 }
+
+// sigRefetches is how often INDEX and INDEX.sig are fetched again when they
+// do not match, before the INDEX is refused.
+const sigRefetches = 2
 
 // indexRetryable: network errors, 408, 429 and 5xx (but 501) are worth
 // another round; 403, 404 and an oversized INDEX are not.

@@ -12,10 +12,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -520,6 +523,38 @@ func TestBootSignedIndex(t *testing.T) {
 				t.Fatalf("written: %s", got)
 			}
 		})
+	}
+}
+
+// A reindex replaces INDEX, then INDEX.sig: a FEC fetching between the two
+// renames sees a pair that does not match. It fetches both again instead of
+// refusing to boot.
+func TestBootSignatureRaceWithReindex(t *testing.T) {
+	s := standardStorage(t)
+	pub := s.sign()
+	s.publish()
+	files := http.FileServer(http.Dir(s.Dir))
+	var sigRequests, indexRequests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch path.Base(r.URL.Path) {
+		case "INDEX.sig":
+			if sigRequests.Add(1) == 1 {
+				w.Write(bytes.Repeat([]byte{7}, ed25519.SignatureSize)) // the previous INDEX's signature
+				return
+			}
+		case "INDEX":
+			indexRequests.Add(1)
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	cfg := testConfig(t, srv.URL, "fec01")
+	cfg.PublicKeys = []ed25519.PublicKey{pub}
+	if _, err := Boot(context.Background(), cfg); err != nil {
+		t.Fatalf("boot during a reindex: %v", err)
+	}
+	if indexRequests.Load() != 2 || sigRequests.Load() != 2 {
+		t.Fatalf("INDEX fetched %d times, INDEX.sig %d times; want 2 and 2", indexRequests.Load(), sigRequests.Load())
 	}
 }
 
