@@ -74,6 +74,7 @@ ms() {
 
 STATUS_ENTRIES=
 STATUS_SCRIPTS=
+SUMMARY_SCRIPTS=
 # jsv STRING: the JSON literal of STRING in $JV, without a subshell when
 # nothing needs escaping.
 jsv() {
@@ -87,6 +88,10 @@ jsv() {
 # The entries are written in INDEX order (SLOT) whatever order they finish in.
 add_entry() {
 	_slot=$1
+	# the line of the summary printed at the end
+	_name="$3${4:+ $4}"
+	[ "$5" != 1 ] || _name="$_name (dev)"
+	printf '  %-9s %-13s %-36s %10s %7sms%s\n' "$7" "$2" "$_name" "$8 B" "$9" "${10:+  ${10}}" >"$WORK/sum.$_slot"
 	jsv "$2"
 	_e="{\"kind\": $JV"
 	jsv "$3"
@@ -103,6 +108,7 @@ add_entry() {
 }
 # add_script NAME ACTION EXIT_CODE DURATION_MS ERROR OUTPUT_FILE
 add_script() {
+	SUMMARY_SCRIPTS="$SUMMARY_SCRIPTS$(printf '  %-9s %-13s %-36s %10s %7sms%s' "$2" init "$1" "exit $3" "$4" "${5:+  $5}")$NL"
 	_e="{\"name\": $(json_str "$1"), \"action\": $(json_str "$2"), \"exit_code\": $3, \"duration_ms\": $4"
 	if [ -n "$5" ]; then _e="$_e, \"error\": $(json_str "$5")"; fi
 	if [ -n "$6" ] && [ -s "$6" ]; then
@@ -151,8 +157,30 @@ finish() {
 		done
 	fi
 	write_status
+	summary
 	[ -n "$WORK" ] && rm -rf "$WORK"
 	exit "$RC"
+}
+
+# summary: what this run did, on stdout (as the Go client prints it).
+summary() {
+	[ -n "$INDEX_SHA256" ] || [ -n "$WORK" ] || return 0
+	_what=$COMMAND
+	[ "$DRY_RUN" = 0 ] || _what="$_what (dry run)"
+	printf 'fec-boot.sh %s of FEC %s from %s%s\n' "$_what" "$FEC" "$(redact "$URL")" "${INDEX_SHA256:+ (INDEX sha256 $(printf '%.12s' "$INDEX_SHA256"))}"
+	_in=0 _sk=0 _fa=0 _i=1
+	while [ -n "$WORK" ] && [ -f "$WORK/sum.$_i" ]; do
+		read -r _a _ <"$WORK/sum.$_i"
+		case $_a in installed | dry-run) _in=$((_in + 1)) ;; skipped) _sk=$((_sk + 1)) ;; failed) _fa=$((_fa + 1)) ;; esac
+		cat "$WORK/sum.$_i"
+		_i=$((_i + 1))
+	done
+	printf '%s' "$SUMMARY_SCRIPTS"
+	_ns=$(printf '%s' "$SUMMARY_SCRIPTS" | grep -c .)
+	_sf=$(printf '%s' "$SUMMARY_SCRIPTS" | grep -c '^  failed ')
+	ms
+	printf '%d installed, %d skipped, %d failed; %d scripts, %d failed; %dms; exit code %d\n' \
+		"$_in" "$_sk" "$_fa" "$_ns" "$_sf" "$((MS - START_MS))" "$RC"
 }
 
 # fatal CODE MESSAGE: stop here (configuration, INDEX unreachable or refused).
@@ -487,6 +515,9 @@ FRACTIONAL_SLEEP=0
 sleep 0.001 2>/dev/null && FRACTIONAL_SLEEP=1
 
 mkdir -p "$STATE" || fatal 5 "cannot create the state directory $STATE"
+# work directories a power cut left behind (not those of a running boot: an
+# init script may call `fec-boot.sh install` while the boot waits for it)
+find "$STATE" -maxdepth 1 -name '.work-*' -mtime +1 -exec rm -rf {} + 2>/dev/null
 WORK=$(mktemp -d "$STATE/.work-XXXXXXXX") || fatal 5 "cannot create a work directory in $STATE"
 trap 'fail 5 "interrupted"; finish' INT TERM HUP
 
@@ -954,6 +985,10 @@ list_archive() {
 # archive into $WORK/<kind>.<name>.*; writes .ok or .fail (code and message).
 # Runs in the background, one ahead of the installs.
 prepare() {
+	prepare1 "$@"
+	echo "$1.$2" >&7
+}
+prepare1() {
 	_base=$WORK/$1.$2
 	ms
 	_t0=$MS
@@ -1091,6 +1126,11 @@ NENTRIES=$_i
 
 # Up to `parallel` archives are downloaded, verified, decompressed and listed
 # in the background ahead of the one being extracted and moved into place.
+# Each background preparation writes a line to the FIFO on fd 7 when done;
+# the main loop blocks reading it. (`wait PID` is not used: busybox ash's
+# wait builtin can miss the exit of a child that ends very quickly and then
+# sleeps forever.)
+mkfifo "$WORK/ready" && exec 7<>"$WORK/ready" || fatal 5 "cannot create a FIFO in $WORK"
 # start_prepare J: prepare the J-th archive of the todo list in the background.
 start_prepare() {
 	[ "$1" -le "$_total" ] || return 0
@@ -1110,7 +1150,22 @@ while [ "$_j" -le "$_total" ]; do
 	eval "set -- \$TODO_$_j"
 	_i=$1 k=$2 n=$3 sum=$4 size=$5 path=$6 ver=$8 dev=$9
 	[ "$ver" != - ] || ver=
-	eval "wait \"\$PID_$_j\""
+	_base=$WORK/$k.$n
+	while [ ! -e "$_base.ready" ]; do
+		# shellcheck disable=SC3045 # busybox ash has read -t
+		if read -r -t 10 _x <&7; then
+			: >"$WORK/$_x.ready"
+			continue
+		fi
+		# no news for 10 s: is the job still working?
+		eval "_p=\$PID_$_j"
+		_st=
+		[ -r "/proc/$_p/stat" ] && read -r _ _ _st _ <"/proc/$_p/stat"
+		if [ -f "$_base.ok" ] || [ -f "$_base.fail" ] || ! kill -0 "$_p" 2>/dev/null || [ "$_st" = Z ]; then
+			[ -f "$_base.ok" ] || [ -f "$_base.fail" ] || echo "5 preparing the archive failed (the background job died)" >"$_base.fail"
+			: >"$_base.ready"
+		fi
+	done
 	ms
 	_t0=$MS
 	start_prepare $((_j + PARALLEL))
@@ -1241,32 +1296,32 @@ if [ "$COMMAND" = boot ]; then
 				add_script "$n" failed 126 0 "cannot execute: exec format error (no #! line?)" ""
 				continue ;;
 			esac
-			# The script runs in a process group of its own (setsid) with its
-			# output in a file: a daemon it starts that keeps the output open
-			# cannot block the boot. A watchdog kills the group after
-			# script_timeout.
-			rm -f "$WORK/script.timeout"
-			if [ "$HAVE_SETSID" = 1 ]; then
-				(cd "$ROOT" && FECDEPLOY_SCRIPT=$n exec setsid "$STATE/scripts/$n") </dev/null >"$WORK/script.out" 2>&1 &
-			else
-				(cd "$ROOT" && FECDEPLOY_SCRIPT=$n exec "$STATE/scripts/$n") </dev/null >"$WORK/script.out" 2>&1 &
-			fi
-			_sp=$!
-			_wp=
+			# The script runs in the foreground, in a session and process group
+			# of its own (setsid), with its output in a file: a daemon it starts
+			# that keeps the output open cannot block the boot. A watchdog kills
+			# the group after script_timeout. (No background `wait`: busybox
+			# ash's wait builtin can miss a child that exits at once.)
+			rm -f "$WORK/script.timeout" "$WORK/script.done" "$WORK/script.pid" "$WORK/watchdog.pid"
+			_setsid=
+			[ "$HAVE_SETSID" = 0 ] || _setsid=setsid
 			if [ "$SCRIPT_TIMEOUT" -gt 0 ]; then
 				(
-					trap 'kill "$_sl" 2>/dev/null; exit 0' TERM
-					sleep "$SCRIPT_TIMEOUT" &
-					_sl=$!
-					wait "$_sl" || exit 0
+					sh -c 'echo $$ >"$1"; exec sleep "$2"' watchdog "$WORK/watchdog.pid" "$SCRIPT_TIMEOUT"
+					[ -e "$WORK/script.done" ] && exit 0
 					: >"$WORK/script.timeout"
-					kill -KILL -"$_sp" 2>/dev/null || kill -KILL "$_sp" 2>/dev/null
-				) </dev/null >/dev/null 2>&1 &
-				_wp=$!
+					read -r _p <"$WORK/script.pid" || exit 0
+					kill -KILL -"$_p" 2>/dev/null || kill -KILL "$_p" 2>/dev/null
+				) </dev/null >/dev/null 2>&1 7>&- &
 			fi
-			wait "$_sp"
+			FECDEPLOY_SCRIPT=$n sh -c 'echo $$ >"$1"; cd "$2" && exec $3 "$4"' fec-boot.sh \
+				"$WORK/script.pid" "$ROOT" "$_setsid" "$STATE/scripts/$n" </dev/null >"$WORK/script.out" 2>&1 7>&-
 			_code=$?
-			[ -z "$_wp" ] || { kill "$_wp" 2>/dev/null; wait "$_wp" 2>/dev/null; }
+			: >"$WORK/script.done"
+			if [ "$SCRIPT_TIMEOUT" -gt 0 ]; then
+				# stop the watchdog's sleep (it then sees script.done and exits)
+				while [ ! -s "$WORK/watchdog.pid" ] && [ ! -e "$WORK/script.timeout" ]; do sleep_ms 10; done
+				[ -e "$WORK/script.timeout" ] || { read -r _p <"$WORK/watchdog.pid" && kill "$_p" 2>/dev/null; }
+			fi
 			sed "s/^/[$n] /" "$WORK/script.out"
 			ms
 			_dur=$((MS - _t0))
