@@ -12,6 +12,7 @@ import (
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 type status struct {
@@ -187,5 +188,51 @@ func TestScriptTimeoutKillsProcessGroup(t *testing.T) {
 	} else {
 		pid := strings.TrimSpace(readFile(t, filepath.Join(root, "daemon2.pid")))
 		exec.Command("kill", pid).Run()
+	}
+}
+
+func TestInstallDryRunForce(t *testing.T) {
+	sh := clienttest.NewShell(t)
+	st := clienttest.NewStorage(t)
+	st.Software(t, "fec01", "A", "1.0.0", clienttest.Tree("opt/a", map[string]string{"f": "a"}))
+	st.Put(t, "fec01", index.Entry{Kind: index.KindConfiguration, Name: "C", Format: "gzip", Path: "configuration/C/1/c.tar.gz"},
+		clienttest.TarGz(t, clienttest.Tree("opt/c", map[string]string{"f": "c"})))
+	st.Init(t, "fec01", "10-x", "#!/bin/sh\ntouch \"$FECDEPLOY_ROOT/opt/script-ran\"\n")
+	st.WriteIndex(t, "fec01", nil)
+	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	root := t.TempDir()
+
+	// A dry run writes nothing at all and says what it would do.
+	r := sh.Run(t, env(ng.URL, root, "TMPDIR="+t.TempDir()), "--dry-run")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "dry-run   software      A 1.0.0") {
+		t.Fatalf("dry run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if des, _ := os.ReadDir(root); len(des) != 0 {
+		t.Errorf("a dry run wrote %v under the root", des)
+	}
+	// install KIND: only that kind, no scripts, no status file.
+	r = sh.Run(t, env(ng.URL, root), "install", "configuration")
+	if r.Code != 0 {
+		t.Fatalf("install: exit %d\n%s", r.Code, r.Stderr)
+	}
+	for p, want := range map[string]bool{"opt/c/f": true, "opt/a/f": false, "opt/script-ran": false, "var/lib/fecdeploy/status.json": false} {
+		if _, err := os.Stat(filepath.Join(root, p)); (err == nil) != want {
+			t.Errorf("after install configuration: %s exists=%v, want %v", p, err == nil, want)
+		}
+	}
+	// install with an init kind is a usage error
+	if r = sh.Run(t, env(ng.URL, root), "install", "init"); r.Code != 2 {
+		t.Errorf("install init: exit %d, want 2", r.Code)
+	}
+	// --force reinstalls what the state says is installed
+	os.Remove(filepath.Join(root, "opt/c/f"))
+	r = sh.Run(t, env(ng.URL, root), "--force")
+	if r.Code != 0 || readFile(t, filepath.Join(root, "opt/c/f")) != "c" {
+		t.Fatalf("--force: exit %d\n%s", r.Code, r.Stderr)
+	}
+	for _, e := range readStatus(t, root).Entries {
+		if e.Action != "installed" {
+			t.Errorf("--force: %s %s %s", e.Kind, e.Name, e.Action)
+		}
 	}
 }

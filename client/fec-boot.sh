@@ -514,11 +514,16 @@ command -v timeout >/dev/null 2>&1 && HAVE_TIMEOUT=1
 FRACTIONAL_SLEEP=0
 sleep 0.001 2>/dev/null && FRACTIONAL_SLEEP=1
 
-mkdir -p "$STATE" || fatal 5 "cannot create the state directory $STATE"
-# work directories a power cut left behind (not those of a running boot: an
-# init script may call `fec-boot.sh install` while the boot waits for it)
-find "$STATE" -maxdepth 1 -name '.work-*' -mtime +1 -exec rm -rf {} + 2>/dev/null
-WORK=$(mktemp -d "$STATE/.work-XXXXXXXX") || fatal 5 "cannot create a work directory in $STATE"
+if [ "$DRY_RUN" = 1 ]; then
+	# a dry run writes nothing below the root
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/fec-boot.XXXXXXXX") || fatal 5 "cannot create a work directory in ${TMPDIR:-/tmp}"
+else
+	mkdir -p "$STATE" || fatal 5 "cannot create the state directory $STATE"
+	# work directories a power cut left behind (not those of a running boot:
+	# an init script may call `fec-boot.sh install` while the boot waits)
+	find "$STATE" -maxdepth 1 -name '.work-*' -mtime +1 -exec rm -rf {} + 2>/dev/null
+	WORK=$(mktemp -d "$STATE/.work-XXXXXXXX") || fatal 5 "cannot create a work directory in $STATE"
+fi
 trap 'fail 5 "interrupted"; finish' INT TERM HUP
 
 # sha256 FILE: "<hex> ..."; openssl when the image has it (assembler SHA-256,
@@ -1219,8 +1224,8 @@ fetch_script() {
 # Init scripts run at boot only, in name order.
 if [ "$COMMAND" = boot ]; then
 	grep '^init ' "$WORK/entries" | sort -k2,2 >"$WORK/scripts"
-	mkdir -p "$STATE/scripts" || fail 6 "cannot create $STATE/scripts"
 	if [ "$DRY_RUN" = 0 ]; then
+		mkdir -p "$STATE/scripts" || fail 6 "cannot create $STATE/scripts"
 		for _f in "$STATE/scripts"/* "$STATE/scripts"/.[!.]*; do
 			[ -e "$_f" ] || continue
 			grep -q "^init ${_f##*/} " "$WORK/scripts" || rm -f "$_f"
