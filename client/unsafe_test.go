@@ -261,3 +261,23 @@ func TestSignature(t *testing.T) {
 		t.Errorf("without openssl: exit %d\n%s", r.Code, r.Stderr)
 	}
 }
+
+func TestRetries(t *testing.T) {
+	sh := clienttest.NewShell(t)
+	st := clienttest.NewStorage(t)
+	st.WriteRaw(t, "fecs/busy/INDEX", []byte("unused\n"))
+	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{Extra: "location = /fecs/busy/INDEX { return 503; }\n" +
+		"location = /fecs/teapot/INDEX { return 501; }"})
+	// 503 is retried (retries=2: three attempts, full-jitter backoff), then 3.
+	r := sh.Run(t, append(env(ng.URL, t.TempDir()), "FECDEPLOY_FEC=busy", "FECDEPLOY_RETRIES=2"))
+	if r.Code != 3 || strings.Count(r.Stderr, "failed (GET") != 2 || strings.Count(ng.AccessLog(), "/fecs/busy/INDEX") != 3 {
+		t.Errorf("503: exit %d, want 3 after 3 attempts\n%s\n%s", r.Code, r.Stderr, ng.AccessLog())
+	}
+	// 404 and 501 are final: one request each.
+	for _, fec := range []string{"nosuchfec", "teapot"} {
+		r = sh.Run(t, append(env(ng.URL, t.TempDir()), "FECDEPLOY_FEC="+fec, "FECDEPLOY_RETRIES=5"))
+		if r.Code != 3 || strings.Count(ng.AccessLog(), "/fecs/"+fec+"/INDEX") != 1 {
+			t.Errorf("%s: exit %d, want 3 after one request\n%s", fec, r.Code, r.Stderr)
+		}
+	}
+}
