@@ -639,47 +639,70 @@ if [ "$COMMAND" = boot ] && [ "$START_JITTER" -gt 0 ] && [ "$DRY_RUN" = 0 ]; the
 fi
 
 INDEX_URL=$(url_for "fecs/$FEC/INDEX")
-fetch "$INDEX_URL" "$WORK/INDEX"
-case $? in
-0) ;;
-2) case $HTTP_CODE in
-	403 | 404) fatal 3 "FEC \"$FEC\" is not known to the storage at $(redact "$URL"): $FETCH_ERR; check the FEC name (--fec, fecdeploy.fec=) and the base URL" ;;
-	*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
-	esac ;;
-*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
-esac
-INDEX_SHA256=$(sha256 "$WORK/INDEX")
-INDEX_SHA256=${INDEX_SHA256%% *}
-set -- $(ls -ln "$WORK/INDEX")
-[ "$5" -le 4194304 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") is larger than 4 MiB"
 
-# Signature: when the FEC trusts keys, the INDEX must carry a valid signature
-# from one of them before it is parsed.
-if [ -n "$PUBKEYS" ]; then
+# fetch_index: INDEX into $WORK/INDEX, its sha256 into INDEX_SHA256.
+fetch_index() {
+	fetch "$INDEX_URL" "$WORK/INDEX"
+	case $? in
+	0) ;;
+	2) case $HTTP_CODE in
+		403 | 404) fatal 3 "FEC \"$FEC\" is not known to the storage at $(redact "$URL"): $FETCH_ERR; check the FEC name (--fec, fecdeploy.fec=) and the base URL" ;;
+		*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
+		esac ;;
+	*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
+	esac
+	INDEX_SHA256=$(sha256 "$WORK/INDEX")
+	INDEX_SHA256=${INDEX_SHA256%% *}
+	set -- $(ls -ln "$WORK/INDEX")
+	[ "$5" -le 4194304 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") is larger than 4 MiB"
+}
+
+# check_signature: 0 when $WORK/INDEX.sig verifies $WORK/INDEX with a trusted
+# key; otherwise 1 with SIG_ERR set. Fetches INDEX.sig itself.
+check_signature() {
 	fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig"
 	case $? in
 	0) ;;
 	2) [ "$HTTP_CODE" = 404 ] || fatal 3 "fetching the INDEX signature: $FETCH_ERR"
-		fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: index: INDEX is not signed (no INDEX.sig) but this FEC trusts signing keys" ;;
+		SIG_ERR="index: INDEX is not signed (no INDEX.sig) but this FEC trusts signing keys"
+		return 1 ;;
 	*) fatal 3 "fetching the INDEX signature: $FETCH_ERR" ;;
 	esac
+	_nkeys=0
+	_sigsize=$(set -- $(ls -ln "$WORK/INDEX.sig"); echo "$5")
+	for _key in "$WORK"/key.*.pem; do
+		[ -e "$_key" ] || continue
+		_nkeys=$((_nkeys + 1))
+		if [ "$_sigsize" = 64 ] && openssl pkeyutl -verify -pubin -inkey "$_key" -rawin -in "$WORK/INDEX" -sigfile "$WORK/INDEX.sig" >/dev/null 2>&1; then
+			return 0
+		fi
+	done
+	SIG_ERR="index: INDEX signature does not verify with any trusted key ($_nkeys keys tried)"
+	return 1
+}
+
+fetch_index
+
+# Signature: when the FEC trusts keys, the INDEX must carry a valid signature
+# from one of them before it is parsed.
+if [ -n "$PUBKEYS" ]; then
 	# One PEM block per file: openssl reads only the first key of a file.
 	_nkeys=0
 	for _f in $(printf '%s' "$PUBKEYS" | tr ',' ' '); do
 		_nkeys=$((_nkeys + 1))
 		awk -v dir="$WORK" -v f0="$_nkeys" '/-----BEGIN PUBLIC KEY-----/ { n++; f = dir "/key." f0 "." n ".pem" } f { print > f } /-----END PUBLIC KEY-----/ { close(f); f = "" }' "$_f"
 	done
-	_ok=0 _nkeys=0
-	_sigsize=$(set -- $(ls -ln "$WORK/INDEX.sig"); echo "$5")
-	for _key in "$WORK"/key.*.pem; do
-		[ -e "$_key" ] || continue
-		_nkeys=$((_nkeys + 1))
-		if [ "$_sigsize" = 64 ] && openssl pkeyutl -verify -pubin -inkey "$_key" -rawin -in "$WORK/INDEX" -sigfile "$WORK/INDEX.sig" >/dev/null 2>&1; then
-			_ok=1
-			break
-		fi
+	# A reindex replaces INDEX and INDEX.sig one after the other: a FEC that
+	# fetched between the two renames holds a pair that does not match.
+	# Fetch both again (twice at most) before refusing, like the Go client.
+	_attempt=0
+	until check_signature; do
+		[ "$_attempt" -lt 2 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: $SIG_ERR"
+		_attempt=$((_attempt + 1))
+		log "INDEX signature does not verify ($SIG_ERR); fetching INDEX and signature again (a reindex may be under way)"
+		sleep_ms 500
+		fetch_index
 	done
-	[ "$_ok" = 1 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: index: INDEX signature does not verify with any trusted key ($_nkeys keys tried)"
 fi
 
 # parse_index FILE: the checks of storage/index Parse, then one line per entry

@@ -4,10 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
@@ -259,6 +263,51 @@ func TestSignature(t *testing.T) {
 	r := sh.Run(t, append(env(ng.URL, t.TempDir()), "FECDEPLOY_FEC=signed", "FECDEPLOY_PUBLIC_KEYS="+both))
 	if r.Code != 2 || !strings.Contains(r.Stderr, "no openssl binary") {
 		t.Errorf("without openssl: exit %d\n%s", r.Code, r.Stderr)
+	}
+}
+
+// A reindex replaces INDEX, then INDEX.sig: a FEC fetching between the two
+// renames sees a pair that does not match. The script fetches both again
+// instead of refusing to boot, as the Go client does.
+func TestSignatureRaceWithReindex(t *testing.T) {
+	sh := clienttest.NewShell(t, "openssl")
+	priv, pub, err := index.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := index.ParsePrivateKey(priv)
+	st := clienttest.NewStorage(t)
+	st.Software(t, "fec01", "S", "1.0.0", clienttest.Tree("opt/s", map[string]string{"f": "x"}))
+	st.WriteIndex(t, "fec01", k)
+	files := http.FileServer(http.Dir(st.Dir))
+	var sigRequests, indexRequests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch path.Base(r.URL.Path) {
+		case "INDEX.sig":
+			if sigRequests.Add(1) == 1 {
+				w.Write(bytes.Repeat([]byte{7}, 64)) // the previous INDEX's signature
+				return
+			}
+		case "INDEX":
+			indexRequests.Add(1)
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	keyFile := filepath.Join(t.TempDir(), "pub.pem")
+	if err := os.WriteFile(keyFile, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	r := sh.Run(t, append(env(srv.URL, root), "FECDEPLOY_PUBLIC_KEYS="+keyFile))
+	if r.Code != 0 || !strings.Contains(r.Stderr, "fetching INDEX and signature again") {
+		t.Fatalf("boot during a reindex: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if indexRequests.Load() != 2 || sigRequests.Load() != 2 {
+		t.Fatalf("INDEX fetched %d times, INDEX.sig %d times; want 2 and 2", indexRequests.Load(), sigRequests.Load())
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "opt/s/f")); err != nil || string(b) != "x" {
+		t.Fatalf("not installed: %v", err)
 	}
 }
 
