@@ -232,12 +232,22 @@ func indexRetryable(err error) bool {
 	return !errors.Is(err, errTooLarge) && !errors.Is(err, ErrConfig) && !isCertError(err)
 }
 
-// installAll installs the archives with at most cfg.Parallel at once and
-// fills out[i] for archives[i].
+// installAll installs the archives with at most cfg.Parallel downloads at
+// once and fills out[i] for archives[i].
+//
+// Downloads, verification and staging run in parallel, but the staged
+// archives are committed in INDEX order: archive i moves into place only
+// after every archive before it has been committed or has failed. Two
+// archives that carry the same path (or the same directory with different
+// modes) thus give the same tree whatever the download timing, as with the
+// shell client. A download slot is taken in INDEX order and given back as
+// soon as the archive is staged (not when it is committed), so an archive
+// waiting for its turn never holds a slot that an earlier one needs: the
+// earliest unfinished archive can always make progress. An archive whose
+// turn comes after the deadline or a cancellation is discarded.
 func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, archives []index.Entry, out []EntryStatus) []error {
 	errs := make([]error, len(archives))
-	sem := make(chan struct{}, cfg.Parallel)
-	var wg sync.WaitGroup
+	var todo []int
 	for i, e := range archives {
 		out[i] = EntryStatus{Kind: string(e.Kind), Name: e.Name, Version: e.Version, Dev: e.Dev, SHA256: e.SHA256}
 		if !cfg.Force && installedSHA(cfg, e.Kind, e.Name) == e.SHA256 {
@@ -250,25 +260,46 @@ func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, arch
 			out[i].Bytes = e.Size
 			continue
 		}
+		todo = append(todo, i)
+	}
+	sem := make(chan struct{}, cfg.Parallel)
+	var wg sync.WaitGroup
+	// turn is closed when the archive before (of those to install) is
+	// committed or has failed, and with it every earlier one.
+	turn := make(chan struct{})
+	close(turn)
+	for _, i := range todo {
+		e := archives[i]
+		sem <- struct{}{} // in INDEX order
+		prev, done := turn, make(chan struct{})
+		turn = done
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+			defer close(done)
 			start := time.Now()
-			n, err := installEntry(ctx, cfg, f, base, e)
+			staged, n, err := installEntry(ctx, cfg, f, base, e)
+			<-sem
+			took := time.Since(start) // the time waiting for the turn is not the archive's
 			out[i].Bytes = n
-			out[i].DurationMS = time.Since(start).Milliseconds()
+			if err == nil {
+				<-prev
+				cstart := time.Now()
+				err = commitEntry(ctx, cfg, staged)
+				took += time.Since(cstart)
+			}
+			out[i].DurationMS = took.Milliseconds()
 			if err != nil {
 				err = fmt.Errorf("%s %s: %w", e.Kind, e.Name, err)
 				out[i].Action, out[i].Error = ActionFailed, err.Error()
 				errs[i] = err
 				cfg.Logger.Error("install failed", "kind", string(e.Kind), "name", e.Name, "error", err.Error())
 				cfg.progress(Event{Kind: e.Kind, Name: e.Name, Phase: ActionFailed, Err: err})
+				<-prev // done only once every earlier archive is
 				return
 			}
 			out[i].Action = ActionInstalled
-			cfg.Logger.Info("installed", "kind", string(e.Kind), "name", e.Name, "version", e.Version, "bytes", n, "duration", time.Since(start).String())
+			cfg.Logger.Info("installed", "kind", string(e.Kind), "name", e.Name, "version", e.Version, "bytes", n, "duration", took.String())
 			cfg.progress(Event{Kind: e.Kind, Name: e.Name, Phase: ActionInstalled, Bytes: n, Total: e.Size})
 		}()
 	}
@@ -303,26 +334,40 @@ func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, arch
 	return errs
 }
 
+// commitEntry moves a staged archive into place, or discards it when the
+// boot was cancelled or ran out of time while it waited for its turn.
+func commitEntry(ctx context.Context, cfg Config, staged *archive.Staged) error {
+	if ctx.Err() != nil {
+		staged.Discard()
+		return fmt.Errorf("%w: staged, but the boot ended before its turn to be committed: %w", ErrInstall, context.Cause(ctx))
+	}
+	if _, err := staged.Commit(); err != nil {
+		return classify(ctx, fmt.Errorf("committing into %s: %w", cfg.Root, err))
+	}
+	return nil
+}
+
 func (c Config) progress(ev Event) {
 	if c.Progress != nil {
 		c.Progress(ev)
 	}
 }
 
-// installEntry downloads, verifies, stages and commits one archive, starting
-// over (at most MaxRestarts times) when a resumed download cannot continue.
-func installEntry(ctx context.Context, cfg Config, f *fetcher, base *url.URL, e index.Entry) (int64, error) {
+// installEntry downloads, verifies and stages one archive, starting over (at
+// most MaxRestarts times) when a resumed download cannot continue. The caller
+// commits or discards what it returns.
+func installEntry(ctx context.Context, cfg Config, f *fetcher, base *url.URL, e index.Entry) (*archive.Staged, int64, error) {
 	u := base.JoinPath(e.Path)
 	for attempt := 0; ; attempt++ {
-		n, err := fetchAndUnpack(ctx, cfg, f, u, e)
+		staged, n, err := fetchAndStage(ctx, cfg, f, u, e)
 		if err == nil {
-			return n, nil
+			return staged, n, nil
 		}
 		if errors.Is(err, ErrRestart) && attempt < cfg.MaxRestarts && ctx.Err() == nil {
 			cfg.Logger.Warn("download starts over", "url", redact(u), "reason", err.Error())
 			continue
 		}
-		return n, classify(ctx, err)
+		return nil, n, classify(ctx, err)
 	}
 }
 
@@ -353,10 +398,10 @@ func (s *streamReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func fetchAndUnpack(ctx context.Context, cfg Config, f *fetcher, u *url.URL, e index.Entry) (int64, error) {
+func fetchAndStage(ctx context.Context, cfg Config, f *fetcher, u *url.URL, e index.Entry) (*archive.Staged, int64, error) {
 	rr, err := f.openResuming(ctx, u)
 	if err != nil {
-		return 0, &downloadError{err}
+		return nil, 0, &downloadError{err}
 	}
 	defer rr.Close()
 	sr := &streamReader{r: rr}
@@ -380,17 +425,14 @@ func fetchAndUnpack(ctx context.Context, cfg Config, f *fetcher, u *url.URL, e i
 				err = fmt.Errorf("%w (%v)", verr, err)
 			}
 		}
-		return sr.n, err
+		return nil, sr.n, err
 	}
 	// Stage reads to EOF; make sure the verifier saw the end.
 	if _, err := io.Copy(io.Discard, vr); err != nil {
 		staged.Discard()
-		return sr.n, err
+		return nil, sr.n, err
 	}
-	if _, err := staged.Commit(); err != nil {
-		return sr.n, fmt.Errorf("committing into %s: %w", cfg.Root, err)
-	}
-	return sr.n, nil
+	return staged, sr.n, nil
 }
 
 func isVerifyErr(err error) bool {
