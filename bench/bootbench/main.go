@@ -29,23 +29,18 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/bench/internal/benchkit"
 	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
@@ -69,10 +64,8 @@ func main() {
 
 func run() error {
 	for _, tool := range []string{"nginx", "curl", "zstd", "tar"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if _, err2 := os.Stat("/usr/sbin/" + tool); err2 != nil {
-				return fmt.Errorf("%s not found: apt-get install nginx curl zstd tar", tool)
-			}
+		if _, err := benchkit.Tool(tool); err != nil {
+			return fmt.Errorf("%s not found: apt-get install nginx curl zstd tar", tool)
 		}
 	}
 	abs, err := filepath.Abs(*out)
@@ -80,7 +73,7 @@ func run() error {
 		return err
 	}
 	*out = abs
-	names, err := buildPayload()
+	names, err := benchkit.BuildTrees(filepath.Join(*out, "payload"), *perTree)
 	if err != nil {
 		return err
 	}
@@ -91,7 +84,7 @@ func run() error {
 	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/fec-boot").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/fec-boot: %v\n%s", err, b)
 	}
-	url, stop, err := startNginx(filepath.Join(*out, "storage"))
+	url, stop, err := benchkit.StartNginx(filepath.Join(*out, "nginx"), filepath.Join(*out, "storage"))
 	if err != nil {
 		return err
 	}
@@ -111,8 +104,7 @@ func run() error {
 	rootDir = filepath.Join(rootDir, "fecdeploy-bootbench")
 	fresh := func(name string) string {
 		p := filepath.Join(rootDir, name)
-		os.RemoveAll(p)
-		os.MkdirAll(p, 0o755)
+		benchkit.FreshDir(p)
 		return p
 	}
 	loop := func(urls []string, pipe string, root string) string {
@@ -126,17 +118,18 @@ func run() error {
 		// xargs -P gives the same parallelism fec-boot uses.
 		return fmt.Sprintf("printf '%%s\\n' %s | xargs -P %d -I{} sh -c %q", quoteAll(args), *parallel, cmd)
 	}
-
-	type sample struct {
-		d, cpu time.Duration
-		rss    int64
+	timeRun := func(argv []string) (benchkit.Sample, error) {
+		benchkit.Sync()
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdout = io.Discard
+		return benchkit.Time(cmd)
 	}
-	results := map[string][]sample{}
+
+	results := map[string][]benchkit.Sample{}
 	order := []string{"fec-boot", "gzip loop", "zstd loop", "fetch", "decompress", "write tree"}
 	for rep := 0; rep < *reps; rep++ {
 		// Rotate the order so no method always runs first after a cleanup.
-		rot := append(append([]string(nil), order[rep%len(order):]...), order[:rep%len(order)]...)
-		for _, m := range rot {
+		for _, m := range benchkit.Rotate(order, rep) {
 			var script string
 			var argv []string
 			switch m {
@@ -159,20 +152,18 @@ func run() error {
 			if script != "" {
 				argv = []string{"bash", "-c", "set -o pipefail\n" + script}
 			}
-			syncFS()
-			d, cpu, rss, err := timeRun(argv)
+			s, err := timeRun(argv)
 			if err != nil {
 				return fmt.Errorf("%s: %v", m, err)
 			}
-			results[m] = append(results[m], sample{d, cpu, rss})
+			results[m] = append(results[m], s)
 			if m == "fec-boot" {
 				// Second boot, nothing changed.
-				syncFS()
-				d2, cpu2, rss2, err := timeRun(argv)
+				s, err := timeRun(argv)
 				if err != nil {
 					return fmt.Errorf("second boot: %v", err)
 				}
-				results["fec-boot again"] = append(results["fec-boot again"], sample{d2, cpu2, rss2})
+				results["fec-boot again"] = append(results["fec-boot again"], s)
 			}
 		}
 		fmt.Fprintf(os.Stderr, "rep %d/%d done\n", rep+1, *reps)
@@ -183,40 +174,31 @@ func run() error {
 		var ds []time.Duration
 		for _, s := range results[m] {
 			if cpu {
-				ds = append(ds, s.cpu)
+				ds = append(ds, s.CPU)
 			} else {
-				ds = append(ds, s.d)
+				ds = append(ds, s.Wall)
 			}
 		}
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		return ds[len(ds)/2]
+		return benchkit.Median(ds)
 	}
 	med := func(m string) time.Duration { return median(m, false) }
 	limits := make([]time.Duration, *reps)
 	for i := range limits {
-		limits[i] = max(results["fetch"][i].d, results["decompress"][i].d, results["write tree"][i].d)
+		limits[i] = max(results["fetch"][i].Wall, results["decompress"][i].Wall, results["write tree"][i].Wall)
 	}
-	sort.Slice(limits, func(i, j int) bool { return limits[i] < limits[j] })
-	limit := limits[len(limits)/2]
+	limit := benchkit.Median(limits)
 	var peak int64
 	for _, s := range append(results["fec-boot"], results["fec-boot again"]...) {
-		peak = max(peak, s.rss)
+		peak = max(peak, s.RSS)
 	}
-	var unpacked int64
-	filepath.WalkDir(filepath.Join(*out, "payload"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				unpacked += fi.Size()
-			}
-		}
-		return nil
-	})
+	_, unpacked, _ := benchkit.DirStats(filepath.Join(*out, "payload"))
 	var zsize, gsize int64
 	for _, n := range names {
-		zsize += fileSize(filepath.Join(*out, "storage", archivePath(n, archive.Zstd)))
-		gsize += fileSize(filepath.Join(*out, "storage", archivePath(n, archive.Gzip)))
+		zsize += benchkit.FileSize(filepath.Join(*out, "storage", archivePath(n, archive.Zstd)))
+		gsize += benchkit.FileSize(filepath.Join(*out, "storage", archivePath(n, archive.Gzip)))
 	}
 
+	secs, ratio, mb := benchkit.Secs, benchkit.Ratio, benchkit.MB
 	fb, again, gz := med("fec-boot"), med("fec-boot again"), med("gzip loop")
 	fmt.Printf("payload: 6 archives, %.0f MB unpacked; zstd %.0f MB, gzip %.0f MB; %d reps, medians; %d CPUs; fec-boot --parallel %d; roots in %s\n\n",
 		mb(unpacked), mb(zsize), mb(gsize), *reps, runtime.NumCPU(), *parallel, filepath.Dir(rootDir))
@@ -225,7 +207,7 @@ func run() error {
 	for _, m := range []string{"fec-boot", "fec-boot again", "gzip loop", "zstd loop", "fetch", "decompress", "write tree"} {
 		var all []string
 		for _, s := range results[m] {
-			all = append(all, secs(s.d))
+			all = append(all, secs(s.Wall))
 		}
 		fmt.Printf("| %s | %s | %s | %s |\n", m, secs(med(m)), secs(median(m, true)), strings.Join(all, " "))
 	}
@@ -249,18 +231,6 @@ func run() error {
 	return nil
 }
 
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
-func secs(d time.Duration) string      { return fmt.Sprintf("%.2fs", d.Seconds()) }
-func mb(n int64) float64               { return float64(n) / 1e6 }
-
-func fileSize(p string) int64 {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
 func quoteAll(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
@@ -269,133 +239,8 @@ func quoteAll(args []string) string {
 	return strings.Join(q, " ")
 }
 
-// syncFS flushes dirty pages so one run's writeback is not billed to the next.
-func syncFS() { syscall.Sync() }
-
-// timeRun runs argv and returns wall time, CPU time (user+sys of it and its
-// children) and peak RSS (KiB, the largest single process) from wait4.
-func timeRun(argv []string) (time.Duration, time.Duration, int64, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	cmd.Stdout = io.Discard
-	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		return d, 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
-	}
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	var rss int64
-	if ru != nil {
-		rss = ru.Maxrss
-	}
-	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss, nil
-}
-
 func archivePath(name string, f archive.Format) string {
-	return fmt.Sprintf("software/%s/1.0.0/%s-1.0.0%s", name, name, f.Extension())
-}
-
-// buildPayload fills out/payload/<tree> with copies of real binaries and
-// libraries and, for the last tree, generated XML instance files.
-func buildPayload() ([]string, error) {
-	names := []string{"Tools_DU", "Libs1_DU", "Libs2_DU", "Libs3_DU", "Bin_DU", "Instances_DU"}
-	dir := filepath.Join(*out, "payload")
-	marker := filepath.Join(dir, ".complete")
-	if _, err := os.Stat(marker); err == nil {
-		return names, nil
-	}
-	os.RemoveAll(dir)
-	limit := *perTree << 20
-	var files []string
-	for _, src := range []string{"/usr/local/go/pkg/tool", "/usr/local/go/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib/gcc", "/usr/libexec", "/usr/bin", "/usr/sbin", "/usr/lib"} {
-		filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return nil
-			}
-			if isELF(p) {
-				files = append(files, p)
-			}
-			return nil
-		})
-	}
-	seen := map[string]bool{}
-	i := 0
-	for t := 0; t < 5; t++ {
-		var size int64
-		for ; i < len(files); i++ {
-			p := files[i]
-			fi, err := os.Stat(p)
-			if seen[p] || err != nil || fi.Size() > 8<<20 {
-				continue
-			}
-			if size+fi.Size() > limit {
-				break // this file starts the next tree
-			}
-			seen[p] = true
-			dst := filepath.Join(dir, names[t], strings.TrimPrefix(p, "/"))
-			if err := copyFile(p, dst, fi.Mode().Perm()); err != nil {
-				continue
-			}
-			size += fi.Size()
-		}
-		if size < limit*9/10 {
-			return nil, fmt.Errorf("not enough ELF files on this machine for tree %d (%d MB)", t, size>>20)
-		}
-	}
-	// Instances: many small XML files, as FESA instance files are.
-	inst := filepath.Join(dir, names[5])
-	var size int64
-	for n := 0; size < limit; n++ {
-		var b strings.Builder
-		fmt.Fprintf(&b, "<?xml version=\"1.0\"?>\n<instance class=\"Class%d\" version=\"1.%d.0\">\n", n%97, n%13)
-		for k := 0; k < 120+n%80; k++ {
-			fmt.Fprintf(&b, "  <device name=\"DEV%05d_%02d\" timing=\"%d\" address=\"0x%08x\" gain=\"%d.%03d\" enabled=\"%t\"/>\n",
-				n, k, (n*31+k)%1024, n*7919+k*104729, k%7, (n*k)%1000, (n+k)%3 != 0)
-		}
-		b.WriteString("</instance>\n")
-		p := filepath.Join(inst, fmt.Sprintf("dev%03d", n%100), fmt.Sprintf("Instance%05d.instance", n))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
-			return nil, err
-		}
-		size += int64(b.Len())
-	}
-	return names, os.WriteFile(marker, nil, 0o644)
-}
-
-func isELF(p string) bool {
-	f, err := os.Open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var m [4]byte
-	_, err = io.ReadFull(f, m[:])
-	return err == nil && string(m[:]) == "\x7fELF"
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	o, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm|0o200)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(o, in); err != nil {
-		o.Close()
-		return err
-	}
-	return o.Close()
+	return benchkit.ArchivePath(name, f.Extension())
 }
 
 // buildStorage packs every tree as zstd and gzip (and an uncompressed tar
@@ -409,29 +254,13 @@ func buildStorage(names []string) error {
 	os.RemoveAll(st)
 	ix := index.Index{FEC: fecName, Arch: "x86_64"}
 	for _, n := range names {
-		src := filepath.Join(*out, "payload", n)
-		prefix := "opt/fesa/" + n + "/1.0.0"
 		for _, f := range []archive.Format{archive.Zstd, archive.Gzip} {
-			p := filepath.Join(st, archivePath(n, f))
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			w, err := os.Create(p)
+			e, err := benchkit.PackTree(st, archivePath(n, f), filepath.Join(*out, "payload", n), n, f)
 			if err != nil {
 				return err
 			}
-			bw := bufio.NewWriterSize(w, 1<<20)
-			ps, err := archive.Pack(context.Background(), bw, src, archive.PackOptions{Format: f, Prefix: prefix})
-			if err == nil {
-				err = bw.Flush()
-			}
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("packing %s: %v", n, err)
-			}
 			if f == archive.Zstd {
-				ix.Entries = append(ix.Entries, index.Entry{Kind: index.KindSoftware, Name: n, SHA256: ps.SHA256, Size: ps.Size,
-					Path: archivePath(n, f), Format: string(f), Version: "1.0.0"})
+				ix.Entries = append(ix.Entries, e)
 			}
 		}
 		tarPath := filepath.Join(*out, "tars", n+".tar")
@@ -441,82 +270,10 @@ func buildStorage(names []string) error {
 			return fmt.Errorf("%v: %s", err, b)
 		}
 	}
-	data, err := ix.Marshal()
-	if err != nil {
-		return err
-	}
-	p := filepath.Join(st, "fecs", fecName, index.FileName)
-	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
+	if err := benchkit.WriteIndex(st, ix); err != nil {
 		return err
 	}
 	return os.WriteFile(marker, nil, 0o644)
-}
-
-// startNginx serves root on a free loopback port (config shaped like
-// internal/testenv's) and returns its URL and a stop function.
-func startNginx(root string) (string, func(), error) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	dir := filepath.Join(*out, "nginx")
-	os.RemoveAll(dir)
-	os.MkdirAll(dir, 0o755)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	conf := fmt.Sprintf(`%s
-worker_processes 2;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log warn;
-events { worker_connections 512; }
-http {
-    access_log off;
-    client_body_temp_path %[2]s/client_body;
-    proxy_temp_path %[2]s/proxy;
-    fastcgi_temp_path %[2]s/fastcgi;
-    uwsgi_temp_path %[2]s/uwsgi;
-    scgi_temp_path %[2]s/scgi;
-    default_type application/octet-stream;
-    sendfile on;
-    etag on;
-    server {
-        listen 127.0.0.1:%[3]d;
-        root %[4]s;
-        location / { limit_except GET { deny all; } }
-    }
-}
-`, user, dir, port, root)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command(bin, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir+"/", "-g", "daemon off;")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		cmd.Wait()
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; i < 200; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "http://" + addr, stop, nil
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	stop()
-	return "", nil, fmt.Errorf("nginx does not listen on %s", addr)
 }
 
 func defaultRoots() string {

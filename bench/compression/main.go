@@ -18,24 +18,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"debug/elf"
 	"flag"
 	"fmt"
-	"io"
-	"io/fs"
 	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/bench/internal/benchkit"
 )
 
 func main() {
@@ -129,14 +126,9 @@ type sample struct {
 	cpuPackGo, cpuPackCLI, cpuUnGo, cpuUnCLI []time.Duration
 }
 
+// lastCPU is the CPU time (user+system, children included) of the last sh
+// or timed run.
 var lastCPU time.Duration
-
-func cpuOf(ps *os.ProcessState) time.Duration {
-	if ps == nil {
-		return 0
-	}
-	return ps.UserTime() + ps.SystemTime()
-}
 
 func run(reps int, out, cpuprofile string, slowCLI bool) error {
 	quick := os.Getenv("BENCH_QUICK") == "1"
@@ -174,45 +166,26 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 
 	// Flush dirty pages before each timed step, so that one step's
 	// writeback does not land in the next one's time.
-	settle := func() { exec.Command("sync").Run() }
+	measure := func(cmd *exec.Cmd) (time.Duration, error) {
+		benchkit.Sync()
+		cmd.Stderr = os.Stderr
+		s, err := benchkit.Time(cmd)
+		lastCPU = s.CPU
+		return s.Wall, err
+	}
 	sh := func(script string, env ...string) (time.Duration, error) {
-		settle()
 		cmd := exec.Command("sh", "-ec", script)
 		cmd.Env = append(os.Environ(), env...)
-		cmd.Stderr = os.Stderr
-		start := time.Now()
-		err := cmd.Run()
-		d := time.Since(start)
-		lastCPU = cpuOf(cmd.ProcessState)
-		return d, err
+		return measure(cmd)
 	}
 	timed := func(args ...string) (time.Duration, error) {
-		settle()
-		cmd := exec.Command(self, append([]string{"child"}, args...)...)
-		cmd.Stderr = os.Stderr
-		start := time.Now()
-		err := cmd.Run()
-		d := time.Since(start)
-		lastCPU = cpuOf(cmd.ProcessState)
-		return d, err
+		return measure(exec.Command(self, append([]string{"child"}, args...)...))
 	}
 	// Warm the page cache: every step then reads the payload from memory.
 	if _, err := sh(`tar -c -C "$SRC" . >/dev/null; tar -c -C "$SLOW" . >/dev/null`, "SRC="+payload, "SLOW="+slowPayload); err != nil {
 		return err
 	}
-	fresh := func() (string, error) {
-		if err := os.RemoveAll(dst); err != nil {
-			return "", err
-		}
-		return dst, os.MkdirAll(dst, 0o755)
-	}
-	fileSize := func(p string) int64 {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return -1
-		}
-		return fi.Size()
-	}
+	fresh := func() (string, error) { return dst, benchkit.FreshDir(dst) }
 
 	for rep := 0; rep < reps; rep++ {
 		for i, c := range cfgs {
@@ -225,7 +198,7 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 			}
 			goOut := filepath.Join(arch, "go-"+c.name+c.format.Extension())
 			cliOut := filepath.Join(arch, "cli-"+c.name+c.format.Extension())
-			// Alternate which side goes first.
+			// Alternate which side goes first (here and for the unpacks).
 			steps := []func() error{
 				func() error {
 					d, err := timed("pack", string(c.format), strconv.Itoa(c.level), payload, goOut)
@@ -243,15 +216,12 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 					return err
 				},
 			}
-			if rep%2 == 1 {
-				steps[0], steps[1] = steps[1], steps[0]
-			}
-			for _, s := range steps {
+			for _, s := range benchkit.Rotate(steps, rep) {
 				if err := s(); err != nil {
 					return fmt.Errorf("%s pack: %w", c.name, err)
 				}
 			}
-			sizes[i] = [2]int64{fileSize(goOut), fileSize(cliOut)}
+			sizes[i] = [2]int64{benchkit.FileSize(goOut), benchkit.FileSize(cliOut)}
 			unSteps := []func() error{
 				func() error {
 					d, err := fresh()
@@ -275,10 +245,7 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 					return err
 				},
 			}
-			if rep%2 == 1 {
-				unSteps[0], unSteps[1] = unSteps[1], unSteps[0]
-			}
-			for _, s := range unSteps {
+			for _, s := range benchkit.Rotate(unSteps, rep) {
 				if err := s(); err != nil {
 					return fmt.Errorf("%s unpack: %w", c.name, err)
 				}
@@ -363,14 +330,7 @@ func last(d []time.Duration) float64 {
 	return d[len(d)-1].Seconds()
 }
 
-func median(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
+var median = benchkit.Median
 
 // buildPayload assembles (or reuses) a staged install tree: real ELF
 // executables and shared libraries (what FECs mostly receive) and many small
@@ -392,20 +352,7 @@ func buildPayload(out string, quick bool) (dir string, bytes int64, files int, e
 			return "", 0, 0, err
 		}
 	}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			bytes += fi.Size()
-			files++
-		}
-		return nil
-	})
+	files, bytes, err = benchkit.DirStats(dir)
 	return dir, bytes, files, err
 }
 
@@ -430,14 +377,14 @@ func fillPayload(dir string, budget int64, xmlFiles int) error {
 			if err != nil || !fi.Mode().IsRegular() || fi.Size() > 40<<20 || used+fi.Size() > limit {
 				continue
 			}
-			if !isELF(m) {
+			if !benchkit.IsELF(m) {
 				continue
 			}
 			dst := filepath.Join(dir, s.sub, filepath.Base(m))
 			if _, err := os.Lstat(dst); err == nil {
 				continue
 			}
-			if err := copyFile(m, dst); err != nil {
+			if err := benchkit.CopyFile(m, dst, 0o755); err != nil {
 				return err
 			}
 			used += fi.Size()
@@ -463,35 +410,6 @@ func fillPayload(dir string, budget int64, xmlFiles int) error {
 		}
 	}
 	return nil
-}
-
-func isELF(p string) bool {
-	f, err := elf.Open(p)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
-}
-
-func copyFile(from, to string) error {
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	o, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(o, in); err != nil {
-		o.Close()
-		return err
-	}
-	return o.Close()
 }
 
 // fesaInstance writes an XML device instance file like those FESA classes

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	bb "github.com/fair-acc/fecdeploy/internal/busybox"
+	"github.com/fair-acc/fecdeploy/internal/nginxconf"
 )
 
 // InCI reports whether the tests run under CI (CI=true), where missing tools
@@ -98,42 +99,18 @@ func StartNginx(t testing.TB, root string, opts NginxOptions) *Nginx {
 	bin := RequireTool(t, "nginx", "/usr/sbin/nginx")
 	dir := t.TempDir()
 	port := FreePort(t)
-	user := ""
-	if os.Geteuid() == 0 {
-		// Workers would drop to nobody, who cannot read t.TempDir() (0700).
-		user = "user root;"
-	}
 	absRoot, err := filepath.Abs(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`%s
-worker_processes 2;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log warn;
-events { worker_connections 512; }
-http {
-    access_log %[2]s/access.log;
-    client_body_temp_path %[2]s/client_body;
-    proxy_temp_path %[2]s/proxy;
-    fastcgi_temp_path %[2]s/fastcgi;
-    uwsgi_temp_path %[2]s/uwsgi;
-    scgi_temp_path %[2]s/scgi;
-    default_type application/octet-stream;
-    types { text/plain INDEX; }
-    sendfile on;
-    etag on;
-    %[5]s
-    server {
-        listen 127.0.0.1:%[3]d;
-        root %[4]s;
-        location / {
-            limit_except GET { deny all; }
-        }
-        %[6]s
-    }
-}
-`, user, dir, port, absRoot, opts.HTTP, opts.Extra)
+	conf := nginxconf.Config(nginxconf.Options{
+		Dir:       dir,
+		Port:      port,
+		Root:      absRoot,
+		AccessLog: filepath.Join(dir, "access.log"),
+		HTTP:      "types { text/plain INDEX; }\n    " + opts.HTTP,
+		Extra:     opts.Extra,
+	})
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
