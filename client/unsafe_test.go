@@ -4,14 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
@@ -279,21 +275,7 @@ func TestSignatureRaceWithReindex(t *testing.T) {
 	st := clienttest.NewStorage(t)
 	st.Software(t, "fec01", "S", "1.0.0", clienttest.Tree("opt/s", map[string]string{"f": "x"}))
 	st.WriteIndex(t, "fec01", k)
-	files := http.FileServer(http.Dir(st.Dir))
-	var sigRequests, indexRequests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch path.Base(r.URL.Path) {
-		case "INDEX.sig":
-			if sigRequests.Add(1) == 1 {
-				w.Write(bytes.Repeat([]byte{7}, 64)) // the previous INDEX's signature
-				return
-			}
-		case "INDEX":
-			indexRequests.Add(1)
-		}
-		files.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv := testenv.StartReindexRace(t, st.Dir)
 	keyFile := filepath.Join(t.TempDir(), "pub.pem")
 	if err := os.WriteFile(keyFile, pub, 0o644); err != nil {
 		t.Fatal(err)
@@ -303,8 +285,8 @@ func TestSignatureRaceWithReindex(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stderr, "fetching INDEX and signature again") {
 		t.Fatalf("boot during a reindex: exit %d\n%s", r.Code, r.Stderr)
 	}
-	if indexRequests.Load() != 2 || sigRequests.Load() != 2 {
-		t.Fatalf("INDEX fetched %d times, INDEX.sig %d times; want 2 and 2", indexRequests.Load(), sigRequests.Load())
+	if srv.IndexRequests.Load() != 2 || srv.SigRequests.Load() != 2 {
+		t.Fatalf("INDEX fetched %d times, INDEX.sig %d times; want 2 and 2", srv.IndexRequests.Load(), srv.SigRequests.Load())
 	}
 	if b, err := os.ReadFile(filepath.Join(root, "opt/s/f")); err != nil || string(b) != "x" {
 		t.Fatalf("not installed: %v", err)

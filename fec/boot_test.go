@@ -12,13 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -533,28 +530,14 @@ func TestBootSignatureRaceWithReindex(t *testing.T) {
 	s := standardStorage(t)
 	pub := s.sign()
 	s.publish()
-	files := http.FileServer(http.Dir(s.Dir))
-	var sigRequests, indexRequests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch path.Base(r.URL.Path) {
-		case "INDEX.sig":
-			if sigRequests.Add(1) == 1 {
-				w.Write(bytes.Repeat([]byte{7}, ed25519.SignatureSize)) // the previous INDEX's signature
-				return
-			}
-		case "INDEX":
-			indexRequests.Add(1)
-		}
-		files.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv := testenv.StartReindexRace(t, s.Dir)
 	cfg := testConfig(t, srv.URL, "fec01")
 	cfg.PublicKeys = []ed25519.PublicKey{pub}
 	if _, err := Boot(context.Background(), cfg); err != nil {
 		t.Fatalf("boot during a reindex: %v", err)
 	}
-	if indexRequests.Load() != 2 || sigRequests.Load() != 2 {
-		t.Fatalf("INDEX fetched %d times, INDEX.sig %d times; want 2 and 2", indexRequests.Load(), sigRequests.Load())
+	if srv.IndexRequests.Load() != 2 || srv.SigRequests.Load() != 2 {
+		t.Fatalf("INDEX fetched %d times, INDEX.sig %d times; want 2 and 2", srv.IndexRequests.Load(), srv.SigRequests.Load())
 	}
 }
 
