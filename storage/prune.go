@@ -427,50 +427,15 @@ func needsTrace(l Link) bool {
 
 // traversed follows the base-relative path rel like resolve does and
 // returns every software/<name>/<version> entry it passes through (a
-// symlinked version entry included), in order.
+// symlinked version entry included), in order, up to where resolution
+// stops if it fails.
 func (s *Storage) traversed(rel string) [][2]string {
 	var out [][2]string
-	var done []string
-	todo := strings.Split(rel, "/")
-	links := 0
-	for len(todo) > 0 {
-		c := todo[0]
-		todo = todo[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(done) > 0 {
-				done = done[:len(done)-1]
-			}
-			continue
-		}
-		cur := path.Join(append(done, c)...)
+	_, _, _ = s.resolveVisit(rel, nil, func(cur string) {
 		if loc, ok := locateInTree(cur); ok && loc.kind == index.KindSoftware && loc.version != "" && loc.file == "" {
 			out = append(out, [2]string{loc.name, loc.version})
 		}
-		fi, err := os.Lstat(s.abs(cur))
-		if err != nil {
-			return out
-		}
-		if fi.Mode()&os.ModeSymlink != 0 {
-			links++
-			t, err := os.Readlink(s.abs(cur))
-			if err != nil || links > maxSymlinks {
-				return out
-			}
-			if filepath.IsAbs(t) {
-				r, ok := s.within(t)
-				if !ok {
-					return out
-				}
-				done, t = nil, r
-			}
-			todo = append(strings.Split(filepath.ToSlash(t), "/"), todo...)
-			continue
-		}
-		done = append(done, c)
-	}
+	})
 	return out
 }
 

@@ -72,6 +72,12 @@ func (s *Storage) resolve(rel string) (string, os.FileInfo, error) {
 // and over. It must only live while the tree does not change (one reindex
 // under the lock).
 func (s *Storage) resolveWith(rel string, cache *hashCache) (string, os.FileInfo, error) {
+	return s.resolveVisit(rel, cache, nil)
+}
+
+// resolveVisit is resolveWith that also calls visit (when not nil) with
+// every base-relative path it steps on, before looking at it.
+func (s *Storage) resolveVisit(rel string, cache *hashCache, visit func(cur string)) (string, os.FileInfo, error) {
 	var done []string // resolved components, each an existing non-symlink
 	todo := strings.Split(rel, "/")
 	isDir := true // the node done names
@@ -98,6 +104,9 @@ func (s *Storage) resolveWith(rel string, cache *hashCache) (string, os.FileInfo
 			continue
 		}
 		cur := path.Join(append(done, c)...)
+		if visit != nil {
+			visit(cur)
+		}
 		fi, err := cache.lstat(s, cur)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
