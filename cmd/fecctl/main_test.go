@@ -121,6 +121,10 @@ func TestBadInput(t *testing.T) {
 		})
 		return b.String()
 	}
+	notArchive := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notArchive, []byte("not an archive\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	before := snapshot()
 	for _, tc := range []struct {
 		args []string
@@ -140,6 +144,12 @@ func TestBadInput(t *testing.T) {
 		{[]string{"ls", "-storage", dir}, cli.ExitNotFound, "not a fecdeploy web storage"},
 		{[]string{"sign"}, cli.ExitUsage, "no signing key"},
 		{[]string{"link-init", "scu01", "99-nothing"}, cli.ExitNotFound, "99-nothing"},
+		{[]string{"put", "-kind", "configuration", "scu01", "notes", notArchive}, cli.ExitUsage, "not a zstd, gzip or xz"},
+		{[]string{"put", "-kind", "init", "scu01", "90-x", filepath.Join(dir, "missing.sh")}, cli.ExitError, "missing.sh"},
+		{[]string{"add-script", "10-x", filepath.Join(dir, "missing.sh")}, cli.ExitError, "missing.sh"},
+		{[]string{"ls", "-sign-key", filepath.Join(dir, "missing.key")}, cli.ExitError, "missing.key"},
+		{[]string{"serve", "-storage", dir}, cli.ExitNotFound, "not a fecdeploy web storage"},
+		{[]string{"switch", "scu01", "Foo", "1.0.0"}, cli.ExitNotFound, "Foo"},
 	} {
 		code, _, errs := fecctl(t, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.msg) {
