@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // genTree writes a tree like an installed FESA deploy unit: a few large
@@ -55,7 +57,7 @@ func genTree(tb testing.TB, dir string, bigFiles, bigSize, smallFiles int) int64
 func TestPackIndependentOfCPUs(t *testing.T) {
 	src := t.TempDir()
 	genTree(t, src, 3, 7<<20, 50) // > 2 zstd chunks
-	for _, f := range []Format{Zstd, Gzip} {
+	for _, f := range []index.Format{index.FormatZstd, index.FormatGzip} {
 		old := runtime.GOMAXPROCS(1)
 		one := packTree(t, src, PackOptions{Format: f, Prefix: "opt/x"})
 		runtime.GOMAXPROCS(4)
@@ -75,7 +77,7 @@ func TestPackIndependentOfCPUs(t *testing.T) {
 func BenchmarkPack(b *testing.B) {
 	src := b.TempDir()
 	total := genTree(b, src, 4, 8<<20, 2000)
-	for _, f := range []Format{Zstd, Gzip} {
+	for _, f := range []index.Format{index.FormatZstd, index.FormatGzip} {
 		b.Run(string(f), func(b *testing.B) {
 			b.SetBytes(total)
 			for i := 0; i < b.N; i++ {
@@ -90,7 +92,7 @@ func BenchmarkPack(b *testing.B) {
 func BenchmarkStage(b *testing.B) {
 	src := b.TempDir()
 	total := genTree(b, src, 4, 8<<20, 2000)
-	for _, f := range []Format{Zstd, Gzip} {
+	for _, f := range []index.Format{index.FormatZstd, index.FormatGzip} {
 		b.Run(string(f), func(b *testing.B) {
 			data := packTree(b, src, PackOptions{Format: f, Prefix: "opt/fesa/X/1.0.0"})
 			b.SetBytes(total)

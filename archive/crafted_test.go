@@ -19,6 +19,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	uxz "github.com/ulikunitz/xz"
+
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 var update = flag.Bool("update", false, "regenerate the crafted archives in testdata/")
@@ -281,11 +283,11 @@ var crafted = []struct {
 		}
 		return b
 	}, UnpackOptions{}, ErrCorrupt, ""},
-	{"plain.tar", func(t testing.TB) []byte { return rawTar(t, true, reg("opt/a", "x")) }, UnpackOptions{}, ErrUnknownFormat, ""},
-	{"archive.zip", zipFile, UnpackOptions{}, ErrUnknownFormat, ""},
-	{"text.txt", func(t testing.TB) []byte { return []byte("<html>404 Not Found</html>\n") }, UnpackOptions{}, ErrUnknownFormat, ""},
-	{"empty", func(t testing.TB) []byte { return nil }, UnpackOptions{}, ErrUnknownFormat, ""},
-	{"gzip-declared-zstd.tar.gz", func(t testing.TB) []byte { return gz(t, rawTar(t, true, reg("opt/a", "x"))) }, UnpackOptions{Format: Zstd}, ErrUnknownFormat, ""},
+	{"plain.tar", func(t testing.TB) []byte { return rawTar(t, true, reg("opt/a", "x")) }, UnpackOptions{}, index.ErrUnknownFormat, ""},
+	{"archive.zip", zipFile, UnpackOptions{}, index.ErrUnknownFormat, ""},
+	{"text.txt", func(t testing.TB) []byte { return []byte("<html>404 Not Found</html>\n") }, UnpackOptions{}, index.ErrUnknownFormat, ""},
+	{"empty", func(t testing.TB) []byte { return nil }, UnpackOptions{}, index.ErrUnknownFormat, ""},
+	{"gzip-declared-zstd.tar.gz", func(t testing.TB) []byte { return gz(t, rawTar(t, true, reg("opt/a", "x"))) }, UnpackOptions{Format: index.FormatZstd}, index.ErrUnknownFormat, ""},
 
 	// Accepted archives.
 	{"valid.tar.zst", func(t testing.TB) []byte { return zst(t, validArchive(t)) }, UnpackOptions{}, nil, ""},

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/index"
+
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 	uxz "github.com/ulikunitz/xz"
@@ -24,7 +26,7 @@ import (
 
 // PackOptions configures Pack.
 type PackOptions struct {
-	Format Format // default Zstd
+	Format index.Format // default Zstd
 	// Level is the compression level in the terms of the format's command
 	// line tool (zstd 1..19, gzip 1..9); 0 = the format's default (zstd -3,
 	// gzip -6). Xz ignores it.
@@ -60,10 +62,10 @@ type PackStats struct {
 func Pack(ctx context.Context, w io.Writer, srcDir string, opts PackOptions) (PackStats, error) {
 	var st PackStats
 	if opts.Format == "" {
-		opts.Format = Zstd
+		opts.Format = index.FormatZstd
 	}
-	if !opts.Format.valid() {
-		return st, fmt.Errorf("%w: %q (use zstd, gzip or xz)", ErrUnknownFormat, opts.Format)
+	if !opts.Format.Valid() {
+		return st, fmt.Errorf("%w: %q (use zstd, gzip or xz)", index.ErrUnknownFormat, opts.Format)
 	}
 	prefix := strings.Trim(opts.Prefix, "/")
 	if strings.HasPrefix(opts.Prefix, "/") || (prefix != "" && !filepath.IsLocal(prefix)) || strings.Contains(prefix, "\\") {
@@ -125,15 +127,15 @@ func packModTime(t time.Time) (time.Time, error) {
 }
 
 // newCompressor returns a writer compressing into w.
-func newCompressor(w io.Writer, f Format, level int) (io.WriteCloser, error) {
+func newCompressor(w io.Writer, f index.Format, level int) (io.WriteCloser, error) {
 	switch f {
-	case Zstd:
+	case index.FormatZstd:
 		l := zstd.SpeedDefault
 		if level != 0 {
 			l = zstd.EncoderLevelFromZstd(level)
 		}
 		return newParallelZstd(w, l)
-	case Gzip:
+	case index.FormatGzip:
 		if level < 0 || level > 9 {
 			return nil, fmt.Errorf("archive: gzip level %d out of range 1..9", level)
 		}
@@ -141,10 +143,10 @@ func newCompressor(w io.Writer, f Format, level int) (io.WriteCloser, error) {
 			level = pgzip.DefaultCompression
 		}
 		return pgzip.NewWriterLevel(w, level)
-	case Xz:
+	case index.FormatXz:
 		return uxz.NewWriter(w)
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, f)
+	return nil, fmt.Errorf("%w: %q", index.ErrUnknownFormat, f)
 }
 
 type hashCounter struct {

@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
 )
 
 func TestPackReproducible(t *testing.T) {
-	for _, f := range []Format{Zstd, Gzip, Xz} {
+	for _, f := range []index.Format{index.FormatZstd, index.FormatGzip, index.FormatXz} {
 		t.Run(string(f), func(t *testing.T) {
 			a, b := t.TempDir(), t.TempDir()
 			writeTree(t, a, sampleTree)
@@ -52,10 +53,10 @@ func TestPackHeaders(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, sampleTree)
 	noErr(t, syscall.Chmod(filepath.Join(src, "bin/foo"), 0o6755))
-	data := packTree(t, src, PackOptions{Format: Gzip, Prefix: "opt/fesa/Foo_DU/1.2.0", ModTime: time.Unix(1700000000, 5)})
-	_, r, err := Detect(bytes.NewReader(data))
+	data := packTree(t, src, PackOptions{Format: index.FormatGzip, Prefix: "opt/fesa/Foo_DU/1.2.0", ModTime: time.Unix(1700000000, 5)})
+	_, r, err := index.Detect(bytes.NewReader(data))
 	noErr(t, err)
-	dec, err := openDecompressor(Gzip, r)
+	dec, err := openDecompressor(index.FormatGzip, r)
 	noErr(t, err)
 	tr := tar.NewReader(dec)
 	var names []string
@@ -88,8 +89,8 @@ func TestPackSourceDateEpoch(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{"a": "x"})
 	t.Setenv("SOURCE_DATE_EPOCH", "1600000000")
-	one := packTree(t, src, PackOptions{Format: Gzip, Prefix: "opt"})
-	two := packTree(t, src, PackOptions{Format: Gzip, Prefix: "opt", ModTime: time.Unix(1600000000, 0)})
+	one := packTree(t, src, PackOptions{Format: index.FormatGzip, Prefix: "opt"})
+	two := packTree(t, src, PackOptions{Format: index.FormatGzip, Prefix: "opt", ModTime: time.Unix(1600000000, 0)})
 	if !bytes.Equal(one, two) {
 		t.Fatal("SOURCE_DATE_EPOCH not used")
 	}
@@ -181,15 +182,15 @@ func TestSystemTarReadsOutput(t *testing.T) {
 	src := t.TempDir()
 	writeTree(t, src, sampleTree)
 	for _, tc := range []struct {
-		f    Format
+		f    index.Format
 		tool string
 		args []string
 	}{
-		{Gzip, "tar", []string{"-tzf", "-"}},
-		{Xz, "tar", []string{"-tJf", "-"}},
-		{Gzip, "busybox", []string{"tar", "-tzf", "-"}},
-		{Xz, "busybox", []string{"tar", "-tJf", "-"}},
-		{Zstd, "zstd", []string{"-t"}},
+		{index.FormatGzip, "tar", []string{"-tzf", "-"}},
+		{index.FormatXz, "tar", []string{"-tJf", "-"}},
+		{index.FormatGzip, "busybox", []string{"tar", "-tzf", "-"}},
+		{index.FormatXz, "busybox", []string{"tar", "-tJf", "-"}},
+		{index.FormatZstd, "zstd", []string{"-t"}},
 	} {
 		t.Run(tc.tool+"-"+string(tc.f), func(t *testing.T) {
 			bin := testenv.RequireTool(t, tc.tool)
@@ -199,7 +200,7 @@ func TestSystemTarReadsOutput(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %v: %v\n%s", tc.tool, tc.args, err, out)
 			}
-			if tc.f != Zstd && !strings.Contains(string(out), "opt/fesa/Foo_DU/1.2.0/lib/libfoo.so.1.2") {
+			if tc.f != index.FormatZstd && !strings.Contains(string(out), "opt/fesa/Foo_DU/1.2.0/lib/libfoo.so.1.2") {
 				t.Fatalf("listing lacks the library:\n%s", out)
 			}
 		})

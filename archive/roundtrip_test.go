@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 var sampleTree = map[string]string{
@@ -20,7 +22,7 @@ var sampleTree = map[string]string{
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, f := range []Format{Zstd, Gzip, Xz} {
+	for _, f := range []index.Format{index.FormatZstd, index.FormatGzip, index.FormatXz} {
 		t.Run(string(f), func(t *testing.T) {
 			src := t.TempDir()
 			writeTree(t, src, sampleTree)
@@ -32,7 +34,7 @@ func TestRoundTrip(t *testing.T) {
 			equal(t, 3, st.Symlinks)
 			equal(t, int64(buf.Len()), st.Size)
 
-			got, r, err := Detect(bytes.NewReader(buf.Bytes()))
+			got, r, err := index.Detect(bytes.NewReader(buf.Bytes()))
 			noErr(t, err)
 			equal(t, f, got)
 			_ = r

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/fair-acc/fecdeploy/index"
+
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 	"github.com/mikelolasagasti/xz"
@@ -46,9 +48,9 @@ type UnpackOptions struct {
 	// ancestors ("opt/" for "opt/fesa") are accepted and ignored. Default
 	// {"opt"}.
 	AllowedRoots []string
-	MaxBytes     int64  // total file bytes after decompression; default 8 GiB
-	MaxEntries   int    // default 200,000
-	Format       Format // "" = detect from magic bytes
+	MaxBytes     int64        // total file bytes after decompression; default 8 GiB
+	MaxEntries   int          // default 200,000
+	Format       index.Format // "" = detect from magic bytes
 }
 
 // Result counts what an archive contained (below the allowed roots).
@@ -143,8 +145,8 @@ func Stage(ctx context.Context, r io.Reader, root string, opts UnpackOptions) (*
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = DefaultMaxEntries
 	}
-	if opts.Format != "" && !opts.Format.valid() {
-		return nil, fmt.Errorf("%w: %q (use zstd, gzip or xz)", ErrUnknownFormat, opts.Format)
+	if opts.Format != "" && !opts.Format.Valid() {
+		return nil, fmt.Errorf("%w: %q (use zstd, gzip or xz)", index.ErrUnknownFormat, opts.Format)
 	}
 	rootPath, err := filepath.Abs(root)
 	if err != nil {
@@ -275,24 +277,24 @@ func streamCap(o UnpackOptions) int64 {
 	return o.MaxBytes + int64(o.MaxEntries)*16<<10 + maxTrailer + 1<<20
 }
 
-func openDecompressor(f Format, r io.Reader) (io.ReadCloser, error) {
+func openDecompressor(f index.Format, r io.Reader) (io.ReadCloser, error) {
 	switch f {
-	case Zstd:
+	case index.FormatZstd:
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, err
 		}
 		return d.IOReadCloser(), nil
-	case Gzip:
+	case index.FormatGzip:
 		return pgzip.NewReader(r)
-	case Xz:
+	case index.FormatXz:
 		x, err := xz.NewReader(r, 0)
 		if err != nil {
 			return nil, err
 		}
 		return io.NopCloser(x), nil
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, f)
+	return nil, fmt.Errorf("%w: %q", index.ErrUnknownFormat, f)
 }
 
 type extractor struct {
@@ -308,7 +310,7 @@ type extractor struct {
 	entries int
 	bytes   int64
 	buf     []byte
-	format  Format
+	format  index.Format
 	dr      *eofTracker
 }
 
@@ -320,12 +322,12 @@ func (x *extractor) corrupt(err error) error {
 }
 
 func (x *extractor) run(src *srcReader) error {
-	f, rd, err := Detect(src)
+	f, rd, err := index.Detect(src)
 	if err != nil {
 		return err
 	}
 	if x.opts.Format != "" && f != x.opts.Format {
-		return fmt.Errorf("%w: the stream is %s but %s was expected", ErrUnknownFormat, f, x.opts.Format)
+		return fmt.Errorf("%w: the stream is %s but %s was expected", index.ErrUnknownFormat, f, x.opts.Format)
 	}
 	x.format = f
 	dec, err := openDecompressor(f, rd)

@@ -11,17 +11,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/verify"
 )
 
-func sampleArchive(t testing.TB, f Format) []byte {
+func sampleArchive(t testing.TB, f index.Format) []byte {
 	src := t.TempDir()
 	writeTree(t, src, sampleTree)
 	return packTree(t, src, PackOptions{Format: f, Prefix: "opt/fesa/Foo_DU/1.2.0"})
 }
 
 func TestStageChangesNothingUntilCommit(t *testing.T) {
-	data := sampleArchive(t, Zstd)
+	data := sampleArchive(t, index.FormatZstd)
 	root := t.TempDir()
 	writeTree(t, root, existingTree)
 	before := snapshot(t, root)
@@ -43,7 +44,7 @@ func TestStageChangesNothingUntilCommit(t *testing.T) {
 
 func TestStageEmptyRootLeavesNoTrace(t *testing.T) {
 	root := t.TempDir()
-	s, err := Stage(context.Background(), bytes.NewReader(sampleArchive(t, Gzip)), root, UnpackOptions{AllowedRoots: []string{"opt/fesa"}})
+	s, err := Stage(context.Background(), bytes.NewReader(sampleArchive(t, index.FormatGzip)), root, UnpackOptions{AllowedRoots: []string{"opt/fesa"}})
 	noErr(t, err)
 	if _, err := os.Stat(filepath.Join(root, "opt/fesa")); err != nil {
 		t.Fatalf("staging should live in the allowed root: %v", err)
@@ -62,7 +63,7 @@ func TestCommitReplacesAndKeeps(t *testing.T) {
 		p + "etc/empty/local":   "local file",       // existing directory kept with its contents
 	})
 	noErr(t, os.Chmod(filepath.Join(root, p, "etc"), 0o700))
-	_, err := Unpack(context.Background(), bytes.NewReader(sampleArchive(t, Zstd)), root, UnpackOptions{})
+	_, err := Unpack(context.Background(), bytes.NewReader(sampleArchive(t, index.FormatZstd)), root, UnpackOptions{})
 	noErr(t, err)
 	s := snapshot(t, root)
 	b, _ := os.ReadFile(filepath.Join(root, p, "bin/foo"))
@@ -86,7 +87,7 @@ func TestCommitConflictsChangeNothing(t *testing.T) {
 			root := t.TempDir()
 			writeTree(t, root, tree)
 			before := snapshot(t, root)
-			_, err := Unpack(context.Background(), bytes.NewReader(sampleArchive(t, Zstd)), root, UnpackOptions{})
+			_, err := Unpack(context.Background(), bytes.NewReader(sampleArchive(t, index.FormatZstd)), root, UnpackOptions{})
 			if !errors.Is(err, fs.ErrExist) {
 				t.Fatalf("err = %v, want fs.ErrExist", err)
 			}
@@ -113,7 +114,7 @@ func TestStageResolvesThroughDestinationLinks(t *testing.T) {
 }
 
 func TestStageVerifyReader(t *testing.T) {
-	data := sampleArchive(t, Zstd)
+	data := sampleArchive(t, index.FormatZstd)
 	sum, size, err := verify.Digest(bytes.NewReader(data))
 	noErr(t, err)
 	for _, tc := range []struct {
@@ -181,7 +182,7 @@ func TestStageCancelled(t *testing.T) {
 func TestUnpackOptionsValidation(t *testing.T) {
 	for _, roots := range [][]string{{"/opt"}, {"../opt"}, {"."}, {""}} {
 		_, err := Stage(context.Background(), bytes.NewReader(nil), t.TempDir(), UnpackOptions{AllowedRoots: roots})
-		if err == nil || errors.Is(err, ErrUnknownFormat) {
+		if err == nil || errors.Is(err, index.ErrUnknownFormat) {
 			t.Errorf("allowed roots %q: err = %v, want a configuration error", roots, err)
 		}
 	}
@@ -190,20 +191,20 @@ func TestUnpackOptionsValidation(t *testing.T) {
 func TestDetectAndParse(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want Format
+		want index.Format
 		ext  string
-	}{{"zstd", Zstd, ".tar.zst"}, {"ZST", Zstd, ".tar.zst"}, {"gz", Gzip, ".tar.gz"}, {"gzip", Gzip, ".tar.gz"}, {"xz", Xz, ".tar.xz"}} {
-		f, err := ParseFormat(tc.in)
+	}{{"zstd", index.FormatZstd, ".tar.zst"}, {"ZST", index.FormatZstd, ".tar.zst"}, {"gz", index.FormatGzip, ".tar.gz"}, {"gzip", index.FormatGzip, ".tar.gz"}, {"xz", index.FormatXz, ".tar.xz"}} {
+		f, err := index.ParseFormat(tc.in)
 		noErr(t, err)
 		equal(t, tc.want, f)
 		equal(t, tc.ext, f.Extension())
 	}
-	if _, err := ParseFormat("bz2"); !errors.Is(err, ErrUnknownFormat) {
+	if _, err := index.ParseFormat("bz2"); !errors.Is(err, index.ErrUnknownFormat) {
 		t.Errorf("bz2: %v", err)
 	}
-	for _, f := range []Format{Zstd, Gzip, Xz} {
+	for _, f := range []index.Format{index.FormatZstd, index.FormatGzip, index.FormatXz} {
 		data := sampleArchive(t, f)
-		got, r, err := Detect(bytes.NewReader(data))
+		got, r, err := index.Detect(bytes.NewReader(data))
 		noErr(t, err)
 		equal(t, f, got)
 		all, _ := io.ReadAll(r)
@@ -212,10 +213,10 @@ func TestDetectAndParse(t *testing.T) {
 		}
 	}
 	// Short inputs: a gzip magic alone is recognised, one byte is not.
-	if f, _, err := Detect(bytes.NewReader([]byte{0x1f, 0x8b})); err != nil || f != Gzip {
+	if f, _, err := index.Detect(bytes.NewReader([]byte{0x1f, 0x8b})); err != nil || f != index.FormatGzip {
 		t.Errorf("gzip magic only: %v %v", f, err)
 	}
-	if _, _, err := Detect(bytes.NewReader([]byte{0x28})); !errors.Is(err, ErrUnknownFormat) {
+	if _, _, err := index.Detect(bytes.NewReader([]byte{0x28})); !errors.Is(err, index.ErrUnknownFormat) {
 		t.Errorf("one byte: %v", err)
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 type status struct {

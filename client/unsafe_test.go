@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // onlyState fails when anything but the state directory was written under root.

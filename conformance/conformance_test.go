@@ -23,8 +23,8 @@ import (
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/fec"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // A client boots a FEC from base into root and returns its exit code.

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 type Storage = clienttest.Storage
@@ -179,7 +179,7 @@ func TestConformance(t *testing.T) {
 		base := filepath.Base(p)
 		ext := base[strings.Index(base, ".tar."):]
 		name := strings.TrimSuffix(base, ext)
-		format := map[string]string{".tar.gz": index.FormatGzip, ".tar.xz": index.FormatXz, ".tar.zst": index.FormatZstd}[ext]
+		format := map[string]index.Format{".tar.gz": index.FormatGzip, ".tar.xz": index.FormatXz, ".tar.zst": index.FormatZstd}[ext]
 		scenarios = append(scenarios, scenario{name: "crafted-" + name + strings.ReplaceAll(ext, ".", "-"), want: []int{-1},
 			known: knownDifferences[name], steps: []func(*testing.T, *Storage, string){
 				steps(raw(index.KindSoftware, "Crafted", "software/Crafted/"+name+"/c"+ext, data, func(e *index.Entry) { e.Format = format })),

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/verify"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 var errDeadline = errors.New("boot deadline exceeded")
@@ -143,7 +143,7 @@ func wanted(kinds []index.Kind, k index.Kind) bool {
 // fetchIndex gets fecs/<FEC>/INDEX (and INDEX.sig when keys are configured),
 // verifies the signature before parsing, and checks that it is this FEC's.
 func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*index.Index, string, error) {
-	u := base.JoinPath("fecs", cfg.FEC, index.FileName)
+	u := base.JoinPath(index.IndexURLPath(cfg.FEC))
 	data, err := f.getSmall(ctx, u, index.MaxSize)
 	// A FEC that boots before the web server keeps asking until the deadline:
 	// each round is a full set of retries, then a jittered pause.
@@ -176,7 +176,7 @@ func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*in
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
 	for attempt := 0; len(cfg.PublicKeys) > 0; attempt++ {
-		su := base.JoinPath("fecs", cfg.FEC, index.SigFileName)
+		su := base.JoinPath(index.SigURLPath(cfg.FEC))
 		sig, err := f.getSmall(ctx, su, 1024)
 		var he *HTTPError
 		switch {
@@ -417,7 +417,7 @@ func fetchAndStage(ctx context.Context, cfg Config, f *fetcher, u *url.URL, e in
 	vr := verify.NewReader(sr, e.Size, e.SHA256)
 	staged, err := archive.Stage(ctx, vr, cfg.Root, archive.UnpackOptions{AllowedRoots: cfg.AllowedRoots})
 	if err != nil {
-		if (errors.Is(err, archive.ErrCorrupt) || errors.Is(err, archive.ErrUnknownFormat)) && ctx.Err() == nil {
+		if (errors.Is(err, archive.ErrCorrupt) || errors.Is(err, index.ErrUnknownFormat)) && ctx.Err() == nil {
 			// The archive looked broken; say whether its bytes were the
 			// published ones (the verifier's failure sticks; otherwise this
 			// reads the rest and checks it).
@@ -452,7 +452,7 @@ func classify(ctx context.Context, err error) error {
 		}
 		return fmt.Errorf("%w: %w", ErrInstall, err)
 	case errors.Is(err, archive.ErrUnsafeEntry), errors.Is(err, archive.ErrTooLarge),
-		errors.Is(err, archive.ErrTooManyEntries), errors.Is(err, archive.ErrUnknownFormat),
+		errors.Is(err, archive.ErrTooManyEntries), errors.Is(err, index.ErrUnknownFormat),
 		errors.Is(err, archive.ErrCorrupt):
 		return fmt.Errorf("%w: %w", ErrVerify, err)
 	}

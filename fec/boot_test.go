@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/internal/verify"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // randomText returns n bytes that do not compress much, so archives are big
@@ -39,11 +39,11 @@ func randomText(n int) string {
 func standardStorage(t *testing.T) *testStorage {
 	s := newTestStorage(t, "fec01")
 	s.addArchive(index.KindSoftware, "Foo_DU", "1.2.0", false, "opt/fesa/Foo_DU/1.2.0",
-		map[string]string{"bin/foo": "#!/bin/sh\necho foo\n", "lib/libfoo.so": randomText(600 << 10)}, archive.Zstd)
+		map[string]string{"bin/foo": "#!/bin/sh\necho foo\n", "lib/libfoo.so": randomText(600 << 10)}, index.FormatZstd)
 	s.addArchive(index.KindSoftware, "Bar-DU.x", "dev", true, "opt/fesa/Bar-DU.x/dev",
-		map[string]string{"bin/bar": "#!/bin/sh\necho bar\n"}, archive.Gzip)
+		map[string]string{"bin/bar": "#!/bin/sh\necho bar\n"}, index.FormatGzip)
 	s.addArchive(index.KindConfiguration, "Foo_DU-instance", "1.2.0", false, "opt/fesa/instances/Foo_DU",
-		map[string]string{"Foo_DU.instance": "<instance/>\n"}, archive.Zstd)
+		map[string]string{"Foo_DU.instance": "<instance/>\n"}, index.FormatZstd)
 	s.addScript("10-env", "#!/bin/sh\nenv | grep ^FECDEPLOY_ | sort > \"$FECDEPLOY_ROOT/opt/env.txt\"\npwd > opt/pwd.txt\necho configured network\n")
 	s.addScript("20-hello", "#!/bin/sh\necho hello\necho to stderr >&2\nprintf 'no newline'\n")
 	s.publish()
@@ -127,7 +127,7 @@ func TestBootFullThenSkip(t *testing.T) {
 
 	// A new version of one archive: only that one is fetched.
 	s.addArchive(index.KindConfiguration, "Foo_DU-instance", "1.2.1", false, "opt/fesa/instances/Foo_DU",
-		map[string]string{"Foo_DU.instance": "<instance v='2'/>\n"}, archive.Zstd)
+		map[string]string{"Foo_DU.instance": "<instance v='2'/>\n"}, index.FormatZstd)
 	s.publish()
 	st3, err := Boot(context.Background(), cfg)
 	if err != nil {
@@ -543,7 +543,7 @@ func TestBootSignatureRaceWithReindex(t *testing.T) {
 
 func TestBootScriptFailures(t *testing.T) {
 	s := newTestStorage(t, "fec02")
-	s.addArchive(index.KindSoftware, "Foo_DU", "1.0.0", false, "opt/foo", map[string]string{"f": "x"}, archive.Zstd)
+	s.addArchive(index.KindSoftware, "Foo_DU", "1.0.0", false, "opt/foo", map[string]string{"f": "x"}, index.FormatZstd)
 	s.addScript("10-fails", "#!/bin/sh\necho failing\nexit 3\n")
 	s.addScript("20-hangs", "#!/bin/sh\nsleep 60 &\necho $! > \"$FECDEPLOY_ROOT/child.pid\"\necho hanging\nwait\n")
 	s.addScript("30-no-shebang", "echo I have no interpreter line\n")
@@ -616,9 +616,9 @@ func alive(pid int) bool {
 // refused as unsafe, whatever the server says, and leaves nothing behind.
 func TestBootRefusesArchiveOutsideAllowedRoots(t *testing.T) {
 	s := newTestStorage(t, "fec03")
-	s.addArchive(index.KindSoftware, "Good_DU", "1.0.0", false, "opt/fesa/Good_DU/1.0.0", map[string]string{"f": "good"}, archive.Zstd)
-	s.addArchive(index.KindConfiguration, "evil", "1.0.0", false, "etc/cron.d", map[string]string{"evil": "* * * * * root sh -c 'id'\n"}, archive.Zstd)
-	s.addArchive(index.KindSoftware, "Other_DU", "1.0.0", false, "opt/other/Other_DU", map[string]string{"f": "other"}, archive.Gzip)
+	s.addArchive(index.KindSoftware, "Good_DU", "1.0.0", false, "opt/fesa/Good_DU/1.0.0", map[string]string{"f": "good"}, index.FormatZstd)
+	s.addArchive(index.KindConfiguration, "evil", "1.0.0", false, "etc/cron.d", map[string]string{"evil": "* * * * * root sh -c 'id'\n"}, index.FormatZstd)
+	s.addArchive(index.KindSoftware, "Other_DU", "1.0.0", false, "opt/other/Other_DU", map[string]string{"f": "other"}, index.FormatGzip)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	cfg := testConfig(t, ng.URL, "fec03")
 	cfg.AllowedRoots = []string{"opt/fesa"}

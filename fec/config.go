@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // Default locations on a FEC.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 func TestLoadConfigPrecedence(t *testing.T) {

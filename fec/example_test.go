@@ -14,8 +14,8 @@ import (
 
 	"github.com/fair-acc/fecdeploy/archive"
 	"github.com/fair-acc/fecdeploy/fec"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/verify"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // exampleStorage serves an INDEX for fec01 naming one archive; tamper

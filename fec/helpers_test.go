@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/publish"
 	"github.com/fair-acc/fecdeploy/storage"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // testStorage is a web storage made by the writer's library calls, the same
@@ -46,7 +45,7 @@ func newTestStorage(t testing.TB, fecName string) *testStorage {
 
 // addArchive packs files (relative path → content) as they unpack under
 // prefix, publishes the archive and links it to the FEC.
-func (s *testStorage) addArchive(kind index.Kind, name, version string, dev bool, prefix string, files map[string]string, format archive.Format) index.Entry {
+func (s *testStorage) addArchive(kind index.Kind, name, version string, dev bool, prefix string, files map[string]string, format index.Format) index.Entry {
 	s.t.Helper()
 	src := s.t.TempDir()
 	for p, c := range files {
@@ -62,8 +61,8 @@ func (s *testStorage) addArchive(kind index.Kind, name, version string, dev bool
 			s.t.Fatal(err)
 		}
 	}
-	if dev != (version == storage.DevVersion) {
-		s.t.Fatalf("dev releases have version %q", storage.DevVersion)
+	if dev != (version == index.DevVersion) {
+		s.t.Fatalf("dev releases have version %q", index.DevVersion)
 	}
 	arch := "x86_64"
 	if kind == index.KindConfiguration {

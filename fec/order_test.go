@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/publish"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // addSharedArchive publishes a software archive that unpacks to
@@ -42,7 +41,7 @@ func (s *testStorage) addSharedArchive(name string, dirMode fs.FileMode, content
 	}
 	_, err := publish.Release(context.Background(), s.st, publish.Request{
 		Kind: index.KindSoftware, Name: name, Version: "1.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt",
-		Format: archive.Zstd, ModTime: time.Unix(1700000000, 0), Link: []string{s.FEC},
+		Format: index.FormatZstd, ModTime: time.Unix(1700000000, 0), Link: []string{s.FEC},
 	})
 	if err != nil {
 		s.t.Fatalf("publishing %s: %v", name, err)
@@ -107,7 +106,7 @@ func TestBootCommitsInIndexOrder(t *testing.T) {
 	s := newTestStorage(t, "fec01")
 	s.addSharedArchive("Shared_A", 0o750, "one\n")
 	s.addSharedArchive("Shared_B", 0o705, "#!/bin/sh\necho two\n")
-	s.addArchive(index.KindSoftware, "Other", "1.0.0", false, "opt/other", map[string]string{"x": "x\n"}, archive.Gzip)
+	s.addArchive(index.KindSoftware, "Other", "1.0.0", false, "opt/other", map[string]string{"x": "x\n"}, index.FormatGzip)
 	var names []string
 	paths := map[string]string{}
 	modes := map[string]fs.FileMode{"Shared_A": 0o750, "Shared_B": 0o705}

@@ -16,8 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/durable"
 	"github.com/fair-acc/fecdeploy/internal/verify"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // Exit codes recorded for scripts that did not exit by themselves; the same
@@ -98,25 +99,15 @@ func fetchScript(ctx context.Context, f *fetcher, base *url.URL, dir string, e i
 		return "", classify(ctx, &downloadError{err})
 	}
 	defer rr.Close()
-	tmp, err := os.CreateTemp(dir, "."+e.Name+".tmp-")
+	tmp, err := durable.Create(dir, "."+e.Name, durable.Options{})
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
-	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, verify.NewReader(&streamReader{r: rr}, e.Size, e.SHA256))
-	if err == nil {
-		err = tmp.Chmod(0o755)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	defer tmp.Abort() // no-op after Commit
+	if _, err := io.Copy(tmp, verify.NewReader(&streamReader{r: rr}, e.Size, e.SHA256)); err != nil {
 		return "", classify(ctx, err)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := tmp.Commit(filepath.Base(dst), 0o755); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
 	return dst, nil

@@ -11,13 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/durable"
 	"github.com/fair-acc/fecdeploy/storage"
-	"github.com/fair-acc/fecdeploy/storage/index"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
@@ -31,9 +31,9 @@ type Request struct {
 	SourceDir string // the staged tree; its content lands below Prefix on the FEC
 	Prefix    string // unpack location relative to '/', e.g. opt/fesa/Foo_DU/1.2.0
 
-	Format  archive.Format // default zstd
-	Level   int            // 0 = the format's default
-	ModTime time.Time      // zero: $SOURCE_DATE_EPOCH or the epoch (reproducible)
+	Format  index.Format // default zstd
+	Level   int          // 0 = the format's default
+	ModTime time.Time    // zero: $SOURCE_DATE_EPOCH or the epoch (reproducible)
 
 	Link  []string // FECs to link right away
 	Force bool     // replace different bytes under an existing productive version (logged)
@@ -87,7 +87,7 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 		return res, err
 	}
 	if req.Format == "" {
-		req.Format = archive.Zstd
+		req.Format = index.FormatZstd
 	}
 	logger := req.Logger
 	if logger == nil {
@@ -151,25 +151,15 @@ func PackFile(ctx context.Context, path string, req Request) (archive.PackStats,
 		return archive.PackStats{}, err
 	}
 	if req.Format == "" {
-		req.Format = archive.Zstd
+		req.Format = index.FormatZstd
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return archive.PackStats{}, fmt.Errorf("packing into %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	stats, err := archive.Pack(ctx, tmp, req.SourceDir, archive.PackOptions{
-		Format: req.Format, Level: req.Level, Prefix: req.Prefix, ModTime: req.ModTime, Progress: req.Progress,
+	var stats archive.PackStats
+	err := durable.WriteFrom(path, 0o644, func(w io.Writer) (err error) {
+		stats, err = archive.Pack(ctx, w, req.SourceDir, archive.PackOptions{
+			Format: req.Format, Level: req.Level, Prefix: req.Prefix, ModTime: req.ModTime, Progress: req.Progress,
+		})
+		return err
 	})
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
 	if err != nil {
 		return stats, fmt.Errorf("packing %s into %s: %w", req.SourceDir, path, err)
 	}

@@ -2,15 +2,14 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/fair-acc/fecdeploy/internal/durable"
 )
 
 // Durable, atomic writes in the manner of restic's local backend: write a
@@ -22,61 +21,15 @@ import (
 // by their writer while it lives, so Clean can tell a live writer's file from
 // one a killed writer left behind.
 
-// tempFile is a temporary file next to its final name.
-type tempFile struct {
-	f   *os.File
-	dir string
-}
+// tempOptions are the durable-write options of the storage's temporary files.
+var tempOptions = durable.Options{Prefix: tmpPrefix, Lock: true}
 
-func randomSuffix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// createTemp creates a flock'ed temporary file in dir.
-func createTemp(dir, hint string) (*tempFile, error) {
-	f, err := os.CreateTemp(dir, tmpPrefix+hint+"-*")
-	if err != nil {
-		return nil, err
-	}
-	// Blocking: Clean may be probing this very file; its probe holds the
-	// flock for microseconds (and treats files younger than tempGrace as
-	// live anyway, since this window exists).
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
-	}
-	return &tempFile{f: f, dir: dir}, nil
-}
-
-// commit makes the file durable and renames it to dir/name. The file stays
-// open (and flock'ed) until it has its final name.
-func (t *tempFile) commit(name string, perm os.FileMode) error {
-	if err := t.f.Chmod(perm); err != nil {
-		t.abort()
-		return err
-	}
-	if err := t.f.Sync(); err != nil {
-		t.abort()
-		return err
-	}
-	if err := os.Rename(t.f.Name(), filepath.Join(t.dir, name)); err != nil {
-		t.abort()
-		return err
-	}
-	cerr := t.f.Close()
-	if err := syncDir(t.dir); err != nil {
-		return err
-	}
-	return cerr
-}
-
-// abort removes the temporary file.
-func (t *tempFile) abort() {
-	t.f.Close()
-	os.Remove(t.f.Name())
+// createTemp creates a flock'ed temporary file in dir. The flock is taken
+// blocking: Clean may be probing this very file; its probe holds the flock
+// for microseconds (and treats files younger than tempGrace as live anyway,
+// since this window exists).
+func createTemp(dir, hint string) (*durable.File, error) {
+	return durable.Create(dir, hint, tempOptions)
 }
 
 // writeFileAtomic writes data to dir/name atomically and durably.
@@ -85,53 +38,22 @@ func writeFileAtomic(dir, name string, perm os.FileMode, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := t.f.Write(data); err != nil {
-		t.abort()
+	if _, err := t.Write(data); err != nil {
+		t.Abort()
 		return err
 	}
-	return t.commit(name, perm)
+	return t.Commit(name, perm)
 }
 
-// symlinkAtomic points dir/name at target: a symlink under a temporary name,
-// renamed over the old one, so the link switches in one step.
+// symlinkAtomic points dir/name at target in one step.
 func symlinkAtomic(dir, name, target string) error {
-	tmp := filepath.Join(dir, tmpPrefix+"link-"+randomSuffix())
-	if err := os.Symlink(target, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
+	return durable.Symlink(target, dir, name, tempOptions)
 }
 
-// removeDurably removes dir/name and syncs dir; a missing file is fine.
-func removeDurably(dir, name string) error {
-	if err := os.Remove(filepath.Join(dir, name)); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir fsyncs a directory so a rename in it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
-		return nil // filesystems that cannot sync directories
-	}
-	return err
-}
+var (
+	removeDurably = durable.Remove
+	syncDir       = durable.SyncDir
+)
 
 // mkdirs creates dir and its missing parents below stop (which must exist)
 // and returns the ones it created, deepest last, so that a failed operation

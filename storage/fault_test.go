@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // mount runs mount(8) and unmounts in Cleanup. Not permitted (not root, a

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // FECConfig is the content of fecs/<FEC>/fec.conf.
@@ -45,41 +45,31 @@ type FECInfo struct {
 	Entries    []index.Entry // Index.Entries, for convenience
 }
 
-var allDecoders = []string{index.FormatGzip, index.FormatXz, index.FormatZstd}
-
-// normalizeFormat accepts the format names and their file extensions.
-func normalizeFormat(s string) (string, bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "zstd", "zst":
-		return index.FormatZstd, true
-	case "gzip", "gz":
-		return index.FormatGzip, true
-	case "xz":
-		return index.FormatXz, true
-	}
-	return "", false
-}
+// allDecoders is the order decoders are written in fec.conf.
+var allDecoders = []index.Format{index.FormatGzip, index.FormatXz, index.FormatZstd}
 
 // normalize validates c and fills in defaults.
 func (c FECConfig) normalize() (FECConfig, error) {
 	if err := index.CheckName("architecture", c.Arch); err != nil {
 		return c, err
 	}
-	if c.Arch == NoArch {
-		return c, fmt.Errorf("%w: %q is the architecture of arch-independent archives, not of a FEC", ErrBadRequest, NoArch)
+	if c.Arch == index.NoArch {
+		return c, fmt.Errorf("%w: %q is the architecture of arch-independent archives, not of a FEC", ErrBadRequest, index.NoArch)
 	}
 	if len(c.Decoders) == 0 {
 		switch c.Arch {
 		case "ppc", "powerpc":
-			c.Decoders = []string{index.FormatGzip, index.FormatXz}
+			c.Decoders = []string{string(index.FormatGzip), string(index.FormatXz)}
 		default:
-			c.Decoders = append([]string(nil), allDecoders...)
+			for _, f := range allDecoders {
+				c.Decoders = append(c.Decoders, string(f))
+			}
 		}
 	}
-	set := map[string]bool{}
+	set := map[index.Format]bool{}
 	for _, d := range c.Decoders {
-		f, ok := normalizeFormat(d)
-		if !ok {
+		f, err := index.ParseFormat(d)
+		if err != nil {
 			return c, fmt.Errorf("%w: unknown decoder %q (want zstd, gzip or xz)", ErrBadRequest, d)
 		}
 		set[f] = true
@@ -87,7 +77,7 @@ func (c FECConfig) normalize() (FECConfig, error) {
 	c.Decoders = c.Decoders[:0:0]
 	for _, f := range allDecoders {
 		if set[f] {
-			c.Decoders = append(c.Decoders, f)
+			c.Decoders = append(c.Decoders, string(f))
 		}
 	}
 	for k, v := range c.Other {
@@ -99,9 +89,9 @@ func (c FECConfig) normalize() (FECConfig, error) {
 }
 
 // CanDecode reports whether the FEC can decompress an archive format.
-func (c FECConfig) CanDecode(format string) bool {
+func (c FECConfig) CanDecode(format index.Format) bool {
 	for _, d := range c.Decoders {
-		if d == format {
+		if d == string(format) {
 			return true
 		}
 	}

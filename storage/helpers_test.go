@@ -16,21 +16,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // blob returns n bytes that start with the magic of format (the storage
 // only looks at the magic; the archive package tests real archives).
-func blob(format string, n int, seed int64) []byte {
-	var magic []byte
-	switch format {
-	case index.FormatZstd:
-		magic = magicZstd
-	case index.FormatGzip:
-		magic = magicGzip
-	case index.FormatXz:
-		magic = magicXz
-	default:
+func blob(format index.Format, n int, seed int64) []byte {
+	magic := format.Magic()
+	if magic == nil {
 		magic = []byte("PLAIN!")
 	}
 	b := make([]byte, n)

@@ -13,12 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/durable"
 )
-
-// formatPreference orders formats when a version is published in several:
-// zstd decompresses fastest, xz is smallest, gzip is the fallback.
-var formatPreference = []string{index.FormatZstd, index.FormatXz, index.FormatGzip}
 
 // Versions lists the published versions of a software or configuration
 // (the folders under <kind>/<name>/), in byte order; the version package
@@ -83,7 +80,9 @@ func (s *Storage) pickArchive(fec string, c FECConfig, kind index.Kind, name, ve
 	if len(all) == 0 {
 		return "", fmt.Errorf("%w: %s holds no archive of %s %s %s", ErrNotFound, vdir, kind, name, version)
 	}
-	archOK := func(a archiveName) bool { return kind != index.KindSoftware || a.arch == c.Arch || a.arch == NoArch }
+	archOK := func(a archiveName) bool {
+		return kind != index.KindSoftware || a.arch == c.Arch || a.arch == index.NoArch
+	}
 	var fits []cand
 	var arches []string
 	for _, x := range all {
@@ -96,7 +95,7 @@ func (s *Storage) pickArchive(fec string, c FECConfig, kind index.Kind, name, ve
 	if len(fits) == 0 {
 		sort.Strings(arches)
 		return "", fmt.Errorf("%w: %s %s %s is published for %s only; FEC %s is %s: publish a %s (or %s) build",
-			ErrArchMismatch, kind, name, version, strings.Join(uniq(arches), ", "), fec, c.Arch, c.Arch, NoArch)
+			ErrArchMismatch, kind, name, version, strings.Join(uniq(arches), ", "), fec, c.Arch, c.Arch, index.NoArch)
 	}
 	best := -1
 	for i, x := range fits {
@@ -128,13 +127,17 @@ func better(a, b archiveName, arch string) bool {
 	return rank(a.format) < rank(b.format)
 }
 
-func rank(format string) int {
-	for i, f := range formatPreference {
+// rank orders formats when a version is published in several, by the
+// protocol's preference: zstd decompresses fastest, xz is smallest, gzip is
+// the fallback.
+func rank(format index.Format) int {
+	formats := index.Formats()
+	for i, f := range formats {
 		if f == format {
 			return i
 		}
 	}
-	return len(formatPreference)
+	return len(formats)
 }
 
 func uniq(xs []string) []string {
@@ -277,7 +280,7 @@ func (s *Storage) Unlink(ctx context.Context, fec string, kind index.Kind, name 
 			file = ""
 			ents, _ := os.ReadDir(s.abs(dirRel))
 			for _, e := range ents {
-				if stem, _, ok := splitExtension(e.Name()); ok && stem == name {
+				if stem, _, ok := index.SplitExtension(e.Name()); ok && stem == name {
 					file = e.Name()
 				}
 			}
@@ -293,7 +296,7 @@ func (s *Storage) Unlink(ctx context.Context, fec string, kind index.Kind, name 
 		// Moved aside first, so that it can be put back when the FEC's
 		// index cannot be built (another broken entry): nothing changes then.
 		dir := s.abs(dirRel)
-		aside := tmpPrefix + "unlink-" + randomSuffix()
+		aside := tmpPrefix + "unlink-" + durable.RandomSuffix()
 		if err := os.Rename(filepath.Join(dir, file), filepath.Join(dir, aside)); err != nil {
 			return fmt.Errorf("storage: unlinking %s: %w", path.Join(dirRel, file), err)
 		}
@@ -382,18 +385,17 @@ func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name
 		file, perm := name, os.FileMode(0o755)
 		if kind.IsArchive() {
 			perm = 0o644
-			head, _ := br.Peek(len(magicXz))
-			format, ok := detectFormat(head)
+			head, _ := br.Peek(index.MagicLen)
+			format, ok := index.FormatOf(head)
 			if !ok {
-				return fmt.Errorf("%w: %s %s for FEC %s starts with % x", ErrUnknownFormat, kind, name, fec, head)
+				return fmt.Errorf("%w: %s %s for FEC %s starts with % x", index.ErrUnknownFormat, kind, name, fec, head)
 			}
 			if !c.CanDecode(format) {
 				return fmt.Errorf("%w: FEC %s cannot decompress the %s archive %s (decoders=%s); compress it with gzip",
 					ErrNoDecoder, fec, format, name, strings.Join(c.Decoders, ","))
 			}
 			if kind == index.KindData {
-				ext, _ := Extension(format)
-				file = name + ext
+				file = name + format.Extension()
 			}
 		}
 		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})
@@ -405,7 +407,7 @@ func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name
 			// Older snapshots of the same name in another format go.
 			ents, _ := os.ReadDir(s.abs(dirRel))
 			for _, e := range ents {
-				if stem, _, ok := splitExtension(e.Name()); ok && stem == name && e.Name() != file {
+				if stem, _, ok := index.SplitExtension(e.Name()); ok && stem == name && e.Name() != file {
 					if err := removeDurably(s.abs(dirRel), e.Name()); err != nil {
 						return err
 					}
@@ -439,12 +441,12 @@ func (s *Storage) writeStream(ctx context.Context, rel string, perm os.FileMode,
 		removeEmpty(created)
 		return err
 	}
-	if _, err := io.Copy(t.f, ctxReader{ctx, body}); err != nil {
-		t.abort()
+	if _, err := io.Copy(t, ctxReader{ctx, body}); err != nil {
+		t.Abort()
 		removeEmpty(created)
 		return err
 	}
-	if err := t.commit(path.Base(rel), perm); err != nil {
+	if err := t.Commit(path.Base(rel), perm); err != nil {
 		removeEmpty(created)
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 func TestLinksResolveByPath(t *testing.T) {
@@ -224,7 +224,7 @@ func TestClean(t *testing.T) {
 	// A live writer's temp file (flock held) and a dead one's (no flock).
 	live, err := createTemp(dir, "live")
 	must(t, err)
-	defer live.abort()
+	defer live.Abort()
 	dead := filepath.Join(dir, tmpPrefix+"dead-123")
 	must(t, os.WriteFile(dead, []byte("partial"), 0o644))
 	r, err := s.Verify(ctx)
@@ -233,7 +233,7 @@ func TestClean(t *testing.T) {
 	removed, err := s.Clean(ctx)
 	must(t, err)
 	eq(t, removed, []string{"software/" + tmpPrefix + "dead-123"})
-	_, err = os.Stat(live.f.Name())
+	_, err = os.Stat(live.Name())
 	must(t, err, "the live writer's file must stay")
 	r, _ = s.Verify(ctx)
 	eq(t, r.Problems, []Problem{})

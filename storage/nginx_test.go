@@ -6,8 +6,8 @@ import (
 	"crypto/rand"
 	"testing"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // TestNginxServesStorage: the storage as a FEC sees it through a plain

@@ -5,7 +5,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // The layout of a web storage, in one place. Every path the package touches
@@ -47,13 +47,6 @@ const (
 // MarkerContent is the content of the marker file for this layout version.
 const MarkerContent = "fecdeploy-storage 1\n"
 
-// NoArch is the architecture of archives whose content runs anywhere
-// (scripts, data); they may be linked to a FEC of any architecture.
-const NoArch = "noarch"
-
-// DevVersion is the one mutable version: republishing it replaces it.
-const DevVersion = "dev"
-
 // pathSpec is one kind of path in the layout.
 type pathSpec interface{ isPathSpec() }
 
@@ -89,8 +82,9 @@ type (
 		name, version string
 	}
 	archivePathSpec struct {
-		kind                        index.Kind
-		name, version, arch, format string
+		kind                index.Kind
+		name, version, arch string
+		format              index.Format
 	}
 )
 
@@ -135,34 +129,10 @@ func treeDir(k index.Kind) (string, error) {
 	return "", fmt.Errorf("%w: kind %q is not published (only software and configuration are)", ErrBadRequest, k)
 }
 
-// Extension returns the file name extension of an archive format.
-func Extension(format string) (string, error) {
-	switch format {
-	case index.FormatZstd:
-		return ".tar.zst", nil
-	case index.FormatGzip:
-		return ".tar.gz", nil
-	case index.FormatXz:
-		return ".tar.xz", nil
-	}
-	return "", fmt.Errorf("%w: %q (want zstd, gzip or xz)", ErrUnknownFormat, format)
-}
-
-// splitExtension splits "x.tar.zst" into "x" and "zstd".
-func splitExtension(file string) (stem, format string, ok bool) {
-	for _, f := range []string{index.FormatZstd, index.FormatGzip, index.FormatXz} {
-		ext, _ := Extension(f)
-		if s, found := strings.CutSuffix(file, ext); found && s != "" {
-			return s, f, true
-		}
-	}
-	return "", "", false
-}
-
 // ArchiveFileName is the file name of a published archive:
 // <name>-<version>-<arch>.tar.<ext> for software, <name>-<version>.tar.<ext>
 // for configuration.
-func ArchiveFileName(kind index.Kind, name, version, arch, format string) (string, error) {
+func ArchiveFileName(kind index.Kind, name, version, arch string, format index.Format) (string, error) {
 	p, err := pathFor(archivePathSpec{kind: kind, name: name, version: version, arch: arch, format: format})
 	if err != nil {
 		return "", err
@@ -246,9 +216,9 @@ func pathFor(spec pathSpec) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		ext, err := Extension(v.format)
-		if err != nil {
-			return "", err
+		ext := v.format.Extension()
+		if ext == "" {
+			return "", fmt.Errorf("%w: %q (want zstd, gzip or xz)", index.ErrUnknownFormat, v.format)
 		}
 		file := v.name + "-" + v.version
 		switch v.kind {
@@ -277,13 +247,14 @@ func fecFile(fec, file string) (string, error) {
 
 // archiveName is a published archive file name taken apart.
 type archiveName struct {
-	arch, format string // arch is "" for configuration
+	arch   string // "" for configuration
+	format index.Format
 }
 
 // parseArchiveFileName takes apart a file name found in
 // <tree>/<name>/<version>/; ok is false when it does not follow the layout.
 func parseArchiveFileName(kind index.Kind, name, version, file string) (archiveName, bool) {
-	stem, format, ok := splitExtension(file)
+	stem, format, ok := index.SplitExtension(file)
 	if !ok {
 		return archiveName{}, false
 	}

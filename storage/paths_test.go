@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 func TestPathFor(t *testing.T) {
@@ -48,7 +48,7 @@ func TestPathFor(t *testing.T) {
 		{treePathSpec{index.KindInit, "x"}, "", ErrBadRequest},
 		{versionPathSpec{index.KindSoftware, "Foo", "1.0 beta"}, "", index.ErrBadName},
 		{archivePathSpec{index.KindSoftware, "Foo", "1.0", "", "zstd"}, "", index.ErrBadName},
-		{archivePathSpec{index.KindSoftware, "Foo", "1.0", "x86_64", "lz4"}, "", ErrUnknownFormat},
+		{archivePathSpec{index.KindSoftware, "Foo", "1.0", "x86_64", "lz4"}, "", index.ErrUnknownFormat},
 		{archivePathSpec{index.KindConfiguration, "Foo", "1.0", "x86_64", "zstd"}, "", ErrBadRequest},
 	} {
 		got, err := pathFor(tc.spec)
@@ -63,10 +63,11 @@ func TestPathFor(t *testing.T) {
 
 func TestArchiveFileNames(t *testing.T) {
 	for _, tc := range []struct {
-		kind                 index.Kind
-		name, version, file  string
-		ok                   bool
-		wantArch, wantFormat string
+		kind                index.Kind
+		name, version, file string
+		ok                  bool
+		wantArch            string
+		wantFormat          index.Format
 	}{
 		{index.KindSoftware, "Foo", "1.0", "Foo-1.0-x86_64.tar.zst", true, "x86_64", "zstd"},
 		{index.KindSoftware, "Foo", "1.0", "Foo-1.0-noarch.tar.gz", true, "noarch", "gzip"},
@@ -201,9 +202,19 @@ func TestPutFileRefusals(t *testing.T) {
 	mustAddFEC(t, s, "ppc01", "ppc")
 	before := snapshot(t, s.Base())
 	wantErr(t, s.PutFile(ctx, "ppc01", index.KindConfiguration, "c", bytes.NewReader(blob(index.FormatZstd, 10, 1))), ErrNoDecoder)
-	wantErr(t, s.PutFile(ctx, "ppc01", index.KindData, "d", strings.NewReader("plain text")), ErrUnknownFormat)
+	wantErr(t, s.PutFile(ctx, "ppc01", index.KindData, "d", strings.NewReader("plain text")), index.ErrUnknownFormat)
 	wantErr(t, s.PutFile(ctx, "ppc01", index.KindSoftware, "s", bytes.NewReader(blob(index.FormatGzip, 10, 1))), ErrBadRequest)
 	wantErr(t, s.PutFile(ctx, "fec99", index.KindInit, "10-x", strings.NewReader("#!/bin/sh\n")), ErrUnknownFEC)
 	wantErr(t, s.PutFile(ctx, "ppc01", index.KindInit, "10 x", strings.NewReader("#!/bin/sh\n")), index.ErrBadName)
 	eq(t, snapshot(t, s.Base()), before)
+}
+
+// The writer writes INDEX where the protocol says a FEC fetches it.
+func TestIndexPathMatchesProtocol(t *testing.T) {
+	ip, err := IndexPath("scu01")
+	must(t, err)
+	eq(t, ip, index.IndexURLPath("scu01"))
+	sp, err := SignaturePath("scu01")
+	must(t, err)
+	eq(t, sp, index.SigURLPath("scu01"))
 }

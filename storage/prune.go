@@ -38,7 +38,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/durable"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
@@ -613,7 +614,7 @@ func (s *Storage) removeVersionLocked(sw, v string) (int64, error) {
 	if !st.IsDir() {
 		return 0, fmt.Errorf("%w: removing %s: it is a %s, not a version directory", ErrBadRequest, rel, describeEntry(st.Mode()))
 	}
-	trash := filepath.Join(dir, tmpPrefix+"prune-"+v+"-"+randomSuffix())
+	trash := filepath.Join(dir, tmpPrefix+"prune-"+v+"-"+durable.RandomSuffix())
 	if err := os.Rename(s.abs(rel), trash); err != nil {
 		return 0, fmt.Errorf("storage: removing %s: %w", rel, err)
 	}

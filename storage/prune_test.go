@@ -14,8 +14,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/storage/index"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
@@ -662,7 +662,7 @@ func BenchmarkPlanPrune(b *testing.B) {
 			ver := fmt.Sprintf("1.%d.0", v)
 			dir := filepath.Join(base, SoftwareDir, name, ver)
 			must(b, os.MkdirAll(dir, 0o755))
-			must(b, os.WriteFile(filepath.Join(dir, name+"-"+ver+"-x86_64.tar.zst"), magicZstd, 0o644))
+			must(b, os.WriteFile(filepath.Join(dir, name+"-"+ver+"-x86_64.tar.zst"), index.FormatZstd.Magic(), 0o644))
 			must(b, os.Chtimes(dir, longAgo, longAgo))
 		}
 	}

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,7 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // PublishRequest describes an archive to publish.
@@ -43,45 +42,25 @@ type Published struct {
 	Path      string // base-relative, slash-separated
 	SHA256    string // lowercase hex
 	Size      int64
-	Format    string // zstd, gzip or xz
-	Unchanged bool   // the same bytes were already published: nothing was written
-}
-
-// Magic numbers of the compressed formats.
-var (
-	magicZstd = []byte{0x28, 0xb5, 0x2f, 0xfd}
-	magicGzip = []byte{0x1f, 0x8b}
-	magicXz   = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
-)
-
-// detectFormat names the compression of a stream from its first bytes.
-func detectFormat(head []byte) (string, bool) {
-	switch {
-	case bytes.HasPrefix(head, magicZstd):
-		return index.FormatZstd, true
-	case bytes.HasPrefix(head, magicGzip):
-		return index.FormatGzip, true
-	case bytes.HasPrefix(head, magicXz):
-		return index.FormatXz, true
-	}
-	return "", false
+	Format    index.Format // zstd, gzip or xz
+	Unchanged bool         // the same bytes were already published: nothing was written
 }
 
 // detectFileFormat reads the magic bytes of a file.
-func detectFileFormat(p string) (string, error) {
+func detectFileFormat(p string) (index.Format, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	head := make([]byte, len(magicXz))
+	head := make([]byte, index.MagicLen)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	format, ok := detectFormat(head[:n])
+	format, ok := index.FormatOf(head[:n])
 	if !ok {
-		return "", fmt.Errorf("%w: %s starts with % x", ErrUnknownFormat, p, head[:n])
+		return "", fmt.Errorf("%w: %s starts with % x", index.ErrUnknownFormat, p, head[:n])
 	}
 	return format, nil
 }
@@ -90,13 +69,13 @@ func (r *PublishRequest) check() error {
 	switch r.Kind {
 	case index.KindSoftware:
 		if r.Arch == "" {
-			return fmt.Errorf("%w: software %s %s: no architecture given (use %q for arch-independent content)", ErrBadRequest, r.Name, r.Version, NoArch)
+			return fmt.Errorf("%w: software %s %s: no architecture given (use %q for arch-independent content)", ErrBadRequest, r.Name, r.Version, index.NoArch)
 		}
 		if err := index.CheckName("architecture", r.Arch); err != nil {
 			return err
 		}
 	case index.KindConfiguration:
-		if r.Arch == NoArch {
+		if r.Arch == index.NoArch {
 			r.Arch = ""
 		}
 		if r.Arch != "" {
@@ -140,13 +119,13 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 		what += " (" + req.Arch + ")"
 	}
 	br := bufio.NewReaderSize(ctxReader{ctx, req.Body}, 256<<10)
-	head, err := br.Peek(len(magicXz))
+	head, err := br.Peek(index.MagicLen)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return Published{}, fmt.Errorf("storage: publishing %s: reading the archive: %w", what, err)
 	}
-	format, ok := detectFormat(head)
+	format, ok := index.FormatOf(head)
 	if !ok {
-		return Published{}, fmt.Errorf("%w: publishing %s: the body starts with % x; publish a tar compressed with zstd, gzip or xz", ErrUnknownFormat, what, head)
+		return Published{}, fmt.Errorf("%w: publishing %s: the body starts with % x; publish a tar compressed with zstd, gzip or xz", index.ErrUnknownFormat, what, head)
 	}
 	rel, err := pathFor(archivePathSpec{kind: req.Kind, name: req.Name, version: req.Version, arch: req.Arch, format: format})
 	if err != nil {
@@ -169,17 +148,17 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 	committed := false
 	defer func() {
 		if !committed {
-			tmp.abort()
+			tmp.Abort()
 			removeEmpty(created)
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp.f, h), br)
+	n, err := io.Copy(io.MultiWriter(tmp, h), br)
 	if err != nil {
 		return Published{}, fmt.Errorf("storage: publishing %s: writing %s (%d bytes written; nothing was published): %w", what, dir, n, err)
 	}
-	if err := tmp.f.Sync(); err != nil {
-		return Published{}, fmt.Errorf("storage: publishing %s: syncing %s (nothing was published): %w", what, tmp.f.Name(), err)
+	if err := tmp.Sync(); err != nil {
+		return Published{}, fmt.Errorf("storage: publishing %s: syncing %s (nothing was published): %w", what, tmp.Name(), err)
 	}
 	pub.Size, pub.SHA256 = n, hex.EncodeToString(h.Sum(nil))
 
@@ -209,11 +188,11 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 				log.Info("already published, unchanged", "path", rel, "sha256", pub.SHA256)
 				return nil
 			}
-			if req.Version != DevVersion && !req.Force {
+			if req.Version != index.DevVersion && !req.Force {
 				return fmt.Errorf("%w: %s is already published as %s with different content; publish a new version (or force, and FECs that installed it will not notice until they reinstall)",
 					ErrImmutable, what, rel)
 			}
-			if req.Version != DevVersion {
+			if req.Version != index.DevVersion {
 				log.Warn("forced: replacing a published productive version", "path", rel, "sha256", pub.SHA256)
 			}
 			replaced = true
@@ -225,7 +204,7 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 		if err := removeDurably(dir, file+ChecksumSuffix); err != nil {
 			return fmt.Errorf("storage: publishing %s: removing the old checksum: %w", what, err)
 		}
-		if err := tmp.commit(file, 0o644); err != nil {
+		if err := tmp.Commit(file, 0o644); err != nil {
 			return fmt.Errorf("storage: publishing %s: renaming into place: %w", what, err)
 		}
 		committed = true

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // hashCache remembers sha256 sums (and formats) by base-relative path for
@@ -101,7 +101,8 @@ func (c *hashCache) readlink(s *Storage, rel string) (string, error) {
 }
 
 type cachedFile struct {
-	sum, format string
+	sum    string
+	format index.Format
 }
 
 func newHashCache() *hashCache {
@@ -160,7 +161,7 @@ func (s *Storage) buildIndexWith(fec string, c FECConfig, cache *hashCache) (*in
 			}
 			name := file
 			if kind == index.KindData {
-				stem, _, ok := splitExtension(file)
+				stem, _, ok := index.SplitExtension(file)
 				if !ok {
 					return nil, fmt.Errorf("%w: FEC %s: %s is not named <name>.tar.<zst|gz|xz>; rename or remove it", ErrBadRequest, fec, rel)
 				}
@@ -198,7 +199,7 @@ func (s *Storage) entry(fec string, c FECConfig, kind index.Kind, name, rel stri
 	parsed := false
 	if inTree && loc.version != "" {
 		e.Version = loc.version
-		e.Dev = loc.version == DevVersion
+		e.Dev = loc.version == index.DevVersion
 		an, parsed = parseArchiveFileName(loc.kind, loc.name, loc.version, loc.file)
 	}
 	cf, ok := cache.get(target)
@@ -220,9 +221,9 @@ func (s *Storage) entry(fec string, c FECConfig, kind index.Kind, name, rel stri
 	e.SHA256 = cf.sum
 	if kind.IsArchive() {
 		e.Format = cf.format
-		if parsed && loc.kind == index.KindSoftware && an.arch != NoArch && an.arch != c.Arch {
+		if parsed && loc.kind == index.KindSoftware && an.arch != index.NoArch && an.arch != c.Arch {
 			return index.Entry{}, fmt.Errorf("%w: FEC %s is %s but %s links %s, built for %s: link a %s or %s build",
-				ErrArchMismatch, fec, c.Arch, rel, target, an.arch, c.Arch, NoArch)
+				ErrArchMismatch, fec, c.Arch, rel, target, an.arch, c.Arch, index.NoArch)
 		}
 		if !c.CanDecode(e.Format) {
 			return index.Entry{}, fmt.Errorf("%w: FEC %s cannot decompress %s (%s; decoders=%s): republish it as gzip (or xz) and relink",

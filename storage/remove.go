@@ -12,7 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/durable"
 )
 
 // WhoUses returns the links that keep <kind>/<name>/<version> alive (see
@@ -83,7 +84,7 @@ func (s *Storage) RemoveVersion(ctx context.Context, kind index.Kind, name, vers
 			return fmt.Errorf("%w: not removing %s: %s", ErrInUse, rel, strings.Join(why, "; "))
 		}
 		dir, base := filepath.Dir(s.abs(rel)), filepath.Base(s.abs(rel))
-		tmp := filepath.Join(dir, tmpPrefix+"rm-"+base+"-"+randomSuffix())
+		tmp := filepath.Join(dir, tmpPrefix+"rm-"+base+"-"+durable.RandomSuffix())
 		if err := os.Rename(s.abs(rel), tmp); err != nil {
 			return fmt.Errorf("storage: removing %s: %w", rel, err)
 		}

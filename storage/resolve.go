@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // Link is a symlink found under fecs/, resolved by path.
@@ -208,7 +208,7 @@ func (s *Storage) linkWith(rel string, cache *hashCache) Link {
 			if d, _ := kindDir(k); d == parts[2] {
 				l.Kind, l.Name = k, parts[3]
 				if k == index.KindData {
-					l.Name, _, _ = splitExtension(parts[3])
+					l.Name, _, _ = index.SplitExtension(parts[3])
 				}
 			}
 		}

@@ -41,17 +41,16 @@ import (
 // Errors returned by this package; test with errors.Is. Bad names wrap
 // index.ErrBadName (an *index.NameError says which character and why).
 var (
-	ErrNotStorage    = errors.New("storage: not a fecdeploy web storage")
-	ErrBadRequest    = errors.New("storage: bad request")
-	ErrUnknownFEC    = errors.New("storage: unknown FEC")
-	ErrExists        = errors.New("storage: already exists")
-	ErrNotFound      = errors.New("storage: not found")
-	ErrImmutable     = errors.New("storage: published version is immutable")
-	ErrArchMismatch  = errors.New("storage: architecture mismatch")
-	ErrNoDecoder     = errors.New("storage: FEC cannot decompress this archive format")
-	ErrUnknownFormat = errors.New("storage: not a zstd, gzip or xz compressed stream")
-	ErrBrokenLink    = errors.New("storage: broken link")
-	ErrInUse         = errors.New("storage: in use")
+	ErrNotStorage   = errors.New("storage: not a fecdeploy web storage")
+	ErrBadRequest   = errors.New("storage: bad request")
+	ErrUnknownFEC   = errors.New("storage: unknown FEC")
+	ErrExists       = errors.New("storage: already exists")
+	ErrNotFound     = errors.New("storage: not found")
+	ErrImmutable    = errors.New("storage: published version is immutable")
+	ErrArchMismatch = errors.New("storage: architecture mismatch")
+	ErrNoDecoder    = errors.New("storage: FEC cannot decompress this archive format")
+	ErrBrokenLink   = errors.New("storage: broken link")
+	ErrInUse        = errors.New("storage: in use")
 	// ErrSigningKey: a signed INDEX would change, but no signing key is set.
 	ErrSigningKey = errors.New("storage: signing key required")
 )

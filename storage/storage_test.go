@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 var ctx = context.Background()
@@ -156,8 +156,8 @@ func TestPublishBadInput(t *testing.T) {
 		{"config with arch", PublishRequest{Kind: index.KindConfiguration, Name: "Foo", Version: "1.1.0", Arch: "x86_64"}, ErrBadRequest},
 		{"kind init", PublishRequest{Kind: index.KindInit, Name: "Foo", Version: "1.1.0"}, ErrBadRequest},
 		{"kind data", PublishRequest{Kind: index.KindData, Name: "Foo", Version: "1.1.0"}, ErrBadRequest},
-		{"not compressed", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86_64", Body: bytes.NewReader([]byte("#!/bin/sh\necho hi\n"))}, ErrUnknownFormat},
-		{"empty body", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86_64", Body: bytes.NewReader(nil)}, ErrUnknownFormat},
+		{"not compressed", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86_64", Body: bytes.NewReader([]byte("#!/bin/sh\necho hi\n"))}, index.ErrUnknownFormat},
+		{"empty body", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86_64", Body: bytes.NewReader(nil)}, index.ErrUnknownFormat},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			if tc.req.Body == nil {

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // ProblemKind classifies what Verify found.
@@ -214,7 +214,7 @@ func (v *verifier) checkVersion(kind index.Kind, name, version, dir string) erro
 		v.r.Archives++
 		format, err := detectFileFormat(v.s.abs(fp))
 		if err != nil || format != an.format {
-			v.add(ProblemBadArchive, fp, "", fmt.Sprintf("its name says %s, its content is not (%v)", an.format, errOr(err, format)),
+			v.add(ProblemBadArchive, fp, "", fmt.Sprintf("its name says %s, its content is not (%v)", an.format, errOr(err, string(format))),
 				"republish the archive")
 		}
 		real, err := v.realHash(fp)
@@ -329,7 +329,7 @@ func (v *verifier) checkFEC(fec string) error {
 			p := path.Join(kdir, f.Name())
 			name := f.Name()
 			if kind == index.KindData {
-				stem, _, ok := splitExtension(name)
+				stem, _, ok := index.SplitExtension(name)
 				if !ok {
 					v.add(ProblemBadName, p, fec, "persistent data must be named <name>.tar.<zst|gz|xz>", "rename or remove it")
 					broken = true
@@ -351,7 +351,7 @@ func (v *verifier) checkFEC(fec string) error {
 					v.add(ProblemArchMismatch, p, fec, err.Error(), "link a build for the FEC's architecture")
 				case errors.Is(err, ErrNoDecoder):
 					v.add(ProblemNoDecoder, p, fec, err.Error(), "republish as gzip and relink, or add the decoder to fec.conf")
-				case errors.Is(err, ErrUnknownFormat):
+				case errors.Is(err, index.ErrUnknownFormat):
 					v.add(ProblemBadArchive, p, fec, err.Error(), "replace it with a zstd, gzip or xz compressed tar")
 				default:
 					return fmt.Errorf("storage: verify: %w", err)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 // Dev is the name of the development version. A FEC running a dev release

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 func TestParseValid(t *testing.T) {

@@ -27,11 +27,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/archive"
 	"github.com/fair-acc/fecdeploy/bench/internal/benchkit"
 	"github.com/fair-acc/fecdeploy/client"
+	"github.com/fair-acc/fecdeploy/index"
 	bbox "github.com/fair-acc/fecdeploy/internal/busybox"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 const fecName = "benchsh"
@@ -195,7 +194,7 @@ func buildStorage(names []string) ([]string, error) {
 		if done == nil {
 			continue
 		}
-		e, err := benchkit.PackTree(st, p, filepath.Join(*out, "payload", n), n, archive.Gzip)
+		e, err := benchkit.PackTree(st, p, filepath.Join(*out, "payload", n), n, index.FormatGzip)
 		if err != nil {
 			return nil, err
 		}

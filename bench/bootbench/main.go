@@ -39,9 +39,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fair-acc/fecdeploy/archive"
 	"github.com/fair-acc/fecdeploy/bench/internal/benchkit"
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 const fecName = "benchz"
@@ -92,9 +91,9 @@ func run() error {
 
 	var zURLs, gURLs, zFiles, tars []string
 	for _, n := range names {
-		zURLs = append(zURLs, url+"/"+archivePath(n, archive.Zstd))
-		gURLs = append(gURLs, url+"/"+archivePath(n, archive.Gzip))
-		zFiles = append(zFiles, filepath.Join(*out, "storage", archivePath(n, archive.Zstd)))
+		zURLs = append(zURLs, url+"/"+archivePath(n, index.FormatZstd))
+		gURLs = append(gURLs, url+"/"+archivePath(n, index.FormatGzip))
+		zFiles = append(zFiles, filepath.Join(*out, "storage", archivePath(n, index.FormatZstd)))
 		tars = append(tars, filepath.Join(*out, "tars", n+".tar"))
 	}
 	rootDir := *roots
@@ -194,8 +193,8 @@ func run() error {
 	_, unpacked, _ := benchkit.DirStats(filepath.Join(*out, "payload"))
 	var zsize, gsize int64
 	for _, n := range names {
-		zsize += benchkit.FileSize(filepath.Join(*out, "storage", archivePath(n, archive.Zstd)))
-		gsize += benchkit.FileSize(filepath.Join(*out, "storage", archivePath(n, archive.Gzip)))
+		zsize += benchkit.FileSize(filepath.Join(*out, "storage", archivePath(n, index.FormatZstd)))
+		gsize += benchkit.FileSize(filepath.Join(*out, "storage", archivePath(n, index.FormatGzip)))
 	}
 
 	secs, ratio, mb := benchkit.Secs, benchkit.Ratio, benchkit.MB
@@ -239,7 +238,7 @@ func quoteAll(args []string) string {
 	return strings.Join(q, " ")
 }
 
-func archivePath(name string, f archive.Format) string {
+func archivePath(name string, f index.Format) string {
 	return benchkit.ArchivePath(name, f.Extension())
 }
 
@@ -254,18 +253,18 @@ func buildStorage(names []string) error {
 	os.RemoveAll(st)
 	ix := index.Index{FEC: fecName, Arch: "x86_64"}
 	for _, n := range names {
-		for _, f := range []archive.Format{archive.Zstd, archive.Gzip} {
+		for _, f := range []index.Format{index.FormatZstd, index.FormatGzip} {
 			e, err := benchkit.PackTree(st, archivePath(n, f), filepath.Join(*out, "payload", n), n, f)
 			if err != nil {
 				return err
 			}
-			if f == archive.Zstd {
+			if f == index.FormatZstd {
 				ix.Entries = append(ix.Entries, e)
 			}
 		}
 		tarPath := filepath.Join(*out, "tars", n+".tar")
 		os.MkdirAll(filepath.Dir(tarPath), 0o755)
-		cmd := exec.Command("sh", "-c", fmt.Sprintf("zstd -dcq %q > %q", filepath.Join(st, archivePath(n, archive.Zstd)), tarPath))
+		cmd := exec.Command("sh", "-c", fmt.Sprintf("zstd -dcq %q > %q", filepath.Join(st, archivePath(n, index.FormatZstd)), tarPath))
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%v: %s", err, b)
 		}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/fair-acc/fecdeploy/archive"
 	"github.com/fair-acc/fecdeploy/bench/internal/benchkit"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 func main() {
@@ -73,7 +74,7 @@ func child(args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := archive.Pack(ctx, f, args[3], archive.PackOptions{Format: archive.Format(args[1]), Level: level, Prefix: "opt/fesa/Bench_DU/1.0.0"}); err != nil {
+		if _, err := archive.Pack(ctx, f, args[3], archive.PackOptions{Format: index.Format(args[1]), Level: level, Prefix: "opt/fesa/Bench_DU/1.0.0"}); err != nil {
 			return err
 		}
 		return f.Close()
@@ -99,7 +100,7 @@ func child(args []string) error {
 
 type config struct {
 	name   string
-	format archive.Format
+	format index.Format
 	level  int
 	cliC   string // shell: pack $SRC into $OUT
 	cliX   string // shell: unpack $IN into $DST
@@ -110,12 +111,12 @@ type config struct {
 func configs() []config {
 	zx := `zstd -d -q -c "$IN" | tar -x -C "$DST"`
 	return []config{
-		{"zstd-1", archive.Zstd, 1, `tar -c -C "$SRC" . | zstd -T0 -1 -q -f -o "$OUT"`, zx, false, ""},
-		{"zstd-3", archive.Zstd, 0, `tar -c -C "$SRC" . | zstd -T0 -3 -q -f -o "$OUT"`, zx, false, ""},
-		{"zstd-9", archive.Zstd, 9, `tar -c -C "$SRC" . | zstd -T0 -9 -q -f -o "$OUT"`, zx, false, ""},
-		{"gzip-6", archive.Gzip, 0, `tar -cz -C "$SRC" -f "$OUT" .`, `tar -xz -C "$DST" -f "$IN"`, false, `busybox tar -xz -C "$DST" -f "$IN"`},
-		{"zstd-19", archive.Zstd, 19, `tar -c -C "$SRC" . | zstd -T0 -19 -q -f -o "$OUT"`, zx, true, ""},
-		{"xz", archive.Xz, 0, `tar -cJ -C "$SRC" -f "$OUT" .`, `tar -xJ -C "$DST" -f "$IN"`, true, `busybox tar -xJ -C "$DST" -f "$IN"`},
+		{"zstd-1", index.FormatZstd, 1, `tar -c -C "$SRC" . | zstd -T0 -1 -q -f -o "$OUT"`, zx, false, ""},
+		{"zstd-3", index.FormatZstd, 0, `tar -c -C "$SRC" . | zstd -T0 -3 -q -f -o "$OUT"`, zx, false, ""},
+		{"zstd-9", index.FormatZstd, 9, `tar -c -C "$SRC" . | zstd -T0 -9 -q -f -o "$OUT"`, zx, false, ""},
+		{"gzip-6", index.FormatGzip, 0, `tar -cz -C "$SRC" -f "$OUT" .`, `tar -xz -C "$DST" -f "$IN"`, false, `busybox tar -xz -C "$DST" -f "$IN"`},
+		{"zstd-19", index.FormatZstd, 19, `tar -c -C "$SRC" . | zstd -T0 -19 -q -f -o "$OUT"`, zx, true, ""},
+		{"xz", index.FormatXz, 0, `tar -cJ -C "$SRC" -f "$OUT" .`, `tar -xJ -C "$DST" -f "$IN"`, true, `busybox tar -xJ -C "$DST" -f "$IN"`},
 	}
 }
 

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/client"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // Entry is one tar member. Type is a tar type flag (0 = regular file).

@@ -19,7 +19,7 @@ import (
 	"syscall"
 
 	"github.com/fair-acc/fecdeploy/fec"
-	"github.com/fair-acc/fecdeploy/storage/index"
+	"github.com/fair-acc/fecdeploy/index"
 )
 
 func main() {

@@ -13,10 +13,9 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/publish"
-	"github.com/fair-acc/fecdeploy/storage/index"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
@@ -81,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	req.SourceDir = fs.Arg(0)
-	f, err := archive.ParseFormat(*format)
+	f, err := index.ParseFormat(*format)
 	if err != nil {
 		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
 		return 2

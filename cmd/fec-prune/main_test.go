@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/storage"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // fixture: Foo_DU 1.0.0..1.4.0 published long ago, fec01 links 1.0.0.

@@ -11,11 +11,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/fair-acc/fecdeploy/client"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/internal/demo"
 	"github.com/fair-acc/fecdeploy/internal/serve"
 	"github.com/fair-acc/fecdeploy/storage"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 func commands(ctx context.Context, stdout, stderr io.Writer) []cli.Command {

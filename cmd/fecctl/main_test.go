@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // fecctl and fec-pack run in-process against a temp storage; this checks the

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 
-	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/storage"
-	"github.com/fair-acc/fecdeploy/storage/index"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
@@ -32,7 +31,7 @@ func ExitCode(err error) int {
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, ErrUsage), errors.Is(err, index.ErrBadName), errors.Is(err, version.ErrInvalid),
-		errors.Is(err, storage.ErrBadRequest), errors.Is(err, archive.ErrUnknownFormat), errors.Is(err, storage.ErrUnknownFormat):
+		errors.Is(err, storage.ErrBadRequest), errors.Is(err, index.ErrUnknownFormat):
 		return ExitUsage
 	case errors.Is(err, storage.ErrNotStorage), errors.Is(err, storage.ErrUnknownFEC), errors.Is(err, storage.ErrNotFound):
 		return ExitNotFound

@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/storage"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // DefaultSigningKey is where the writer host keeps the INDEX signing key when

@@ -22,12 +22,12 @@ import (
 	"github.com/fair-acc/fecdeploy/archive"
 	"github.com/fair-acc/fecdeploy/client"
 	"github.com/fair-acc/fecdeploy/fec"
+	"github.com/fair-acc/fecdeploy/index"
 	bb "github.com/fair-acc/fecdeploy/internal/busybox"
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/internal/serve"
 	"github.com/fair-acc/fecdeploy/publish"
 	"github.com/fair-acc/fecdeploy/storage"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // Options tune Run.
@@ -53,7 +53,7 @@ type release struct {
 	name    string
 	version string
 	arch    string
-	format  archive.Format
+	format  index.Format
 	prefix  string
 	files   func(dir string) error
 	link    []string
@@ -64,14 +64,14 @@ func releases() []release {
 		return func(dir string) error { return softwareTree(dir, "BeamPosition_DU", v) }
 	}
 	return []release{
-		{index.KindSoftware, "BeamPosition_DU", "1.0.0", "x86_64", archive.Zstd, "opt/fesa/BeamPosition_DU/1.0.0", bpm("1.0.0"), nil},
-		{index.KindSoftware, "BeamPosition_DU", "1.1.0", "x86_64", archive.Zstd, "opt/fesa/BeamPosition_DU/1.1.0", bpm("1.1.0"), []string{fecSCU}},
-		{index.KindSoftware, "BeamPosition_DU", "1.1.0", "ppc", archive.Gzip, "opt/fesa/BeamPosition_DU/1.1.0", bpm("1.1.0"), []string{fecPPC}},
-		{index.KindSoftware, "timing-lib", "2.4.1", "noarch", archive.Gzip, "opt/devacc/timing-lib/2.4.1",
+		{index.KindSoftware, "BeamPosition_DU", "1.0.0", "x86_64", index.FormatZstd, "opt/fesa/BeamPosition_DU/1.0.0", bpm("1.0.0"), nil},
+		{index.KindSoftware, "BeamPosition_DU", "1.1.0", "x86_64", index.FormatZstd, "opt/fesa/BeamPosition_DU/1.1.0", bpm("1.1.0"), []string{fecSCU}},
+		{index.KindSoftware, "BeamPosition_DU", "1.1.0", "ppc", index.FormatGzip, "opt/fesa/BeamPosition_DU/1.1.0", bpm("1.1.0"), []string{fecPPC}},
+		{index.KindSoftware, "timing-lib", "2.4.1", "noarch", index.FormatGzip, "opt/devacc/timing-lib/2.4.1",
 			func(dir string) error { return libTree(dir, "timing", 40) }, []string{fecSCU, fecPPC}},
-		{index.KindSoftware, "RFTuner_DU", "dev", "x86_64", archive.Zstd, "opt/fesa/RFTuner_DU/dev",
+		{index.KindSoftware, "RFTuner_DU", "dev", "x86_64", index.FormatZstd, "opt/fesa/RFTuner_DU/dev",
 			func(dir string) error { return softwareTree(dir, "RFTuner_DU", "dev") }, []string{fecSCU}},
-		{index.KindConfiguration, "BeamPosition_DU-instance", "1.1.0", "", archive.Gzip, "opt/fesa/BeamPosition_DU/1.1.0/instance",
+		{index.KindConfiguration, "BeamPosition_DU-instance", "1.1.0", "", index.FormatGzip, "opt/fesa/BeamPosition_DU/1.1.0/instance",
 			func(dir string) error { return instanceTree(dir, "BeamPosition_DU", 12) }, []string{fecSCU, fecPPC}},
 	}
 }
@@ -186,7 +186,7 @@ func build(ctx context.Context, base, work string) (*storage.Storage, error) {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if _, err := archive.Pack(ctx, &buf, netDir, archive.PackOptions{Format: archive.Gzip, Prefix: "opt/local/etc"}); err != nil {
+	if _, err := archive.Pack(ctx, &buf, netDir, archive.PackOptions{Format: index.FormatGzip, Prefix: "opt/local/etc"}); err != nil {
 		return nil, err
 	}
 	if err := st.PutFile(ctx, fecSCU, index.KindConfiguration, "scu01-network.tar.gz", &buf); err != nil {

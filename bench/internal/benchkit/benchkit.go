@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/nginxconf"
-	"github.com/fair-acc/fecdeploy/storage/index"
 )
 
 // Tool returns the path of a program on PATH, or in /usr/sbin (nginx is
@@ -242,7 +242,7 @@ func ArchivePath(name, suffix string) string {
 
 // PackTree packs the tree src into the file dst, below opt/fesa/<name>/1.0.0,
 // and returns the index entry for it (Path is dst relative to storage).
-func PackTree(storage, dst, src, name string, f archive.Format) (index.Entry, error) {
+func PackTree(storage, dst, src, name string, f index.Format) (index.Entry, error) {
 	p := filepath.Join(storage, dst)
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	w, err := os.Create(p)
@@ -261,7 +261,7 @@ func PackTree(storage, dst, src, name string, f archive.Format) (index.Entry, er
 		return index.Entry{}, fmt.Errorf("packing %s: %v", name, err)
 	}
 	return index.Entry{Kind: index.KindSoftware, Name: name, SHA256: ps.SHA256, Size: ps.Size,
-		Path: dst, Format: string(f), Version: "1.0.0"}, nil
+		Path: dst, Format: f, Version: "1.0.0"}, nil
 }
 
 // WriteIndex writes ix as storage/fecs/<ix.FEC>/INDEX.

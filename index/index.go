@@ -71,12 +71,22 @@ func kindRank(k Kind) int {
 // IsArchive reports whether entries of this kind are compressed tar archives.
 func (k Kind) IsArchive() bool { return k != KindInit }
 
-// Archive formats as they appear in the format= attribute.
-const (
-	FormatZstd = "zstd"
-	FormatGzip = "gzip"
-	FormatXz   = "xz"
-)
+// DevVersion is the version of development releases: the one mutable
+// version, marked by the dev flag in an INDEX entry, never started as a
+// daemon at boot.
+const DevVersion = "dev"
+
+// NoArch is the architecture of archives whose content runs anywhere
+// (scripts, configuration, data); they may be linked to a FEC of any
+// architecture. It is not a FEC architecture.
+const NoArch = "noarch"
+
+// IndexURLPath and SigURLPath are the paths, relative to the storage base
+// URL, where a FEC fetches its INDEX and its detached signature.
+func IndexURLPath(fec string) string { return "fecs/" + fec + "/" + FileName }
+
+// SigURLPath: see IndexURLPath.
+func SigURLPath(fec string) string { return "fecs/" + fec + "/" + SigFileName }
 
 // Entry is one thing a FEC fetches.
 type Entry struct {
@@ -85,7 +95,7 @@ type Entry struct {
 	SHA256  string // lowercase hex
 	Size    int64  // bytes
 	Path    string // relative to the storage base, slash-separated; the resolved target
-	Format  string // zstd, gzip or xz for archives; empty for init scripts
+	Format  Format // zstd, gzip or xz for archives; empty for init scripts
 	Version string // the version the path names, if any
 	Dev     bool   // a development release: installed, but not started as a daemon
 	// Attrs holds key=value attributes this version does not know, kept so a
@@ -165,11 +175,10 @@ func (e *Entry) validate() error {
 	}
 	switch {
 	case e.Kind.IsArchive():
-		switch e.Format {
-		case FormatZstd, FormatGzip, FormatXz:
-		case "":
+		switch {
+		case e.Format == "":
 			return fmt.Errorf("archive entry has no format= attribute")
-		default:
+		case !e.Format.Valid():
 			return fmt.Errorf("unknown archive format %q (want zstd, gzip or xz)", e.Format)
 		}
 	case e.Format != "":
@@ -293,7 +302,7 @@ func ParseBytes(data []byte) (*Index, error) {
 			k, val, hasVal := strings.Cut(kv, "=")
 			switch {
 			case k == "format" && hasVal:
-				e.Format = val
+				e.Format = Format(val)
 			case k == "version" && hasVal:
 				e.Version = val
 			case k == "dev" && !hasVal:
