@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +40,21 @@ func TestBusyboxPathHasOnlyApplets(t *testing.T) {
 	want := filepath.Join(dir, "tar") + "\nno-go\n"
 	if string(out) != want {
 		t.Fatalf("got %q, want %q", out, want)
+	}
+}
+
+func TestSSHD(t *testing.T) {
+	s := StartSSHD(t, SSHDOptions{})
+	out, err := s.Run(t, "echo hello-from-$((20+22))")
+	if err != nil || strings.TrimSpace(out) != "hello-from-42" {
+		t.Fatalf("ssh: %v: %q (sshd: %s)", err, out, s.Log())
+	}
+	// A host key that is not in known_hosts is refused, never accepted.
+	if err := os.WriteFile(s.KnownHosts, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = s.Run(t, "true")
+	if err == nil || !strings.Contains(out, "Host key verification failed") {
+		t.Fatalf("unknown host key: want a refusal, got %v: %q", err, out)
 	}
 }
