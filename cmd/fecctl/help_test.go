@@ -4,13 +4,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/fair-acc/fecdeploy/internal/testkit"
-	"github.com/fair-acc/fecdeploy/publish"
-	"github.com/fair-acc/fecdeploy/storage"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/fair-acc/fecdeploy/publish"
+	"github.com/fair-acc/fecdeploy/storage"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,4 +109,16 @@ func TestOutputGolden(t *testing.T) {
 	want, err := os.ReadFile(golden)
 	require.NoError(t, err)
 	assert.Equal(t, string(want), got)
+}
+
+// Every registered command has a name of its own: a second file
+// registering an existing name would shadow it silently.
+func TestCommandNamesUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range commands(context.Background(), io.Discard, io.Discard) {
+		assert.False(t, seen[c.Name], "command %q registered twice", c.Name)
+		seen[c.Name] = true
+		assert.NotEmpty(t, c.Summary, c.Name)
+		assert.NotEmpty(t, c.Examples, c.Name)
+	}
 }
