@@ -1,5 +1,7 @@
-// Package archive packs staged install trees into reproducible compressed
-// tar archives and extracts such archives safely.
+// Package archive is the archive format on both sides: it packs staged
+// install trees into reproducible compressed tar archives and extracts such
+// archives safely. The formats themselves (names, extensions, magic bytes)
+// are the protocol's, in package index.
 //
 // Entry paths are the unpack location relative to "/" (for example
 // opt/fesa/Foo_DU/1.2.0/bin/foo), so any tar can unpack an archive with

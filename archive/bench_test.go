@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // genTree writes a tree like an installed FESA deploy unit: a few large
@@ -33,8 +35,8 @@ func genTree(tb testing.TB, dir string, bigFiles, bigSize, smallFiles int) int64
 			}
 		}
 		p := filepath.Join(dir, "bin", fmt.Sprintf("prog%d", i))
-		noErr(tb, os.MkdirAll(filepath.Dir(p), 0o755))
-		noErr(tb, os.WriteFile(p, b, 0o755))
+		require.NoError(tb, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(tb, os.WriteFile(p, b, 0o755))
 		total += int64(len(b))
 	}
 	for i := 0; i < smallFiles; i++ {
@@ -45,8 +47,8 @@ func genTree(tb testing.TB, dir string, bigFiles, bigSize, smallFiles int) int64
 		}
 		buf.WriteString("</instance>\n")
 		p := filepath.Join(dir, "instances", fmt.Sprintf("d%02d", i%20), fmt.Sprintf("dev%05d.xml", i))
-		noErr(tb, os.MkdirAll(filepath.Dir(p), 0o755))
-		noErr(tb, os.WriteFile(p, buf.Bytes(), 0o644))
+		require.NoError(tb, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(tb, os.WriteFile(p, buf.Bytes(), 0o644))
 		total += int64(buf.Len())
 	}
 	return total
@@ -63,14 +65,12 @@ func TestPackIndependentOfCPUs(t *testing.T) {
 		runtime.GOMAXPROCS(4)
 		four := packTree(t, src, PackOptions{Format: f, Prefix: "opt/x"})
 		runtime.GOMAXPROCS(old)
-		if !bytes.Equal(one, four) {
-			t.Errorf("%s: GOMAXPROCS 1 and 4 give different bytes", f)
-		}
+		assert.Equal(t, one, four, "%s: GOMAXPROCS 1 and 4 give different bytes", f)
 		// And it round-trips (several frames).
 		root := t.TempDir()
 		res, err := Unpack(context.Background(), bytes.NewReader(one), root, UnpackOptions{})
-		noErr(t, err)
-		equal(t, 53, res.Files)
+		require.NoError(t, err)
+		assert.Equal(t, 53, res.Files)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,9 +17,12 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	uxz "github.com/ulikunitz/xz"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "regenerate the crafted archives in testdata/")
@@ -63,19 +65,19 @@ func rawTar(t testing.TB, end bool, ents ...ent) []byte {
 		if e.typ == tar.TypeChar || e.typ == tar.TypeBlock {
 			h.Devmajor, h.Devminor = 1, 3
 		}
-		noErr(t, tw.WriteHeader(h))
+		require.NoError(t, tw.WriteHeader(h))
 		if e.size > 0 {
 			_, err := io.CopyN(tw, zeroReader{}, e.size)
-			noErr(t, err)
+			require.NoError(t, err)
 		} else if e.typ == tar.TypeReg {
 			_, err := tw.Write([]byte(e.body))
-			noErr(t, err)
+			require.NoError(t, err)
 		}
 	}
 	if end {
-		noErr(t, tw.Close())
+		require.NoError(t, tw.Close())
 	} else {
-		noErr(t, tw.Flush())
+		require.NoError(t, tw.Flush())
 	}
 	return buf.Bytes()
 }
@@ -102,24 +104,24 @@ func gz(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	_, err := w.Write(b)
-	noErr(t, err)
-	noErr(t, w.Close())
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
 	return buf.Bytes()
 }
 
 func zst(t testing.TB, b []byte) []byte {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-	noErr(t, err)
+	require.NoError(t, err)
 	return enc.EncodeAll(b, nil)
 }
 
 func xzc(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
 	w, err := uxz.NewWriter(&buf)
-	noErr(t, err)
+	require.NoError(t, err)
 	_, err = w.Write(b)
-	noErr(t, err)
-	noErr(t, w.Close())
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
 	return buf.Bytes()
 }
 
@@ -139,10 +141,10 @@ func zstdBomb(t testing.TB) []byte {
 	}()
 	var buf bytes.Buffer
 	enc, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
-	noErr(t, err)
+	require.NoError(t, err)
 	_, err = io.Copy(enc, pr)
-	noErr(t, err)
-	noErr(t, enc.Close())
+	require.NoError(t, err)
+	require.NoError(t, enc.Close())
 	return buf.Bytes()
 }
 
@@ -160,10 +162,10 @@ func zipFile(t testing.TB) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	w, err := zw.CreateHeader(&zip.FileHeader{Name: "opt/x", Method: zip.Deflate, Modified: epoch.UTC()})
-	noErr(t, err)
+	require.NoError(t, err)
 	_, err = w.Write([]byte("zip content"))
-	noErr(t, err)
-	noErr(t, zw.Close())
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
 	return buf.Bytes()
 }
 
@@ -243,17 +245,19 @@ var crafted = []struct {
 		}
 		return zst(t, rawTar(t, true, ents...))
 	}, UnpackOptions{MaxEntries: 50}, ErrTooManyEntries, ""},
-	{"bomb-1gib.tar.zst", zstdBomb, UnpackOptions{MaxBytes: 64 << 20}, ErrTooLarge, ""},
-	{"bomb-many-files.tar.zst", manyFilesBomb, UnpackOptions{MaxBytes: 64 << 20}, ErrTooLarge, ""},
+	// The limit is low so that the test writes little before it trips; the
+	// archives (1 GiB, 64 x 4 MiB) are far above any limit.
+	{"bomb-1gib.tar.zst", zstdBomb, UnpackOptions{MaxBytes: 16 << 20}, ErrTooLarge, ""},
+	{"bomb-many-files.tar.zst", manyFilesBomb, UnpackOptions{MaxBytes: 16 << 20}, ErrTooLarge, ""},
 	{"bomb-pax-headers.tar.zst", func(t testing.TB) []byte {
 		// Skipped, never written, still decompressed: capped too.
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
 		for i := 0; i < 100; i++ {
-			noErr(t, tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("opt/p%d", i), Typeflag: tar.TypeReg, Mode: 0o644, ModTime: epoch,
+			require.NoError(t, tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("opt/p%d", i), Typeflag: tar.TypeReg, Mode: 0o644, ModTime: epoch,
 				PAXRecords: map[string]string{"comment": strings.Repeat("0", 900<<10)}}))
 		}
-		noErr(t, tw.Close())
+		require.NoError(t, tw.Close())
 		return zst(t, buf.Bytes())
 	}, UnpackOptions{MaxBytes: 1 << 20, MaxEntries: 100}, ErrTooLarge, ""},
 	{"dir-with-data.tar.gz", func(t testing.TB) []byte {
@@ -321,46 +325,38 @@ var existingTree = map[string]string{
 }
 
 func TestCrafted(t *testing.T) {
+	t.Parallel()
 	if *update {
 		for _, c := range crafted {
-			noErr(t, os.WriteFile(filepath.Join("testdata", c.file), c.build(t), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join("testdata", c.file), c.build(t), 0o644))
 		}
 	}
 	for _, c := range crafted {
 		t.Run(c.file, func(t *testing.T) {
+			t.Parallel()
 			data, err := os.ReadFile(filepath.Join("testdata", c.file))
-			noErr(t, err)
+			require.NoError(t, err)
 			for _, populated := range []bool{true, false} {
 				root := t.TempDir()
 				if populated {
-					writeTree(t, root, existingTree)
+					testkit.WriteTree(t, root, existingTree)
 				}
-				before := snapshot(t, root)
+				before := testkit.Snapshot(t, root)
 				res, err := Unpack(context.Background(), bytes.NewReader(data), root, c.opts)
 				if c.want == nil {
-					if err != nil {
-						t.Fatalf("refused a good archive: %v", err)
-					}
-					if res.Files+res.Symlinks+res.Dirs == 0 {
-						t.Fatalf("result %+v: nothing extracted", res)
-					}
+					require.NoError(t, err, "refused a good archive")
+					require.NotZero(t, res.Files+res.Symlinks+res.Dirs, "result %+v: nothing extracted", res)
 					checkNoStaging(t, root)
 					continue
 				}
 				t.Logf("populated=%v: %v", populated, err)
-				if !errors.Is(err, c.want) {
-					t.Fatalf("err = %v, want %v", err, c.want)
-				}
+				require.ErrorIs(t, err, c.want)
 				if c.want == ErrUnsafeEntry {
 					var ee *EntryError
-					if !errors.As(err, &ee) {
-						t.Fatalf("err %v is not an *EntryError", err)
-					}
-					if ee.Name != c.entry {
-						t.Errorf("EntryError.Name = %q, want %q (%v)", ee.Name, c.entry, err)
-					}
+					require.ErrorAs(t, err, &ee)
+					assert.Equal(t, c.entry, ee.Name, "EntryError.Name (%v)", err)
 				}
-				equal(t, before, snapshot(t, root))
+				assert.Equal(t, before, testkit.Snapshot(t, root))
 			}
 		})
 	}
@@ -369,8 +365,8 @@ func TestCrafted(t *testing.T) {
 func checkNoStaging(t testing.TB, root string) {
 	t.Helper()
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), StagingPrefix) {
-			t.Errorf("staging directory left behind: %s", p)
+		if err == nil {
+			assert.False(t, strings.HasPrefix(d.Name(), StagingPrefix), "staging directory left behind: %s", p)
 		}
 		return nil
 	})
@@ -378,35 +374,34 @@ func checkNoStaging(t testing.TB, root string) {
 
 // TestCraftedAccepted checks what the accepted crafted archives produce.
 func TestCraftedAccepted(t *testing.T) {
+	t.Parallel()
 	unpack := func(t *testing.T, file string, opts UnpackOptions) string {
 		t.Helper()
 		data, err := os.ReadFile(filepath.Join("testdata", file))
-		noErr(t, err)
+		require.NoError(t, err)
 		root := t.TempDir()
 		_, err = Unpack(context.Background(), bytes.NewReader(data), root, opts)
-		noErr(t, err)
+		require.NoError(t, err)
 		return root
 	}
 	t.Run("setuid stripped", func(t *testing.T) {
-		s := snapshot(t, unpack(t, "setuid.tar.gz", UnpackOptions{}))
-		if !strings.HasPrefix(s["opt/suid"], "file 755 ") {
-			t.Errorf("opt/suid: %s, want mode 755 without setuid/setgid", s["opt/suid"])
-		}
-		equal(t, "dir 777", s["opt/tmp"])
+		s := testkit.Snapshot(t, unpack(t, "setuid.tar.gz", UnpackOptions{}))
+		assert.True(t, strings.HasPrefix(s["opt/suid"], "file 755 "), "opt/suid: %s, want mode 755 without setuid/setgid", s["opt/suid"])
+		assert.Equal(t, "dir 777", s["opt/tmp"])
 	})
 	t.Run("explicit dir mode after contents", func(t *testing.T) {
-		s := snapshot(t, unpack(t, "dir-after-contents.tar.gz", UnpackOptions{}))
-		equal(t, "dir 750", s["opt/a"])
-		equal(t, "dir 755", s["opt/a/b"])
+		s := testkit.Snapshot(t, unpack(t, "dir-after-contents.tar.gz", UnpackOptions{}))
+		assert.Equal(t, "dir 750", s["opt/a"])
+		assert.Equal(t, "dir 755", s["opt/a/b"])
 	})
 	t.Run("forward symlinks", func(t *testing.T) {
 		root := unpack(t, "symlink-forward.tar.gz", UnpackOptions{})
 		b, err := os.ReadFile(filepath.Join(root, "opt/Foo/lib/libfoo.so"))
-		noErr(t, err)
-		equal(t, "x", string(b))
+		require.NoError(t, err)
+		assert.Equal(t, "x", string(b))
 	})
 	t.Run("nested allowed root", func(t *testing.T) {
-		s := snapshot(t, unpack(t, "ancestors-and-dot.tar.gz", UnpackOptions{AllowedRoots: []string{"opt/fesa"}}))
-		equal(t, map[string]string{".": s["."], "opt": "dir 755", "opt/fesa": "dir 755", "opt/fesa/x": s["opt/fesa/x"]}, s)
+		s := testkit.Snapshot(t, unpack(t, "ancestors-and-dot.tar.gz", UnpackOptions{AllowedRoots: []string{"opt/fesa"}}))
+		assert.Equal(t, map[string]string{".": s["."], "opt": "dir 755", "opt/fesa": "dir 755", "opt/fesa/x": s["opt/fesa/x"]}, s)
 	})
 }

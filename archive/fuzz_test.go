@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzStage feeds arbitrary bytes to Stage and Commit, seeded with the
@@ -16,25 +20,23 @@ import (
 func FuzzStage(f *testing.F) {
 	for _, c := range crafted {
 		data, err := os.ReadFile(filepath.Join("testdata", c.file))
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		outer := t.TempDir()
 		root := filepath.Join(outer, "root")
-		writeTree(t, outer, map[string]string{
+		testkit.WriteTree(t, outer, map[string]string{
 			"outside/secret":  "secret",
 			"root/etc/passwd": "root:x:0:0::/root:/bin/sh\n",
 			"root/opt/keep":   "kept",
 		})
-		before := snapshot(t, outer)
+		before := testkit.Snapshot(t, outer)
 		opts := UnpackOptions{AllowedRoots: []string{"opt"}, MaxBytes: 4 << 20, MaxEntries: 2000}
 		_, err := Unpack(context.Background(), bytes.NewReader(data), root, opts)
-		after := snapshot(t, outer)
+		after := testkit.Snapshot(t, outer)
 		if err != nil {
-			equal(t, before, after)
+			assert.Equal(t, before, after)
 			return
 		}
 		allowed := filepath.Join(root, "opt")
@@ -43,17 +45,12 @@ func FuzzStage(f *testing.F) {
 			if before[name] == desc {
 				continue
 			}
-			if !strings.HasPrefix(p, allowed+string(filepath.Separator)) {
-				t.Fatalf("%s (%s) changed outside %s", name, desc, allowed)
-			}
-			if strings.Contains(name, StagingPrefix) {
-				t.Fatalf("staging left behind: %s", name)
-			}
+			require.True(t, strings.HasPrefix(p, allowed+string(filepath.Separator)), "%s (%s) changed outside %s", name, desc, allowed)
+			require.NotContains(t, name, StagingPrefix, "staging left behind")
 			if strings.HasPrefix(desc, "link ") {
 				if real, err := filepath.EvalSymlinks(p); err == nil {
-					if rel, err := filepath.Rel(allowed, real); err != nil || !filepath.IsLocal(rel) && rel != "." {
-						t.Fatalf("symlink %s resolves to %s, outside %s", name, real, allowed)
-					}
+					rel, err := filepath.Rel(allowed, real)
+					require.True(t, err == nil && (filepath.IsLocal(rel) || rel == "."), "symlink %s resolves to %s, outside %s", name, real, allowed)
 				}
 			}
 		}

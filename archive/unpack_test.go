@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -12,71 +11,74 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/internal/verify"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func sampleArchive(t testing.TB, f index.Format) []byte {
 	src := t.TempDir()
-	writeTree(t, src, sampleTree)
+	testkit.WriteTree(t, src, sampleTree)
 	return packTree(t, src, PackOptions{Format: f, Prefix: "opt/fesa/Foo_DU/1.2.0"})
 }
 
 func TestStageChangesNothingUntilCommit(t *testing.T) {
+	t.Parallel()
 	data := sampleArchive(t, index.FormatZstd)
 	root := t.TempDir()
-	writeTree(t, root, existingTree)
-	before := snapshot(t, root)
+	testkit.WriteTree(t, root, existingTree)
+	before := testkit.Snapshot(t, root)
 	s, err := Stage(context.Background(), bytes.NewReader(data), root, UnpackOptions{})
-	noErr(t, err)
-	after := snapshot(t, root)
+	require.NoError(t, err)
+	after := testkit.Snapshot(t, root)
 	for name := range after {
-		if _, ok := before[name]; !ok && !strings.Contains(name, StagingPrefix) {
-			t.Errorf("%s appeared before Commit", name)
+		if _, ok := before[name]; !ok {
+			assert.Contains(t, name, StagingPrefix, "%s appeared before Commit", name)
 		}
 	}
-	noErr(t, s.Discard())
-	equal(t, before, snapshot(t, root))
-	if _, err := s.Commit(); err == nil {
-		t.Fatal("Commit after Discard succeeded")
-	}
-	noErr(t, s.Discard()) // idempotent
+	require.NoError(t, s.Discard())
+	assert.Equal(t, before, testkit.Snapshot(t, root))
+	_, err = s.Commit()
+	require.Error(t, err, "Commit after Discard succeeded")
+	require.NoError(t, s.Discard()) // idempotent
 }
 
 func TestStageEmptyRootLeavesNoTrace(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	s, err := Stage(context.Background(), bytes.NewReader(sampleArchive(t, index.FormatGzip)), root, UnpackOptions{AllowedRoots: []string{"opt/fesa"}})
-	noErr(t, err)
-	if _, err := os.Stat(filepath.Join(root, "opt/fesa")); err != nil {
-		t.Fatalf("staging should live in the allowed root: %v", err)
-	}
-	noErr(t, s.Discard())
-	equal(t, map[string]string{".": snapshot(t, root)["."]}, snapshot(t, root))
+	require.NoError(t, err)
+	require.DirExists(t, filepath.Join(root, "opt/fesa"), "staging lives in the allowed root")
+	require.NoError(t, s.Discard())
+	assert.Equal(t, map[string]string{".": testkit.Snapshot(t, root)["."]}, testkit.Snapshot(t, root))
 }
 
 func TestCommitReplacesAndKeeps(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	p := "opt/fesa/Foo_DU/1.2.0/"
-	writeTree(t, root, map[string]string{
+	testkit.WriteTree(t, root, map[string]string{
 		p + "bin/foo":           "old binary",       // replaced
 		p + "lib/libfoo.so.1":   "-> libfoo.so.1.1", // symlink replaced
 		p + "lib/libfoo.so.1.1": "old lib",          // not in the archive: kept
 		p + "etc/empty/local":   "local file",       // existing directory kept with its contents
 	})
-	noErr(t, os.Chmod(filepath.Join(root, p, "etc"), 0o700))
+	require.NoError(t, os.Chmod(filepath.Join(root, p, "etc"), 0o700))
 	_, err := Unpack(context.Background(), bytes.NewReader(sampleArchive(t, index.FormatZstd)), root, UnpackOptions{})
-	noErr(t, err)
-	s := snapshot(t, root)
+	require.NoError(t, err)
+	s := testkit.Snapshot(t, root)
 	b, _ := os.ReadFile(filepath.Join(root, p, "bin/foo"))
-	equal(t, sampleTree["bin/foo"], string(b))
-	equal(t, "link libfoo.so.1.2", s[p+"lib/libfoo.so.1"])
-	if !strings.HasPrefix(s[p+"lib/libfoo.so.1.1"], "file ") || !strings.HasPrefix(s[p+"etc/empty/local"], "file ") {
-		t.Errorf("files not in the archive were touched: %v", s)
-	}
-	equal(t, "dir 700", s[p+"etc"]) // an existing directory keeps its mode
+	assert.Equal(t, sampleTree["bin/foo"], string(b))
+	assert.Equal(t, "link libfoo.so.1.2", s[p+"lib/libfoo.so.1"])
+	assert.True(t, strings.HasPrefix(s[p+"lib/libfoo.so.1.1"], "file ") && strings.HasPrefix(s[p+"etc/empty/local"], "file "),
+		"files not in the archive were touched: %v", s)
+	assert.Equal(t, "dir 700", s[p+"etc"]) // an existing directory keeps its mode
 	checkNoStaging(t, root)
 }
 
 func TestCommitConflictsChangeNothing(t *testing.T) {
+	t.Parallel()
 	p := "opt/fesa/Foo_DU/1.2.0/"
 	for name, tree := range map[string]map[string]string{
 		"file where a directory must go":    {p + "lib": "a file"},
@@ -85,14 +87,12 @@ func TestCommitConflictsChangeNothing(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			root := t.TempDir()
-			writeTree(t, root, tree)
-			before := snapshot(t, root)
+			testkit.WriteTree(t, root, tree)
+			before := testkit.Snapshot(t, root)
 			_, err := Unpack(context.Background(), bytes.NewReader(sampleArchive(t, index.FormatZstd)), root, UnpackOptions{})
-			if !errors.Is(err, fs.ErrExist) {
-				t.Fatalf("err = %v, want fs.ErrExist", err)
-			}
+			require.ErrorIs(t, err, fs.ErrExist)
 			t.Log(err)
-			equal(t, before, snapshot(t, root))
+			assert.Equal(t, before, testkit.Snapshot(t, root))
 		})
 	}
 }
@@ -101,22 +101,23 @@ func TestCommitConflictsChangeNothing(t *testing.T) {
 // already installed, the archive's opt/l -> x/.. would point at the parent
 // of opt.
 func TestStageResolvesThroughDestinationLinks(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
-	writeTree(t, root, map[string]string{"opt/x": "-> ."})
+	testkit.WriteTree(t, root, map[string]string{"opt/x": "-> ."})
 	data := gz(t, rawTar(t, true, sym("opt/l", "x/..")))
-	before := snapshot(t, root)
+	before := testkit.Snapshot(t, root)
 	_, err := Unpack(context.Background(), bytes.NewReader(data), root, UnpackOptions{})
 	var ee *EntryError
-	if !errors.As(err, &ee) || ee.Name != "opt/l" {
-		t.Fatalf("err = %v, want an *EntryError for opt/l", err)
-	}
-	equal(t, before, snapshot(t, root))
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, "opt/l", ee.Name)
+	assert.Equal(t, before, testkit.Snapshot(t, root))
 }
 
 func TestStageVerifyReader(t *testing.T) {
+	t.Parallel()
 	data := sampleArchive(t, index.FormatZstd)
 	sum, size, err := verify.Digest(bytes.NewReader(data))
-	noErr(t, err)
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -132,17 +133,15 @@ func TestStageVerifyReader(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			before := snapshot(t, root)
+			before := testkit.Snapshot(t, root)
 			s, err := Stage(context.Background(), verify.NewReader(bytes.NewReader(tc.data), tc.size, tc.sum), root, UnpackOptions{})
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("err = %v, want %v", err, tc.want)
-			}
+			require.ErrorIs(t, err, tc.want)
 			if err != nil {
-				equal(t, before, snapshot(t, root))
+				assert.Equal(t, before, testkit.Snapshot(t, root))
 				return
 			}
 			_, err = s.Commit()
-			noErr(t, err)
+			require.NoError(t, err)
 		})
 	}
 }
@@ -165,58 +164,55 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 }
 
 func TestStageCancelled(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
-	writeTree(t, src, map[string]string{"big": strings.Repeat("0123456789", 1<<20)})
+	testkit.WriteTree(t, src, map[string]string{"big": strings.Repeat("0123456789", 1<<20)})
 	data := packTree(t, src, PackOptions{Prefix: "opt/x"})
 	root := t.TempDir()
-	before := snapshot(t, root)
+	before := testkit.Snapshot(t, root)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, err := Stage(ctx, &cancelAfter{r: bytes.NewReader(data), n: 5, cancel: cancel}, root, UnpackOptions{})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	equal(t, before, snapshot(t, root))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, before, testkit.Snapshot(t, root))
 }
 
 func TestUnpackOptionsValidation(t *testing.T) {
+	t.Parallel()
 	for _, roots := range [][]string{{"/opt"}, {"../opt"}, {"."}, {""}} {
 		_, err := Stage(context.Background(), bytes.NewReader(nil), t.TempDir(), UnpackOptions{AllowedRoots: roots})
-		if err == nil || errors.Is(err, index.ErrUnknownFormat) {
-			t.Errorf("allowed roots %q: err = %v, want a configuration error", roots, err)
-		}
+		require.Error(t, err, "allowed roots %q", roots)
+		assert.NotErrorIs(t, err, index.ErrUnknownFormat, "allowed roots %q: want a configuration error", roots)
 	}
 }
 
 func TestDetectAndParse(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want index.Format
 		ext  string
 	}{{"zstd", index.FormatZstd, ".tar.zst"}, {"ZST", index.FormatZstd, ".tar.zst"}, {"gz", index.FormatGzip, ".tar.gz"}, {"gzip", index.FormatGzip, ".tar.gz"}, {"xz", index.FormatXz, ".tar.xz"}} {
 		f, err := index.ParseFormat(tc.in)
-		noErr(t, err)
-		equal(t, tc.want, f)
-		equal(t, tc.ext, f.Extension())
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, f)
+		assert.Equal(t, tc.ext, f.Extension())
 	}
-	if _, err := index.ParseFormat("bz2"); !errors.Is(err, index.ErrUnknownFormat) {
-		t.Errorf("bz2: %v", err)
-	}
+	_, err := index.ParseFormat("bz2")
+	assert.ErrorIs(t, err, index.ErrUnknownFormat)
 	for _, f := range []index.Format{index.FormatZstd, index.FormatGzip, index.FormatXz} {
 		data := sampleArchive(t, f)
 		got, r, err := index.Detect(bytes.NewReader(data))
-		noErr(t, err)
-		equal(t, f, got)
-		all, _ := io.ReadAll(r)
-		if !bytes.Equal(all, data) {
-			t.Errorf("%s: Detect's reader does not replay the whole stream", f)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, f, got)
+		all, err := io.ReadAll(r)
+		require.NoError(t, err)
+		assert.Equal(t, data, all, "%s: Detect's reader replays the whole stream", f)
 	}
 	// Short inputs: a gzip magic alone is recognised, one byte is not.
-	if f, _, err := index.Detect(bytes.NewReader([]byte{0x1f, 0x8b})); err != nil || f != index.FormatGzip {
-		t.Errorf("gzip magic only: %v %v", f, err)
-	}
-	if _, _, err := index.Detect(bytes.NewReader([]byte{0x28})); !errors.Is(err, index.ErrUnknownFormat) {
-		t.Errorf("one byte: %v", err)
-	}
+	f, _, err := index.Detect(bytes.NewReader([]byte{0x1f, 0x8b}))
+	require.NoError(t, err)
+	assert.Equal(t, index.FormatGzip, f, "gzip magic only")
+	_, _, err = index.Detect(bytes.NewReader([]byte{0x28}))
+	assert.ErrorIs(t, err, index.ErrUnknownFormat, "one byte")
 }

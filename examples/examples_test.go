@@ -3,24 +3,50 @@
 package examples
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/storage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// buildFecPack builds cmd/fec-pack once for the test.
-func buildFecPack(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fec-pack")
+// binDir holds the binaries built for the tests of this package.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fecdeploy-examples-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fecPackBin builds cmd/fec-pack once for all tests of the package.
+var fecPackBin = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "fec-pack")
 	out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-pack").CombinedOutput()
 	if err != nil {
-		t.Fatalf("building fec-pack: %v\n%s", err, out)
+		return "", fmt.Errorf("building fec-pack: %w\n%s", err, out)
 	}
+	return bin, nil
+})
+
+func buildFecPack(t *testing.T) string {
+	t.Helper()
+	bin, err := fecPackBin()
+	require.NoError(t, err)
 	return bin
 }
 
@@ -28,111 +54,90 @@ func newStorage(t *testing.T, fecs map[string]string) string {
 	t.Helper()
 	base := filepath.Join(t.TempDir(), "ws")
 	st, err := storage.Init(base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for name, arch := range fecs {
-		if err := st.AddFEC(t.Context(), name, storage.FECConfig{Arch: arch}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, st.AddFEC(t.Context(), name, storage.FECConfig{Arch: arch}))
 	}
 	return base
 }
 
 func TestDevaccMakeInstall(t *testing.T) {
+	t.Parallel()
 	makeBin := testenv.RequireTool(t, "make")
 	fecPack := buildFecPack(t)
 	base := newStorage(t, map[string]string{"scu01": "x86_64"})
 	work := filepath.Join(t.TempDir(), "devacc")
-	if out, err := exec.Command("cp", "-a", "devacc", work).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	out, err := exec.Command("cp", "-a", "devacc", work).CombinedOutput()
+	require.NoError(t, err, "%s", out)
 	cmd := exec.Command(makeBin, "-C", filepath.Join(work, "hello"), "install",
 		"VERSION=1.0.0", "ARCH=x86_64", "FECS=scu01", "FEC_PACK="+fecPack, "FECDEPLOY_STORAGE="+base)
 	cmd.Env = append(os.Environ(), "FECDEPLOY_SIGNING_KEY=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make install: %v\n%s", err, out)
-	}
-	idx, err := os.ReadFile(filepath.Join(base, "fecs/scu01/INDEX"))
-	if err != nil || !strings.Contains(string(idx), "software/hello_DU/1.0.0/hello_DU-1.0.0-x86_64.tar.zst") {
-		t.Fatalf("INDEX after make install: %v\n%s", err, idx)
-	}
-	if _, err := os.Stat(filepath.Join(work, "hello", ".fecdeploy-staging")); !os.IsNotExist(err) {
-		t.Errorf("staging left behind: %v", err)
-	}
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "make install:\n%s", out)
+	require.Contains(t, testkit.ReadFile(t, filepath.Join(base, "fecs/scu01/INDEX")), "software/hello_DU/1.0.0/hello_DU-1.0.0-x86_64.tar.zst",
+		"INDEX after make install")
+	_, err = os.Lstat(filepath.Join(work, "hello", ".fecdeploy-staging"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "staging left behind")
 	// Without VERSION the include stops before packing anything.
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, base, noLock)
 	cmd = exec.Command(makeBin, "-C", filepath.Join(work, "hello"), "install", "FEC_PACK="+fecPack, "FECDEPLOY_STORAGE="+base)
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "set VERSION") {
-		t.Fatalf("make install without VERSION: %v\n%s", err, out)
-	}
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err, "make install without VERSION:\n%s", out)
+	require.Contains(t, string(out), "set VERSION")
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "nothing published")
 }
 
 func TestYoctoFesa3Deploy(t *testing.T) {
+	t.Parallel()
 	sh := testenv.RequireTool(t, "sh")
 	fecPack := buildFecPack(t)
 	base := newStorage(t, map[string]string{"scu01": "x86_64", "scu02": "x86_64"})
 	dir := t.TempDir()
 	staged := filepath.Join(dir, "staged")
 	inst := filepath.Join(dir, "instance")
-	for p, body := range map[string]string{
-		filepath.Join(staged, "bin/BeamPosition_DU"):       "\x7fELF fake",
-		filepath.Join(inst, "BeamPosition_DEV01.instance"): "<instance/>",
-	} {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testkit.WriteTree(t, dir, map[string]string{
+		"staged/bin/BeamPosition_DU":           "\x7fELF fake",
+		"instance/BeamPosition_DEV01.instance": "<instance/>",
+	})
 	cmd := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-u", "BeamPosition_DU", "-v", "2.0.0", "-a", "x86_64",
 		"-d", staged, "-i", inst, "-f", "scu01,scu02")
 	cmd.Env = append(os.Environ(), "FEC_PACK="+fecPack, "FECDEPLOY_STORAGE="+base, "FECDEPLOY_SIGNING_KEY=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("yocto-fesa3-deploy: %v\n%s", err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "yocto-fesa3-deploy:\n%s", out)
 	for _, fec := range []string{"scu01", "scu02"} {
-		idx, _ := os.ReadFile(filepath.Join(base, "fecs", fec, "INDEX"))
+		idx := testkit.ReadFile(t, filepath.Join(base, "fecs", fec, "INDEX"))
 		for _, want := range []string{
 			"software BeamPosition_DU ",
 			"configuration BeamPosition_DU-instance ",
 			"configuration/BeamPosition_DU-instance/2.0.0/",
 		} {
-			if !strings.Contains(string(idx), want) {
-				t.Errorf("%s INDEX lacks %q:\n%s", fec, want, idx)
-			}
+			assert.Contains(t, idx, want, "%s INDEX", fec)
 		}
 	}
 	// A missing staged directory is a usage error and publishes nothing.
 	cmd = exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-u", "Other_DU", "-v", "1.0.0", "-a", "x86_64", "-d", filepath.Join(dir, "nope"))
 	cmd.Env = append(os.Environ(), "FEC_PACK="+fecPack, "FECDEPLOY_STORAGE="+base)
-	if err := cmd.Run(); err == nil {
-		t.Fatal("deploy of a missing dir succeeded")
-	}
-	if _, err := os.Stat(filepath.Join(base, "software/Other_DU")); !os.IsNotExist(err) {
-		t.Fatalf("published something: %v", err)
-	}
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, base, noLock)
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err, "deploy of a missing dir succeeded:\n%s", out)
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "published something")
 }
 
 // The production site config is valid nginx (with its http-level zones).
 func TestNginxSiteConfig(t *testing.T) {
+	t.Parallel()
 	nginx := testenv.RequireTool(t, "nginx", "/usr/sbin/nginx")
 	dir := t.TempDir()
 	site, err := os.ReadFile("nginx/fecdeploy.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	conf := "pid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log;\nevents {}\nhttp {\n" +
 		"access_log off;\nclient_body_temp_path " + dir + "/cb;\nproxy_temp_path " + dir + "/p;\nfastcgi_temp_path " + dir + "/f;\nuwsgi_temp_path " + dir + "/u;\nscgi_temp_path " + dir + "/s;\n" +
 		"limit_req_zone $binary_remote_addr zone=fecdeploy:10m rate=50r/s;\n" +
 		"limit_conn_zone $binary_remote_addr zone=fecdeploy_conn:10m;\n" +
 		strings.ReplaceAll(strings.ReplaceAll(string(site), "listen 80;", "listen 127.0.0.1:1;"), "listen [::]:80;", "") + "\n}\n"
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
 	out, err := exec.Command(nginx, "-t", "-c", filepath.Join(dir, "nginx.conf"), "-p", dir+"/").CombinedOutput()
-	if err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "nginx -t:\n%s", out)
 }

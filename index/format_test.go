@@ -12,6 +12,7 @@ import (
 )
 
 func TestFormatTable(t *testing.T) {
+	t.Parallel()
 	assert.Equal(t, []index.Format{index.FormatZstd, index.FormatXz, index.FormatGzip}, index.Formats())
 	for _, tc := range []struct {
 		in   string
@@ -54,6 +55,7 @@ func TestFormatTable(t *testing.T) {
 }
 
 func TestURLPaths(t *testing.T) {
+	t.Parallel()
 	assert.Equal(t, "fecs/scu01/INDEX", index.IndexURLPath("scu01"))
 	assert.Equal(t, "fecs/scu01/INDEX.sig", index.SigURLPath("scu01"))
 }

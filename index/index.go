@@ -1,7 +1,12 @@
-// Package index reads and writes the per-FEC INDEX: the one file a FEC
-// fetches to learn what to install. The format is line-oriented text so that
-// both the Go client and a busybox shell loop parse it; docs/index-format.md
-// is its specification and this package its reference implementation.
+// Package index is the protocol: everything the writer and both boot
+// clients must agree on, in one place. Its centre is the per-FEC INDEX, the
+// one file a FEC fetches (at IndexURLPath, signed at SigURLPath) to learn
+// what to install; around it the kinds of entries, the name and path rules,
+// the archive formats (one table: name, extension, magic bytes, Detect),
+// "dev" and "noarch", and the ed25519 signatures. The INDEX is
+// line-oriented text so that both the Go client and a busybox shell loop
+// parse it; docs/index-format.md is its specification and this package its
+// reference implementation.
 //
 //	fecdeploy-index 1 fec=fec01 arch=x86_64
 //	init 10-network <sha256> 1234 fecs/global/10-network

@@ -1,14 +1,15 @@
 package index
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the parser's output")
@@ -21,73 +22,57 @@ const (
 // TestGolden parses every testdata/*.index and compares the canonical
 // marshalled form with testdata/<name>.golden (go test -update rewrites them).
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("testdata/*.index")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/*.index: %v", err)
-	}
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no testdata/*.index")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
 			in, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			ix, err := ParseBytes(in)
-			if err != nil {
-				t.Fatalf("parse: %v", err)
-			}
+			require.NoError(t, err, "parse")
 			out, err := ix.Marshal()
-			if err != nil {
-				t.Fatalf("marshal: %v", err)
-			}
+			require.NoError(t, err, "marshal")
 			golden := strings.TrimSuffix(f, ".index") + ".golden"
 			if *update {
-				if err := os.WriteFile(golden, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.WriteFile(golden, out, 0o644))
 			}
 			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update once)", err)
-			}
-			if !bytes.Equal(out, want) {
-				t.Errorf("marshal differs from %s:\n got:\n%s\nwant:\n%s", golden, out, want)
-			}
+			require.NoError(t, err, "run go test -update once")
+			assert.Equal(t, string(want), string(out), "marshal differs from %s", golden)
 			// The canonical form is a fixed point.
 			ix2, err := ParseBytes(out)
-			if err != nil {
-				t.Fatalf("reparse: %v", err)
-			}
-			out2, _ := ix2.Marshal()
-			if !bytes.Equal(out, out2) {
-				t.Errorf("marshal is not a fixed point:\n%s\n%s", out, out2)
-			}
+			require.NoError(t, err, "reparse")
+			out2, err := ix2.Marshal()
+			require.NoError(t, err)
+			assert.Equal(t, string(out), string(out2), "marshal is a fixed point")
 		})
 	}
 }
 
 func TestParseFull(t *testing.T) {
+	t.Parallel()
 	in, err := os.ReadFile("testdata/full.index")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ix, err := ParseBytes(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ix.FEC != "fec01" || ix.Arch != "x86_64" || ix.Attrs["decoders"] != "gzip,xz,zstd" {
-		t.Errorf("header: %+v", ix)
-	}
-	if len(ix.Entries) != 6 {
-		t.Fatalf("%d entries, want 6", len(ix.Entries))
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "fec01", ix.FEC)
+	assert.Equal(t, "x86_64", ix.Arch)
+	assert.Equal(t, "gzip,xz,zstd", ix.Attrs["decoders"])
+	require.Len(t, ix.Entries, 6)
 	e, ok := ix.Lookup(KindSoftware, "Bar_DU")
-	if !ok || !e.Dev || e.Version != "dev" || e.Format != FormatZstd || e.Size != 80211 {
-		t.Errorf("Bar_DU: %+v", e)
-	}
-	e, _ = ix.Lookup(KindInit, "20-local")
-	if e.Size != 0 || e.Format != "" || e.Path != "fecs/fec01/init/20-local" {
-		t.Errorf("20-local: %+v", e)
-	}
+	require.True(t, ok)
+	assert.True(t, e.Dev)
+	assert.Equal(t, "dev", e.Version)
+	assert.Equal(t, FormatZstd, e.Format)
+	assert.Equal(t, int64(80211), e.Size)
+	e, ok = ix.Lookup(KindInit, "20-local")
+	require.True(t, ok)
+	assert.Zero(t, e.Size)
+	assert.Empty(t, e.Format)
+	assert.Equal(t, "fecs/fec01/init/20-local", e.Path)
 	// Sort: kinds in protocol order, then names.
 	ix.Sort()
 	var order []string
@@ -95,27 +80,22 @@ func TestParseFull(t *testing.T) {
 		order = append(order, string(e.Kind)+":"+e.Name)
 	}
 	want := "init:10-network init:20-local software:Bar_DU software:Foo_DU configuration:Foo_DU-instance data:fesa-data"
-	if got := strings.Join(order, " "); got != want {
-		t.Errorf("order\n got %s\nwant %s", got, want)
-	}
+	assert.Equal(t, want, strings.Join(order, " "))
 }
 
 func TestUnknownAttributesSurvive(t *testing.T) {
-	in, _ := os.ReadFile("testdata/future.index")
+	t.Parallel()
+	in, err := os.ReadFile("testdata/future.index")
+	require.NoError(t, err)
 	ix, err := ParseBytes(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := ix.Entries[0]
-	if !reflect.DeepEqual(e.Attrs, map[string]string{"mirror": "http-cache-7", "pinned": ""}) {
-		t.Errorf("entry attrs %v", e.Attrs)
-	}
-	if !reflect.DeepEqual(ix.Attrs, map[string]string{"serial": "42", "zz": "top"}) {
-		t.Errorf("header attrs %v", ix.Attrs)
-	}
+	require.NoError(t, err)
+	require.NotEmpty(t, ix.Entries)
+	assert.Equal(t, map[string]string{"mirror": "http-cache-7", "pinned": ""}, ix.Entries[0].Attrs, "entry attrs")
+	assert.Equal(t, map[string]string{"serial": "42", "zz": "top"}, ix.Attrs, "header attrs")
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	ix := &Index{FEC: "fec01", Arch: "ppc", Attrs: map[string]string{"decoders": "gzip,xz"}, Entries: []Entry{
 		{Kind: KindData, Name: "d", SHA256: hashA, Size: 1, Path: "fecs/fec01/persistent-data/d.tar.gz", Format: FormatGzip},
 		{Kind: KindSoftware, Name: "S", SHA256: hashB, Size: 1 << 40, Path: "software/S/dev/S-dev-ppc.tar.xz", Format: FormatXz, Version: "dev", Dev: true,
@@ -123,42 +103,33 @@ func TestRoundTrip(t *testing.T) {
 		{Kind: KindInit, Name: "00-first", SHA256: hashA, Size: 0, Path: "fecs/global/00-first"},
 	}}
 	b, err := ix.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := ParseBytes(b)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b)
-	}
+	require.NoError(t, err, "%s", b)
 	want := *ix
 	want.Entries = append([]Entry(nil), ix.Entries...)
 	want.Sort()
-	if !reflect.DeepEqual(got, &want) {
-		t.Errorf("round trip:\n got %+v\nwant %+v", got, &want)
-	}
-	if ix.Entries[0].Kind != KindData {
-		t.Error("Marshal sorted the caller's slice")
-	}
+	assert.Equal(t, &want, got, "round trip")
+	assert.Equal(t, KindData, ix.Entries[0].Kind, "Marshal sorted the caller's slice")
 	// Marshal refuses what Parse would refuse.
 	bad := *ix
 	bad.Entries = append([]Entry{{Kind: "firmware", Name: "x", SHA256: hashA, Path: "a"}}, ix.Entries...)
-	if _, err := bad.Marshal(); !errors.Is(err, ErrFormat) {
-		t.Errorf("Marshal of an unknown kind: %v", err)
-	}
+	_, err = bad.Marshal()
+	assert.ErrorIs(t, err, ErrFormat, "Marshal of an unknown kind")
 	dup := *ix
 	dup.Entries = append(append([]Entry(nil), ix.Entries...), ix.Entries[0])
-	if _, err := dup.Marshal(); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "twice") {
-		t.Errorf("Marshal of a duplicate: %v", err)
-	}
+	_, err = dup.Marshal()
+	assert.ErrorIs(t, err, ErrFormat, "Marshal of a duplicate")
+	assert.ErrorContains(t, err, "twice")
 }
 
 func TestParseMalformed(t *testing.T) {
+	t.Parallel()
 	const hdr = "fecdeploy-index 1 fec=fec01 arch=x86_64\n"
 	entry := func(s string) string { return hdr + s + "\n" }
 	good := "software Foo " + hashA + " 10 software/Foo/1/Foo-1-x86_64.tar.zst format=zstd version=1"
-	if _, err := ParseBytes([]byte(entry(good))); err != nil {
-		t.Fatalf("the base case must parse: %v", err)
-	}
+	_, err := ParseBytes([]byte(entry(good)))
+	require.NoError(t, err, "the base case must parse")
 	for _, tc := range []struct {
 		what, in string
 		want     error
@@ -203,58 +174,49 @@ func TestParseMalformed(t *testing.T) {
 		{"two headers", hdr + hdr, ErrFormat, "want at least 5"},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
+			t.Parallel()
 			ix, err := ParseBytes([]byte(tc.in))
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("got %v (index %+v), want %v", err, ix, tc.want)
-			}
-			if !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("message %q does not say %q", err, tc.msg)
-			}
-			if ix != nil {
-				t.Error("an index returned with an error")
-			}
+			require.ErrorIs(t, err, tc.want)
+			assert.ErrorContains(t, err, tc.msg)
+			assert.Nil(t, ix, "an index returned with an error")
 		})
 	}
 }
 
 func TestParseLineNumbers(t *testing.T) {
+	t.Parallel()
 	in := "# c\nfecdeploy-index 1 fec=a arch=b\n\ninit x " + hashA + " 1  p\n"
 	_, err := ParseBytes([]byte(in))
-	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "line 4") {
-		t.Errorf("want an error naming line 4, got %v", err)
-	}
+	require.ErrorIs(t, err, ErrFormat)
+	assert.ErrorContains(t, err, "line 4")
 }
 
 func TestParseTooLarge(t *testing.T) {
+	t.Parallel()
 	big := "fecdeploy-index 1 fec=a arch=b\n" + strings.Repeat("# padding padding padding padding\n", MaxSize/30)
-	if len(big) <= MaxSize {
-		t.Fatal("test input too small")
-	}
-	if _, err := Parse(strings.NewReader(big)); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("Parse: %v, want ErrTooLarge", err)
-	}
-	if _, err := ParseBytes([]byte(big)); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("ParseBytes: %v, want ErrTooLarge", err)
-	}
+	require.Greater(t, len(big), MaxSize, "test input too small")
+	_, err := Parse(strings.NewReader(big))
+	assert.ErrorIs(t, err, ErrTooLarge, "Parse")
+	_, err = ParseBytes([]byte(big))
+	assert.ErrorIs(t, err, ErrTooLarge, "ParseBytes")
 	// Exactly MaxSize is fine.
 	exact := big[:MaxSize]
 	exact = exact[:strings.LastIndexByte(exact, '\n')+1]
 	exact += strings.Repeat("#", MaxSize-len(exact)-1) + "\n"
-	if len(exact) != MaxSize {
-		t.Fatalf("len %d", len(exact))
-	}
-	if _, err := Parse(strings.NewReader(exact)); err != nil {
-		t.Errorf("an INDEX of exactly MaxSize: %v", err)
-	}
-	// A reader that fails.
-	if _, err := Parse(iotestErrReader{}); err == nil || errors.Is(err, ErrFormat) {
-		t.Errorf("a failing reader: %v", err)
-	}
+	require.Len(t, exact, MaxSize)
+	_, err = Parse(strings.NewReader(exact))
+	assert.NoError(t, err, "an INDEX of exactly MaxSize")
+	// A reader that fails: its error, not a format error.
+	_, err = Parse(iotestErrReader{})
+	assert.ErrorIs(t, err, errConnReset)
+	assert.NotErrorIs(t, err, ErrFormat)
 }
 
 type iotestErrReader struct{}
 
-func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+var errConnReset = errors.New("connection reset")
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, errConnReset }
 
 // FuzzParse: Parse never panics, and whatever it accepts marshals to a
 // canonical form that parses to the same index and marshals to the same
@@ -263,9 +225,7 @@ func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.index")
 	for _, p := range files {
 		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(b)
 	}
 	f.Add([]byte("fecdeploy-index 1 fec=a arch=b\ninit x " + hashA + " 1 p x= y\n"))
@@ -273,27 +233,18 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ix, err := ParseBytes(data)
 		if err != nil {
-			if ix != nil {
-				t.Fatal("index with error")
-			}
+			require.Nil(t, ix, "index with error")
 			return
 		}
 		b1, err := ix.Marshal()
-		if err != nil {
-			t.Fatalf("accepted input does not marshal: %v\n%q", err, data)
-		}
+		require.NoError(t, err, "accepted input does not marshal: %q", data)
 		ix2, err := ParseBytes(b1)
-		if err != nil {
-			t.Fatalf("canonical form does not parse: %v\n%q", err, b1)
-		}
+		require.NoError(t, err, "canonical form does not parse: %q", b1)
 		ix.Sort()
-		if !reflect.DeepEqual(normalize(ix), normalize(ix2)) {
-			t.Fatalf("parse -> marshal -> parse changed the index:\n%+v\n%+v", ix, ix2)
-		}
+		require.Equal(t, normalize(ix), normalize(ix2), "parse -> marshal -> parse changed the index")
 		b2, err := ix2.Marshal()
-		if err != nil || !bytes.Equal(b1, b2) {
-			t.Fatalf("marshal is not stable: %v\n%q\n%q", err, b1, b2)
-		}
+		require.NoError(t, err)
+		require.Equal(t, string(b1), string(b2), "marshal is stable")
 	})
 }
 

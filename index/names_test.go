@@ -1,12 +1,14 @@
 package index
 
 import (
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestCheckName(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		ok   bool
@@ -36,39 +38,35 @@ func TestCheckName(t *testing.T) {
 	} {
 		err := CheckName("software name", tc.name)
 		if tc.ok {
-			if err != nil {
-				t.Errorf("%q: %v", tc.name, err)
-			}
+			assert.NoError(t, err, "%q", tc.name)
 			continue
 		}
-		if !errors.Is(err, ErrBadName) {
-			t.Errorf("%q: %v, want ErrBadName", tc.name, err)
+		if !assert.ErrorIs(t, err, ErrBadName, "%q", tc.name) {
 			continue
 		}
 		var ne *NameError
-		if !errors.As(err, &ne) || ne.What != "software name" || ne.Name != tc.name {
-			t.Errorf("%q: %#v", tc.name, err)
+		if assert.ErrorAs(t, err, &ne, "%q", tc.name) {
+			assert.Equal(t, "software name", ne.What)
+			assert.Equal(t, tc.name, ne.Name)
 		}
-		if !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), "software name") {
-			t.Errorf("%q: message %q does not say %q", tc.name, err, tc.msg)
-		}
+		assert.ErrorContains(t, err, tc.msg, "%q", tc.name)
+		assert.ErrorContains(t, err, "software name", "%q", tc.name)
 	}
 }
 
 func TestCheckFECName(t *testing.T) {
-	if err := CheckFECName("fec01"); err != nil {
-		t.Error(err)
-	}
+	t.Parallel()
+	assert.NoError(t, CheckFECName("fec01"))
 	err := CheckFECName("global")
-	if !errors.Is(err, ErrBadName) || !strings.Contains(err.Error(), "shared init scripts") {
-		t.Errorf("global: %v", err)
-	}
-	if err := CheckFECName("fec 01"); !errors.Is(err, ErrBadName) || !strings.Contains(err.Error(), "FEC name") {
-		t.Errorf("fec 01: %v", err)
-	}
+	assert.ErrorIs(t, err, ErrBadName)
+	assert.ErrorContains(t, err, "shared init scripts")
+	err = CheckFECName("fec 01")
+	assert.ErrorIs(t, err, ErrBadName)
+	assert.ErrorContains(t, err, "FEC name")
 }
 
 func TestCheckPath(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		p   string
 		ok  bool
@@ -87,12 +85,11 @@ func TestCheckPath(t *testing.T) {
 		{`a\b`, false, `'\\'`},
 	} {
 		err := CheckPath(tc.p)
-		if tc.ok != (err == nil) {
-			t.Errorf("%q: %v", tc.p, err)
+		if tc.ok {
+			assert.NoError(t, err, "%q", tc.p)
 			continue
 		}
-		if !tc.ok && (!errors.Is(err, ErrBadName) || !strings.Contains(err.Error(), tc.msg)) {
-			t.Errorf("%q: %v, want ErrBadName saying %q", tc.p, err, tc.msg)
-		}
+		assert.ErrorIs(t, err, ErrBadName, "%q", tc.p)
+		assert.ErrorContains(t, err, tc.msg, "%q", tc.p)
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/storage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func fecPack(args ...string) (int, string, string) {
@@ -18,68 +21,41 @@ func fecPack(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-func tree(t *testing.T, dir string, files map[string]string) string {
-	t.Helper()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func TestPackPublishLink(t *testing.T) {
 	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
 	dir := t.TempDir()
 	base := filepath.Join(dir, "ws")
 	st, err := storage.Init(base)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
-	if err := st.AddFEC(ctx, "scu01", storage.FECConfig{Arch: "x86_64"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddFEC(ctx, "ppc01", storage.FECConfig{Arch: "ppc"}); err != nil {
-		t.Fatal(err)
-	}
-	src := tree(t, filepath.Join(dir, "src"), map[string]string{"bin/foo": "#!/bin/sh\n", "etc/foo.conf": "x=1\n"})
+	require.NoError(t, st.AddFEC(ctx, "scu01", storage.FECConfig{Arch: "x86_64"}))
+	require.NoError(t, st.AddFEC(ctx, "ppc01", storage.FECConfig{Arch: "ppc"}))
+	src := testkit.WriteTree(t, filepath.Join(dir, "src"), map[string]string{"bin/foo": "#!/bin/sh\n", "etc/foo.conf": "x=1\n"})
 	common := []string{"-storage", base, "-quiet", "-name", "Foo_DU", "-arch", "x86_64", "-prefix", "opt/fesa/Foo_DU/1.0.0"}
 
 	code, out, errs := fecPack(append(common, "-version", "1.0.0", "-link", "scu01", src)...)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	archivePath := filepath.Join(base, "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst")
-	first, err := os.ReadFile(archivePath)
-	if err != nil {
-		t.Fatalf("archive not at its documented place: %v\n%s", err, out)
-	}
-	if !strings.Contains(out, "linked to scu01") {
-		t.Fatalf("output: %s", out)
-	}
-	idx, _ := os.ReadFile(filepath.Join(base, "fecs/scu01/INDEX"))
-	if !strings.Contains(string(idx), "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst") {
-		t.Fatalf("INDEX does not name the archive:\n%s", idx)
-	}
+	require.Equal(t, 0, code, errs)
+	require.FileExists(t, filepath.Join(base, "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst"), "the archive at its documented place")
+	require.Contains(t, out, "linked to scu01")
+	require.Contains(t, testkit.ReadFile(t, filepath.Join(base, "fecs/scu01/INDEX")), "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst",
+		"INDEX names the archive")
 
 	// Same tree again: reproducible bytes, so nothing changes.
-	if code, out, errs := fecPack(append(common, "-version", "1.0.0", src)...); code != 0 || !strings.Contains(out, "unchanged") {
-		t.Fatalf("republish identical: exit %d %s %s", code, out, errs)
+	snap := func() map[string]string {
+		// the lock file's content names its last holder
+		return testkit.Snapshot(t, base, testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }})
 	}
+	before := snap()
+	code, out, errs = fecPack(append(common, "-version", "1.0.0", src)...)
+	require.Equal(t, 0, code, "republish identical: %s", errs)
+	require.Contains(t, out, "unchanged")
+	require.Equal(t, before, snap(), "republishing identical bytes changes nothing")
 	// Different bytes under the same productive version: refused, nothing lost.
-	tree(t, src, map[string]string{"bin/foo": "#!/bin/sh\necho changed\n"})
+	testkit.WriteTree(t, src, map[string]string{"bin/foo": "#!/bin/sh\necho changed\n"})
 	code, _, errs = fecPack(append(common, "-version", "1.0.0", src)...)
-	if code != cli.ExitRefused || !strings.Contains(errs, "immutable") {
-		t.Fatalf("republish different: exit %d %s", code, errs)
-	}
-	if now, _ := os.ReadFile(archivePath); !bytes.Equal(now, first) {
-		t.Fatal("the published archive changed")
-	}
+	require.Equal(t, cli.ExitRefused, code, "republish different: %s", errs)
+	require.Contains(t, errs, "immutable")
+	require.Equal(t, before, snap(), "the published archive is unchanged")
 
 	for _, tc := range []struct {
 		args []string
@@ -95,45 +71,35 @@ func TestPackPublishLink(t *testing.T) {
 		{[]string{"-storage", base, "-quiet", "-name", "Foo_DU", "-arch", "x86_64", "-prefix", "../etc", "-version", "1.1.0", src}, cli.ExitUsage, "../etc"},
 	} {
 		code, _, errs := fecPack(tc.args...)
-		if code != tc.code || !strings.Contains(errs, tc.msg) {
-			t.Errorf("fec-pack %q: exit %d (want %d), stderr %q (want it to mention %q)", tc.args, code, tc.code, errs, tc.msg)
-		}
+		assert.Equal(t, tc.code, code, "fec-pack %q: %s", tc.args, errs)
+		assert.Contains(t, errs, tc.msg, "fec-pack %q", tc.args)
 	}
-	if _, err := os.Stat(filepath.Join(base, "software/Foo_DU/1.1.0")); !os.IsNotExist(err) {
-		t.Errorf("a refused release left software/Foo_DU/1.1.0 behind: %v", err)
-	}
+	assert.Equal(t, before, snap(), "refused releases leave nothing behind")
 	// An x86_64 build is never linked to a ppc FEC.
 	code, _, errs = fecPack(append(common, "-version", "1.0.1", "-link", "ppc01", src)...)
-	if code != cli.ExitRefused || !strings.Contains(errs, "ppc") {
-		t.Fatalf("linking x86_64 to ppc01: exit %d %s", code, errs)
-	}
-	ppcIdx, _ := os.ReadFile(filepath.Join(base, "fecs/ppc01/INDEX"))
-	if strings.Contains(string(ppcIdx), "Foo_DU") {
-		t.Fatalf("ppc01 got an x86_64 archive:\n%s", ppcIdx)
-	}
+	require.Equal(t, cli.ExitRefused, code, "linking x86_64 to ppc01: %s", errs)
+	require.Contains(t, errs, "ppc")
+	require.NotContains(t, testkit.ReadFile(t, filepath.Join(base, "fecs/ppc01/INDEX")), "Foo_DU", "ppc01 got an x86_64 archive")
 }
 
 func TestPackOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	src := tree(t, filepath.Join(dir, "src"), map[string]string{"bin/foo": "#!/bin/sh\n"})
+	src := testkit.WriteTree(t, filepath.Join(dir, "src"), map[string]string{"bin/foo": "#!/bin/sh\n"})
 	out := filepath.Join(dir, "foo.tar.gz")
 	code, stdout, errs := fecPack("-quiet", "-output", out, "-format", "gzip", "-prefix", "opt/foo/dev", src)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-		t.Fatalf("not a gzip file: %v", err)
-	}
-	if !strings.Contains(stdout, "packed") {
-		t.Fatalf("stdout: %s", stdout)
-	}
-	// A failed pack leaves no file under the final name.
+	require.Equal(t, 0, code, errs)
+	f, err := os.Open(out)
+	require.NoError(t, err)
+	defer f.Close()
+	format, _, err := index.Detect(f)
+	require.NoError(t, err)
+	require.Equal(t, index.FormatGzip, format)
+	require.Contains(t, stdout, "packed")
+	// A failed pack leaves no file under the final name, nor a temporary one.
+	before := testkit.Snapshot(t, dir)
 	bad := filepath.Join(dir, "bad.tar.gz")
-	if code, _, _ := fecPack("-quiet", "-output", bad, "-prefix", "opt/foo/dev", filepath.Join(dir, "nope")); code == 0 {
-		t.Fatal("packing a missing directory succeeded")
-	}
-	if entries, _ := filepath.Glob(filepath.Join(dir, "*bad*")); len(entries) != 0 {
-		t.Fatalf("left behind: %v", entries)
-	}
+	code, _, errs = fecPack("-quiet", "-output", bad, "-prefix", "opt/foo/dev", filepath.Join(dir, "nope"))
+	require.Equal(t, cli.ExitError, code, "packing a missing directory: %s", errs)
+	require.Equal(t, before, testkit.Snapshot(t, dir))
 }

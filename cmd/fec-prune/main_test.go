@@ -12,7 +12,11 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/cli"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/storage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fixture: Foo_DU 1.0.0..1.4.0 published long ago, fec01 links 1.0.0.
@@ -20,36 +24,25 @@ func fixture(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := storage.Init(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
-	if err := st.AddFEC(ctx, "fec01", storage.FECConfig{Arch: "x86_64"}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.AddFEC(ctx, "fec01", storage.FECConfig{Arch: "x86_64"}))
 	old := time.Now().Add(-30 * 24 * time.Hour)
 	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"} {
 		body := append([]byte{0x28, 0xb5, 0x2f, 0xfd}, bytes.Repeat([]byte{byte(i)}, 100)...)
-		if _, err := st.Publish(ctx, storage.PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: v,
-			Arch: "x86_64", Body: bytes.NewReader(body)}); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(filepath.Join(dir, "software/Foo_DU", v), old, old); err != nil {
-			t.Fatal(err)
-		}
+		_, err := st.Publish(ctx, storage.PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: v,
+			Arch: "x86_64", Body: bytes.NewReader(body)})
+		require.NoError(t, err)
+		require.NoError(t, os.Chtimes(filepath.Join(dir, "software/Foo_DU", v), old, old))
 	}
-	if err := st.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, st.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
 	return dir
 }
 
 func versions(t *testing.T, dir string) string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(dir, "software/Foo_DU"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out []string
 	for _, e := range ents {
 		out = append(out, e.Name())
@@ -65,40 +58,30 @@ func runCmd(args ...string) (int, string, string) {
 }
 
 func TestDryRunThenApply(t *testing.T) {
+	t.Parallel()
 	dir := fixture(t)
 	// The link was made just now, to 1.0.0, and nothing was unlinked (the
 	// link log says so): 1.1.0, 4th newest and never linked, goes even
 	// inside the default grace period; nothing is removed without -apply.
 	code, out, _ := runCmd("--storage", dir)
-	if code != 0 || !strings.Contains(out, "1 to remove") || !strings.Contains(out, "remove Foo_DU 1.1.0") {
-		t.Fatalf("exit %d, output:\n%s", code, out)
-	}
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "1 to remove")
+	require.Contains(t, out, "remove Foo_DU 1.1.0")
 
 	code, out, errOut := runCmd("--storage", dir, "--grace", "0", "--keep", "2")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
+	require.Equal(t, 0, code, errOut)
 	for _, want := range []string{"remove Foo_DU 1.1.0: 4th newest productive version, not linked (keeping 2)",
 		"remove Foo_DU 1.2.0: 3rd newest productive version, not linked (keeping 2)",
 		"dry run: nothing removed; run with -apply to remove 2 version(s)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("dry run output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "dry run output")
 	}
-	if !strings.Contains(errOut, "warning: Foo_DU: 3 productive versions kept, more than 2") {
-		t.Errorf("no warning on stderr: %q", errOut)
-	}
-	if got := versions(t, dir); got != "1.0.0 1.1.0 1.2.0 1.3.0 1.4.0" {
-		t.Fatalf("dry run removed something: %s", got)
-	}
-	if code, _, _ := runCmd("--storage", dir, "--grace", "0", "--keep", "2", "--fail-on-warnings"); code != 6 {
-		t.Errorf("--fail-on-warnings: exit %d, want 6", code)
-	}
+	assert.Contains(t, errOut, "warning: Foo_DU: 3 productive versions kept, more than 2", "the warning on stderr")
+	require.Equal(t, "1.0.0 1.1.0 1.2.0 1.3.0 1.4.0", versions(t, dir), "dry run removed something")
+	code, _, _ = runCmd("--storage", dir, "--grace", "0", "--keep", "2", "--fail-on-warnings")
+	assert.Equal(t, cli.ExitProblems, code, "--fail-on-warnings")
 
 	code, out, errOut = runCmd("--storage", dir, "--grace", "0", "--keep", "2", "--apply", "--json")
-	if code != 0 {
-		t.Fatalf("apply: exit %d: %s", code, errOut)
-	}
+	require.Equal(t, 0, code, "apply: %s", errOut)
 	var doc struct {
 		DryRun  bool `json:"dry_run"`
 		Removed []struct {
@@ -107,20 +90,22 @@ func TestDryRunThenApply(t *testing.T) {
 		FreedBytes int64 `json:"freed_bytes"`
 		Warnings   []struct{ Text string }
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		t.Fatalf("JSON: %v\n%s", err, out)
-	}
-	if doc.DryRun || len(doc.Removed) != 2 || doc.Removed[0].Version != "1.2.0" || doc.Removed[1].Version != "1.1.0" ||
-		doc.Removed[0].Reason != "superseded" || doc.FreedBytes < 2*104 || len(doc.Warnings) != 1 {
-		t.Errorf("report %+v", doc)
-	}
-	if got := versions(t, dir); got != "1.0.0 1.3.0 1.4.0" {
-		t.Errorf("after --apply: %s", got)
-	}
+	require.NoError(t, json.Unmarshal([]byte(out), &doc), out)
+	assert.False(t, doc.DryRun)
+	require.Len(t, doc.Removed, 2)
+	assert.Equal(t, "1.2.0", doc.Removed[0].Version)
+	assert.Equal(t, "1.1.0", doc.Removed[1].Version)
+	assert.Equal(t, "superseded", doc.Removed[0].Reason)
+	assert.GreaterOrEqual(t, doc.FreedBytes, int64(2*104))
+	assert.Len(t, doc.Warnings, 1)
+	assert.Equal(t, "1.0.0 1.3.0 1.4.0", versions(t, dir), "after --apply")
 }
 
 func TestUsageAndErrors(t *testing.T) {
+	t.Parallel()
 	dir := fixture(t)
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, dir, noLock)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -136,11 +121,8 @@ func TestUsageAndErrors(t *testing.T) {
 		{[]string{"--storage", t.TempDir()}, 3, "not a fecdeploy web storage"},
 	} {
 		code, _, errOut := runCmd(tc.args...)
-		if code != tc.code || !strings.Contains(errOut, tc.msg) {
-			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tc.args, code, errOut, tc.code, tc.msg)
-		}
+		assert.Equal(t, tc.code, code, "%q: %s", tc.args, errOut)
+		assert.Contains(t, errOut, tc.msg, "%q", tc.args)
 	}
-	if got := versions(t, dir); got != "1.0.0 1.1.0 1.2.0 1.3.0 1.4.0" {
-		t.Errorf("errors removed something: %s", got)
-	}
+	assert.Equal(t, before, testkit.Snapshot(t, dir, noLock), "errors changed the storage")
 }

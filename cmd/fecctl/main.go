@@ -1,7 +1,8 @@
 // Command fecctl manages a fecdeploy web storage: FECs, links, indexes,
 // signatures, verification, the built-in server and the demo. Every
 // subcommand parses its flags, calls one library function and maps the error
-// to an exit code.
+// to an exit code. One file per group of subcommands (fecs.go, links.go,
+// versions.go, index.go, keys.go, serve.go); registry.go says how to add one.
 package main
 
 import (

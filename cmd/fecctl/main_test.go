@@ -8,8 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fair-acc/fecdeploy/client"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fecctl and fec-pack run in-process against a temp storage; this checks the
@@ -30,18 +34,14 @@ func TestWorkflow(t *testing.T) {
 	mustOK := func(args ...string) string {
 		t.Helper()
 		code, out, errs := fecctl(t, args...)
-		if code != 0 {
-			t.Fatalf("fecctl %v: exit %d: %s", args, code, errs)
-		}
+		require.Equal(t, 0, code, "fecctl %v: %s", args, errs)
 		return out
 	}
 	mustOK("init")
 	mustOK("add-fec", "-arch", "x86_64", "scu01")
 	mustOK("add-fec", "-arch", "ppc", "ppc01")
+	testkit.WriteTree(t, dir, map[string]string{"net.sh": "#!/bin/sh\necho net\n"})
 	script := filepath.Join(dir, "net.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho net\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	mustOK("add-script", "10-network", script)
 	mustOK("link-init", "scu01", "10-network")
 
@@ -49,52 +49,42 @@ func TestWorkflow(t *testing.T) {
 		FEC     string        `json:"fec"`
 		Entries []index.Entry `json:"entries"`
 	}
-	if err := json.Unmarshal([]byte(mustOK("show", "-json", "scu01")), &show); err != nil {
-		t.Fatal(err)
-	}
-	if show.FEC != "scu01" || len(show.Entries) != 1 || show.Entries[0].Name != "10-network" {
-		t.Fatalf("show: %+v", show)
-	}
-	if out := mustOK("ls"); !strings.Contains(out, "ppc01") || !strings.Contains(out, "gzip,xz") {
-		t.Fatalf("ls: %s", out)
-	}
-	if out := mustOK("verify"); !strings.Contains(out, "0 problems") {
-		t.Fatalf("verify: %s", out)
-	}
+	require.NoError(t, json.Unmarshal([]byte(mustOK("show", "-json", "scu01")), &show))
+	assert.Equal(t, "scu01", show.FEC)
+	require.Len(t, show.Entries, 1)
+	assert.Equal(t, "10-network", show.Entries[0].Name)
+	out := mustOK("ls")
+	assert.Contains(t, out, "ppc01")
+	assert.Contains(t, out, "gzip,xz")
+	assert.Contains(t, mustOK("verify"), "0 problems")
 
 	// Keys and signing.
 	mustOK("keygen", filepath.Join(dir, "keys", "signing"))
-	if code, _, _ := fecctl(t, "keygen", filepath.Join(dir, "keys", "signing")); code != cli.ExitError {
-		t.Fatalf("keygen over an existing key: exit %d, want %d", code, cli.ExitError)
-	}
+	keys := testkit.Snapshot(t, filepath.Join(dir, "keys"))
+	code, _, _ := fecctl(t, "keygen", filepath.Join(dir, "keys", "signing"))
+	assert.Equal(t, cli.ExitError, code, "keygen over an existing key")
+	assert.Equal(t, keys, testkit.Snapshot(t, filepath.Join(dir, "keys")), "keys are never overwritten")
 	mustOK("sign", "-sign-key", filepath.Join(dir, "keys", "signing.key"))
-	data, _ := os.ReadFile(filepath.Join(base, "fecs/scu01/INDEX"))
-	sig, _ := os.ReadFile(filepath.Join(base, "fecs/scu01/INDEX.sig"))
-	pub, _ := os.ReadFile(filepath.Join(dir, "keys", "signing.pub"))
-	keys, err := index.ParsePublicKeys(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := index.VerifySignature(data, sig, keys); err != nil {
-		t.Fatalf("signature: %v", err)
-	}
+	data := testkit.ReadFile(t, filepath.Join(base, "fecs/scu01/INDEX"))
+	sig := testkit.ReadFile(t, filepath.Join(base, "fecs/scu01/INDEX.sig"))
+	pubs, err := index.ParsePublicKeys([]byte(testkit.ReadFile(t, filepath.Join(dir, "keys", "signing.pub"))))
+	require.NoError(t, err)
+	require.NoError(t, index.VerifySignature([]byte(data), []byte(sig), pubs), "signature")
 	// Without the key, a change to the signed storage is refused.
-	if code, _, errs := fecctl(t, "unlink", "-kind", "init", "scu01", "10-network"); code != cli.ExitRefused || !strings.Contains(errs, "signing key") {
-		t.Fatalf("unlink without the key: exit %d %s", code, errs)
-	}
-	if now, _ := os.ReadFile(filepath.Join(base, "fecs/scu01/INDEX")); string(now) != string(data) {
-		t.Fatal("INDEX changed")
-	}
+	code, _, errs := fecctl(t, "unlink", "-kind", "init", "scu01", "10-network")
+	assert.Equal(t, cli.ExitRefused, code, "unlink without the key: %s", errs)
+	assert.Contains(t, errs, "signing key")
+	assert.Equal(t, data, testkit.ReadFile(t, filepath.Join(base, "fecs/scu01/INDEX")), "INDEX changed")
 	mustOK("unlink", "-kind", "init", "-sign-key", filepath.Join(dir, "keys", "signing.key"), "scu01", "10-network")
-	if out := mustOK("unsign"); !strings.Contains(out, "fecs/scu01/INDEX.sig") {
-		t.Fatalf("unsign: %s", out)
-	}
+	assert.Contains(t, mustOK("unsign"), "fecs/scu01/INDEX.sig")
 
 	// The shell client comes out byte-identical.
-	mustOK("write-shell-client", filepath.Join(dir, "img", "fec-boot.sh"))
-	if st, err := os.Stat(filepath.Join(dir, "img", "fec-boot.sh")); err != nil || st.Mode().Perm() != 0o755 {
-		t.Fatalf("write-shell-client: %v", err)
-	}
+	shell := filepath.Join(dir, "img", "fec-boot.sh")
+	mustOK("write-shell-client", shell)
+	st, err := os.Stat(shell)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), st.Mode().Perm())
+	assert.Equal(t, string(client.Script), testkit.ReadFile(t, shell))
 }
 
 func TestBadInput(t *testing.T) {
@@ -102,29 +92,16 @@ func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "ws")
 	t.Setenv("FECDEPLOY_STORAGE", base)
-	if code, _, errs := fecctl(t, "init"); code != 0 {
-		t.Fatal(errs)
+	code, _, errs := fecctl(t, "init")
+	require.Equal(t, 0, code, errs)
+	code, _, errs = fecctl(t, "add-fec", "-arch", "x86_64", "scu01")
+	require.Equal(t, 0, code, errs)
+	snapshot := func() map[string]string {
+		// the lock file's content names its last holder
+		return testkit.Snapshot(t, base, testkit.SnapshotOptions{Skip: func(rel string) bool { return strings.HasPrefix(rel, ".lock") }})
 	}
-	if code, _, errs := fecctl(t, "add-fec", "-arch", "x86_64", "scu01"); code != 0 {
-		t.Fatal(errs)
-	}
-	snapshot := func() string {
-		var b strings.Builder
-		filepath.Walk(base, func(p string, info os.FileInfo, err error) error {
-			if err == nil {
-				rel, _ := filepath.Rel(base, p)
-				if !strings.HasPrefix(filepath.Base(p), ".lock") {
-					b.WriteString(rel + " " + info.Mode().String() + "\n")
-				}
-			}
-			return nil
-		})
-		return b.String()
-	}
+	testkit.WriteTree(t, dir, map[string]string{"notes.txt": "not an archive\n"})
 	notArchive := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(notArchive, []byte("not an archive\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	before := snapshot()
 	for _, tc := range []struct {
 		args []string
@@ -152,11 +129,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"switch", "scu01", "Foo", "1.0.0"}, cli.ExitNotFound, "Foo"},
 	} {
 		code, _, errs := fecctl(t, tc.args...)
-		if code != tc.code || !strings.Contains(errs, tc.msg) {
-			t.Errorf("fecctl %q: exit %d (want %d), stderr %q (want it to mention %q)", tc.args, code, tc.code, errs, tc.msg)
-		}
+		assert.Equal(t, tc.code, code, "fecctl %q: %s", tc.args, errs)
+		assert.Contains(t, errs, tc.msg, "fecctl %q", tc.args)
 	}
-	if after := snapshot(); after != before {
-		t.Fatalf("bad input changed the storage:\nbefore:\n%s\nafter:\n%s", before, after)
-	}
+	assert.Equal(t, before, snapshot(), "bad input changed the storage")
 }

@@ -5,7 +5,6 @@ package yocto
 import (
 	"bufio"
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,23 +14,17 @@ import (
 	"github.com/fair-acc/fecdeploy/client"
 	"github.com/fair-acc/fecdeploy/fec"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
-
-func read(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // unit parses a systemd unit into section -> key -> values.
 func unit(t *testing.T, p string) map[string]map[string][]string {
 	t.Helper()
 	out := map[string]map[string][]string{}
 	sec := ""
-	sc := bufio.NewScanner(strings.NewReader(read(t, p)))
+	sc := bufio.NewScanner(strings.NewReader(testkit.ReadFile(t, p)))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		switch {
@@ -41,9 +34,7 @@ func unit(t *testing.T, p string) map[string]map[string][]string {
 			out[sec] = map[string][]string{}
 		default:
 			k, v, ok := strings.Cut(line, "=")
-			if !ok || sec == "" {
-				t.Fatalf("%s:%d: not key=value inside a section: %q", p, n, line)
-			}
+			require.True(t, ok && sec != "", "%s:%d: not key=value inside a section: %q", p, n, line)
 			out[sec][k] = append(out[sec][k], v)
 		}
 	}
@@ -58,18 +49,18 @@ func checkArgs(t *testing.T, where, bin string, args []string) {
 		if len(args) > 0 && (args[0] == "boot" || args[0] == "install") {
 			args = args[1:]
 		}
-		if _, rest, err := fec.LoadConfig(args, nil); err != nil || len(rest) > 0 {
-			t.Errorf("%s: fec-boot %v: %v (left %v)", where, args, err, rest)
-		}
+		_, rest, err := fec.LoadConfig(args, nil)
+		assert.NoError(t, err, "%s: fec-boot %v", where, args)
+		assert.Empty(t, rest, "%s: fec-boot %v", where, args)
 	case "/usr/sbin/fec-boot.sh":
 		bb, dir := testenv.BusyboxPath(t)
 		cmd := exec.Command(bb, append([]string{"sh", "../../client/fec-boot.sh"}, append(args, "--help")...)...)
 		cmd.Env = []string{"PATH=" + dir}
-		if out, err := cmd.CombinedOutput(); err != nil || !bytes.Contains(out, []byte("Usage:")) {
-			t.Errorf("%s: fec-boot.sh %v --help: %v\n%s", where, args, err, out)
-		}
+		out, err := cmd.CombinedOutput()
+		assert.NoError(t, err, "%s: fec-boot.sh %v --help:\n%s", where, args, out)
+		assert.Contains(t, string(out), "Usage:", "%s: fec-boot.sh %v --help", where, args)
 	default:
-		t.Errorf("%s: calls %s, which no recipe installs", where, bin)
+		assert.Fail(t, "a binary no recipe installs", "%s: calls %s", where, bin)
 	}
 }
 
@@ -83,35 +74,25 @@ var recipes = []struct{ recipe, init, service, bin, installLine string }{
 }
 
 func TestRecipes(t *testing.T) {
+	t.Parallel()
 	for _, r := range recipes {
-		bb := read(t, r.recipe)
-		if !strings.Contains(bb, r.installLine) {
-			t.Errorf("%s does not install %s (%q)", r.recipe, r.bin, r.installLine)
-		}
+		bb := testkit.ReadFile(t, r.recipe)
+		assert.Contains(t, bb, r.installLine, "%s installs %s", r.recipe, r.bin)
 		for _, f := range []string{r.init, r.service, "files/fecdeploy.conf"} {
-			if !strings.Contains(bb, "file://"+filepath.Base(f)) {
-				t.Errorf("%s does not fetch %s", r.recipe, f)
-			}
+			assert.Contains(t, bb, "file://"+filepath.Base(f), "%s fetches %s", r.recipe, f)
 		}
 		for _, want := range []string{"inherit ", "update-rc.d", "systemd", "INITSCRIPT_NAME = \"fecdeploy\"",
 			"SYSTEMD_SERVICE:${PN} = \"fecdeploy.service\"", "${sysconfdir}/init.d/fecdeploy", "${systemd_system_unitdir}/fecdeploy.service"} {
-			if !strings.Contains(bb, want) {
-				t.Errorf("%s: missing %q", r.recipe, want)
-			}
+			assert.Contains(t, bb, want, r.recipe)
 		}
 	}
-	if !strings.Contains(read(t, "fecdeploy-go_git.bb"), "inherit go-mod") {
-		t.Error("fecdeploy-go_git.bb does not inherit go-mod")
-	}
-	if !strings.Contains(read(t, "fecdeploy-go-bin_1.0.bb"), "inherit bin_package") {
-		t.Error("fecdeploy-go-bin_1.0.bb does not inherit bin_package")
-	}
-	if !strings.Contains(read(t, "fecdeploy-shell_1.0.bb"), "RDEPENDS:${PN} = \"busybox\"") {
-		t.Error("fecdeploy-shell_1.0.bb does not depend on busybox")
-	}
+	assert.Contains(t, testkit.ReadFile(t, "fecdeploy-go_git.bb"), "inherit go-mod")
+	assert.Contains(t, testkit.ReadFile(t, "fecdeploy-go-bin_1.0.bb"), "inherit bin_package")
+	assert.Contains(t, testkit.ReadFile(t, "fecdeploy-shell_1.0.bb"), "RDEPENDS:${PN} = \"busybox\"", "the shell recipe depends on busybox")
 }
 
 func TestSystemdUnits(t *testing.T) {
+	t.Parallel()
 	for _, r := range recipes {
 		u := unit(t, r.service)
 		want := map[string]map[string]string{
@@ -121,25 +102,17 @@ func TestSystemdUnits(t *testing.T) {
 		}
 		for sec, kv := range want {
 			for k, v := range kv {
-				if !strings.Contains(" "+strings.Join(u[sec][k], " ")+" ", " "+v+" ") {
-					t.Errorf("%s: [%s] %s does not name %s (got %v)", r.service, sec, k, v, u[sec][k])
-				}
+				assert.Contains(t, strings.Fields(strings.Join(u[sec][k], " ")), v, "%s: [%s] %s", r.service, sec, k)
 			}
 		}
-		if len(u["Unit"]["Before"]) == 0 {
-			t.Errorf("%s: no Before= (it must run before the equipment services)", r.service)
-		}
+		assert.NotEmpty(t, u["Unit"]["Before"], "%s: no Before= (it must run before the equipment services)", r.service)
 		exec := u["Service"]["ExecStart"]
-		if len(exec) != 1 {
-			t.Fatalf("%s: want one ExecStart, got %v", r.service, exec)
-		}
+		require.Len(t, exec, 1, "%s: want one ExecStart", r.service)
 		f := strings.Fields(exec[0])
 		if f[0] == "/bin/sh" { // the script through the shell
 			f = f[1:]
 		}
-		if f[0] != r.bin {
-			t.Errorf("%s: ExecStart runs %s, the recipe installs %s", r.service, f[0], r.bin)
-		}
+		assert.Equal(t, r.bin, f[0], "%s: ExecStart runs what the recipe installs", r.service)
 		checkArgs(t, r.service, f[0], f[1:])
 	}
 }
@@ -147,49 +120,39 @@ func TestSystemdUnits(t *testing.T) {
 var initCall = regexp.MustCompile(`(?m)^\s*(/usr/s?bin/fec-boot(?:\.sh)?)((?: [^;&|\n]*)?)$`)
 
 func TestSysVScripts(t *testing.T) {
+	t.Parallel()
 	bb, dir := testenv.BusyboxPath(t)
 	for _, r := range recipes {
-		src := read(t, r.init)
-		if !strings.Contains(src, "### BEGIN INIT INFO") || !strings.Contains(src, "# Provides:          fecdeploy") ||
-			!strings.Contains(src, "$network") {
-			t.Errorf("%s: LSB header missing or not after $network", r.init)
+		src := testkit.ReadFile(t, r.init)
+		for _, want := range []string{"### BEGIN INIT INFO", "# Provides:          fecdeploy", "$network"} {
+			assert.Contains(t, src, want, "%s: LSB header missing or not after $network", r.init)
 		}
 		cmd := exec.Command(bb, "sh", "-n", r.init)
 		cmd.Env = []string{"PATH=" + dir}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("%s: syntax: %v\n%s", r.init, err, out)
-		}
+		out, err := cmd.CombinedOutput()
+		assert.NoError(t, err, "%s: syntax:\n%s", r.init, out)
 		m := initCall.FindAllStringSubmatch(src, -1)
-		if len(m) != 1 {
-			t.Fatalf("%s: want one call of the client, found %d", r.init, len(m))
-		}
-		if m[0][1] != r.bin {
-			t.Errorf("%s: runs %s, the recipe installs %s", r.init, m[0][1], r.bin)
-		}
+		require.Len(t, m, 1, "%s: want one call of the client", r.init)
+		assert.Equal(t, r.bin, m[0][1], "%s: runs what the recipe installs", r.init)
 		checkArgs(t, r.init, m[0][1], strings.Fields(m[0][2]))
 	}
 }
 
 func TestConfigFileIsValid(t *testing.T) {
-	if _, _, err := fec.LoadConfig([]string{"--conf", "files/fecdeploy.conf", "--cmdline", "none"}, nil); err != nil {
-		t.Errorf("Go client: %v", err)
-	}
+	t.Parallel()
+	_, _, err := fec.LoadConfig([]string{"--conf", "files/fecdeploy.conf", "--cmdline", "none"}, nil)
+	assert.NoError(t, err, "Go client")
 	bb, dir := testenv.BusyboxPath(t)
 	cmd := exec.Command(bb, "sh", "../../client/fec-boot.sh", "--conf", "files/fecdeploy.conf", "--cmdline", "none",
 		"--url", "http://127.0.0.1:1", "--retries", "0", "--start-jitter", "0", "--dry-run", "--root", t.TempDir())
 	cmd.Env = []string{"PATH=" + dir}
 	out, _ := cmd.CombinedOutput()
 	// Gets past the configuration (a storage at port 1 is unreachable: 3).
-	if cmd.ProcessState.ExitCode() != 3 {
-		t.Errorf("shell client with files/fecdeploy.conf: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
-	}
+	assert.Equal(t, 3, cmd.ProcessState.ExitCode(), "shell client with files/fecdeploy.conf:\n%s", out)
 }
 
 func TestEmbeddedScriptIsTheRepositoryCopy(t *testing.T) {
-	if !bytes.Equal(client.Script, []byte(read(t, "../../client/fec-boot.sh"))) {
-		t.Error("client.Script differs from client/fec-boot.sh")
-	}
-	if !bytes.HasPrefix(client.Script, []byte("#!/bin/sh\n")) {
-		t.Error("fec-boot.sh does not start with #!/bin/sh")
-	}
+	t.Parallel()
+	assert.Equal(t, testkit.ReadFile(t, "../../client/fec-boot.sh"), string(client.Script), "client.Script is client/fec-boot.sh")
+	assert.True(t, bytes.HasPrefix(client.Script, []byte("#!/bin/sh\n")), "fec-boot.sh starts with #!/bin/sh")
 }

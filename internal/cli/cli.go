@@ -1,6 +1,9 @@
-// Package cli holds what the binaries share: subcommand dispatch with help
-// and examples, usage errors, JSON output and progress rendering (a bar on a
-// terminal, plain log lines otherwise). Exit codes are chosen by each main.
+// Package cli is the command-line plumbing that fec-pack, fecctl and
+// fec-prune share, so each command stays a flag set plus one library call:
+// subcommand dispatch with help and examples, usage errors, the storage
+// flags and the signing key (reading it, writing a new pair), the exit-code
+// table (ExitCode), JSON and table-ready views, and progress rendering (a
+// bar on a terminal, plain log lines otherwise). Only commands import it.
 package cli
 
 import (

@@ -2,15 +2,18 @@ package cli
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestDispatch(t *testing.T) {
+	t.Parallel()
 	var gotArgs []string
 	var gotJSON bool
 	cmds := []Command{{
@@ -24,50 +27,38 @@ func TestDispatch(t *testing.T) {
 		},
 	}}
 	var stderr bytes.Buffer
-	if err := Dispatch("fecctl", "test", cmds, []string{"link", "fec01", "--json", "Foo"}, &stderr, ""); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(gotArgs, ",") != "fec01,Foo" || !gotJSON {
-		t.Fatalf("args %q json %v", gotArgs, gotJSON)
-	}
-	if err := Dispatch("fecctl", "test", cmds, []string{"link", "fec01"}, &stderr, ""); !errors.Is(err, ErrUsage) {
-		t.Fatalf("missing arg: %v", err)
-	}
-	if err := Dispatch("fecctl", "test", cmds, []string{"nope"}, &stderr, ""); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "nope") {
-		t.Fatalf("unknown command: %v", err)
-	}
+	require.NoError(t, Dispatch("fecctl", "test", cmds, []string{"link", "fec01", "--json", "Foo"}, &stderr, ""))
+	assert.Equal(t, []string{"fec01", "Foo"}, gotArgs, "a flag after positional arguments")
+	assert.True(t, gotJSON)
+	assert.ErrorIs(t, Dispatch("fecctl", "test", cmds, []string{"link", "fec01"}, &stderr, ""), ErrUsage, "missing arg")
+	err := Dispatch("fecctl", "test", cmds, []string{"nope"}, &stderr, "")
+	assert.ErrorIs(t, err, ErrUsage, "unknown command")
+	assert.ErrorContains(t, err, "nope")
 	stderr.Reset()
-	if err := Dispatch("fecctl", "test", cmds, []string{"link", "-help"}, &stderr, ""); !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("help: %v", err)
-	}
-	if !strings.Contains(stderr.String(), "fecctl link fec01 Foo") {
-		t.Fatalf("help lacks examples: %s", stderr.String())
-	}
+	require.ErrorIs(t, Dispatch("fecctl", "test", cmds, []string{"link", "-help"}, &stderr, ""), flag.ErrHelp)
+	assert.Contains(t, stderr.String(), "fecctl link fec01 Foo", "help lists the examples")
 }
 
 func TestProgressPlainLines(t *testing.T) {
+	t.Parallel()
 	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	update, finish := Progress(f, "packing", 400)
 	for i := int64(0); i <= 400; i += 10 {
 		update(i)
 	}
 	finish()
-	f.Close()
-	b, _ := os.ReadFile(f.Name())
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.NoError(t, f.Close())
+	b, err := os.ReadFile(f.Name())
+	require.NoError(t, err)
 	// 0%, 25%, 50%, 75% and the final line; no carriage returns off a terminal.
-	if len(lines) != 5 || strings.Contains(string(b), "\r") {
-		t.Fatalf("got %d lines:\n%s", len(lines), b)
-	}
+	assert.Len(t, strings.Split(strings.TrimSpace(string(b)), "\n"), 5, "%s", b)
+	assert.NotContains(t, string(b), "\r")
 }
 
 func TestHumanBytes(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 20: "5.0 MiB"} {
-		if got := HumanBytes(n); got != want {
-			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
-		}
+		assert.Equal(t, want, HumanBytes(n), "HumanBytes(%d)", n)
 	}
 }

@@ -1,22 +1,12 @@
 package cli
 
 import (
-	"crypto/ed25519"
-	"errors"
 	"flag"
-	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 
-	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/storage"
 )
-
-// DefaultSigningKey is where the writer host keeps the INDEX signing key when
-// neither -sign-key nor $FECDEPLOY_SIGNING_KEY names one. It lives outside the
-// served tree on purpose.
-const DefaultSigningKey = "/etc/fecdeploy/signing.key"
 
 // StorageFlags are the flags every storage-writing command shares.
 type StorageFlags struct {
@@ -54,28 +44,6 @@ func (f *StorageFlags) Logger() *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
-
-// LoadSigningKey reads the key at path, or at DefaultSigningKey when path is
-// empty and that file exists. No key configured and none at the default place
-// gives (nil, nil).
-func LoadSigningKey(path string) (ed25519.PrivateKey, error) {
-	explicit := path != ""
-	if !explicit {
-		path = DefaultSigningKey
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if !explicit && errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("reading signing key %s: %w", path, err)
-	}
-	key, err := index.ParsePrivateKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
-	}
-	return key, nil
 }
 
 // EnvOr returns $key, or def when it is empty.

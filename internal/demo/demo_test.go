@@ -3,21 +3,25 @@ package demo
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/fair-acc/fecdeploy/storage"
 )
 
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	bb, _ := testenv.BusyboxPath(t)
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := Run(context.Background(), Options{Dir: dir, Busybox: bb}, &out); err != nil {
-		t.Fatalf("demo: %v\n%s", err, out.String())
-	}
+	require.NoError(t, Run(context.Background(), Options{Dir: dir, Busybox: bb}, &out), "demo:\n%s", out.String())
 	s := out.String()
 	for _, want := range []string{
 		"ppc01 (arch ppc, decoders gzip,xz)",
@@ -26,9 +30,7 @@ func TestDemo(t *testing.T) {
 		"second boot: 0 installed, 5 skipped",
 		"booting ppc01 with fec-boot.sh",
 	} {
-		if !strings.Contains(s, want) {
-			t.Errorf("output lacks %q:\n%s", want, s)
-		}
+		assert.Contains(t, s, want)
 	}
 	// Both simulated FECs got the software at its unpack location.
 	for _, p := range []string{
@@ -38,29 +40,22 @@ func TestDemo(t *testing.T) {
 		"fec-ppc01/opt/fesa/BeamPosition_DU/1.1.0/instance/BeamPosition_DEV00.instance",
 		"fec-ppc01/opt/devacc/timing-lib/2.4.1/lib/libtiming0.so.1",
 	} {
-		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
-			t.Errorf("missing on the simulated FEC: %v", err)
-		}
+		assert.FileExists(t, filepath.Join(dir, p), "on the simulated FEC")
 	}
 	// The ppc FEC never gets the x86_64 build or the zstd-only dev release.
-	if _, err := os.Stat(filepath.Join(dir, "fec-ppc01/opt/fesa/RFTuner_DU")); !os.IsNotExist(err) {
-		t.Errorf("ppc01 got RFTuner_DU: %v", err)
-	}
+	_, err := os.Lstat(filepath.Join(dir, "fec-ppc01/opt/fesa/RFTuner_DU"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "ppc01 got RFTuner_DU")
 }
 
 // A demo directory that already holds a storage is refused, not overwritten.
 func TestDemoRefusesExistingStorage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	if err := Run(context.Background(), Options{Dir: dir, Busybox: "-"}, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := os.ReadFile(filepath.Join(dir, "web-storage/fecs/scu01/INDEX"))
+	require.NoError(t, Run(context.Background(), Options{Dir: dir, Busybox: "-"}, &bytes.Buffer{}))
+	// the lock file's content names its last holder
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, filepath.Join(dir, "web-storage"), noLock)
 	err := Run(context.Background(), Options{Dir: dir, Busybox: "-"}, &bytes.Buffer{})
-	if err == nil {
-		t.Fatal("second demo into the same directory succeeded")
-	}
-	after, _ := os.ReadFile(filepath.Join(dir, "web-storage/fecs/scu01/INDEX"))
-	if !bytes.Equal(before, after) {
-		t.Fatal("INDEX changed")
-	}
+	require.ErrorIs(t, err, storage.ErrExists, "a second demo into the same directory")
+	assert.Equal(t, before, testkit.Snapshot(t, filepath.Join(dir, "web-storage"), noLock), "the storage is unchanged")
 }

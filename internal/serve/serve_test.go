@@ -3,77 +3,68 @@ package serve
 import (
 	"context"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 )
 
 func get(t *testing.T, method, url string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
 	return resp, string(b)
 }
 
 func TestServer(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	outside := t.TempDir()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.MkdirAll(filepath.Join(base, "software/Foo/1.0.0"), 0o755))
-	must(os.MkdirAll(filepath.Join(base, "fecs/fec01/software"), 0o755))
-	must(os.WriteFile(filepath.Join(base, "software/Foo/1.0.0/Foo.tar.gz"), []byte("0123456789"), 0o644))
-	must(os.Symlink("../../../software/Foo/1.0.0/Foo.tar.gz", filepath.Join(base, "fecs/fec01/software/Foo")))
-	must(os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644))
-	must(os.Symlink(filepath.Join(outside, "secret"), filepath.Join(base, "fecs/fec01/software/Escape")))
-	must(os.WriteFile(filepath.Join(base, ".lock"), nil, 0o644))
+	testkit.WriteTree(t, outside, map[string]string{"secret": "secret"})
+	testkit.WriteTree(t, base, map[string]string{
+		"software/Foo/1.0.0/Foo.tar.gz": "0123456789",
+		"fecs/fec01/software/Foo":       "-> ../../../software/Foo/1.0.0/Foo.tar.gz",
+		"fecs/fec01/software/Escape":    "-> " + filepath.Join(outside, "secret"),
+		".lock":                         "",
+	})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s, err := Start(ctx, "127.0.0.1:0", base, nil)
-	must(err)
+	require.NoError(t, err)
 	defer s.Close()
 
 	resp, body := get(t, "GET", s.URL+"/fecs/fec01/software/Foo", nil)
-	if resp.StatusCode != 200 || body != "0123456789" {
-		t.Fatalf("symlink inside: %d %q", resp.StatusCode, body)
-	}
+	require.Equal(t, 200, resp.StatusCode, "symlink inside")
+	require.Equal(t, "0123456789", body)
 	etag := resp.Header.Get("ETag")
-	if etag == "" {
-		t.Fatal("no ETag")
-	}
-	if resp, _ := get(t, "GET", s.URL+"/fecs/fec01/software/Foo", map[string]string{"If-None-Match": etag}); resp.StatusCode != 304 {
-		t.Fatalf("If-None-Match: %d, want 304", resp.StatusCode)
-	}
-	if resp, body := get(t, "GET", s.URL+"/fecs/fec01/software/Foo", map[string]string{"Range": "bytes=4-"}); resp.StatusCode != 206 || body != "456789" {
-		t.Fatalf("Range: %d %q", resp.StatusCode, body)
-	}
+	require.NotEmpty(t, etag, "ETag")
+	resp, _ = get(t, "GET", s.URL+"/fecs/fec01/software/Foo", map[string]string{"If-None-Match": etag})
+	require.Equal(t, 304, resp.StatusCode, "If-None-Match")
+	resp, body = get(t, "GET", s.URL+"/fecs/fec01/software/Foo", map[string]string{"Range": "bytes=4-"})
+	require.Equal(t, 206, resp.StatusCode, "Range")
+	require.Equal(t, "456789", body, "Range")
 	for _, p := range []string{"/fecs/fec01/software/Escape", "/.lock", "/fecs/", "/", "/../etc/passwd", "/nope"} {
-		if resp, body := get(t, "GET", s.URL+p, nil); resp.StatusCode != 404 || strings.Contains(body, "secret") {
-			t.Errorf("GET %s: %d %q, want 404", p, resp.StatusCode, body)
-		}
+		resp, body := get(t, "GET", s.URL+p, nil)
+		assert.Equal(t, 404, resp.StatusCode, "GET %s", p)
+		assert.NotContains(t, body, "secret", "GET %s", p)
 	}
-	if resp, _ := get(t, "PUT", s.URL+"/x", nil); resp.StatusCode != 405 {
-		t.Errorf("PUT: %d, want 405", resp.StatusCode)
-	}
-	if _, err := os.Stat(filepath.Join(base, "x")); !os.IsNotExist(err) {
-		t.Errorf("PUT wrote a file: %v", err)
-	}
+	resp, _ = get(t, "PUT", s.URL+"/x", nil)
+	assert.Equal(t, 405, resp.StatusCode, "PUT")
+	_, err = os.Lstat(filepath.Join(base, "x"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "PUT wrote a file")
 }

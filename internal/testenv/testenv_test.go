@@ -6,55 +6,44 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestNginxServesSymlinks(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "a"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "a", "f"), []byte("hello"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("a/f", filepath.Join(root, "link")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "a"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "a", "f"), []byte("hello"), 0o644))
+	require.NoError(t, os.Symlink("a/f", filepath.Join(root, "link")))
 	n := StartNginx(t, root, NginxOptions{})
 	code, body := n.Get(t, "link")
-	if code != 200 || string(body) != "hello" {
-		t.Fatalf("GET link = %d %q, want 200 hello", code, body)
-	}
-	if code, _ := n.Get(t, "missing"); code != 404 {
-		t.Fatalf("GET missing = %d, want 404", code)
-	}
+	assert.Equal(t, 200, code, "GET link")
+	assert.Equal(t, "hello", string(body), "GET link")
+	code, _ = n.Get(t, "missing")
+	assert.Equal(t, 404, code, "GET missing")
 }
 
 func TestBusyboxPathHasOnlyApplets(t *testing.T) {
+	t.Parallel()
 	bb, dir := BusyboxPath(t)
 	cmd := exec.Command(bb, "sh", "-c", "command -v tar; command -v go || echo no-go")
 	cmd.Env = []string{"PATH=" + dir}
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := filepath.Join(dir, "tar") + "\nno-go\n"
-	if string(out) != want {
-		t.Fatalf("got %q, want %q", out, want)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "tar")+"\nno-go\n", string(out))
 }
 
 func TestSSHD(t *testing.T) {
+	t.Parallel()
 	s := StartSSHD(t, SSHDOptions{})
 	out, err := s.Run(t, "echo hello-from-$((20+22))")
-	if err != nil || strings.TrimSpace(out) != "hello-from-42" {
-		t.Fatalf("ssh: %v: %q (sshd: %s)", err, out, s.Log())
-	}
+	require.NoError(t, err, "ssh: %q (sshd: %s)", out, s.Log())
+	require.Equal(t, "hello-from-42", strings.TrimSpace(out))
 	// A host key that is not in known_hosts is refused, never accepted.
-	if err := os.WriteFile(s.KnownHosts, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(s.KnownHosts, nil, 0o644))
 	out, err = s.Run(t, "true")
-	if err == nil || !strings.Contains(out, "Host key verification failed") {
-		t.Fatalf("unknown host key: want a refusal, got %v: %q", err, out)
-	}
+	require.Error(t, err, "unknown host key: want a refusal")
+	assert.Contains(t, out, "Host key verification failed")
 }

@@ -2,15 +2,18 @@ package verify
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"testing"
 	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const helloSum = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 
 func TestReader(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		data string
@@ -25,24 +28,25 @@ func TestReader(t *testing.T) {
 		{"tampered", "jello", 5, helloSum, ErrDigestMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			v := NewReader(iotest.OneByteReader(bytes.NewReader([]byte(tc.data))), tc.size, tc.sum)
 			_, err := io.Copy(io.Discard, v)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("err = %v, want %v", err, tc.want)
+			if tc.want == nil {
+				require.NoError(t, err)
+				return
 			}
+			require.ErrorIs(t, err, tc.want)
 			// The failure sticks: a consumer that reads again sees it again.
-			if tc.want != nil {
-				if _, err2 := v.Read(make([]byte, 1)); !errors.Is(err2, tc.want) {
-					t.Fatalf("second read err = %v, want %v", err2, tc.want)
-				}
-			}
+			_, err = v.Read(make([]byte, 1))
+			require.ErrorIs(t, err, tc.want, "second read")
 		})
 	}
 }
 
 func TestDigest(t *testing.T) {
+	t.Parallel()
 	sum, n, err := Digest(bytes.NewReader([]byte("hello")))
-	if err != nil || n != 5 || sum != helloSum {
-		t.Fatalf("Digest = %s %d %v", sum, n, err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), n)
+	assert.Equal(t, helloSum, sum)
 }

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/fair-acc/fecdeploy/internal/cli"
+	"github.com/fair-acc/fecdeploy/storage"
+)
+
+// INDEX signatures: create a key pair, sign, stop signing.
+
+func init() { register(newKeygen, newSign, newUnsign) }
+
+func newKeygen(e *env) cli.Command {
+	return cli.Command{
+		Name: "keygen", Args: "PREFIX", Summary: "Create an ed25519 key pair for INDEX signatures: PREFIX.key (0600) and PREFIX.pub.",
+		Examples: []string{
+			"fecctl keygen /etc/fecdeploy/signing   # signing.key stays on the writer host; signing.pub goes to every FEC",
+		},
+		Flags: func(fs *flag.FlagSet) func([]string) error {
+			return func(args []string) error {
+				if err := cli.NArgs(args, 1, 1, "PREFIX"); err != nil {
+					return err
+				}
+				key, pub, err := cli.WriteKeyPair(args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "wrote %s (keep it on the writer host) and %s (install it on the FECs)\n", key, pub)
+				return nil
+			}
+		},
+	}
+}
+
+func newSign(e *env) cli.Command {
+	return cli.Command{
+		Name: "sign", Args: "[FEC...]", Summary: "Sign the INDEX of the given FECs (or all) with the signing key.",
+		Examples: []string{"fecctl sign -sign-key /etc/fecdeploy/signing.key", "fecctl sign scu01"},
+		Flags: func(fs *flag.FlagSet) func([]string) error {
+			var sf cli.StorageFlags
+			sf.Register(fs)
+			return func(args []string) error {
+				key, err := cli.LoadSigningKey(sf.SignKey)
+				if err != nil {
+					return err
+				}
+				if key == nil {
+					return cli.Usagef("no signing key: give -sign-key FILE or $FECDEPLOY_SIGNING_KEY, or create %s with fecctl keygen", cli.DefaultSigningKey)
+				}
+				st, err := sf.Open()
+				if err != nil {
+					return err
+				}
+				return st.Reindex(e.ctx, args...)
+			}
+		},
+	}
+}
+
+func newUnsign(e *env) cli.Command {
+	return cli.Command{
+		Name: "unsign", Args: "[FEC...]", Summary: "Stop signing: remove INDEX.sig of the given FECs (or all). Remove the FECs' public keys first, or they refuse to boot.",
+		Examples: []string{"fecctl unsign scu01"},
+		Flags: func(fs *flag.FlagSet) func([]string) error {
+			return withStorage(fs, func(st *storage.Storage, args []string) error {
+				removed, err := st.Unsign(e.ctx, args...)
+				for _, p := range removed {
+					fmt.Fprintf(e.stdout, "removed %s\n", p)
+				}
+				return err
+			})
+		},
+	}
+}
