@@ -453,7 +453,7 @@ func TestBootRefusesChangedArchive(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.Root, "opt/fesa/Foo_DU")); !os.IsNotExist(err) {
 		t.Fatalf("something of the refused archive was written: %v", tree(t, filepath.Join(cfg.Root, "opt/fesa")))
 	}
-	if _, err := os.Stat(statePath(mustDefaults(t, cfg), index.KindSoftware, "Foo_DU")); !os.IsNotExist(err) {
+	if _, err := os.Stat(mustSession(t, cfg).statePath(index.KindSoftware, "Foo_DU")); !os.IsNotExist(err) {
 		t.Fatal("refused archive recorded as installed")
 	}
 	assertNoStaging(t, cfg.Root)
@@ -466,12 +466,12 @@ func TestBootRefusesChangedArchive(t *testing.T) {
 	}
 }
 
-func mustDefaults(t *testing.T, cfg Config) Config {
-	c, err := cfg.withDefaults()
+func mustSession(t *testing.T, cfg Config) *session {
+	c, base, err := cfg.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return &session{cfg: c, base: base}
 }
 
 func TestBootSignedIndex(t *testing.T) {

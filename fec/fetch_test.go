@@ -114,7 +114,7 @@ func TestResumingReader(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cfg, _ := Config{BaseURL: srv.URL, FEC: "f", Retries: 5, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond}.withDefaults()
+	cfg, _, _ := Config{BaseURL: srv.URL, FEC: "f", Retries: 5, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond}.withDefaults()
 	f, _ := newFetcher(cfg)
 	u, _ := url.Parse(srv.URL + "/a")
 	rr, err := f.openResuming(context.Background(), u)
