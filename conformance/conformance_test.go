@@ -1,9 +1,8 @@
-// Package conformance runs one table of boot scenarios against both boot
-// clients — the Go client (fec.Boot) and fec-boot.sh under busybox with a
-// busybox-only PATH — against the same storage served by a real nginx, and
-// requires the same result from both: the files on disk (type, mode, sha256,
-// symlink target), the status file's exit code, entries (kind, name, action)
-// and scripts (name, action, exit code), and the exit code.
+// Package conformance checks that the two boot clients agree: one table of
+// boot scenarios runs against the Go client (fec.Boot) and fec-boot.sh
+// (busybox, busybox-only PATH), both served the same storage by a real
+// nginx, and requires the same files on disk (type, mode, sha256, symlink
+// target), status file (exit code, entries, scripts) and exit code.
 package conformance
 
 import (

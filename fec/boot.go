@@ -1,10 +1,12 @@
-// Package fec is the Go client that boots a Front-End Computer from the web
-// storage: it fetches fecs/<FEC>/INDEX (checking its signature when keys are
-// configured), downloads the archives it names in parallel, verifies size and
-// sha256 while streaming, unpacks them through the archive package's staged,
-// safe extractor, runs the init scripts in name order and writes a status
-// file. docs/boot.md describes configuration, exit codes, the scripts'
-// environment and the status file.
+// Package fec boots a Front-End Computer from the web storage: Boot fetches
+// fecs/<FEC>/INDEX (checking its signature when keys are configured),
+// downloads the archives it names in parallel, verifies size and sha256 while
+// streaming, unpacks them through the archive package's staged, safe
+// extractor, runs the init scripts in name order and writes a status file;
+// Install does the archives only. ReadConfig reads a FEC's configuration
+// (environment, kernel command line, /etc/fecdeploy.conf); the package parses
+// no command line, cmd/fec-boot does. docs/boot.md describes configuration,
+// exit codes, the scripts' environment and the status file.
 package fec
 
 import (

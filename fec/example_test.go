@@ -97,3 +97,34 @@ func ExampleStatus_WriteSummary() {
 	//   ran       init          10-network                               exit 0     30ms
 	// 1 installed, 1 skipped, 0 failed; 1 scripts, 0 failed; 1.234s; exit code 0
 }
+
+// ReadConfig reads a FEC's configuration the way fec-boot does, without
+// argv: here /etc/fecdeploy.conf of an image, overridden by the environment.
+// A Yocto build checks its fecdeploy.conf like this.
+func ExampleReadConfig() {
+	dir, _ := os.MkdirTemp("", "example-conf-")
+	defer os.RemoveAll(dir)
+	conf := filepath.Join(dir, "fecdeploy.conf")
+	os.WriteFile(conf, []byte("url=http://web01/fecdeploy\nallowed_roots=opt, srv\n"), 0o644)
+	env := map[string]string{"FECDEPLOY_FEC": "fec07"}
+
+	cfg, err := fec.ReadConfig(fec.Sources{
+		ConfPath:    conf,
+		CmdlinePath: "none", // not this machine's /proc/cmdline
+		Getenv:      func(k string) string { return env[k] },
+		Values:      map[string]string{"dry_run": "true"}, // what a flag would set
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cfg.BaseURL, cfg.FEC, cfg.AllowedRoots, cfg.DryRun, cfg.StartJitter)
+
+	// A typo in the file is refused, not silently ignored.
+	os.WriteFile(conf, []byte("ulr=http://web01/fecdeploy\n"), 0o644)
+	_, err = fec.ReadConfig(fec.Sources{ConfPath: conf, CmdlinePath: "none"})
+	fmt.Println(errors.Is(err, fec.ErrConfig), fec.ExitCode(err))
+	// Output:
+	// http://web01/fecdeploy fec07 [opt srv] true 5s
+	// true 2
+}
