@@ -1,18 +1,21 @@
 package client_test
 
 import (
-	"archive/tar"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type status struct {
@@ -31,24 +34,10 @@ type status struct {
 
 func readStatus(t *testing.T, root string) status {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "var/lib/fecdeploy/status.json"))
-	if err != nil {
-		t.Fatalf("status file: %v", err)
-	}
 	var s status
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatalf("status file is not JSON: %v\n%s", err, b)
-	}
+	b := testkit.ReadFile(t, filepath.Join(root, "var/lib/fecdeploy/status.json"))
+	require.NoError(t, json.Unmarshal([]byte(b), &s), "status file is not JSON:\n%s", b)
 	return s
-}
-
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func env(url, root string, extra ...string) []string {
@@ -63,8 +52,10 @@ echo "$FECDEPLOY_FEC" > "$FECDEPLOY_ROOT/opt/ran-by-script"
 `
 
 func TestBootInstallsAndRunsScripts(t *testing.T) {
+	t.Parallel()
 	for _, variant := range []string{"wget", "curl"} {
 		t.Run(variant, func(t *testing.T) {
+			t.Parallel()
 			var extra []string
 			if variant == "curl" {
 				extra = []string{"curl"}
@@ -82,57 +73,43 @@ func TestBootInstallsAndRunsScripts(t *testing.T) {
 			root := t.TempDir()
 
 			r := sh.Run(t, env(ng.URL, root))
-			if r.Code != 6 {
-				t.Fatalf("exit %d, want 6 (a script failed)\n%s%s", r.Code, r.Stdout, r.Stderr)
-			}
+			require.Equal(t, 6, r.Code, "a script failed\n%s%s", r.Stdout, r.Stderr)
 			t.Logf("output:\n%s%s", r.Stdout, r.Stderr)
-			if got := readFile(t, filepath.Join(root, "opt/fesa/Foo_DU/1.2.0/bin/Foo_DU")); got != "ELF foo" {
-				t.Errorf("Foo_DU binary = %q", got)
+			bin := filepath.Join(root, "opt/fesa/Foo_DU/1.2.0/bin/Foo_DU")
+			assert.Equal(t, "ELF foo", testkit.ReadFile(t, bin))
+			if fi, err := os.Stat(bin); assert.NoError(t, err) {
+				assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
 			}
-			if fi, err := os.Stat(filepath.Join(root, "opt/fesa/Foo_DU/1.2.0/bin/Foo_DU")); err != nil || fi.Mode().Perm() != 0o755 {
-				t.Errorf("Foo_DU binary mode: %v %v", fi.Mode(), err)
-			}
-			want := "[10-env] fec=fec01 sw=Bar-DU Foo_DU dev=Bar-DU foo=1.2.0/0 bar=dev/1\n"
-			if !strings.Contains(r.Stdout, want) {
-				t.Errorf("script output %q, want %q", r.Stdout, want)
-			}
-			if !strings.Contains(r.Stdout, "[20-fail] broken\n") {
-				t.Errorf("failing script output not prefixed: %q", r.Stdout)
-			}
-			if got := readFile(t, filepath.Join(root, "opt/ran-by-script")); got != "fec01\n" {
-				t.Errorf("script wrote %q", got)
-			}
+			assert.Contains(t, r.Stdout, "[10-env] fec=fec01 sw=Bar-DU Foo_DU dev=Bar-DU foo=1.2.0/0 bar=dev/1\n")
+			assert.Contains(t, r.Stdout, "[20-fail] broken\n", "failing script output is prefixed")
+			assert.Equal(t, "fec01\n", testkit.ReadFile(t, filepath.Join(root, "opt/ran-by-script")))
 			s := readStatus(t, root)
-			if s.ExitCode != 6 || s.FEC != "fec01" || len(s.Entries) != 2 || len(s.Scripts) != 2 ||
-				s.Scripts[0].ExitCode != 0 || s.Scripts[0].Action != "ran" ||
-				s.Scripts[1].ExitCode != 3 || s.Scripts[1].Action != "failed" || len(s.Scripts[1].Output) != 1 {
-				t.Errorf("status: %+v", s)
+			assert.Equal(t, 6, s.ExitCode)
+			assert.Equal(t, "fec01", s.FEC)
+			assert.Len(t, s.Entries, 2)
+			if assert.Len(t, s.Scripts, 2) {
+				assert.Equal(t, 0, s.Scripts[0].ExitCode)
+				assert.Equal(t, "ran", s.Scripts[0].Action)
+				assert.Equal(t, 3, s.Scripts[1].ExitCode)
+				assert.Equal(t, "failed", s.Scripts[1].Action)
+				assert.Len(t, s.Scripts[1].Output, 1)
 			}
 			for _, e := range s.Entries {
-				if e.Action != "installed" {
-					t.Errorf("entry %s %s: action %q", e.Kind, e.Name, e.Action)
-				}
+				assert.Equal(t, "installed", e.Action, "entry %s %s", e.Kind, e.Name)
 			}
 			// Second run: everything unchanged.
 			r = sh.Run(t, env(ng.URL, root))
-			if r.Code != 6 {
-				t.Fatalf("second run: exit %d\n%s", r.Code, r.Stderr)
-			}
+			require.Equal(t, 6, r.Code, "second run\n%s", r.Stderr)
 			for _, e := range readStatus(t, root).Entries {
-				if e.Action != "skipped" {
-					t.Errorf("second run: entry %s %s: action %q", e.Kind, e.Name, e.Action)
-				}
+				assert.Equal(t, "skipped", e.Action, "second run: entry %s %s", e.Kind, e.Name)
 			}
-			if strings.Contains(ng.AccessLog(), ".tar.gz HTTP/1.1\" 200") && strings.Count(ng.AccessLog(), ".tar.gz") != 2 {
-				t.Errorf("archives downloaded again on the second run:\n%s", ng.AccessLog())
-			}
+			assert.Equal(t, 2, strings.Count(ng.AccessLog(), ".tar.gz"), "archives downloaded again on the second run:\n%s", ng.AccessLog())
 		})
 	}
 }
 
-var _ = tar.TypeReg
-
 func TestCredentialsStayOutOfStatusAndScripts(t *testing.T) {
+	t.Parallel()
 	sh := clienttest.NewShell(t)
 	st := clienttest.NewStorage(t)
 	st.Software(t, "fec01", "A", "1.0.0", clienttest.Tree("opt/a", map[string]string{"f": "a"}))
@@ -142,22 +119,17 @@ func TestCredentialsStayOutOfStatusAndScripts(t *testing.T) {
 	root := t.TempDir()
 	u := strings.Replace(ng.URL, "http://", "http://user:secret@", 1) + "/?token=abc"
 	r := sh.Run(t, env(u, root))
-	if r.Code != 0 {
-		t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
-	}
-	if !strings.Contains(r.Stdout, "[10-url] url="+ng.URL+"\n") {
-		t.Errorf("script saw %q, want the URL without credentials and query", r.Stdout)
-	}
-	if !strings.Contains(ng.AccessLog(), "/fecs/fec01/INDEX?token=abc") {
-		t.Errorf("the query was not sent with the INDEX request:\n%s", ng.AccessLog())
-	}
-	status := readFile(t, filepath.Join(root, "var/lib/fecdeploy/status.json"))
-	if strings.Contains(status, "secret") || strings.Contains(status, "abc") || !strings.Contains(status, "REDACTED") {
-		t.Errorf("status file leaks or does not redact the credentials:\n%s", status)
-	}
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "[10-url] url="+ng.URL+"\n", "the script sees the URL without credentials and query")
+	assert.Contains(t, ng.AccessLog(), "/fecs/fec01/INDEX?token=abc", "the query is sent with the INDEX request")
+	status := testkit.ReadFile(t, filepath.Join(root, "var/lib/fecdeploy/status.json"))
+	assert.NotContains(t, status, "secret")
+	assert.NotContains(t, status, "abc")
+	assert.Contains(t, status, "REDACTED")
 }
 
 func TestScriptTimeoutKillsProcessGroup(t *testing.T) {
+	t.Parallel()
 	sh := clienttest.NewShell(t)
 	st := clienttest.NewStorage(t)
 	st.Init(t, "fec01", "10-hang", "#!/bin/sh\nsleep 60 &\necho $! > \"$FECDEPLOY_ROOT/daemon.pid\"\necho waiting\nsleep 60\n")
@@ -167,31 +139,30 @@ func TestScriptTimeoutKillsProcessGroup(t *testing.T) {
 	root := t.TempDir()
 	start := time.Now()
 	r := sh.Run(t, env(ng.URL, root, "FECDEPLOY_SCRIPT_TIMEOUT=1"))
-	if r.Code != 6 || time.Since(start) > 15*time.Second {
-		t.Fatalf("exit %d after %v, want 6 soon after the 1s timeout\n%s%s", r.Code, time.Since(start), r.Stdout, r.Stderr)
-	}
+	require.Equal(t, 6, r.Code, "%s%s", r.Stdout, r.Stderr)
+	assert.Less(t, time.Since(start), 20*time.Second, "soon after the 1s timeout")
 	s := readStatus(t, root)
-	if len(s.Scripts) != 2 || s.Scripts[0].ExitCode != 124 || s.Scripts[1].Action != "ran" ||
-		!strings.Contains(r.Stdout, "[10-hang] waiting\n") || !strings.Contains(r.Stdout, "[20-daemon] started\n") {
-		t.Errorf("status %+v\n%s", s.Scripts, r.Stdout)
+	if assert.Len(t, s.Scripts, 2) {
+		assert.Equal(t, 124, s.Scripts[0].ExitCode)
+		assert.Equal(t, "ran", s.Scripts[1].Action)
 	}
+	assert.Contains(t, r.Stdout, "[10-hang] waiting\n")
+	assert.Contains(t, r.Stdout, "[20-daemon] started\n")
 	alive := func(pidFile string) bool {
-		pid := strings.TrimSpace(readFile(t, filepath.Join(root, pidFile)))
+		pid := strings.TrimSpace(testkit.ReadFile(t, filepath.Join(root, pidFile)))
 		b, err := os.ReadFile("/proc/" + pid + "/stat")
 		return err == nil && !strings.Contains(string(b), ") Z ")
 	}
-	if alive("daemon.pid") {
-		t.Error("the hung script's background process survived the timeout")
-	}
-	if !alive("daemon2.pid") {
-		t.Error("the daemon of a script that exited 0 was killed")
-	} else {
-		pid := strings.TrimSpace(readFile(t, filepath.Join(root, "daemon2.pid")))
-		exec.Command("kill", pid).Run()
+	assert.False(t, alive("daemon.pid"), "the hung script's background process survived the timeout")
+	if assert.True(t, alive("daemon2.pid"), "the daemon of a script that exited 0 was killed") {
+		pid, err := strconv.Atoi(strings.TrimSpace(testkit.ReadFile(t, filepath.Join(root, "daemon2.pid"))))
+		require.NoError(t, err)
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
 func TestInstallDryRunForce(t *testing.T) {
+	t.Parallel()
 	sh := clienttest.NewShell(t)
 	st := clienttest.NewStorage(t)
 	st.Software(t, "fec01", "A", "1.0.0", clienttest.Tree("opt/a", map[string]string{"f": "a"}))
@@ -204,35 +175,27 @@ func TestInstallDryRunForce(t *testing.T) {
 
 	// A dry run writes nothing at all and says what it would do.
 	r := sh.Run(t, env(ng.URL, root, "TMPDIR="+t.TempDir()), "--dry-run")
-	if r.Code != 0 || !strings.Contains(r.Stdout, "dry-run   software      A 1.0.0") {
-		t.Fatalf("dry run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
-	}
-	if des, _ := os.ReadDir(root); len(des) != 0 {
-		t.Errorf("a dry run wrote %v under the root", des)
-	}
+	require.Equal(t, 0, r.Code, "dry run\n%s%s", r.Stdout, r.Stderr)
+	assert.Contains(t, r.Stdout, "dry-run   software      A 1.0.0")
+	assert.Empty(t, testkit.Paths(t, root), "a dry run writes nothing under the root")
 	// install KIND: only that kind, no scripts, no status file.
 	r = sh.Run(t, env(ng.URL, root), "install", "configuration")
-	if r.Code != 0 {
-		t.Fatalf("install: exit %d\n%s", r.Code, r.Stderr)
+	require.Equal(t, 0, r.Code, "install\n%s", r.Stderr)
+	assert.FileExists(t, filepath.Join(root, "opt/c/f"))
+	for _, p := range []string{"opt/a/f", "opt/script-ran", "var/lib/fecdeploy/status.json"} {
+		assert.NoFileExists(t, filepath.Join(root, p), "after install configuration")
 	}
-	for p, want := range map[string]bool{"opt/c/f": true, "opt/a/f": false, "opt/script-ran": false, "var/lib/fecdeploy/status.json": false} {
-		if _, err := os.Stat(filepath.Join(root, p)); (err == nil) != want {
-			t.Errorf("after install configuration: %s exists=%v, want %v", p, err == nil, want)
-		}
-	}
-	// install with an init kind is a usage error
-	if r = sh.Run(t, env(ng.URL, root), "install", "init"); r.Code != 2 {
-		t.Errorf("install init: exit %d, want 2", r.Code)
-	}
+	// install with an init kind is a usage error, and changes nothing
+	before := testkit.Snapshot(t, root)
+	r = sh.Run(t, env(ng.URL, root), "install", "init")
+	assert.Equal(t, 2, r.Code, "install init")
+	assert.Equal(t, before, testkit.Snapshot(t, root))
 	// --force reinstalls what the state says is installed
-	os.Remove(filepath.Join(root, "opt/c/f"))
+	require.NoError(t, os.Remove(filepath.Join(root, "opt/c/f")))
 	r = sh.Run(t, env(ng.URL, root), "--force")
-	if r.Code != 0 || readFile(t, filepath.Join(root, "opt/c/f")) != "c" {
-		t.Fatalf("--force: exit %d\n%s", r.Code, r.Stderr)
-	}
+	require.Equal(t, 0, r.Code, "--force\n%s", r.Stderr)
+	assert.Equal(t, "c", testkit.ReadFile(t, filepath.Join(root, "opt/c/f")))
 	for _, e := range readStatus(t, root).Entries {
-		if e.Action != "installed" {
-			t.Errorf("--force: %s %s %s", e.Kind, e.Name, e.Action)
-		}
+		assert.Equal(t, "installed", e.Action, "--force: %s %s", e.Kind, e.Name)
 	}
 }

@@ -1,9 +1,8 @@
 // Package client holds fec-boot.sh, the boot client for FECs that cannot run
-// Go (PowerPC on Yocto): a POSIX shell script for busybox ash and busybox
-// applets, following the Go client (package fec, cmd/fec-boot) and checked
-// against it by the conformance suite. docs/boot-shell.md describes it.
-//
-// The script is embedded so that fecctl can write it out for an image.
+// Go (PowerPC on Yocto), embedded as Script so that fecctl can write it into
+// an image. The script is POSIX shell for busybox ash and busybox applets;
+// it follows the Go client (package fec, cmd/fec-boot) and the conformance
+// suite checks it against it. docs/boot-shell.md describes it.
 package client
 
 import _ "embed"

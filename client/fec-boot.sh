@@ -5,20 +5,24 @@
 # image has them. It follows the Go client (cmd/fec-boot, docs/boot.md) and is
 # checked against it by the conformance suite (conformance/).
 #
-#   fec-boot.sh [--root DIR] [--url URL] [--fec NAME] [--config FILE]
-#               [--cmdline FILE] [--allowed-roots LIST] [--public-key FILE]
-#               [--retries N] [--no-scripts] [boot | install [KIND...]]
+#   fec-boot.sh [boot] [--url URL] [--fec NAME] [--root DIR]
+#               [--allowed-roots LIST] [--public-keys FILES] [--conf FILE]
+#               [--cmdline FILE] [--retries N] [--dry-run] [--force] [flags]
+#   fec-boot.sh install [flags] [KIND...]
 #
-# Configuration, highest precedence first: options, environment
-# (FECDEPLOY_URL, FECDEPLOY_FEC, FECDEPLOY_ROOT, FECDEPLOY_ALLOWED_ROOTS,
-# FECDEPLOY_PUBLIC_KEY, FECDEPLOY_RETRIES, FECDEPLOY_CONFIG, FECDEPLOY_CMDLINE),
-# kernel command line (fecdeploy.url=, fecdeploy.fec=, fecdeploy.<key>=),
-# /etc/fecdeploy.conf (key=value: url, fec, allowed_roots, public_key, retries),
-# defaults (FEC = short host name, allowed roots = opt).
+# fec-boot.sh --help lists every flag. Configuration, highest precedence
+# first: flags; the environment (FECDEPLOY_URL, FECDEPLOY_FEC, FECDEPLOY_ROOT,
+# FECDEPLOY_ALLOWED_ROOTS, FECDEPLOY_PUBLIC_KEYS, FECDEPLOY_RETRIES, ...: a
+# flag's name in upper case); the kernel command line (fecdeploy.url=,
+# fecdeploy.fec=; the file is --cmdline, FECDEPLOY_CMDLINE or /proc/cmdline);
+# the configuration file (--conf, FECDEPLOY_CONF or /etc/fecdeploy.conf;
+# key=value lines with a flag's name in snake case: url, fec, allowed_roots,
+# public_keys, retries, ...); the defaults (FEC = short host name, allowed
+# roots = opt).
 #
 # Exit codes: 0 ok, 2 configuration or usage, 3 storage unreachable or INDEX
 # not found, 4 verification (signature, sha256, size, unsafe archive),
-# 5 install, 6 init script; the most severe one wins (4 > 5 > 6).
+# 5 install, 6 init script; the most severe (lowest non-zero) one wins.
 
 # Word splitting of ls output and option lists is intended; tr ranges are ASCII (LC_ALL=C).
 # shellcheck disable=SC2086,SC2046,SC1007,SC2015,SC2018,SC2019,SC2094,SC2154

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/stretchr/testify/require"
 )
 
 type Storage = clienttest.Storage
@@ -72,6 +73,7 @@ func raw(kind index.Kind, name, path string, body []byte, mutate func(*index.Ent
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	st := clienttest.NewStorage(t)
 	foo1 := software("Foo_DU", "1.2.0", map[string]string{"bin/Foo_DU": "ELF 1.2.0", "lib/libfoo.so.1": "lib", "etc/a.xml": "<a/>"})
 	foo2 := software("Foo_DU", "1.3.0", map[string]string{"bin/Foo_DU": "ELF 1.3.0", "lib/libfoo.so.1": "lib2"})
@@ -87,19 +89,10 @@ func TestConformance(t *testing.T) {
 	})
 	body := clienttest.TarGz(t, clienttest.Tree("opt/x", map[string]string{"f": "x"}))
 	wrongSum := func(e *index.Entry) { e.SHA256 = strings.Repeat("ab", 32) }
-	privPEM, pubPEM, err := index.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, _ := index.ParsePrivateKey(privPEM)
-	otherPriv, otherPub, _ := index.GenerateKey()
-	other, _ := index.ParsePrivateKey(otherPriv)
-	keys := filepath.Join(t.TempDir(), "keys.pem")
-	if err := os.WriteFile(keys, append(append([]byte{}, otherPub...), pubPEM...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	onlyOther := filepath.Join(t.TempDir(), "other.pem")
-	os.WriteFile(onlyOther, otherPub, 0o644)
+	key, otherKey := clienttest.NewKey(t), clienttest.NewKey(t)
+	priv, other := key.Private, otherKey.Private
+	keys := clienttest.KeyFile(t, otherKey, key)
+	onlyOther := clienttest.KeyFile(t, otherKey)
 
 	wrongSize := func(e *index.Entry) { e.Size++ }
 
@@ -168,14 +161,10 @@ func TestConformance(t *testing.T) {
 			crafted = append(crafted, p)
 		}
 	}
-	if len(crafted) == 0 {
-		t.Errorf("no crafted archives in ../archive/testdata")
-	}
+	require.NotEmpty(t, crafted, "crafted archives in ../archive/testdata")
 	for _, p := range crafted {
 		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		base := filepath.Base(p)
 		ext := base[strings.Index(base, ".tar."):]
 		name := strings.TrimSuffix(base, ext)

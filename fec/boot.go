@@ -1,10 +1,12 @@
-// Package fec is the Go client that boots a Front-End Computer from the web
-// storage: it fetches fecs/<FEC>/INDEX (checking its signature when keys are
-// configured), downloads the archives it names in parallel, verifies size and
-// sha256 while streaming, unpacks them through the archive package's staged,
-// safe extractor, runs the init scripts in name order and writes a status
-// file. docs/boot.md describes configuration, exit codes, the scripts'
-// environment and the status file.
+// Package fec boots a Front-End Computer from the web storage: Boot fetches
+// fecs/<FEC>/INDEX (checking its signature when keys are configured),
+// downloads the archives it names in parallel, verifies size and sha256 while
+// streaming, unpacks them through the archive package's staged, safe
+// extractor, runs the init scripts in name order and writes a status file;
+// Install does the archives only. ReadConfig reads a FEC's configuration
+// (environment, kernel command line, /etc/fecdeploy.conf); the package parses
+// no command line, cmd/fec-boot does. docs/boot.md describes configuration,
+// exit codes, the scripts' environment and the status file.
 package fec
 
 import (
@@ -52,12 +54,12 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 	if boot {
 		st.Command = "boot"
 	}
-	cfg, err := cfg.withDefaults()
+	cfg, base, err := cfg.withDefaults()
 	if err != nil {
 		st.finish(err)
 		return st, err
 	}
-	base, _ := url.Parse(cfg.BaseURL) // validated by withDefaults
+	s := &session{cfg: cfg, base: base}
 	st.FEC, st.BaseURL, st.Root, st.DryRun = cfg.FEC, redact(base), cfg.Root, cfg.DryRun
 	done := func(err error) (*Status, error) {
 		st.finish(err)
@@ -79,8 +81,7 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 	}
 	dctx, cancel := context.WithTimeoutCause(ctx, cfg.Deadline, errDeadline)
 	defer cancel()
-	f, err := newFetcher(cfg)
-	if err != nil {
+	if s.f, err = newFetcher(cfg); err != nil {
 		return done(err)
 	}
 	if !cfg.DryRun {
@@ -88,7 +89,7 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 			return done(fmt.Errorf("%w: creating the root: %v", ErrInstall, err))
 		}
 	}
-	ix, digest, err := fetchIndex(dctx, cfg, f, base)
+	ix, digest, err := s.fetchIndex(dctx)
 	if err != nil {
 		return done(err)
 	}
@@ -102,9 +103,9 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 		}
 	}
 	st.Entries = make([]EntryStatus, len(archives))
-	errs := installAll(dctx, cfg, f, base, archives, st.Entries)
+	errs := s.installAll(dctx, archives, st.Entries)
 	if boot {
-		if err := bootScripts(ctx, dctx, cfg, f, base, ix, st); err != nil {
+		if err := s.bootScripts(ctx, dctx, ix, st); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -118,6 +119,14 @@ func (st *Status) finish(err error) {
 	if err != nil {
 		st.Error = err.Error()
 	}
+}
+
+// session is one Boot or Install: the configuration with its defaults, the
+// base URL (parsed once) and the fetcher every request goes through.
+type session struct {
+	cfg  Config
+	base *url.URL
+	f    *fetcher
 }
 
 func writeStatus(cfg Config, st *Status) error {
@@ -142,8 +151,9 @@ func wanted(kinds []index.Kind, k index.Kind) bool {
 
 // fetchIndex gets fecs/<FEC>/INDEX (and INDEX.sig when keys are configured),
 // verifies the signature before parsing, and checks that it is this FEC's.
-func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*index.Index, string, error) {
-	u := base.JoinPath(index.IndexURLPath(cfg.FEC))
+func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) {
+	cfg, f := s.cfg, s.f
+	u := s.base.JoinPath(index.IndexURLPath(cfg.FEC))
 	data, err := f.getSmall(ctx, u, index.MaxSize)
 	// A FEC that boots before the web server keeps asking until the deadline:
 	// each round is a full set of retries, then a jittered pause.
@@ -176,7 +186,7 @@ func fetchIndex(ctx context.Context, cfg Config, f *fetcher, base *url.URL) (*in
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
 	for attempt := 0; len(cfg.PublicKeys) > 0; attempt++ {
-		su := base.JoinPath(index.SigURLPath(cfg.FEC))
+		su := s.base.JoinPath(index.SigURLPath(cfg.FEC))
 		sig, err := f.getSmall(ctx, su, 1024)
 		var he *HTTPError
 		switch {
@@ -245,12 +255,13 @@ func indexRetryable(err error) bool {
 // waiting for its turn never holds a slot that an earlier one needs: the
 // earliest unfinished archive can always make progress. An archive whose
 // turn comes after the deadline or a cancellation is discarded.
-func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, archives []index.Entry, out []EntryStatus) []error {
+func (s *session) installAll(ctx context.Context, archives []index.Entry, out []EntryStatus) []error {
+	cfg := s.cfg
 	errs := make([]error, len(archives))
 	var todo []int
 	for i, e := range archives {
 		out[i] = EntryStatus{Kind: string(e.Kind), Name: e.Name, Version: e.Version, Dev: e.Dev, SHA256: e.SHA256}
-		if !cfg.Force && installedSHA(cfg, e.Kind, e.Name) == e.SHA256 {
+		if !cfg.Force && s.installedSHA(e.Kind, e.Name) == e.SHA256 {
 			out[i].Action = ActionSkipped
 			cfg.progress(Event{Kind: e.Kind, Name: e.Name, Phase: ActionSkipped, Total: e.Size})
 			continue
@@ -278,14 +289,14 @@ func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, arch
 			defer wg.Done()
 			defer close(done)
 			start := time.Now()
-			staged, n, err := installEntry(ctx, cfg, f, base, e)
+			staged, n, err := s.installEntry(ctx, e)
 			<-sem
 			took := time.Since(start) // the time waiting for the turn is not the archive's
 			out[i].Bytes = n
 			if err == nil {
 				<-prev
 				cstart := time.Now()
-				err = commitEntry(ctx, cfg, staged)
+				err = s.commitEntry(ctx, staged)
 				took += time.Since(cstart)
 			}
 			out[i].DurationMS = took.Milliseconds()
@@ -325,7 +336,7 @@ func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, arch
 	}
 	cfg.Logger.Info("installed files flushed to disk", "duration", time.Since(start).String())
 	for _, i := range installed {
-		if err := recordInstalled(cfg, archives[i]); err != nil {
+		if err := s.recordInstalled(archives[i]); err != nil {
 			err = fmt.Errorf("%s %s: %w: installed, but recording it in %s failed: %v", archives[i].Kind, archives[i].Name, ErrInstall, cfg.StateDir, err)
 			out[i].Action, out[i].Error = ActionFailed, err.Error()
 			errs[i] = err
@@ -336,13 +347,13 @@ func installAll(ctx context.Context, cfg Config, f *fetcher, base *url.URL, arch
 
 // commitEntry moves a staged archive into place, or discards it when the
 // boot was cancelled or ran out of time while it waited for its turn.
-func commitEntry(ctx context.Context, cfg Config, staged *archive.Staged) error {
+func (s *session) commitEntry(ctx context.Context, staged *archive.Staged) error {
 	if ctx.Err() != nil {
 		staged.Discard()
 		return fmt.Errorf("%w: staged, but the boot ended before its turn to be committed: %w", ErrInstall, context.Cause(ctx))
 	}
 	if _, err := staged.Commit(); err != nil {
-		return classify(ctx, fmt.Errorf("committing into %s: %w", cfg.Root, err))
+		return classify(ctx, fmt.Errorf("committing into %s: %w", s.cfg.Root, err))
 	}
 	return nil
 }
@@ -356,15 +367,15 @@ func (c Config) progress(ev Event) {
 // installEntry downloads, verifies and stages one archive, starting over (at
 // most MaxRestarts times) when a resumed download cannot continue. The caller
 // commits or discards what it returns.
-func installEntry(ctx context.Context, cfg Config, f *fetcher, base *url.URL, e index.Entry) (*archive.Staged, int64, error) {
-	u := base.JoinPath(e.Path)
+func (s *session) installEntry(ctx context.Context, e index.Entry) (*archive.Staged, int64, error) {
+	u := s.base.JoinPath(e.Path)
 	for attempt := 0; ; attempt++ {
-		staged, n, err := fetchAndStage(ctx, cfg, f, u, e)
+		staged, n, err := s.fetchAndStage(ctx, u, e)
 		if err == nil {
 			return staged, n, nil
 		}
-		if errors.Is(err, ErrRestart) && attempt < cfg.MaxRestarts && ctx.Err() == nil {
-			cfg.Logger.Warn("download starts over", "url", redact(u), "reason", err.Error())
+		if errors.Is(err, ErrRestart) && attempt < s.cfg.MaxRestarts && ctx.Err() == nil {
+			s.cfg.Logger.Warn("download starts over", "url", redact(u), "reason", err.Error())
 			continue
 		}
 		return nil, n, classify(ctx, err)
@@ -398,8 +409,9 @@ func (s *streamReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func fetchAndStage(ctx context.Context, cfg Config, f *fetcher, u *url.URL, e index.Entry) (*archive.Staged, int64, error) {
-	rr, err := f.openResuming(ctx, u)
+func (s *session) fetchAndStage(ctx context.Context, u *url.URL, e index.Entry) (*archive.Staged, int64, error) {
+	cfg := s.cfg
+	rr, err := s.f.openResuming(ctx, u)
 	if err != nil {
 		return nil, 0, &downloadError{err}
 	}

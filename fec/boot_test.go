@@ -7,13 +7,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,9 +21,13 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/internal/verify"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // randomText returns n bytes that do not compress much, so archives are big
@@ -34,23 +38,25 @@ func randomText(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// standardStorage: two software archives (one dev, one gzip), a configuration
-// archive and two scripts, one of which records its environment.
-func standardStorage(t *testing.T) *testStorage {
-	s := newTestStorage(t, "fec01")
-	s.addArchive(index.KindSoftware, "Foo_DU", "1.2.0", false, "opt/fesa/Foo_DU/1.2.0",
+// standardStorage: for fec01, two software archives (one dev, one gzip), a
+// configuration archive and two scripts, one of which records its
+// environment.
+func standardStorage(t *testing.T) *clienttest.Storage {
+	st := clienttest.NewStorage(t)
+	archiveOf(t, st, "fec01", index.KindSoftware, "Foo_DU", "1.2.0", "opt/fesa/Foo_DU/1.2.0",
 		map[string]string{"bin/foo": "#!/bin/sh\necho foo\n", "lib/libfoo.so": randomText(600 << 10)}, index.FormatZstd)
-	s.addArchive(index.KindSoftware, "Bar-DU.x", "dev", true, "opt/fesa/Bar-DU.x/dev",
+	archiveOf(t, st, "fec01", index.KindSoftware, "Bar-DU.x", "dev", "opt/fesa/Bar-DU.x/dev",
 		map[string]string{"bin/bar": "#!/bin/sh\necho bar\n"}, index.FormatGzip)
-	s.addArchive(index.KindConfiguration, "Foo_DU-instance", "1.2.0", false, "opt/fesa/instances/Foo_DU",
+	archiveOf(t, st, "fec01", index.KindConfiguration, "Foo_DU-instance", "1.2.0", "opt/fesa/instances/Foo_DU",
 		map[string]string{"Foo_DU.instance": "<instance/>\n"}, index.FormatZstd)
-	s.addScript("10-env", "#!/bin/sh\nenv | grep ^FECDEPLOY_ | sort > \"$FECDEPLOY_ROOT/opt/env.txt\"\npwd > opt/pwd.txt\necho configured network\n")
-	s.addScript("20-hello", "#!/bin/sh\necho hello\necho to stderr >&2\nprintf 'no newline'\n")
-	s.publish()
-	return s
+	st.Init(t, "fec01", "10-env", "#!/bin/sh\nenv | grep ^FECDEPLOY_ | sort > \"$FECDEPLOY_ROOT/opt/env.txt\"\npwd > opt/pwd.txt\necho configured network\n")
+	st.Init(t, "fec01", "20-hello", "#!/bin/sh\necho hello\necho to stderr >&2\nprintf 'no newline'\n")
+	st.WriteIndex(t, "fec01", nil)
+	return st
 }
 
 func TestBootFullThenSkip(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	cfg := testConfig(t, ng.URL, "fec01")
@@ -58,172 +64,127 @@ func TestBootFullThenSkip(t *testing.T) {
 	cfg.ScriptOutput = &out
 
 	st, err := Boot(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("Boot: %v", err)
-	}
-	if got := readFile(t, filepath.Join(cfg.Root, "opt/fesa/Foo_DU/1.2.0/bin/foo")); got != "#!/bin/sh\necho foo\n" {
-		t.Fatalf("bin/foo = %q", got)
-	}
-	readFile(t, filepath.Join(cfg.Root, "opt/fesa/Bar-DU.x/dev/bin/bar"))
-	readFile(t, filepath.Join(cfg.Root, "opt/fesa/instances/Foo_DU/Foo_DU.instance"))
-	in, sk, fa := st.Counts()
-	if in != 3 || sk != 0 || fa != 0 || st.ExitCode != 0 {
-		t.Fatalf("counts %d/%d/%d exit %d, want 3 installed", in, sk, fa, st.ExitCode)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "#!/bin/sh\necho foo\n", testkit.ReadFile(t, filepath.Join(cfg.Root, "opt/fesa/Foo_DU/1.2.0/bin/foo")))
+	assert.FileExists(t, filepath.Join(cfg.Root, "opt/fesa/Bar-DU.x/dev/bin/bar"))
+	assert.FileExists(t, filepath.Join(cfg.Root, "opt/fesa/instances/Foo_DU/Foo_DU.instance"))
+	assertCounts(t, st, 3, 0, 0)
+	assert.Equal(t, 0, st.ExitCode)
 	wantOut := "[10-env] configured network\n[20-hello] hello\n[20-hello] to stderr\n[20-hello] no newline\n"
-	if out.String() != wantOut {
-		t.Fatalf("script output:\n%s\nwant:\n%s", out.String(), wantOut)
-	}
-	env := readFile(t, filepath.Join(cfg.Root, "opt/env.txt"))
+	assert.Equal(t, wantOut, out.String(), "script output")
+	env := testkit.ReadFile(t, filepath.Join(cfg.Root, "opt/env.txt"))
 	for _, want := range []string{
 		"FECDEPLOY_FEC=fec01\n", "FECDEPLOY_URL=" + ng.URL + "\n", "FECDEPLOY_ROOT=" + cfg.Root + "\n",
 		"FECDEPLOY_SOFTWARE=Bar-DU.x Foo_DU\n", "FECDEPLOY_DEV_SOFTWARE=Bar-DU.x\n",
 		"FECDEPLOY_SW_FOO_DU_VERSION=1.2.0\n", "FECDEPLOY_SW_FOO_DU_DEV=0\n",
 		"FECDEPLOY_SW_BAR_DU_X_VERSION=dev\n", "FECDEPLOY_SW_BAR_DU_X_DEV=1\n", "FECDEPLOY_SCRIPT=10-env\n",
 	} {
-		if !strings.Contains(env, want) {
-			t.Errorf("script environment lacks %q:\n%s", want, env)
-		}
+		assert.Contains(t, env, want, "script environment")
 	}
-	if pwd := readFile(t, filepath.Join(cfg.Root, "opt/pwd.txt")); strings.TrimSpace(pwd) != cfg.Root {
-		t.Errorf("script ran in %q, want the root %q", pwd, cfg.Root)
-	}
+	assert.Equal(t, cfg.Root, strings.TrimSpace(testkit.ReadFile(t, filepath.Join(cfg.Root, "opt/pwd.txt"))), "scripts run in the root")
 	// The status file.
 	var fromFile Status
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(cfg.Root, "var/lib/fecdeploy/status.json"))), &fromFile); err != nil {
-		t.Fatal(err)
-	}
-	indexSum, _, _ := verify.Digest(strings.NewReader(readFile(t, filepath.Join(s.Dir, "fecs/fec01/INDEX"))))
-	if fromFile.IndexSHA256 != indexSum || fromFile.FEC != "fec01" || len(fromFile.Entries) != 3 || len(fromFile.Scripts) != 2 || fromFile.ExitCode != 0 {
-		t.Fatalf("status file: %+v", fromFile)
-	}
-	if fromFile.Scripts[1].Name != "20-hello" || fromFile.Scripts[1].Action != ActionRan || strings.Join(fromFile.Scripts[1].Output, "|") != "hello|to stderr|no newline" {
-		t.Fatalf("status of 20-hello: %+v", fromFile.Scripts[1])
-	}
+	require.NoError(t, json.Unmarshal([]byte(testkit.ReadFile(t, filepath.Join(cfg.Root, "var/lib/fecdeploy/status.json"))), &fromFile))
+	indexSum := testkit.SHA256([]byte(testkit.ReadFile(t, filepath.Join(s.Dir, "fecs/fec01/INDEX"))))
+	assert.Equal(t, indexSum, fromFile.IndexSHA256)
+	assert.Equal(t, "fec01", fromFile.FEC)
+	assert.Len(t, fromFile.Entries, 3)
+	require.Len(t, fromFile.Scripts, 2)
+	assert.Equal(t, 0, fromFile.ExitCode)
+	assert.Equal(t, "20-hello", fromFile.Scripts[1].Name)
+	assert.Equal(t, ActionRan, fromFile.Scripts[1].Action)
+	assert.Equal(t, []string{"hello", "to stderr", "no newline"}, fromFile.Scripts[1].Output)
 	var sum bytes.Buffer
-	st.WriteSummary(&sum)
-	if !strings.Contains(sum.String(), "3 installed, 0 skipped, 0 failed; 2 scripts, 0 failed") {
-		t.Fatalf("summary:\n%s", sum.String())
-	}
+	require.NoError(t, st.WriteSummary(&sum))
+	assert.Contains(t, sum.String(), "3 installed, 0 skipped, 0 failed; 2 scripts, 0 failed")
 
 	// Second boot: nothing changed, nothing downloaded but INDEX and scripts are not
 	// fetched again either (their local copies match).
 	logBefore := ng.AccessLog()
 	out.Reset()
 	st2, err := Boot(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("second Boot: %v", err)
-	}
-	if in, sk, fa := st2.Counts(); in != 0 || sk != 3 || fa != 0 {
-		t.Fatalf("second boot counts %d/%d/%d, want 3 skipped", in, sk, fa)
-	}
+	require.NoError(t, err, "second boot")
+	assertCounts(t, st2, 0, 3, 0)
 	newLines := strings.TrimPrefix(ng.AccessLog(), logBefore)
-	if n := strings.Count(newLines, "GET "); n != 1 || !strings.Contains(newLines, "GET /fecs/fec01/INDEX ") {
-		t.Fatalf("second boot requested more than the INDEX:\n%s", newLines)
-	}
-	if out.String() != wantOut {
-		t.Fatalf("second boot did not run the scripts again:\n%s", out.String())
-	}
+	assert.Equal(t, 1, strings.Count(newLines, "GET "), "second boot requested more than the INDEX:\n%s", newLines)
+	assert.Contains(t, newLines, "GET /fecs/fec01/INDEX ")
+	assert.Equal(t, wantOut, out.String(), "the second boot runs the scripts again")
 
 	// A new version of one archive: only that one is fetched.
-	s.addArchive(index.KindConfiguration, "Foo_DU-instance", "1.2.1", false, "opt/fesa/instances/Foo_DU",
+	archiveOf(t, s, "fec01", index.KindConfiguration, "Foo_DU-instance", "1.2.1", "opt/fesa/instances/Foo_DU",
 		map[string]string{"Foo_DU.instance": "<instance v='2'/>\n"}, index.FormatZstd)
-	s.publish()
+	s.WriteIndex(t, "fec01", nil)
 	st3, err := Boot(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if in, sk, _ := st3.Counts(); in != 1 || sk != 2 {
-		t.Fatalf("third boot counts %d installed %d skipped, want 1 and 2", in, sk)
-	}
-	if got := readFile(t, filepath.Join(cfg.Root, "opt/fesa/instances/Foo_DU/Foo_DU.instance")); got != "<instance v='2'/>\n" {
-		t.Fatalf("instance after update = %q", got)
-	}
+	require.NoError(t, err)
+	assertCounts(t, st3, 1, 2, 0)
+	assert.Equal(t, "<instance v='2'/>\n", testkit.ReadFile(t, filepath.Join(cfg.Root, "opt/fesa/instances/Foo_DU/Foo_DU.instance")))
 	assertNoStaging(t, cfg.Root)
 }
 
-func assertNoStaging(t *testing.T, root string) {
+// assertCounts checks how many entries were installed, skipped and failed.
+func assertCounts(t *testing.T, st *Status, installed, skipped, failed int) {
 	t.Helper()
-	for _, p := range tree(t, root) {
-		if strings.Contains(p, archive.StagingPrefix) || strings.Contains(p, ".tmp-") {
-			t.Errorf("left behind: %s", p)
-		}
-	}
+	in, sk, fa := st.Counts()
+	assert.Equal(t, [3]int{installed, skipped, failed}, [3]int{in, sk, fa}, "installed, skipped, failed: %+v", st.Entries)
 }
 
 func TestInstallKindsAndDryRun(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	cfg := testConfig(t, ng.URL, "fec01")
 
 	cfg.DryRun = true
 	st, err := Boot(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if in, _, _ := st.Counts(); in != 3 || st.Scripts[0].Action != ActionDryRun {
-		t.Fatalf("dry run: %+v", st)
-	}
+	require.NoError(t, err)
+	assertCounts(t, st, 3, 0, 0)
+	require.NotEmpty(t, st.Scripts)
+	assert.Equal(t, ActionDryRun, st.Scripts[0].Action)
 	var sum bytes.Buffer
-	st.WriteSummary(&sum)
-	if !strings.Contains(sum.String(), "dry run: 3 to install, 0 already installed; 2 scripts would run; nothing changed") ||
-		!strings.Contains(sum.String(), "  dry-run   software      Foo_DU 1.2.0") {
-		t.Fatalf("dry-run summary:\n%s", sum.String())
-	}
-	if got := tree(t, cfg.Root); len(got) != 0 {
-		t.Fatalf("dry run wrote %v", got)
-	}
-	if strings.Contains(ng.AccessLog(), ".tar.") {
-		t.Fatal("dry run downloaded an archive")
-	}
+	require.NoError(t, st.WriteSummary(&sum))
+	assert.Contains(t, sum.String(), "dry run: 3 to install, 0 already installed; 2 scripts would run; nothing changed")
+	assert.Contains(t, sum.String(), "  dry-run   software      Foo_DU 1.2.0")
+	assert.Empty(t, testkit.Paths(t, cfg.Root), "a dry run writes nothing")
+	assert.NotContains(t, ng.AccessLog(), ".tar.", "a dry run downloads no archive")
 
 	cfg.DryRun = false
 	st, err = Install(context.Background(), cfg, index.KindConfiguration)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(st.Entries) != 1 || st.Entries[0].Name != "Foo_DU-instance" || st.Entries[0].Action != ActionInstalled || len(st.Scripts) != 0 {
-		t.Fatalf("install configuration: %+v", st)
-	}
-	if _, err := os.Stat(filepath.Join(cfg.Root, "opt/fesa/Foo_DU")); !os.IsNotExist(err) {
-		t.Fatal("install configuration also installed software")
-	}
-	if _, err := os.Stat(cfg.StateDir + "/status.json"); !os.IsNotExist(err) {
-		t.Fatal("install wrote the status file")
-	}
+	require.NoError(t, err)
+	require.Len(t, st.Entries, 1)
+	assert.Equal(t, "Foo_DU-instance", st.Entries[0].Name)
+	assert.Equal(t, ActionInstalled, st.Entries[0].Action)
+	assert.Empty(t, st.Scripts)
+	assert.NoDirExists(t, filepath.Join(cfg.Root, "opt/fesa/Foo_DU"), "install configuration also installed software")
+	assert.NoFileExists(t, filepath.Join(cfg.Root, "var/lib/fecdeploy/status.json"), "install writes no status file")
+	before := testkit.Snapshot(t, cfg.Root)
 	_, err = Install(context.Background(), cfg, index.KindInit)
-	if !errors.Is(err, ErrConfig) || ExitCode(err) != ExitConfig {
-		t.Fatalf("install init: %v", err)
-	}
+	require.ErrorIs(t, err, ErrConfig)
+	assert.Equal(t, ExitConfig, ExitCode(err))
+	assert.Equal(t, before, testkit.Snapshot(t, cfg.Root))
 }
 
 func TestBootUnknownFECFailsFast(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	cfg := testConfig(t, ng.URL, "fec99")
 	cfg.Retries, cfg.RetryWaitMin = 8, time.Second
 	start := time.Now()
 	st, err := Boot(context.Background(), cfg)
-	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, ErrNotFound) || ExitCode(err) != ExitUnreachable {
-		t.Fatalf("err = %v, want ErrUnreachable+ErrNotFound", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("took %v; a 404 must not be retried", d)
-	}
+	require.ErrorIs(t, err, ErrUnreachable)
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Equal(t, ExitUnreachable, ExitCode(err))
+	assert.Less(t, time.Since(start), 3*time.Second, "a 404 must not be retried")
 	for _, want := range []string{`"fec99"`, ng.URL + "/fecs/fec99/INDEX", "404"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %s", err, want)
-		}
+		assert.ErrorContains(t, err, want)
 	}
-	if n := strings.Count(ng.AccessLog(), "GET /fecs/fec99/INDEX"); n != 1 {
-		t.Fatalf("INDEX requested %d times, want 1", n)
-	}
-	if st.ExitCode != ExitUnreachable || tree(t, filepath.Join(cfg.Root, "opt")) != nil {
-		t.Fatalf("status %+v", st)
-	}
+	assert.Equal(t, 1, strings.Count(ng.AccessLog(), "GET /fecs/fec99/INDEX"), "INDEX requests")
+	assert.Equal(t, ExitUnreachable, st.ExitCode)
+	assert.Empty(t, testkit.Paths(t, filepath.Join(cfg.Root, "opt")))
 }
 
 func TestBootServerDownThenUp(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	port := testenv.FreePort(t)
@@ -244,32 +205,24 @@ func TestBootServerDownThenUp(t *testing.T) {
 	}()
 	start := time.Now()
 	st, err := Boot(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("Boot: %v", err)
-	}
-	if d := time.Since(start); d < 800*time.Millisecond {
-		t.Fatalf("booted in %v, before the server was up?", d)
-	}
-	if in, _, _ := st.Counts(); in != 3 {
-		t.Fatalf("installed %d", in)
-	}
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), 800*time.Millisecond, "booted before the server was up?")
+	assertCounts(t, st, 3, 0, 0)
 
 	// Never up: the deadline ends it with "unreachable".
-	cfg2 := testConfig(t, "http://"+addr+"0", "fec01") // port*10: nothing listens
+	cfg2 := testConfig(t, "http://127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), "fec01")
 	cfg2.Deadline, cfg2.Retries = 700*time.Millisecond, 100
 	start = time.Now()
 	_, err = Boot(context.Background(), cfg2)
-	if !errors.Is(err, ErrUnreachable) || time.Since(start) > 2*time.Second {
-		t.Fatalf("err = %v after %v, want ErrUnreachable within the deadline", err, time.Since(start))
-	}
+	require.ErrorIs(t, err, ErrUnreachable)
+	assert.Less(t, time.Since(start), 4*time.Second, "ends at the deadline")
 }
 
 func TestBoot503RetryAfter(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
 	flag := filepath.Join(t.TempDir(), "down")
-	if err := os.WriteFile(flag, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(flag, nil, 0o644))
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{Extra: fmt.Sprintf(`
         location /fecs/ {
             if (-f %s) {
@@ -286,27 +239,24 @@ func TestBoot503RetryAfter(t *testing.T) {
 	}()
 	start := time.Now()
 	_, err := Boot(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("Boot: %v", err)
-	}
+	require.NoError(t, err)
 	d := time.Since(start)
 	n503 := strings.Count(ng.AccessLog(), "\" 503 ")
-	if n503 < 2 || n503 > 6 || d < time.Second || d > 4*time.Second {
-		t.Fatalf("%d answers 503 in %v; want a retry every ~300ms until the flag goes", n503, d)
-	}
+	assert.True(t, n503 >= 2 && n503 <= 6 && d >= time.Second && d <= 5*time.Second,
+		"%d answers 503 in %v; want a retry every ~300ms until the flag goes", n503, d)
 
 	// A 503 that stays: retried until the deadline, then unreachable.
-	os.WriteFile(flag, nil, 0o644)
+	require.NoError(t, os.WriteFile(flag, nil, 0o644))
 	cfg.Retries, cfg.Deadline = 2, 1500*time.Millisecond
 	start = time.Now()
 	_, err = Boot(context.Background(), cfg)
 	var he *HTTPError
-	if !errors.Is(err, ErrUnreachable) || !errors.As(err, &he) || he.StatusCode != 503 || !strings.Contains(err.Error(), "deadline") {
-		t.Fatalf("err = %v, want unreachable with 503 at the deadline", err)
-	}
-	if d := time.Since(start); d < 1400*time.Millisecond || d > 3*time.Second {
-		t.Fatalf("gave up after %v, want the deadline of 1.5s", d)
-	}
+	require.ErrorIs(t, err, ErrUnreachable)
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, 503, he.StatusCode)
+	assert.ErrorContains(t, err, "deadline")
+	d = time.Since(start)
+	assert.True(t, d >= 1400*time.Millisecond && d <= 5*time.Second, "gave up after %v, want the deadline of 1.5s", d)
 }
 
 // proxy forwards to nginx and can break the connection in the middle of a
@@ -375,9 +325,7 @@ func (p *proxy) requests() []string {
 
 func startProxy(t *testing.T, p *proxy) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := &http.Server{Handler: p}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -385,8 +333,9 @@ func startProxy(t *testing.T, p *proxy) string {
 }
 
 func TestBootResumesCutDownload(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
-	foo, _ := s.ix.Lookup(index.KindSoftware, "Foo_DU")
+	foo := lookup(t, s, "fec01", index.KindSoftware, "Foo_DU")
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	for _, tc := range []struct {
 		name  string
@@ -401,124 +350,108 @@ func TestBootResumesCutDownload(t *testing.T) {
 			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range=bytes=100000-", "/" + foo.Path + " range="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			p := tc.p
 			p.target, p.cutPath = ng.URL, "/"+foo.Path
 			cfg := testConfig(t, startProxy(t, p), "fec01")
-			cfg.IdleTimeout = 500 * time.Millisecond
+			// The stalled case waits this out once; shorter is flaky on a busy machine.
+			cfg.IdleTimeout = 2 * time.Second
 			st, err := Boot(context.Background(), cfg)
-			if err != nil {
-				t.Fatalf("Boot: %v", err)
-			}
+			require.NoError(t, err)
 			var got []string
 			for _, r := range p.requests() {
 				if strings.HasPrefix(r, "/"+foo.Path) {
 					got = append(got, r)
 				}
 			}
-			if strings.Join(got, "\n") != strings.Join(tc.wants, "\n") {
-				t.Fatalf("requests for the archive:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.wants, "\n"))
-			}
-			if in, _, _ := st.Counts(); in != 3 {
-				t.Fatalf("installed %d, want 3", in)
-			}
-			if sum, _, _ := verify.Digest(strings.NewReader(readFile(t, filepath.Join(cfg.Root, "opt/fesa/Foo_DU/1.2.0/lib/libfoo.so")))); sum == "" {
-				t.Fatal("no libfoo.so")
-			}
+			assert.Equal(t, tc.wants, got, "requests for the archive")
+			assertCounts(t, st, 3, 0, 0)
+			assert.FileExists(t, filepath.Join(cfg.Root, "opt/fesa/Foo_DU/1.2.0/lib/libfoo.so"))
 			assertNoStaging(t, cfg.Root)
 		})
 	}
 }
 
 func TestBootRefusesChangedArchive(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
-	foo, _ := s.ix.Lookup(index.KindSoftware, "Foo_DU")
+	foo := lookup(t, s, "fec01", index.KindSoftware, "Foo_DU")
 	// The published bytes change on disk: same size, one byte different.
 	p := filepath.Join(s.Dir, foo.Path)
-	data := []byte(readFile(t, p))
+	data := []byte(testkit.ReadFile(t, p))
 	data[len(data)/2] ^= 0x55
-	s.overwrite(foo.Path, data)
+	s.WriteRaw(t, foo.Path, data)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	cfg := testConfig(t, ng.URL, "fec01")
 	st, err := Boot(context.Background(), cfg)
-	if !errors.Is(err, ErrVerify) || !errors.Is(err, verify.ErrDigestMismatch) || ExitCode(err) != ExitVerify {
-		t.Fatalf("err = %v, want ErrVerify with a sha256 mismatch", err)
-	}
-	if !strings.Contains(err.Error(), "software Foo_DU") {
-		t.Errorf("error does not name the archive: %v", err)
-	}
-	in, _, fa := st.Counts()
-	if in != 2 || fa != 1 || len(st.Scripts) != 2 || st.Scripts[0].Action != ActionRan {
-		t.Fatalf("the other archives and the scripts must go on: %+v", st)
-	}
-	if _, err := os.Stat(filepath.Join(cfg.Root, "opt/fesa/Foo_DU")); !os.IsNotExist(err) {
-		t.Fatalf("something of the refused archive was written: %v", tree(t, filepath.Join(cfg.Root, "opt/fesa")))
-	}
-	if _, err := os.Stat(statePath(mustDefaults(t, cfg), index.KindSoftware, "Foo_DU")); !os.IsNotExist(err) {
-		t.Fatal("refused archive recorded as installed")
-	}
+	require.ErrorIs(t, err, ErrVerify)
+	require.ErrorIs(t, err, verify.ErrDigestMismatch)
+	assert.Equal(t, ExitVerify, ExitCode(err))
+	assert.ErrorContains(t, err, "software Foo_DU", "the error names the archive")
+	// The other archives and the scripts go on.
+	assertCounts(t, st, 2, 0, 1)
+	require.Len(t, st.Scripts, 2)
+	assert.Equal(t, ActionRan, st.Scripts[0].Action)
+	assert.NoDirExists(t, filepath.Join(cfg.Root, "opt/fesa/Foo_DU"), "something of the refused archive was written")
+	assert.NoFileExists(t, mustSession(t, cfg).statePath(index.KindSoftware, "Foo_DU"), "refused archive recorded as installed")
 	assertNoStaging(t, cfg.Root)
 
 	// An archive missing on the storage (404): an install failure, the rest goes on.
-	os.Remove(p)
+	require.NoError(t, os.Remove(p))
 	_, err = Boot(context.Background(), cfg)
-	if !errors.Is(err, ErrInstall) || !errors.Is(err, ErrNotFound) || ExitCode(err) != ExitInstall {
-		t.Fatalf("err = %v, want ErrInstall with 404", err)
-	}
+	require.ErrorIs(t, err, ErrInstall)
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Equal(t, ExitInstall, ExitCode(err))
 }
 
-func mustDefaults(t *testing.T, cfg Config) Config {
-	c, err := cfg.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+func mustSession(t *testing.T, cfg Config) *session {
+	c, base, err := cfg.withDefaults()
+	require.NoError(t, err)
+	return &session{cfg: c, base: base}
 }
 
 func TestBootSignedIndex(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
-	pub := s.sign()
-	indexData := s.publish()
+	key, other := clienttest.NewKey(t), clienttest.NewKey(t)
+	indexData := s.WriteIndex(t, "fec01", key.Private)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
-	_, other := genKey(t)
-	idxPath := filepath.Join(s.Dir, "fecs/fec01/INDEX")
-	sigPath := idxPath + ".sig"
-	sig := readFile(t, sigPath)
+	sig := []byte(testkit.ReadFile(t, filepath.Join(s.Dir, "fecs/fec01/INDEX.sig")))
 
 	for _, tc := range []struct {
-		name  string
-		setup func()
-		keys  []ed25519.PublicKey
-		want  error
+		name   string
+		change func(t *testing.T, st *clienttest.Storage) // the storage, behind the writer's back
+		keys   []ed25519.PublicKey
+		want   error
 	}{
-		{"tampered", func() {
-			s.overwrite("fecs/fec01/INDEX", bytes.Replace(indexData, []byte("version=1.2.0"), []byte("version=6.6.6"), 1))
-		}, []ed25519.PublicKey{pub}, index.ErrBadSignature},
-		{"unsigned", func() { os.Remove(sigPath) }, []ed25519.PublicKey{pub}, index.ErrUnsigned},
-		{"signed by an untrusted key", nil, []ed25519.PublicKey{other}, index.ErrBadSignature},
-		{"rotation: second trusted key", nil, []ed25519.PublicKey{other, pub}, nil},
+		{"tampered", func(t *testing.T, st *clienttest.Storage) {
+			st.WriteRaw(t, "fecs/fec01/INDEX", bytes.Replace(indexData, []byte("version=1.2.0"), []byte("version=6.6.6"), 1))
+		}, []ed25519.PublicKey{key.Public}, index.ErrBadSignature},
+		{"unsigned", func(t *testing.T, st *clienttest.Storage) {
+			require.NoError(t, os.Remove(filepath.Join(st.Dir, "fecs/fec01/INDEX.sig")))
+		}, []ed25519.PublicKey{key.Public}, index.ErrUnsigned},
+		{"signed by an untrusted key", nil, []ed25519.PublicKey{other.Public}, index.ErrBadSignature},
+		{"rotation: second trusted key", nil, []ed25519.PublicKey{other.Public, key.Public}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.overwrite("fecs/fec01/INDEX", indexData)
-			s.overwrite("fecs/fec01/INDEX.sig", []byte(sig))
-			if tc.setup != nil {
-				tc.setup()
+			// not parallel: the cases change the one storage in turn
+			s.WriteRaw(t, "fecs/fec01/INDEX", indexData)
+			s.WriteRaw(t, "fecs/fec01/INDEX.sig", sig)
+			if tc.change != nil {
+				tc.change(t, s)
 			}
 			cfg := testConfig(t, ng.URL, "fec01")
 			cfg.PublicKeys = tc.keys
 			_, err := Boot(context.Background(), cfg)
 			if tc.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				return
 			}
-			if !errors.Is(err, ErrVerify) || !errors.Is(err, tc.want) || ExitCode(err) != ExitVerify {
-				t.Fatalf("err = %v, want ErrVerify and %v", err, tc.want)
-			}
+			require.ErrorIs(t, err, ErrVerify)
+			require.ErrorIs(t, err, tc.want)
+			assert.Equal(t, ExitVerify, ExitCode(err))
 			// Nothing but the status file was written.
-			if got := strings.Join(tree(t, cfg.Root), " "); got != "var/ var/lib/ var/lib/fecdeploy/ var/lib/fecdeploy/status.json" {
-				t.Fatalf("written: %s", got)
-			}
+			assert.Equal(t, []string{"var/", "var/lib/", "var/lib/fecdeploy/", "var/lib/fecdeploy/status.json"}, testkit.Paths(t, cfg.Root))
 		})
 	}
 }
@@ -527,28 +460,28 @@ func TestBootSignedIndex(t *testing.T) {
 // renames sees a pair that does not match. It fetches both again instead of
 // refusing to boot.
 func TestBootSignatureRaceWithReindex(t *testing.T) {
+	t.Parallel()
 	s := standardStorage(t)
-	pub := s.sign()
-	s.publish()
+	key := clienttest.NewKey(t)
+	s.WriteIndex(t, "fec01", key.Private)
 	srv := testenv.StartReindexRace(t, s.Dir)
 	cfg := testConfig(t, srv.URL, "fec01")
-	cfg.PublicKeys = []ed25519.PublicKey{pub}
-	if _, err := Boot(context.Background(), cfg); err != nil {
-		t.Fatalf("boot during a reindex: %v", err)
-	}
-	if srv.IndexRequests.Load() != 2 || srv.SigRequests.Load() != 2 {
-		t.Fatalf("INDEX fetched %d times, INDEX.sig %d times; want 2 and 2", srv.IndexRequests.Load(), srv.SigRequests.Load())
-	}
+	cfg.PublicKeys = []ed25519.PublicKey{key.Public}
+	_, err := Boot(context.Background(), cfg)
+	require.NoError(t, err, "boot during a reindex")
+	assert.Equal(t, int32(2), srv.IndexRequests.Load(), "INDEX requests")
+	assert.Equal(t, int32(2), srv.SigRequests.Load(), "INDEX.sig requests")
 }
 
 func TestBootScriptFailures(t *testing.T) {
-	s := newTestStorage(t, "fec02")
-	s.addArchive(index.KindSoftware, "Foo_DU", "1.0.0", false, "opt/foo", map[string]string{"f": "x"}, index.FormatZstd)
-	s.addScript("10-fails", "#!/bin/sh\necho failing\nexit 3\n")
-	s.addScript("20-hangs", "#!/bin/sh\nsleep 60 &\necho $! > \"$FECDEPLOY_ROOT/child.pid\"\necho hanging\nwait\n")
-	s.addScript("30-no-shebang", "echo I have no interpreter line\n")
-	s.addScript("40-ok", "#!/bin/sh\necho still running\n")
-	s.publish()
+	t.Parallel()
+	s := clienttest.NewStorage(t)
+	archiveOf(t, s, "fec02", index.KindSoftware, "Foo_DU", "1.0.0", "opt/foo", map[string]string{"f": "x"}, index.FormatZstd)
+	s.Init(t, "fec02", "10-fails", "#!/bin/sh\necho failing\nexit 3\n")
+	s.Init(t, "fec02", "20-hangs", "#!/bin/sh\nsleep 60 &\necho $! > \"$FECDEPLOY_ROOT/child.pid\"\necho hanging\nwait\n")
+	s.Init(t, "fec02", "30-no-shebang", "echo I have no interpreter line\n")
+	s.Init(t, "fec02", "40-ok", "#!/bin/sh\necho still running\n")
+	s.WriteIndex(t, "fec02", nil)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	cfg := testConfig(t, ng.URL, "fec02")
 	cfg.ScriptTimeout = 700 * time.Millisecond
@@ -556,46 +489,32 @@ func TestBootScriptFailures(t *testing.T) {
 	cfg.ScriptOutput = &out
 	start := time.Now()
 	st, err := Boot(context.Background(), cfg)
-	if !errors.Is(err, ErrScript) || ExitCode(err) != ExitScript {
-		t.Fatalf("err = %v, want ErrScript", err)
+	require.ErrorIs(t, err, ErrScript)
+	assert.Equal(t, ExitScript, ExitCode(err))
+	assert.Less(t, time.Since(start), 10*time.Second, "the hanging script was not stopped at its timeout")
+	type script struct {
+		Name, Action string
+		Code         int
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("boot took %v; the hanging script was not stopped at its timeout", d)
+	var got []script
+	for _, sc := range st.Scripts {
+		got = append(got, script{sc.Name, sc.Action, sc.ExitCode})
 	}
-	want := []struct {
-		name   string
-		action string
-		code   int
-	}{{"10-fails", ActionFailed, 3}, {"20-hangs", ActionFailed, ScriptTimedOut}, {"30-no-shebang", ActionFailed, ScriptNotExecutable}, {"40-ok", ActionRan, 0}}
-	if len(st.Scripts) != len(want) {
-		t.Fatalf("scripts: %+v", st.Scripts)
-	}
-	for i, w := range want {
-		got := st.Scripts[i]
-		if got.Name != w.name || got.Action != w.action || got.ExitCode != w.code {
-			t.Errorf("script %d = %+v, want %+v", i, got, w)
-		}
-	}
-	if !strings.Contains(st.Scripts[2].Error, "exec format error") {
-		t.Errorf("no-shebang error: %q", st.Scripts[2].Error)
-	}
-	if out.String() != "[10-fails] failing\n[20-hangs] hanging\n[40-ok] still running\n" {
-		t.Errorf("output:\n%s", out.String())
-	}
+	assert.Equal(t, []script{{"10-fails", ActionFailed, 3}, {"20-hangs", ActionFailed, ScriptTimedOut},
+		{"30-no-shebang", ActionFailed, ScriptNotExecutable}, {"40-ok", ActionRan, 0}}, got)
+	require.Len(t, st.Scripts, 4)
+	assert.Contains(t, st.Scripts[2].Error, "exec format error")
+	assert.Equal(t, "[10-fails] failing\n[20-hangs] hanging\n[40-ok] still running\n", out.String())
 	// The hanging script's child was killed with its process group.
 	pid := 0
-	fmt.Sscan(readFile(t, filepath.Join(cfg.Root, "child.pid")), &pid)
-	if pid == 0 {
-		t.Fatal("no child pid")
-	}
-	time.Sleep(100 * time.Millisecond)
+	fmt.Sscan(testkit.ReadFile(t, filepath.Join(cfg.Root, "child.pid")), &pid)
+	require.NotZero(t, pid, "no child pid")
+	assert.Eventually(t, func() bool { return !alive(pid) }, 2*time.Second, 20*time.Millisecond,
+		"the hanging script's child %d survived the timeout", pid)
 	if alive(pid) {
 		syscall.Kill(pid, syscall.SIGKILL)
-		t.Fatalf("the hanging script's child %d survived the timeout", pid)
 	}
-	if in, _, _ := st.Counts(); in != 1 {
-		t.Fatalf("installed %d, want 1", in)
-	}
+	assertCounts(t, st, 1, 0, 0)
 }
 
 // alive reports whether a process exists and is not a zombie (a killed
@@ -615,27 +534,23 @@ func alive(pid int) bool {
 // The allowed roots are the FEC's own: an archive unpacking elsewhere is
 // refused as unsafe, whatever the server says, and leaves nothing behind.
 func TestBootRefusesArchiveOutsideAllowedRoots(t *testing.T) {
-	s := newTestStorage(t, "fec03")
-	s.addArchive(index.KindSoftware, "Good_DU", "1.0.0", false, "opt/fesa/Good_DU/1.0.0", map[string]string{"f": "good"}, index.FormatZstd)
-	s.addArchive(index.KindConfiguration, "evil", "1.0.0", false, "etc/cron.d", map[string]string{"evil": "* * * * * root sh -c 'id'\n"}, index.FormatZstd)
-	s.addArchive(index.KindSoftware, "Other_DU", "1.0.0", false, "opt/other/Other_DU", map[string]string{"f": "other"}, index.FormatGzip)
+	t.Parallel()
+	s := clienttest.NewStorage(t)
+	archiveOf(t, s, "fec03", index.KindSoftware, "Good_DU", "1.0.0", "opt/fesa/Good_DU/1.0.0", map[string]string{"f": "good"}, index.FormatZstd)
+	archiveOf(t, s, "fec03", index.KindConfiguration, "evil", "1.0.0", "etc/cron.d", map[string]string{"evil": "* * * * * root sh -c 'id'\n"}, index.FormatZstd)
+	archiveOf(t, s, "fec03", index.KindSoftware, "Other_DU", "1.0.0", "opt/other/Other_DU", map[string]string{"f": "other"}, index.FormatGzip)
+	s.WriteIndex(t, "fec03", nil)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	cfg := testConfig(t, ng.URL, "fec03")
 	cfg.AllowedRoots = []string{"opt/fesa"}
 	st, err := Boot(context.Background(), cfg)
 	var ee *archive.EntryError
-	if !errors.Is(err, ErrVerify) || !errors.Is(err, archive.ErrUnsafeEntry) || !errors.As(err, &ee) || ExitCode(err) != ExitVerify {
-		t.Fatalf("err = %v, want ErrVerify wrapping an archive.EntryError", err)
-	}
-	in, _, fa := st.Counts()
-	if in != 1 || fa != 2 {
-		t.Fatalf("installed %d, failed %d; want 1 and 2: %+v", in, fa, st.Entries)
-	}
-	if got := strings.Join(tree(t, filepath.Join(cfg.Root, "opt")), " "); got != "fesa/ fesa/Good_DU/ fesa/Good_DU/1.0.0/ fesa/Good_DU/1.0.0/f" {
-		t.Fatalf("under opt: %s", got)
-	}
-	if _, err := os.Stat(filepath.Join(cfg.Root, "etc")); !os.IsNotExist(err) {
-		t.Fatal("etc was created")
-	}
+	require.ErrorIs(t, err, ErrVerify)
+	require.ErrorIs(t, err, archive.ErrUnsafeEntry)
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, ExitVerify, ExitCode(err))
+	assertCounts(t, st, 1, 0, 2)
+	assert.Equal(t, []string{"fesa/", "fesa/Good_DU/", "fesa/Good_DU/1.0.0/", "fesa/Good_DU/1.0.0/f"}, testkit.Paths(t, filepath.Join(cfg.Root, "opt")))
+	assert.NoDirExists(t, filepath.Join(cfg.Root, "etc"))
 	assertNoStaging(t, cfg.Root)
 }

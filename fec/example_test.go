@@ -1,54 +1,35 @@
 package fec_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/fair-acc/fecdeploy/archive"
+	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/fec"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/verify"
 )
 
-// exampleStorage serves an INDEX for fec01 naming one archive; tamper
-// changes the archive's bytes after the INDEX was written.
+// exampleStorage serves a web storage whose INDEX for fec01 names one
+// archive; tamper changes the archive's bytes after the INDEX was written.
 func exampleStorage(tamper bool) (*httptest.Server, func()) {
-	src, _ := os.MkdirTemp("", "example-src-")
-	os.MkdirAll(filepath.Join(src, "bin"), 0o755)
-	os.WriteFile(filepath.Join(src, "bin", "foo"), []byte("#!/bin/sh\necho foo\n"), 0o755)
-	var tarball bytes.Buffer
-	st, _ := archive.Pack(context.Background(), &tarball, src, archive.PackOptions{Prefix: "opt/fesa/Foo_DU/1.2.0"})
-	ix := index.Index{FEC: "fec01", Arch: "x86_64", Entries: []index.Entry{{
-		Kind: index.KindSoftware, Name: "Foo_DU", SHA256: st.SHA256, Size: st.Size,
-		Path: "software/Foo_DU/1.2.0/Foo_DU-1.2.0.tar.zst", Format: index.FormatZstd, Version: "1.2.0",
-	}}}
-	indexData, _ := ix.Marshal()
-	served := tarball.Bytes()
+	dir, _ := os.MkdirTemp("", "example-storage-")
+	st := clienttest.StorageIn(dir)
+	e := st.Archive(clienttest.Must, "fec01", index.KindSoftware, "Foo_DU", "1.2.0", index.FormatZstd,
+		clienttest.Tree("opt/fesa/Foo_DU/1.2.0", map[string]string{"bin/foo": "#!/bin/sh\necho foo\n"}))
+	st.WriteIndex(clienttest.Must, "fec01", nil)
 	if tamper {
-		served = bytes.Clone(served)
-		served[len(served)/2] ^= 1
+		data, _ := os.ReadFile(filepath.Join(dir, e.Path))
+		data[len(data)/2] ^= 1
+		st.WriteRaw(clienttest.Must, e.Path, data)
 	}
-	files := map[string][]byte{
-		"/fecs/fec01/INDEX":                           indexData,
-		"/software/Foo_DU/1.2.0/Foo_DU-1.2.0.tar.zst": served,
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
-	}))
-	return srv, func() { srv.Close(); os.RemoveAll(src) }
+	srv := httptest.NewServer(st.Handler())
+	return srv, func() { srv.Close(); os.RemoveAll(dir) }
 }
 
 // Boot downloads the archive, checks its size and sha256 while streaming,
@@ -115,4 +96,35 @@ func ExampleStatus_WriteSummary() {
 	//   skipped   software      Bar_DU dev (dev)                              -        -
 	//   ran       init          10-network                               exit 0     30ms
 	// 1 installed, 1 skipped, 0 failed; 1 scripts, 0 failed; 1.234s; exit code 0
+}
+
+// ReadConfig reads a FEC's configuration the way fec-boot does, without
+// argv: here /etc/fecdeploy.conf of an image, overridden by the environment.
+// A Yocto build checks its fecdeploy.conf like this.
+func ExampleReadConfig() {
+	dir, _ := os.MkdirTemp("", "example-conf-")
+	defer os.RemoveAll(dir)
+	conf := filepath.Join(dir, "fecdeploy.conf")
+	os.WriteFile(conf, []byte("url=http://web01/fecdeploy\nallowed_roots=opt, srv\n"), 0o644)
+	env := map[string]string{"FECDEPLOY_FEC": "fec07"}
+
+	cfg, err := fec.ReadConfig(fec.Sources{
+		ConfPath:    conf,
+		CmdlinePath: "none", // not this machine's /proc/cmdline
+		Getenv:      func(k string) string { return env[k] },
+		Values:      map[string]string{"dry_run": "true"}, // what a flag would set
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cfg.BaseURL, cfg.FEC, cfg.AllowedRoots, cfg.DryRun, cfg.StartJitter)
+
+	// A typo in the file is refused, not silently ignored.
+	os.WriteFile(conf, []byte("ulr=http://web01/fecdeploy\n"), 0o644)
+	_, err = fec.ReadConfig(fec.Sources{ConfPath: conf, CmdlinePath: "none"})
+	fmt.Println(errors.Is(err, fec.ErrConfig), fec.ExitCode(err))
+	// Output:
+	// http://web01/fecdeploy fec07 [opt srv] true 5s
+	// true 2
 }

@@ -14,43 +14,46 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fair-acc/fecdeploy/client/clienttest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"http://user:s3cret@web/base":         "http://REDACTED@web/base",
 		"https://web/base?token=s3cret":       "https://web/base?REDACTED",
 		"http://web:8080/fecs/fec01/INDEX":    "http://web:8080/fecs/fec01/INDEX",
 		"http://u:s3cret@web/x?sig=s3cret#ff": "http://REDACTED@web/x?REDACTED",
 	} {
-		if got := redactString(in); got != want || strings.Contains(got, "s3cret") {
-			t.Errorf("redact(%q) = %q, want %q", in, got, want)
-		}
+		assert.Equal(t, want, redactString(in), "redact(%q)", in)
 	}
 }
 
 func TestCheckRetry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for code, want := range map[int]bool{200: false, 206: false, 403: false, 404: false, 408: true, 429: true, 500: true, 501: false, 502: true, 503: true, 504: true} {
 		got, _ := checkRetry(ctx, &http.Response{StatusCode: code}, nil)
-		if got != want {
-			t.Errorf("status %d: retry = %v, want %v", code, got, want)
-		}
+		assert.Equal(t, want, got, "status %d: retry", code)
 	}
-	if got, _ := checkRetry(ctx, nil, errors.New("connection refused")); !got {
-		t.Error("a connection error is not retried")
-	}
+	got, _ := checkRetry(ctx, nil, errors.New("connection refused"))
+	assert.True(t, got, "a connection error is retried")
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if got, err := checkRetry(canceled, nil, errors.New("x")); got || !errors.Is(err, context.Canceled) {
-		t.Errorf("retry after cancel: %v %v", got, err)
-	}
+	got, err := checkRetry(canceled, nil, errors.New("x"))
+	assert.False(t, got, "no retry after cancel")
+	assert.ErrorIs(t, err, context.Canceled)
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	b := backoff(10 * time.Second)
 	for attempt := 0; attempt < 8; attempt++ {
 		ceil := time.Duration(100<<attempt) * time.Millisecond
@@ -60,39 +63,32 @@ func TestBackoff(t *testing.T) {
 		var maxSeen time.Duration
 		for i := 0; i < 200; i++ {
 			d := b(100*time.Millisecond, time.Second, attempt, nil)
-			if d < 0 || d > ceil {
-				t.Fatalf("attempt %d: wait %v outside [0, %v]", attempt, d, ceil)
-			}
+			require.True(t, d >= 0 && d <= ceil, "attempt %d: wait %v outside [0, %v]", attempt, d, ceil)
 			maxSeen = max(maxSeen, d)
 		}
-		if maxSeen < ceil/2 {
-			t.Errorf("attempt %d: waits up to %v only; full jitter should reach near %v", attempt, maxSeen, ceil)
-		}
+		assert.GreaterOrEqual(t, maxSeen, ceil/2, "attempt %d: full jitter should reach near %v", attempt, ceil)
 	}
 	resp := func(code int, ra string) *http.Response {
 		return &http.Response{StatusCode: code, Header: http.Header{"Retry-After": {ra}}}
 	}
-	if d := b(time.Millisecond, time.Second, 0, resp(503, "7")); d != 7*time.Second {
-		t.Errorf("Retry-After 7 on 503: %v", d)
-	}
-	if d := b(time.Millisecond, time.Second, 0, resp(429, "3600")); d != 10*time.Second {
-		t.Errorf("Retry-After 3600 is not capped: %v", d)
-	}
+	assert.Equal(t, 7*time.Second, b(time.Millisecond, time.Second, 0, resp(503, "7")), "Retry-After 7 on 503")
+	assert.Equal(t, 10*time.Second, b(time.Millisecond, time.Second, 0, resp(429, "3600")), "Retry-After 3600 is capped")
 	date := time.Now().Add(5 * time.Second).UTC().Format(http.TimeFormat)
-	if d := b(time.Millisecond, time.Second, 0, resp(503, date)); d < 3*time.Second || d > 5*time.Second {
-		t.Errorf("Retry-After as a date: %v", d)
-	}
-	if d := b(time.Millisecond, time.Millisecond, 0, resp(500, "60")); d > time.Millisecond {
-		t.Errorf("Retry-After honoured on a 500: %v", d)
-	}
+	d := b(time.Millisecond, time.Second, 0, resp(503, date))
+	assert.True(t, d >= 3*time.Second && d <= 5*time.Second, "Retry-After as a date: %v", d)
+	assert.LessOrEqual(t, b(time.Millisecond, time.Millisecond, 0, resp(500, "60")), time.Millisecond, "Retry-After ignored on a 500")
 }
 
 // A server that breaks the connection after every chunk of bytes must not
 // lose or duplicate any: the reader resumes with Range/If-Range.
 func TestResumingReader(t *testing.T) {
+	t.Parallel()
 	content := strings.Repeat("0123456789abcdef", 4096)
+	var mu sync.Mutex
 	var ranges []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
 		ranges = append(ranges, r.Header.Get("Range")+"|"+r.Header.Get("If-Range"))
 		start := 0
 		if rg := r.Header.Get("Range"); rg != "" && r.Header.Get("If-Range") == `"v1"` {
@@ -114,34 +110,29 @@ func TestResumingReader(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cfg, _ := Config{BaseURL: srv.URL, FEC: "f", Retries: 5, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond}.withDefaults()
+	cfg, _, _ := Config{BaseURL: srv.URL, FEC: "f", Retries: 5, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond}.withDefaults()
 	f, _ := newFetcher(cfg)
 	u, _ := url.Parse(srv.URL + "/a")
 	rr, err := f.openResuming(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := io.ReadAll(rr)
-	if err != nil || string(got) != content {
-		t.Fatalf("read %d bytes, err %v", len(got), err)
-	}
-	want := []string{"|", `bytes=20000-|"v1"`, `bytes=40000-|"v1"`, `bytes=60000-|"v1"`}
-	if strings.Join(ranges, " ") != strings.Join(want, " ") {
-		t.Fatalf("requests %q, want %q", ranges, want)
-	}
+	require.NoError(t, err)
+	require.Equal(t, content, string(got))
+	mu.Lock()
+	assert.Equal(t, []string{"|", `bytes=20000-|"v1"`, `bytes=40000-|"v1"`, `bytes=60000-|"v1"`}, ranges)
+	mu.Unlock()
 
 	// Fewer resumes allowed than needed: the error says where it stopped.
 	cfg.Retries = 1
 	f, _ = newFetcher(cfg)
 	rr, _ = f.openResuming(context.Background(), u)
 	_, err = io.ReadAll(rr)
-	if err == nil || !strings.Contains(err.Error(), "reading at byte 40000") {
-		t.Fatalf("err = %v", err)
-	}
+	assert.ErrorContains(t, err, "reading at byte 40000")
 }
 
 // Credentials in the base URL never reach a log line, an error or the status.
 func TestNoCredentialsInLogs(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "fec" || p != "s3cret" || r.URL.Query().Get("token") != "t0ken" {
 			http.Error(w, "no", 403)
@@ -158,54 +149,44 @@ func TestNoCredentialsInLogs(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	st, err := Boot(context.Background(), cfg)
-	if !errors.Is(err, ErrUnreachable) {
-		t.Fatalf("err = %v", err)
-	}
-	js, _ := st.JSON()
+	require.ErrorIs(t, err, ErrUnreachable)
+	js, err2 := st.JSON()
+	require.NoError(t, err2)
 	for what, s := range map[string]string{"log": logs.String(), "error": err.Error(), "status": string(js)} {
-		if strings.Contains(s, "s3cret") || strings.Contains(s, "t0ken") {
-			t.Errorf("%s leaks a credential:\n%s", what, s)
-		}
+		assert.NotContains(t, s, "s3cret", "%s leaks a credential", what)
+		assert.NotContains(t, s, "t0ken", "%s leaks a credential", what)
 	}
-	if !strings.Contains(logs.String(), "retrying") {
-		t.Errorf("no retry logged:\n%s", logs.String())
-	}
+	assert.Contains(t, logs.String(), "retrying", "a retry is logged")
 }
 
 // HTTPS: the CA file is trusted; without it the certificate is refused at
 // once (a certificate error is not retried).
 func TestHTTPSWithCAFile(t *testing.T) {
-	indexData := []byte("fecdeploy-index 1 fec=fec01 arch=x86_64\n")
+	t.Parallel()
+	st := clienttest.NewStorage(t)
+	st.WriteIndex(t, "fec01", nil)
 	var requests atomic.Int32
+	files := st.Handler()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		if r.URL.Path != "/fecs/fec01/INDEX" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(indexData)
+		files.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	if err := os.WriteFile(caFile, pemData, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
 	cfg := Config{BaseURL: srv.URL, FEC: "fec01", Root: t.TempDir(), Retries: 5, RetryWaitMin: 100 * time.Millisecond}
 
 	_, err := Boot(context.Background(), cfg)
-	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "certificate") || requests.Load() != 0 {
-		t.Fatalf("without the CA file: err = %v (%d requests served), want a certificate error", err, requests.Load())
-	}
+	require.ErrorIs(t, err, ErrUnreachable, "without the CA file")
+	assert.ErrorContains(t, err, "certificate")
+	assert.Zero(t, requests.Load(), "requests served without the CA file")
 
 	cfg.CAFile = caFile
-	st, err := Boot(context.Background(), cfg)
-	if err != nil || st.IndexSHA256 == "" {
-		t.Fatalf("with the CA file: %v", err)
-	}
+	status, err := Boot(context.Background(), cfg)
+	require.NoError(t, err, "with the CA file")
+	assert.NotEmpty(t, status.IndexSHA256)
 
 	cfg.CAFile = filepath.Join(t.TempDir(), "missing.pem")
-	if _, err := Boot(context.Background(), cfg); !errors.Is(err, ErrConfig) {
-		t.Fatalf("missing CA file: err = %v, want ErrConfig", err)
-	}
+	_, err = Boot(context.Background(), cfg)
+	require.ErrorIs(t, err, ErrConfig, "missing CA file")
 }

@@ -1,8 +1,8 @@
 package fec
 
 import (
+	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -15,38 +15,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/publish"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// addSharedArchive publishes a software archive that unpacks to
-// opt/shared/f, with opt/shared/ of mode dirMode.
-func (s *testStorage) addSharedArchive(name string, dirMode fs.FileMode, content string) {
-	s.t.Helper()
-	src := s.t.TempDir()
-	dir := filepath.Join(src, "shared")
-	fileMode := fs.FileMode(0o644)
+// sharedArchive adds a software archive that unpacks to opt/shared/f, with
+// opt/shared/ of mode dirMode.
+func sharedArchive(t *testing.T, st *clienttest.Storage, name string, dirMode int64, content string) {
+	t.Helper()
+	fileMode := int64(0o644)
 	if content[:2] == "#!" {
 		fileMode = 0o755
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		s.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "f"), []byte(content), fileMode); err != nil {
-		s.t.Fatal(err)
-	}
-	if err := os.Chmod(dir, dirMode); err != nil {
-		s.t.Fatal(err)
-	}
-	_, err := publish.Release(context.Background(), s.st, publish.Request{
-		Kind: index.KindSoftware, Name: name, Version: "1.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt",
-		Format: index.FormatZstd, ModTime: time.Unix(1700000000, 0), Link: []string{s.FEC},
+	st.Archive(t, "fec01", index.KindSoftware, name, "1.0.0", index.FormatZstd, []clienttest.Entry{
+		{Name: "opt/", Type: tar.TypeDir},
+		{Name: "opt/shared/", Type: tar.TypeDir, Mode: dirMode},
+		{Name: "opt/shared/f", Body: content, Mode: fileMode},
 	})
-	if err != nil {
-		s.t.Fatalf("publishing %s: %v", name, err)
-	}
-	s.publish()
 }
 
 // holdFirst forwards to the storage but holds back the answer for the first
@@ -103,29 +92,31 @@ func (h *holdFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // second has been downloaded (and, with commits in completion order,
 // committed), so the second finishes first.
 func TestBootCommitsInIndexOrder(t *testing.T) {
-	s := newTestStorage(t, "fec01")
-	s.addSharedArchive("Shared_A", 0o750, "one\n")
-	s.addSharedArchive("Shared_B", 0o705, "#!/bin/sh\necho two\n")
-	s.addArchive(index.KindSoftware, "Other", "1.0.0", false, "opt/other", map[string]string{"x": "x\n"}, index.FormatGzip)
+	t.Parallel()
+	s := clienttest.NewStorage(t)
+	sharedArchive(t, s, "Shared_A", 0o750, "one\n")
+	sharedArchive(t, s, "Shared_B", 0o705, "#!/bin/sh\necho two\n")
+	archiveOf(t, s, "fec01", index.KindSoftware, "Other", "1.0.0", "opt/other", map[string]string{"x": "x\n"}, index.FormatGzip)
+	ix, err := index.ParseBytes(s.WriteIndex(t, "fec01", nil))
+	require.NoError(t, err)
 	var names []string
 	paths := map[string]string{}
 	modes := map[string]fs.FileMode{"Shared_A": 0o750, "Shared_B": 0o705}
 	contents := map[string]string{"Shared_A": "one\n", "Shared_B": "#!/bin/sh\necho two\n"}
-	for _, e := range s.ix.Entries {
+	for _, e := range ix.Entries { // in the order the client reads them
 		if e.Name == "Shared_A" || e.Name == "Shared_B" {
 			names = append(names, e.Name)
 			paths[e.Name] = "/" + e.Path
 		}
 	}
-	if len(names) != 2 {
-		t.Fatalf("INDEX entries: %+v", s.ix.Entries)
-	}
+	require.Len(t, names, 2)
 	first, second := names[0], names[1]
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	target, _ := url.Parse(ng.URL)
 
 	for _, parallel := range []int{4, 2, 1} {
 		t.Run(fmt.Sprintf("parallel=%d", parallel), func(t *testing.T) {
+			t.Parallel()
 			cfg := testConfig(t, "", "fec01")
 			cfg.Parallel = parallel
 			h := &holdFirst{next: httputil.NewSingleHostReverseProxy(target), first: paths[first], second: paths[second],
@@ -134,47 +125,32 @@ func TestBootCommitsInIndexOrder(t *testing.T) {
 				h.grace = 0
 			}
 			srv := httptest.NewServer(h)
-			defer srv.Close()
+			t.Cleanup(srv.Close)
 			cfg.BaseURL = srv.URL
 			start := time.Now()
 			st, err := Boot(context.Background(), cfg)
-			if err != nil {
-				t.Fatalf("Boot: %v", err)
-			}
+			require.NoError(t, err)
 			t.Logf("boot took %v", time.Since(start))
-			if in, _, fa := st.Counts(); in != 3 || fa != 0 {
-				t.Fatalf("counts: %d installed, %d failed; want 3 installed", in, fa)
-			}
+			assertCounts(t, st, 3, 0, 0)
 			// The INDEX-later archive's file replaces the earlier one's; the
 			// directory keeps the mode of the archive that created it (the
 			// earlier one): Commit keeps existing directories, as the shell
 			// client does.
 			f := filepath.Join(cfg.Root, "opt/shared/f")
-			if got := readFile(t, f); got != contents[second] {
-				t.Errorf("opt/shared/f = %q, want %q of %s (INDEX order %s, %s)", got, contents[second], second, first, second)
-			}
+			assert.Equal(t, contents[second], testkit.ReadFile(t, f), "opt/shared/f is %s's (INDEX order %s, %s)", second, first, second)
 			fi, err := os.Stat(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			want := fs.FileMode(0o644)
 			if contents[second][:2] == "#!" {
 				want = 0o755
 			}
-			if fi.Mode().Perm() != want {
-				t.Errorf("opt/shared/f has mode %o, want %o of %s", fi.Mode().Perm(), want, second)
-			}
+			assert.Equal(t, want, fi.Mode().Perm(), "opt/shared/f has the mode of %s", second)
 			di, err := os.Stat(filepath.Join(cfg.Root, "opt/shared"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if di.Mode().Perm() != modes[first] {
-				t.Errorf("opt/shared has mode %o, want %o of %s, which created it", di.Mode().Perm(), modes[first], first)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, modes[first], di.Mode().Perm(), "opt/shared has the mode of %s, which created it", first)
 			for i, e := range st.Entries {
-				if e.Action != ActionInstalled || e.DurationMS < 0 {
-					t.Errorf("entry %d: %+v", i, e)
-				}
+				assert.Equal(t, ActionInstalled, e.Action, "entry %d: %+v", i, e)
+				assert.GreaterOrEqual(t, e.DurationMS, int64(0), "entry %d", i)
 			}
 			assertNoStaging(t, cfg.Root)
 		})
@@ -184,17 +160,17 @@ func TestBootCommitsInIndexOrder(t *testing.T) {
 	// and waiting for its turn, is discarded, not committed and not left in
 	// its staging directory.
 	t.Run("deadline while staged", func(t *testing.T) {
+		t.Parallel()
 		cfg := testConfig(t, "", "fec01")
 		h := &holdFirst{next: httputil.NewSingleHostReverseProxy(target), first: paths[first], second: paths[second],
 			root: cfg.Root, hold: true, secondDone: make(chan struct{})}
 		srv := httptest.NewServer(h)
-		defer srv.Close()
+		t.Cleanup(srv.Close)
 		cfg.BaseURL = srv.URL
 		cfg.Deadline, cfg.IdleTimeout = 1500*time.Millisecond, 5*time.Second
 		st, err := Boot(context.Background(), cfg)
-		if !errors.Is(err, ErrInstall) || !errors.Is(err, errDeadline) {
-			t.Fatalf("err = %v, want an install failure at the deadline", err)
-		}
+		require.ErrorIs(t, err, ErrInstall)
+		require.ErrorIs(t, err, errDeadline)
 		select {
 		case <-h.secondDone:
 		default:
@@ -205,13 +181,10 @@ func TestBootCommitsInIndexOrder(t *testing.T) {
 		held := false
 		for _, e := range st.Entries {
 			held = held || e.Name == first
-			if want := map[bool]string{false: ActionInstalled, true: ActionFailed}[held]; e.Action != want {
-				t.Errorf("%s: %s (%s), want %s", e.Name, e.Action, e.Error, want)
-			}
+			want := map[bool]string{false: ActionInstalled, true: ActionFailed}[held]
+			assert.Equal(t, want, e.Action, "%s (%s)", e.Name, e.Error)
 		}
-		if _, err := os.Stat(filepath.Join(cfg.Root, "opt/shared")); !os.IsNotExist(err) {
-			t.Fatalf("something of the shared archives was committed: %v", tree(t, filepath.Join(cfg.Root, "opt")))
-		}
+		assert.NoDirExists(t, filepath.Join(cfg.Root, "opt/shared"), "something of the shared archives was committed: %v", testkit.Paths(t, filepath.Join(cfg.Root, "opt")))
 		assertNoStaging(t, cfg.Root)
 	})
 }

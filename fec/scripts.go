@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +33,8 @@ const outputTail = 20
 // bootScripts fetches the init scripts into <state>/scripts (verified) and
 // runs them in name order. Downloads are bounded by dctx (the boot deadline),
 // the scripts only by their own timeout.
-func bootScripts(ctx, dctx context.Context, cfg Config, f *fetcher, base *url.URL, ix *index.Index, st *Status) error {
+func (s *session) bootScripts(ctx, dctx context.Context, ix *index.Index, st *Status) error {
+	cfg := s.cfg
 	entries := initEntries(ix)
 	dir := filepath.Join(cfg.StateDir, "scripts")
 	var errs []error
@@ -50,7 +50,7 @@ func bootScripts(ctx, dctx context.Context, cfg Config, f *fetcher, base *url.UR
 			st.Scripts = append(st.Scripts, ScriptStatus{Name: e.Name, Action: ActionDryRun, ExitCode: ScriptNotRun})
 			continue
 		}
-		p, err := fetchScript(dctx, f, base, dir, e)
+		p, err := s.fetchScript(dctx, dir, e)
 		if err != nil {
 			err = fmt.Errorf("init %s: %w", e.Name, err)
 			st.Scripts = append(st.Scripts, ScriptStatus{Name: e.Name, Action: ActionFailed, ExitCode: ScriptNotRun, Error: err.Error()})
@@ -63,7 +63,7 @@ func bootScripts(ctx, dctx context.Context, cfg Config, f *fetcher, base *url.UR
 	if cfg.DryRun {
 		return nil
 	}
-	env := scriptEnv(cfg, st)
+	env := s.scriptEnv(st)
 	for i, e := range entries {
 		if local[i] == "" {
 			continue
@@ -84,7 +84,7 @@ func bootScripts(ctx, dctx context.Context, cfg Config, f *fetcher, base *url.UR
 
 // fetchScript keeps a verified local copy; one whose sha256 already matches
 // is not downloaded again.
-func fetchScript(ctx context.Context, f *fetcher, base *url.URL, dir string, e index.Entry) (string, error) {
+func (s *session) fetchScript(ctx context.Context, dir string, e index.Entry) (string, error) {
 	dst := filepath.Join(dir, e.Name)
 	if fh, err := os.Open(dst); err == nil {
 		sum, n, err := verify.Digest(fh)
@@ -93,8 +93,8 @@ func fetchScript(ctx context.Context, f *fetcher, base *url.URL, dir string, e i
 			return dst, os.Chmod(dst, 0o755)
 		}
 	}
-	u := base.JoinPath(e.Path)
-	rr, err := f.openResuming(ctx, u)
+	u := s.base.JoinPath(e.Path)
+	rr, err := s.f.openResuming(ctx, u)
 	if err != nil {
 		return "", classify(ctx, &downloadError{err})
 	}
@@ -139,7 +139,8 @@ func EnvName(name string) string {
 }
 
 // scriptEnv is the environment of the init scripts; docs/boot.md lists it.
-func scriptEnv(cfg Config, st *Status) []string {
+func (s *session) scriptEnv(st *Status) []string {
+	cfg := s.cfg
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "FECDEPLOY_") {
@@ -149,8 +150,7 @@ func scriptEnv(cfg Config, st *Status) []string {
 	if os.Getenv("PATH") == "" {
 		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
-	u, _ := url.Parse(cfg.BaseURL)
-	plain := *u
+	plain := *s.base
 	plain.User, plain.RawQuery, plain.Fragment = nil, "", ""
 	env = append(env,
 		"FECDEPLOY_FEC="+cfg.FEC,

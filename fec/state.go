@@ -18,13 +18,13 @@ import (
 //	<state>/scripts/<NN-name>         verified local copies of the init scripts, mode 0755
 //	<state>/status.json               the last boot's status (default StatusFile)
 
-func statePath(cfg Config, k index.Kind, name string) string {
-	return filepath.Join(cfg.StateDir, "installed", string(k), name)
+func (s *session) statePath(k index.Kind, name string) string {
+	return filepath.Join(s.cfg.StateDir, "installed", string(k), name)
 }
 
 // installedSHA returns the sha256 recorded for an entry, or "".
-func installedSHA(cfg Config, k index.Kind, name string) string {
-	data, err := os.ReadFile(statePath(cfg, k, name))
+func (s *session) installedSHA(k index.Kind, name string) string {
+	data, err := os.ReadFile(s.statePath(k, name))
 	if err != nil {
 		return ""
 	}
@@ -38,9 +38,9 @@ func installedSHA(cfg Config, k index.Kind, name string) string {
 	return ""
 }
 
-func recordInstalled(cfg Config, e index.Entry) error {
+func (s *session) recordInstalled(e index.Entry) error {
 	line := fmt.Sprintf("sha256=%s version=%s path=%s\n", e.SHA256, e.Version, e.Path)
-	return writeFileAtomic(statePath(cfg, e.Kind, e.Name), []byte(line), 0o644)
+	return writeFileAtomic(s.statePath(e.Kind, e.Name), []byte(line), 0o644)
 }
 
 // writeFileAtomic writes a file durably: temp file, fsync, rename, fsync dir.

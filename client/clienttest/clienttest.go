@@ -1,7 +1,10 @@
-// Package clienttest lays out a web storage for boot-client tests (archives
-// built with archive/tar + gzip, INDEX via storage/index, optional signature)
-// and runs fec-boot.sh under busybox with nothing from the host on PATH. The
-// client tests and the conformance suite share it.
+// Package clienttest is the test kit of the boot clients: the one fake web
+// storage (Storage: archives and scripts at the paths an INDEX names,
+// fecs/<FEC>/INDEX and INDEX.sig, served by a real nginx or Handler), signing
+// keys, hand-made tar members for hostile archives, and Shell, which runs
+// fec-boot.sh under busybox with nothing from the host on PATH. The tests
+// of fec, cmd/fec-boot, client and conformance share it. Tree listings and
+// "nothing was written" checks are internal/testkit's.
 package clienttest
 
 import (
@@ -12,19 +15,41 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/client"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 )
+
+// T is what the kit needs of a test; *testing.T and *testing.B are one,
+// Example functions pass Must.
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// Must is a T for Example functions: a failure panics.
+var Must T = mustT{}
+
+type mustT struct{}
+
+func (mustT) Helper()                           {}
+func (mustT) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 
 // Entry is one tar member. Type is a tar type flag (0 = regular file).
 type Entry struct {
@@ -39,7 +64,7 @@ type Entry struct {
 var ModTime = time.Unix(1700000000, 0)
 
 // Tar returns the uncompressed tar of the entries, in the given order.
-func Tar(t testing.TB, entries []Entry) []byte {
+func Tar(t T, entries []Entry) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
@@ -66,33 +91,54 @@ func Tar(t testing.TB, entries []Entry) []byte {
 		}
 		if h.Typeflag == tar.TypeReg {
 			if _, err := tw.Write([]byte(e.Body)); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v", err)
 			}
 		}
 	}
 	if err := tw.Close(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	return b.Bytes()
 }
 
 // TarGz is Tar, gzip-compressed.
-func TarGz(t testing.TB, entries []Entry) []byte {
+func TarGz(t T, entries []Entry) []byte {
+	t.Helper()
+	return Compress(t, index.FormatGzip, Tar(t, entries))
+}
+
+// Compress compresses a tar stream in one of the archive formats.
+func Compress(t T, format index.Format, tarData []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(Tar(t, entries)); err != nil {
-		t.Fatal(err)
+	var w io.WriteCloser
+	var err error
+	switch format {
+	case index.FormatGzip:
+		w = gzip.NewWriter(&b)
+	case index.FormatZstd:
+		w, err = zstd.NewWriter(&b)
+	case index.FormatXz:
+		w, err = xz.NewWriter(&b)
+	default:
+		t.Fatalf("compress: unknown format %q", format)
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
+	if err == nil {
+		_, err = w.Write(tarData)
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		t.Fatalf("compress %s: %v", format, err)
 	}
 	return b.Bytes()
 }
 
 // Tree returns the entries of a staged install tree below prefix: its parent
 // directories, then the files (name relative to prefix -> content) in sorted
-// order, the way a packer lays them out.
+// order, the way a packer lays them out. Files in a bin/ directory or
+// starting with "#!" are executable.
 func Tree(prefix string, files map[string]string) []Entry {
 	var out []Entry
 	seen := map[string]bool{}
@@ -116,7 +162,7 @@ func Tree(prefix string, files map[string]string) []Entry {
 		full := path.Join(prefix, n)
 		addDir(path.Dir(full))
 		mode := int64(0o644)
-		if strings.Contains(n, "bin/") {
+		if strings.Contains(n, "bin/") || strings.HasPrefix(files[n], "#!") {
 			mode = 0o755
 		}
 		out = append(out, Entry{Name: full, Mode: mode, Body: files[n]})
@@ -124,19 +170,31 @@ func Tree(prefix string, files map[string]string) []Entry {
 	return out
 }
 
-// Storage is a web-storage tree under construction.
+// Storage is a web storage for the boot clients' tests, laid out as the
+// writer tools lay it out for the clients: fecs/<FEC>/INDEX (and INDEX.sig),
+// the archives and init scripts at the paths the INDEX names. Serve Dir with
+// testenv.StartNginx, or Handler in an httptest server.
 type Storage struct {
 	Dir     string
+	mu      sync.Mutex
 	indexes map[string]*index.Index
 }
 
-// NewStorage returns an empty storage in a temp dir.
+// NewStorage returns an empty storage in a temp dir of the test.
 func NewStorage(t testing.TB) *Storage {
-	return &Storage{Dir: t.TempDir(), indexes: map[string]*index.Index{}}
+	return StorageIn(t.TempDir())
+}
+
+// StorageIn returns an empty storage in dir, for Example functions, which
+// have no test to take a temp dir from.
+func StorageIn(dir string) *Storage {
+	return &Storage{Dir: dir, indexes: map[string]*index.Index{}}
 }
 
 // Index returns the (mutable) index of a FEC, created on first use.
 func (s *Storage) Index(fec string) *index.Index {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	ix := s.indexes[fec]
 	if ix == nil {
 		ix = &index.Index{FEC: fec, Arch: "x86_64"}
@@ -146,17 +204,12 @@ func (s *Storage) Index(fec string) *index.Index {
 }
 
 // Put writes body at e.Path in the storage (if body is not nil), fills in
-// SHA256 and Size when empty, and adds e to the FEC's index.
-func (s *Storage) Put(t testing.TB, fec string, e index.Entry, body []byte) index.Entry {
+// SHA256 and Size when empty, and adds e to the FEC's index, in place of an
+// entry of the same kind and name.
+func (s *Storage) Put(t T, fec string, e index.Entry, body []byte) index.Entry {
 	t.Helper()
 	if body != nil {
-		p := filepath.Join(s.Dir, filepath.FromSlash(e.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		s.WriteRaw(t, e.Path, body)
 		if e.SHA256 == "" {
 			sum := sha256.Sum256(body)
 			e.SHA256 = hex.EncodeToString(sum[:])
@@ -166,48 +219,116 @@ func (s *Storage) Put(t testing.TB, fec string, e index.Entry, body []byte) inde
 		}
 	}
 	ix := s.Index(fec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, old := range ix.Entries {
+		if old.Kind == e.Kind && old.Name == e.Name {
+			ix.Entries[i] = e
+			return e
+		}
+	}
 	ix.Entries = append(ix.Entries, e)
 	return e
 }
 
-// Software adds a gzip archive as software NAME VERSION of a FEC.
-func (s *Storage) Software(t testing.TB, fec, name, version string, entries []Entry) index.Entry {
+// Archive adds the entries as an archive (compressed in format) of kind
+// NAME VERSION to a FEC, at <kind>/<name>/<version>/<name>-<version>-x86_64.tar.<ext>.
+// Version "dev" makes it a dev release.
+func (s *Storage) Archive(t T, fec string, kind index.Kind, name, version string, format index.Format, entries []Entry) index.Entry {
 	t.Helper()
-	p := "software/" + name + "/" + version + "/" + name + "-" + version + "-x86_64.tar.gz"
-	return s.Put(t, fec, index.Entry{Kind: index.KindSoftware, Name: name, Path: p, Format: index.FormatGzip,
-		Version: version, Dev: version == "dev"}, TarGz(t, entries))
+	p := fmt.Sprintf("%s/%s/%s/%s-%s-x86_64%s", kind, name, version, name, version, format.Extension())
+	return s.Put(t, fec, index.Entry{Kind: kind, Name: name, Path: p, Format: format,
+		Version: version, Dev: version == index.DevVersion}, Compress(t, format, Tar(t, entries)))
+}
+
+// Software adds a gzip archive as software NAME VERSION of a FEC.
+func (s *Storage) Software(t T, fec, name, version string, entries []Entry) index.Entry {
+	t.Helper()
+	return s.Archive(t, fec, index.KindSoftware, name, version, index.FormatGzip, entries)
 }
 
 // Init adds an init script (shared, in fecs/global/) to a FEC.
-func (s *Storage) Init(t testing.TB, fec, name, body string) index.Entry {
+func (s *Storage) Init(t T, fec, name, body string) index.Entry {
 	t.Helper()
 	return s.Put(t, fec, index.Entry{Kind: index.KindInit, Name: name, Path: "fecs/global/" + name}, []byte(body))
 }
 
-// WriteIndex writes fecs/<FEC>/INDEX, signed with priv when it is not nil.
-func (s *Storage) WriteIndex(t testing.TB, fec string, priv ed25519.PrivateKey) []byte {
+// WriteIndex writes fecs/<FEC>/INDEX, and INDEX.sig signed with priv when
+// it is not nil, and returns the INDEX.
+func (s *Storage) WriteIndex(t T, fec string, priv ed25519.PrivateKey) []byte {
 	t.Helper()
-	data, err := s.Index(fec).Marshal()
+	ix := s.Index(fec)
+	s.mu.Lock()
+	data, err := ix.Marshal()
+	s.mu.Unlock()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("INDEX of %s: %v", fec, err)
 	}
-	s.WriteRaw(t, "fecs/"+fec+"/INDEX", data)
+	s.WriteRaw(t, index.IndexURLPath(fec), data)
 	if priv != nil {
-		s.WriteRaw(t, "fecs/"+fec+"/INDEX.sig", index.Sign(priv, data))
+		s.WriteRaw(t, index.SigURLPath(fec), index.Sign(priv, data))
 	}
 	return data
 }
 
-// WriteRaw writes a file into the storage.
-func (s *Storage) WriteRaw(t testing.TB, rel string, data []byte) {
+// WriteRaw writes a file into the storage (relative, slash-separated path),
+// replacing what is there behind the writer's back.
+func (s *Storage) WriteRaw(t T, rel string, data []byte) {
 	t.Helper()
 	p := filepath.Join(s.Dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
+	_ = os.Remove(p) // a new inode: nginx's open file cache and ETag see a new file
 	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// Handler serves the storage as the example nginx configuration does:
+// static GET with Range, Last-Modified and 404 for what is missing.
+func (s *Storage) Handler() http.Handler {
+	return http.FileServer(http.Dir(s.Dir))
+}
+
+// Key is an INDEX signing key pair.
+type Key struct {
+	Private   ed25519.PrivateKey
+	Public    ed25519.PublicKey
+	PublicPEM []byte
+}
+
+// NewKey generates a signing key.
+func NewKey(t T) Key {
+	t.Helper()
+	privPEM, pubPEM, err := index.GenerateKey()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	priv, err := index.ParsePrivateKey(privPEM)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	pubs, err := index.ParsePublicKeys(pubPEM)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return Key{Private: priv, Public: pubs[0], PublicPEM: pubPEM}
+}
+
+// KeyFile writes the public keys, in order, into one PEM file in a temp
+// dir of the test and returns its path.
+func KeyFile(t testing.TB, keys ...Key) string {
+	t.Helper()
+	var b bytes.Buffer
+	for _, k := range keys {
+		b.Write(k.PublicPEM)
+	}
+	p := filepath.Join(t.TempDir(), "keys.pem")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return p
 }
 
 // Shell runs fec-boot.sh with busybox.
@@ -252,11 +373,14 @@ type Result struct {
 }
 
 // Run runs `busybox sh fec-boot.sh args...` with env (KEY=VALUE) and
-// PATH=<busybox applets> only.
+// PATH=<busybox applets> only, in an empty working directory: a path the
+// script writes relative to it (a mis-quoted argument) fails the test.
 func (sh *Shell) Run(t testing.TB, env []string, args ...string) Result {
 	t.Helper()
+	cwd := t.TempDir()
 	cmd := exec.Command(sh.Busybox, append([]string{"sh", sh.Script}, args...)...)
 	cmd.Env = append([]string{"PATH=" + sh.PathDir, "HOME=/nonexistent"}, env...)
+	cmd.Dir = cwd
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -266,6 +390,9 @@ func (sh *Shell) Run(t testing.TB, env []string, args ...string) Result {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("running fec-boot.sh: %v", err)
+	}
+	if stray := testkit.Paths(t, cwd); len(stray) > 0 {
+		t.Errorf("fec-boot.sh %v wrote into its working directory: %v", args, stray)
 	}
 	return Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
 }

@@ -36,7 +36,7 @@ Settings, in decreasing precedence: flags, environment, kernel command line
 
 Flags [environment variable, kernel parameter, configuration key]:
 `)
-	fec.Usage(w)
+	flagUsage(w)
 	fmt.Fprint(w, `
 Exit codes (when several problems occur, the lowest non-zero code wins):
   0  everything installed and every init script succeeded
@@ -55,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "boot" || args[0] == "install") {
 		sub, args = args[0], args[1:]
 	}
-	cfg, rest, err := fec.LoadConfig(args, os.Getenv)
+	cfg, rest, err := loadConfig(args, os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(stdout)
 		return 0

@@ -2,15 +2,17 @@ package main
 
 import (
 	"bytes"
-	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
+
+	"github.com/fair-acc/fecdeploy/client/clienttest"
+	"github.com/stretchr/testify/assert"
 )
 
 func TestRunExitCodes(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	defer srv.Close()
+	t.Parallel()
+	srv := httptest.NewServer(clienttest.NewStorage(t).Handler()) // knows no FEC
+	t.Cleanup(srv.Close)
 	base := []string{"--cmdline", "none", "--conf", "/dev/null", "--start-jitter", "0"}
 	for _, tc := range []struct {
 		name   string
@@ -28,11 +30,12 @@ func TestRunExitCodes(t *testing.T) {
 		{"install, flags first", append(base, "--url", srv.URL, "--fec", "fec99", "--root", t.TempDir(), "install", "software"), 3, "fec-boot install of FEC fec99", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var stdout, stderr bytes.Buffer
 			code := run(tc.args, &stdout, &stderr)
-			if code != tc.code || !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.stderr) {
-				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.code, stdout.String(), stderr.String())
-			}
+			assert.Equal(t, tc.code, code, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+			assert.Contains(t, stdout.String(), tc.stdout)
+			assert.Contains(t, stderr.String(), tc.stderr)
 		})
 	}
 }

@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -218,4 +220,21 @@ func StartReindexRace(t testing.TB, dir string) *ReindexRace {
 	t.Cleanup(srv.Close)
 	r.URL = srv.URL
 	return r
+}
+
+// RunParallel runs a package's tests from its TestMain with up to n parallel
+// tests at once, unless -test.parallel was given. It is for packages whose
+// tests mostly wait on child processes (nginx, busybox sh, init scripts
+// sleeping into their timeout), not on the CPU: the default of GOMAXPROCS
+// leaves a 2-core machine idle while they wait.
+func RunParallel(m *testing.M, n int) int {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		if err := flag.Set("test.parallel", strconv.Itoa(n)); err != nil {
+			panic(err)
+		}
+	}
+	return m.Run()
 }
