@@ -20,7 +20,7 @@ set -eu
 storage=${FECDEPLOY_STORAGE:-/srv/web-storage}
 fec_pack=${FEC_PACK:-fec-pack}
 format=${FECDEPLOY_FORMAT:-zstd}
-du= version= arch= staged= instances= fecs= dry=
+du='' version='' arch='' staged='' instances='' fecs='' dry=''
 
 usage() { sed -n '2,20p' "$0" >&2; exit 2; }
 while getopts "u:v:a:d:i:f:nh" opt; do
@@ -31,7 +31,7 @@ while getopts "u:v:a:d:i:f:nh" opt; do
 	d) staged=$OPTARG ;;
 	i) instances=$OPTARG ;;
 	f) fecs=$OPTARG ;;
-	n) dry=echo ;;
+	n) dry='echo' ;;
 	*) usage ;;
 	esac
 done
