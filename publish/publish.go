@@ -79,7 +79,7 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 	}
 	// 1.2.3 next to v1.2.3 or 01.2.3 would confuse every operator and the
 	// retention order: refuse a name that collides after coercion.
-	existing, err := st.Versions(req.Kind, req.Name)
+	existing, err := st.Versions(ctx, req.Kind, req.Name)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) { // the first release of a software
 		return res, err
 	}

@@ -52,7 +52,7 @@ func TestReleasePrunes(t *testing.T) {
 	release(t, st, src, "1.2.0", nil, true)
 	release(t, st, src, "1.3.0", nil, true)
 	res := release(t, st, src, "1.4.0", nil, true)
-	got, err := st.Versions("software", "Foo_DU")
+	got, err := st.Versions(t.Context(), "software", "Foo_DU")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestReleasePackFailure(t *testing.T) {
 	if err == nil {
 		t.Fatal("release with an escaping symlink succeeded")
 	}
-	if vs, _ := st.Versions("software", "Foo_DU"); len(vs) != 0 {
+	if vs, _ := st.Versions(t.Context(), "software", "Foo_DU"); len(vs) != 0 {
 		t.Fatalf("published %v after a failed pack", vs)
 	}
 	rep, err := st.Verify(context.Background())
@@ -114,7 +114,7 @@ func TestReleaseBadRequest(t *testing.T) {
 	if _, err := Release(context.Background(), st, Request{Name: "Foo_DU", Version: "01.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt/foo"}); !errors.Is(err, version.ErrInvalid) {
 		t.Errorf("version 01.0.0: %v", err)
 	}
-	if vs, _ := st.Versions("software", "Foo_DU"); len(vs) != 0 {
+	if vs, _ := st.Versions(t.Context(), "software", "Foo_DU"); len(vs) != 0 {
 		t.Fatalf("published %v", vs)
 	}
 }
@@ -130,7 +130,7 @@ func TestReleaseCollision(t *testing.T) {
 	if !errors.Is(err, version.ErrCollides) {
 		t.Fatalf("1.1.0-RC.1 next to 1.1.0-rc.1: %v", err)
 	}
-	if vs, _ := st.Versions("software", "Foo_DU"); len(vs) != 2 {
+	if vs, _ := st.Versions(t.Context(), "software", "Foo_DU"); len(vs) != 2 {
 		t.Fatalf("versions %v", vs)
 	}
 }

@@ -64,7 +64,7 @@ func benchFixture(b *testing.B, benchDir string) *Storage {
 func BenchmarkReindex(b *testing.B) {
 	dir := b.TempDir()
 	s := benchFixture(b, dir)
-	fecs, err := s.FECs()
+	fecs, err := s.FECs(ctx)
 	if err != nil || len(fecs) != benchFECs {
 		b.Fatalf("%d FECs: %v", len(fecs), err)
 	}
@@ -80,7 +80,7 @@ func BenchmarkReindex(b *testing.B) {
 			}
 		}
 	})
-	ix, err := s.BuildIndex("fec0001")
+	ix, err := s.BuildIndex(ctx, "fec0001")
 	if err != nil || len(ix.Entries) != benchLinks {
 		b.Fatalf("fixture: %d entries, %v", len(ix.Entries), err)
 	}

@@ -225,7 +225,7 @@ func checkConsistent(t *testing.T, s *Storage, expected func(rel string) ([]byte
 		return nil
 	})
 	must(t, err)
-	fecs, err := s.FECs()
+	fecs, err := s.FECs(ctx)
 	must(t, err)
 	for _, fec := range fecs {
 		b, err := os.ReadFile(filepath.Join(s.Base(), FECsDir, fec, index.FileName))

@@ -14,95 +14,50 @@ import (
 	"github.com/fair-acc/fecdeploy/version"
 )
 
-// Gathering the retention plan's input from the tree: the versions present,
-// the links and INDEX files that hold them, and their unlink times.
-
 // gathered is what PlanPrune learned besides the plan input.
 type gathered struct {
 	inputs   []version.SoftwareInput
 	warnings []version.Warning
 }
 
-// gather collects the plan input for one software ("" = all) from the tree.
+// present maps software -> version -> what the plan is told about it.
+type present map[string]map[string]*version.VersionInput
+
+// get returns the version input of sw/v, nil when it is not present.
+func (p present) get(sw, v string) *version.VersionInput {
+	if m := p[sw]; m != nil {
+		return m[v]
+	}
+	return nil
+}
+
+// usage is who uses which software version, as gathered from the links.
+type usage struct {
+	linkedBy map[[2]string][]string // software, version -> FECs
+	allOf    map[string][]string    // software -> FECs linking its folder (all versions)
+	coarse   map[string]time.Time   // software -> latest unexplained link change
+}
+
+// lastChange is the latest logged link change per FEC and software.
+type lastChange struct {
+	at map[[2]string]time.Time
+	to map[[2]string]string // the version the last logged change went to
+}
+
+// gather collects the plan input for one software ("" = all) from the tree:
+// the versions present, the links and INDEX files that hold them, and their
+// unlink times.
 func (s *Storage) gather(ctx context.Context, software string) (gathered, error) {
 	var g gathered
-	var names []string
-	swRoot := s.abs(SoftwareDir)
-	if software != "" {
-		dir, err := s.absFor(treePathSpec{index.KindSoftware, software})
-		if err != nil {
-			return g, err
-		}
-		st, err := os.Lstat(dir)
-		if err != nil || !st.IsDir() {
-			return g, fmt.Errorf("%w: no software %q is published (%s is not a directory)", ErrNotFound, software, dir)
-		}
-		names = []string{software}
-	} else {
-		ents, err := os.ReadDir(swRoot)
-		if err != nil {
-			return g, fmt.Errorf("storage: listing software: %w", err)
-		}
-		for _, e := range ents {
-			switch {
-			case strings.HasPrefix(e.Name(), "."):
-			case !e.IsDir():
-				g.warnings = append(g.warnings, version.Warning{Software: e.Name(), Text: fmt.Sprintf(
-					"%s/%s is not a directory (a symlink?); fec-prune leaves it alone", SoftwareDir, e.Name())})
-			default:
-				names = append(names, e.Name())
-			}
-		}
+	names, err := s.softwareNames(software, &g.warnings)
+	if err != nil {
+		return g, err
 	}
-
-	// Versions present, with their mtimes; non-directories are held.
-	byName := map[string]map[string]*version.VersionInput{}
-	for _, sw := range names {
-		if err := ctx.Err(); err != nil {
-			return g, err
-		}
-		dir := filepath.Join(swRoot, sw)
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return g, fmt.Errorf("storage: listing versions of %s: %w", sw, err)
-		}
-		m := map[string]*version.VersionInput{}
-		byName[sw] = m
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ".") {
-				continue // temporary files of a publish or prune in progress
-			}
-			vi := &version.VersionInput{Name: e.Name()}
-			m[e.Name()] = vi
-			st, err := os.Lstat(filepath.Join(dir, e.Name()))
-			if err != nil {
-				vi.Held = append(vi.Held, "cannot stat it: "+err.Error())
-				continue
-			}
-			vi.Published = st.ModTime()
-			if !st.IsDir() {
-				vi.Held = append(vi.Held, fmt.Sprintf("%s/%s/%s is a %s, not a version directory; remove it by hand",
-					SoftwareDir, sw, e.Name(), describeEntry(st.Mode())))
-				continue
-			}
-			sub, err := os.ReadDir(filepath.Join(dir, e.Name()))
-			if err != nil {
-				vi.Held = append(vi.Held, "cannot list it: "+err.Error())
-				continue
-			}
-			// Not probed with flock (staleTemp): a probe racing the
-			// publisher's own non-blocking flock would fail its publish.
-			for _, f := range sub {
-				if isTemp(f.Name()) {
-					vi.Held = append(vi.Held, "it holds the temporary file "+f.Name()+
-						" (a publish in progress, or left by a killed writer: fecctl verify -clean)")
-					break
-				}
-			}
-		}
+	byName, err := s.versionsPresent(ctx, names)
+	if err != nil {
+		return g, err
 	}
-
-	links, err := s.Links()
+	links, err := s.Links(ctx)
 	if err != nil {
 		return g, err
 	}
@@ -110,52 +65,148 @@ func (s *Storage) gather(ctx context.Context, software string) (gathered, error)
 	if err != nil {
 		return g, err
 	}
-	// Latest logged change per FEC and software.
-	lastLogged := map[[2]string]time.Time{}
-	lastTo := map[[2]string]string{} // the version the last logged change went to
+	last := applyLinkLog(logged, byName)
+	use := s.linkUsage(links, byName, last, &g.warnings)
+	if err := s.holdByIndexes(ctx, byName, use); err != nil {
+		return g, err
+	}
+	g.inputs = planInputs(names, byName, use)
+	return g, nil
+}
+
+// softwareNames lists the software to plan for: software itself
+// (ErrNotFound when it is not published) or, for "", every folder under
+// software/ (other entries there are warned about).
+func (s *Storage) softwareNames(software string, warnings *[]version.Warning) ([]string, error) {
+	if software != "" {
+		dir, err := s.absFor(treePathSpec{index.KindSoftware, software})
+		if err != nil {
+			return nil, err
+		}
+		st, err := os.Lstat(dir)
+		if err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%w: no software %q is published (%s is not a directory)", ErrNotFound, software, dir)
+		}
+		return []string{software}, nil
+	}
+	ents, err := os.ReadDir(s.abs(SoftwareDir))
+	if err != nil {
+		return nil, fmt.Errorf("storage: listing software: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		switch {
+		case strings.HasPrefix(e.Name(), "."):
+		case !e.IsDir():
+			*warnings = append(*warnings, version.Warning{Software: e.Name(), Text: fmt.Sprintf(
+				"%s/%s is not a directory (a symlink?); fec-prune leaves it alone", SoftwareDir, e.Name())})
+		default:
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// versionsPresent lists the versions of each software with their mtimes;
+// entries that are not version directories, and versions holding a
+// temporary file, are held.
+func (s *Storage) versionsPresent(ctx context.Context, names []string) (present, error) {
+	byName := present{}
+	for _, sw := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(s.abs(SoftwareDir), sw)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("storage: listing versions of %s: %w", sw, err)
+		}
+		m := map[string]*version.VersionInput{}
+		byName[sw] = m
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") {
+				continue // temporary files of a publish or prune in progress
+			}
+			m[e.Name()] = versionInput(dir, sw, e.Name())
+		}
+	}
+	return byName, nil
+}
+
+// versionInput describes the entry software/<sw>/<name> in dir.
+func versionInput(dir, sw, name string) *version.VersionInput {
+	vi := &version.VersionInput{Name: name}
+	st, err := os.Lstat(filepath.Join(dir, name))
+	if err != nil {
+		vi.Held = append(vi.Held, "cannot stat it: "+err.Error())
+		return vi
+	}
+	vi.Published = st.ModTime()
+	if !st.IsDir() {
+		vi.Held = append(vi.Held, fmt.Sprintf("%s/%s/%s is a %s, not a version directory; remove it by hand",
+			SoftwareDir, sw, name, describeEntry(st.Mode())))
+		return vi
+	}
+	sub, err := os.ReadDir(filepath.Join(dir, name))
+	if err != nil {
+		vi.Held = append(vi.Held, "cannot list it: "+err.Error())
+		return vi
+	}
+	// Not probed with flock (staleTemp): a probe racing the
+	// publisher's own non-blocking flock would fail its publish.
+	for _, f := range sub {
+		if isTemp(f.Name()) {
+			vi.Held = append(vi.Held, "it holds the temporary file "+f.Name()+
+				" (a publish in progress, or left by a killed writer: fecctl verify -clean)")
+			break
+		}
+	}
+	return vi
+}
+
+// applyLinkLog sets the unlink times the link log explains and returns the
+// latest logged change per FEC and software.
+func applyLinkLog(logged []linkChange, byName present) lastChange {
+	last := lastChange{at: map[[2]string]time.Time{}, to: map[[2]string]string{}}
 	for _, c := range logged {
 		k := [2]string{c.fec, c.software}
-		if !c.t.Before(lastLogged[k]) {
-			lastLogged[k] = c.t
-			lastTo[k] = c.toVer
+		if !c.t.Before(last.at[k]) {
+			last.at[k] = c.t
+			last.to[k] = c.toVer
 		}
-		if m := byName[c.software]; m != nil && c.fromVersion != "" && c.fromVersion != c.toVer {
-			if vi := m[c.fromVersion]; vi != nil && c.t.After(vi.Unlinked) {
+		if c.fromVersion != "" && c.fromVersion != c.toVer {
+			if vi := byName.get(c.software, c.fromVersion); vi != nil && c.t.After(vi.Unlinked) {
 				vi.Unlinked = c.t
 			}
 		}
 	}
+	return last
+}
 
-	linkedBy := map[[2]string][]string{} // software, version -> FECs
-	allOf := map[string][]string{}       // software -> FECs linking its folder (all versions)
-	coarse := map[string]time.Time{}     // software -> latest unexplained link change
+// linkUsage records which FECs use which versions through their links,
+// holds the versions broken links name or links pass through, and finds the
+// link changes the log does not explain.
+func (s *Storage) linkUsage(links []Link, byName present, last lastChange, warnings *[]version.Warning) usage {
+	use := usage{linkedBy: map[[2]string][]string{}, allOf: map[string][]string{}, coarse: map[string]time.Time{}}
 	for _, l := range links {
 		who := l.FEC
 		if who == "" {
 			who = l.Path
 		}
 		if l.Target == "" {
-			// Broken: never resolved by string, but a version its text
-			// names is held, so a repair can still point there.
-			if sw, v, ok := s.lexicalVersion(l); ok && byName[sw] != nil && byName[sw][v] != nil {
-				vi := byName[sw][v]
-				vi.Held = append(vi.Held, fmt.Sprintf("the broken link %s names it (%s)", l.Path, l.Problem))
-			}
-			if l.Kind == index.KindSoftware && byName[l.Name] != nil {
-				g.warnings = append(g.warnings, version.Warning{Software: l.Name, Text: fmt.Sprintf(
-					"link %s -> %s is broken (%s); fecctl verify lists broken links", l.Path, l.Raw, l.Problem)})
-			}
+			s.holdForBrokenLink(l, byName, warnings)
 			continue
 		}
 		// A link may also need version directories it only passes through
 		// (software/X/1.1.0/../1.2.0/..., or a symlinked version entry).
 		if needsTrace(l) {
 			for _, tv := range s.traversed(l.Path) {
-				if tv == [2]string{l.Software, l.Version} || byName[tv[0]] == nil || byName[tv[0]][tv[1]] == nil {
+				if tv == [2]string{l.Software, l.Version} {
 					continue
 				}
-				vi := byName[tv[0]][tv[1]]
-				vi.Held = append(vi.Held, fmt.Sprintf("the link %s -> %s passes through it", l.Path, l.Raw))
+				if vi := byName.get(tv[0], tv[1]); vi != nil {
+					vi.Held = append(vi.Held, fmt.Sprintf("the link %s -> %s passes through it", l.Path, l.Raw))
+				}
 			}
 		}
 		switch {
@@ -164,40 +215,62 @@ func (s *Storage) gather(ctx context.Context, software string) (gathered, error)
 				break
 			}
 			if l.Version == "" {
-				allOf[l.Software] = append(allOf[l.Software], who)
+				use.allOf[l.Software] = append(use.allOf[l.Software], who)
 			} else {
 				k := [2]string{l.Software, l.Version}
-				linkedBy[k] = append(linkedBy[k], who)
+				use.linkedBy[k] = append(use.linkedBy[k], who)
 			}
 		case isWithin(SoftwareDir, l.Target):
 			// The link names software/ or the base itself: it uses everything.
 			for sw := range byName {
-				allOf[sw] = append(allOf[sw], who)
+				use.allOf[sw] = append(use.allOf[sw], who)
 			}
 		}
-		// Unexplained switches of a FEC's software link.
 		if l.Kind == index.KindSoftware && byName[l.Name] != nil {
-			st, err := os.Lstat(s.abs(l.Path))
-			if err != nil {
-				continue
-			}
-			// Explained when the last logged change of this link went to
-			// the version it names now and is not older than the link.
-			m := st.ModTime()
-			k := [2]string{l.FEC, l.Name}
-			explained := lastTo[k] == l.Version && l.TargetKind == index.KindSoftware && l.Software == l.Name &&
-				!lastLogged[k].Before(m.Add(-linkLogSlack))
-			if !explained && m.After(coarse[l.Name]) {
-				coarse[l.Name] = m
-			}
+			s.noteUnexplained(l, last, use.coarse)
 		}
 	}
+	return use
+}
 
-	// What the FECs fetch: an INDEX that still names a version (stale after
-	// a hand edit) holds it like a link does.
-	fecs, err := s.FECs()
+// holdForBrokenLink: a broken link is never resolved by string, but a
+// version its text names is held, so a repair can still point there.
+func (s *Storage) holdForBrokenLink(l Link, byName present, warnings *[]version.Warning) {
+	if sw, v, ok := s.lexicalVersion(l); ok {
+		if vi := byName.get(sw, v); vi != nil {
+			vi.Held = append(vi.Held, fmt.Sprintf("the broken link %s names it (%s)", l.Path, l.Problem))
+		}
+	}
+	if l.Kind == index.KindSoftware && byName[l.Name] != nil {
+		*warnings = append(*warnings, version.Warning{Software: l.Name, Text: fmt.Sprintf(
+			"link %s -> %s is broken (%s); fecctl verify lists broken links", l.Path, l.Raw, l.Problem)})
+	}
+}
+
+// noteUnexplained records in coarse the mtime of a FEC's software link
+// that the link log does not explain: explained when the last logged change
+// of this link went to the version it names now and is not older than the
+// link.
+func (s *Storage) noteUnexplained(l Link, last lastChange, coarse map[string]time.Time) {
+	st, err := os.Lstat(s.abs(l.Path))
 	if err != nil {
-		return g, err
+		return
+	}
+	m := st.ModTime()
+	k := [2]string{l.FEC, l.Name}
+	explained := last.to[k] == l.Version && l.TargetKind == index.KindSoftware && l.Software == l.Name &&
+		!last.at[k].Before(m.Add(-linkLogSlack))
+	if !explained && m.After(coarse[l.Name]) {
+		coarse[l.Name] = m
+	}
+}
+
+// holdByIndexes: what the FECs fetch. An INDEX that still names a version
+// (stale after a hand edit) holds it like a link does.
+func (s *Storage) holdByIndexes(ctx context.Context, byName present, use usage) error {
+	fecs, err := s.FECs(ctx)
+	if err != nil {
+		return err
 	}
 	for _, fec := range fecs {
 		p, _ := s.absFor(fecIndexPathSpec{fec})
@@ -211,30 +284,35 @@ func (s *Storage) gather(ctx context.Context, software string) (gathered, error)
 		}
 		for _, e := range ix.Entries {
 			loc, ok := locateInTree(e.Path)
-			if !ok || loc.kind != index.KindSoftware || byName[loc.name] == nil {
+			if !ok || loc.kind != index.KindSoftware {
 				continue
 			}
-			vi := byName[loc.name][loc.version]
-			if vi == nil || hasString(linkedBy[[2]string{loc.name, loc.version}], fec) || hasString(allOf[loc.name], fec) {
+			vi := byName.get(loc.name, loc.version)
+			if vi == nil || hasString(use.linkedBy[[2]string{loc.name, loc.version}], fec) || hasString(use.allOf[loc.name], fec) {
 				continue
 			}
 			vi.Held = append(vi.Held, fmt.Sprintf("the INDEX of %s still names %s (stale? fecctl reindex %s)", fec, e.Path, fec))
 		}
 	}
+	return nil
+}
 
+// planInputs assembles the plan input per software, in name order.
+func planInputs(names []string, byName present, use usage) []version.SoftwareInput {
 	sort.Strings(names)
+	var inputs []version.SoftwareInput
 	for _, sw := range names {
 		in := version.SoftwareInput{Name: sw}
 		for v, vi := range byName[sw] {
-			vi.LinkedBy = append(append(vi.LinkedBy, linkedBy[[2]string{sw, v}]...), allOf[sw]...)
-			if len(vi.LinkedBy) == 0 && coarse[sw].After(vi.Unlinked) {
-				vi.Unlinked = coarse[sw]
+			vi.LinkedBy = append(append(vi.LinkedBy, use.linkedBy[[2]string{sw, v}]...), use.allOf[sw]...)
+			if len(vi.LinkedBy) == 0 && use.coarse[sw].After(vi.Unlinked) {
+				vi.Unlinked = use.coarse[sw]
 			}
 			in.Versions = append(in.Versions, *vi)
 		}
-		g.inputs = append(g.inputs, in)
+		inputs = append(inputs, in)
 	}
-	return g, nil
+	return inputs
 }
 
 // lexicalVersion reads a broken link's text (never used to decide that a

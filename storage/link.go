@@ -28,7 +28,7 @@ func (s *Storage) pickArchive(fec string, c FECConfig, kind index.Kind, name, ve
 		if !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("storage: reading %s: %w", vdir, err)
 		}
-		vs, verr := s.Versions(kind, name)
+		vs, verr := s.versions(kind, name)
 		if verr != nil {
 			return "", verr
 		}
@@ -302,7 +302,7 @@ func (s *Storage) AddGlobalScript(ctx context.Context, name string, body io.Read
 			return fmt.Errorf("storage: writing global script %s: %w", name, err)
 		}
 		s.logger().Info("wrote global script", "path", rel)
-		users, err := s.fecsUsing(rel)
+		users, err := s.fecsUsing(ctx, rel)
 		if err != nil {
 			return err
 		}

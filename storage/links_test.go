@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +45,7 @@ func TestLinksResolveByPath(t *testing.T) {
 	must(t, os.Symlink("Foo/2.0.0", filepath.Join(base, "software/FooCurrent")))
 	ln("../../../software/FooCurrent/Foo-2.0.0-x86_64.tar.zst", "ViaDirLink")
 
-	links, err := s.Links()
+	links, err := s.Links(ctx)
 	must(t, err)
 	got := map[string]Link{}
 	for _, l := range links {
@@ -89,23 +91,25 @@ func TestLinksResolveByPath(t *testing.T) {
 	eq(t, cfg.Software, "Cfg")
 
 	// Uses: by path. 2.0.0 is used by Detour, Abs, Whole, ViaDirLink.
-	users, err := s.WhoUses(index.KindSoftware, "Foo", "2.0.0")
+	users, err := s.Uses(ctx, index.KindSoftware, "Foo", "2.0.0")
 	must(t, err)
 	var names []string
 	for _, u := range users {
-		names = append(names, u.Name)
+		names = append(names, path.Base(u.Link))
 	}
+	sort.Strings(names)
 	eq(t, strings.Join(names, ","), "Abs,Detour,ViaDirLink,Whole")
-	users, err = s.WhoUses(index.KindSoftware, "Foo", "3.0.0")
+	users, err = s.Uses(ctx, index.KindSoftware, "Foo", "3.0.0")
 	must(t, err)
 	names = nil
 	for _, u := range users {
-		names = append(names, u.Name)
+		names = append(names, path.Base(u.Link))
 	}
+	sort.Strings(names)
 	eq(t, strings.Join(names, ","), "Whole", "a folder link uses every version, even future ones")
 
 	// BuildIndex refuses a FEC with a broken link, naming it.
-	_, err = s.BuildIndex("fec01")
+	_, err = s.BuildIndex(ctx, "fec01")
 	wantErr(t, err, ErrBrokenLink)
 }
 
@@ -133,7 +137,7 @@ func TestRemoveVersion(t *testing.T) {
 
 	must(t, s.Reindex(ctx, "fec01"))
 	must(t, s.RemoveVersion(ctx, index.KindSoftware, "Foo", "1.0.0"))
-	vs, err := s.Versions(index.KindSoftware, "Foo")
+	vs, err := s.Versions(ctx, index.KindSoftware, "Foo")
 	must(t, err)
 	eq(t, vs, []string{"2.0.0"})
 	eq(t, len(tempFiles(t, s.Base())), 0)

@@ -107,7 +107,7 @@ func TestSetDecoders(t *testing.T) {
 	wantErr(t, s.SetDecoders(ctx, "fec99", []string{"gzip"}), ErrUnknownFEC)
 
 	must(t, s.SetDecoders(ctx, "fec01", []string{"zst", "gz"}))
-	info, err := s.FEC("fec01")
+	info, err := s.FEC(ctx, "fec01")
 	must(t, err)
 	eq(t, info.Config.Decoders, []string{"gzip", "zstd"})
 	// Unknown keys in fec.conf survive a rewrite.

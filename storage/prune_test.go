@@ -609,20 +609,20 @@ func TestUses(t *testing.T) {
 	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.2.0"))
 	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.10.0"))
 	must(t, s.Link(ctx, "fec03", index.KindSoftware, "Foo_DU", "1.2.0"))
-	uses, err := s.Uses("Foo_DU", "")
+	uses, err := s.Uses(ctx, index.KindSoftware, "Foo_DU", "")
 	must(t, err)
 	var got []string
 	for _, u := range uses {
 		got = append(got, u.FEC+"@"+u.Version)
 	}
 	eq(t, got, []string{"fec02@1.10.0", "fec01@1.2.0", "fec03@1.2.0"}, "newest version first, by semver")
-	uses, err = s.Uses("Foo_DU", "1.2.0")
+	uses, err = s.Uses(ctx, index.KindSoftware, "Foo_DU", "1.2.0")
 	must(t, err)
 	eq(t, len(uses), 2)
-	uses, err = s.Uses("Foo_DU", "1.0.0")
+	uses, err = s.Uses(ctx, index.KindSoftware, "Foo_DU", "1.0.0")
 	must(t, err)
 	eq(t, len(uses), 0)
-	_, err = s.Uses("Foo DU", "")
+	_, err = s.Uses(ctx, index.KindSoftware, "Foo DU", "")
 	wantErr(t, err, index.ErrBadName)
 }
 

@@ -215,7 +215,7 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 		if !replaced {
 			return nil
 		}
-		users, err := s.fecsUsing(rel)
+		users, err := s.fecsUsing(ctx, rel)
 		if err != nil {
 			return err
 		}
@@ -229,8 +229,8 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 
 // fecsUsing lists the FECs with an entry resolving to the base-relative path
 // rel (or into it, when rel is a directory).
-func (s *Storage) fecsUsing(rel string) ([]string, error) {
-	links, err := s.Links()
+func (s *Storage) fecsUsing(ctx context.Context, rel string) ([]string, error) {
+	links, err := s.Links(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +246,7 @@ func (s *Storage) fecsUsing(rel string) ([]string, error) {
 	if strings.HasPrefix(rel, FECsDir+"/"+GlobalDir+"/") {
 		for _, l := range links {
 			if l.FEC == GlobalDir && l.Target != "" && isWithin(l.Target, rel) {
-				more, err := s.fecsUsing(l.Path)
+				more, err := s.fecsUsing(ctx, l.Path)
 				if err != nil {
 					return nil, err
 				}

@@ -24,18 +24,18 @@ func (s *Storage) RemoveVersion(ctx context.Context, kind index.Kind, name, vers
 	}
 	return s.locked(ctx, func() error {
 		if st, err := os.Lstat(s.abs(rel)); err != nil || !st.IsDir() {
-			vs, _ := s.Versions(kind, name)
+			vs, _ := s.versions(kind, name)
 			return fmt.Errorf("%w: %s %s has no version %s (published: %s)", ErrNotFound, kind, name, version, strings.Join(vs, ", "))
 		}
-		users, err := s.WhoUses(kind, name, version)
+		users, err := s.Uses(ctx, kind, name, version)
 		if err != nil {
 			return err
 		}
 		var why []string
 		for _, l := range users {
-			why = append(why, fmt.Sprintf("%s -> %s", l.Path, l.Target))
+			why = append(why, fmt.Sprintf("%s -> %s", l.Link, l.Target))
 		}
-		fecs, err := s.FECs()
+		fecs, err := s.FECs(ctx)
 		if err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func TestAddFEC(t *testing.T) {
 	must(t, err)
 	contains(t, string(conf), "arch=x86_64\ndecoders=gzip,xz,zstd\n")
 
-	info, err := s.FEC("ppc01")
+	info, err := s.FEC(ctx, "ppc01")
 	must(t, err)
 	eq(t, []string{"gzip", "xz"}, info.Config.Decoders, "busybox FECs have no zstd by default")
 	truth(t, !info.Persistent)
@@ -63,7 +63,7 @@ func TestAddFEC(t *testing.T) {
 	eq(t, "fec01", ix.FEC)
 	eq(t, "x86_64", ix.Arch)
 
-	fecs, err := s.FECs()
+	fecs, err := s.FECs(ctx)
 	must(t, err)
 	eq(t, []string{"fec01", "ppc01"}, fecs)
 

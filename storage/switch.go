@@ -72,7 +72,7 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string) ([]Switch
 	}
 	var out []SwitchResult
 	err := s.locked(ctx, func() error {
-		fecs, err := s.fecsLinking(software)
+		fecs, err := s.fecsLinking(ctx, software)
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string) (SwitchRes
 		if err != nil {
 			return fmt.Errorf("storage: %s links %s %s, which is not a valid version; switch explicitly: %w", fec, software, cur.Version, err)
 		}
-		names, err := s.Versions(index.KindSoftware, software)
+		names, err := s.Versions(ctx, index.KindSoftware, software)
 		if err != nil {
 			return err
 		}
@@ -168,8 +168,8 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string) (SwitchRes
 
 // fecsLinking lists the FECs (with a fec.conf) whose software/<software>
 // entry is a symlink, sorted.
-func (s *Storage) fecsLinking(software string) ([]string, error) {
-	fecs, err := s.FECs()
+func (s *Storage) fecsLinking(ctx context.Context, software string) ([]string, error) {
+	fecs, err := s.FECs(ctx)
 	if err != nil {
 		return nil, err
 	}

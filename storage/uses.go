@@ -3,38 +3,43 @@ package storage
 // Who uses a published version.
 
 import (
+	"context"
 	"sort"
 
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
-// Use is one FEC's use of a software version.
+// Use is one link that keeps a published software or configuration
+// version alive.
 type Use struct {
-	FEC      string `json:"fec"`
+	FEC string `json:"fec"` // the folder under fecs/ the link is in ("global" among shared scripts)
+	// Software is the software (or configuration) name asked about.
 	Software string `json:"software"`
-	// Version is "" when the link points at the software folder itself
-	// (it uses every version).
+	// Version is "" when the link points at the <kind>/<name> folder or
+	// above it (it uses every version).
 	Version string `json:"version"`
 	Link    string `json:"link"`   // base-relative path of the symlink
 	Target  string `json:"target"` // base-relative resolved target
 }
 
-// Uses lists the links under fecs/ that resolve into software/<software>
-// (or into its version ver, when ver is not ""), resolved by path, sorted by
-// version (newest first) and FEC: the table behind fecctl who-uses. A link
-// to the software folder itself uses every version and is always listed.
-// (WhoUses answers the same for one version of any kind, as Links.)
-func (s *Storage) Uses(software, ver string) ([]Use, error) {
-	if err := index.CheckName("software name", software); err != nil {
+// Uses lists the links under fecs/ (fecs/global included: a FEC may reach
+// them through its init links) that keep <kind>/<name>/<ver> alive, resolved
+// by path: links into that version folder, and links to the <kind>/<name>
+// folder or a folder above it, which use every version. ver "" asks about
+// every version. Sorted by version (newest first), FEC and link: the table
+// behind fecctl who-uses; RemoveVersion refuses while it is not empty.
+func (s *Storage) Uses(ctx context.Context, kind index.Kind, name, ver string) ([]Use, error) {
+	dir, err := pathFor(treePathSpec{kind, name})
+	if err != nil {
 		return nil, err
 	}
 	if ver != "" {
-		if err := index.CheckName("version", ver); err != nil {
+		if _, err := pathFor(versionPathSpec{kind, name, ver}); err != nil {
 			return nil, err
 		}
 	}
-	links, err := s.Links()
+	links, err := s.Links(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -43,11 +48,11 @@ func (s *Storage) Uses(software, ver string) ([]Use, error) {
 		if l.Target == "" {
 			continue
 		}
-		u := Use{FEC: l.FEC, Software: software, Link: l.Path, Target: l.Target}
+		u := Use{FEC: l.FEC, Software: name, Link: l.Path, Target: l.Target}
 		switch {
-		case l.TargetKind == index.KindSoftware && l.Software == software:
+		case l.TargetKind == kind && l.Software == name:
 			u.Version = l.Version
-		case isWithin(SoftwareDir+"/"+software, l.Target):
+		case isWithin(dir, l.Target): // the link contains the whole folder
 		default:
 			continue
 		}
@@ -70,25 +75,5 @@ func (s *Storage) Uses(software, ver string) ([]Use, error) {
 		}
 		return out[i].Link < out[j].Link
 	})
-	return out, nil
-}
-
-// WhoUses returns the links that keep <kind>/<name>/<version> alive (see
-// Link.Uses), sorted by path. Links of fecs/global count: a FEC may reach
-// them through its init links.
-func (s *Storage) WhoUses(kind index.Kind, name, version string) ([]Link, error) {
-	if _, err := pathFor(versionPathSpec{kind, name, version}); err != nil {
-		return nil, err
-	}
-	links, err := s.Links()
-	if err != nil {
-		return nil, err
-	}
-	var out []Link
-	for _, l := range links {
-		if l.Uses(kind, name, version) {
-			out = append(out, l)
-		}
-	}
 	return out, nil
 }

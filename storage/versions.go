@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,7 +13,14 @@ import (
 // Versions lists the published versions of a software or configuration
 // (the folders under <kind>/<name>/), in byte order; the version package
 // orders them semantically. ErrNotFound when nothing of that name exists.
-func (s *Storage) Versions(kind index.Kind, name string) ([]string, error) {
+func (s *Storage) Versions(ctx context.Context, kind index.Kind, name string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.versions(kind, name)
+}
+
+func (s *Storage) versions(kind index.Kind, name string) ([]string, error) {
 	p, err := s.absFor(treePathSpec{kind, name})
 	if err != nil {
 		return nil, err
