@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/version"
 )
 
 // The BenchmarkReindex fixture: 1,000 FECs with 50 links each into 100
@@ -27,8 +28,8 @@ func benchFixture(b *testing.B, benchDir string) *Storage {
 	}
 	for sw := 0; sw < benchSoftware; sw++ {
 		for v := 0; v < benchVersions; v++ {
-			name, version := fmt.Sprintf("Soft%03d_DU", sw), fmt.Sprintf("1.%d.0", v)
-			if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: version, Arch: "x86_64",
+			name, ver := fmt.Sprintf("Soft%03d_DU", sw), fmt.Sprintf("1.%d.0", v)
+			if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse(ver), Arch: "x86_64",
 				Body: bytes.NewReader(blob(index.FormatZstd, 512, int64(sw*10+v)))}); err != nil {
 				b.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/version"
 )
 
 // mount runs mount(8) and unmounts in Cleanup. Not permitted (not root, a
@@ -85,7 +86,7 @@ func TestReadOnlyStorage(t *testing.T) {
 		ro = s
 		wantErrno = syscall.EACCES
 	}
-	_, err := ro.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "3.0.0", Arch: "x86_64", Body: bytes.NewReader(blob(index.FormatZstd, 100, 3))})
+	_, err := ro.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("3.0.0"), Arch: "x86_64", Body: bytes.NewReader(blob(index.FormatZstd, 100, 3))})
 	wantErr(t, err, wantErrno, "publish")
 	wantErr(t, ro.Link(ctx, "fec01", index.KindSoftware, "Foo", "2.0.0"), wantErrno, "link")
 	wantErr(t, ro.AddFEC(ctx, "fec02", FECConfig{Arch: "x86_64"}), wantErrno, "add FEC")
@@ -106,7 +107,7 @@ func TestDiskFull(t *testing.T) {
 	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	before := snapshot(t, dir)
 
-	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "2.0.0", Arch: "x86_64",
+	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("2.0.0"), Arch: "x86_64",
 		Body: bytes.NewReader(blob(index.FormatZstd, 1<<20, 2))})
 	wantErr(t, err, syscall.ENOSPC)
 	contains(t, err.Error(), "nothing was published")
@@ -121,7 +122,7 @@ func TestDiskFull(t *testing.T) {
 	mustPublish(t, s, index.KindSoftware, "Foo", "dev", "x86_64", old)
 	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "dev"))
 	before = snapshot(t, dir)
-	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "dev", Arch: "x86_64",
+	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("dev"), Arch: "x86_64",
 		Body: bytes.NewReader(blob(index.FormatZstd, 1<<20, 4))})
 	wantErr(t, err, syscall.ENOSPC)
 	eq(t, snapshot(t, dir), before)
@@ -175,13 +176,13 @@ func TestHelperPublisher(t *testing.T) {
 	case "slow":
 		// A large stream, slowly: killed in the middle by the test.
 		body := &slowReader{data: blob(index.FormatZstd, 64<<20, 7), chunk: 64 << 10, pause: 2 * time.Millisecond}
-		_, err := s.Publish(context.Background(), PublishRequest{Kind: index.KindSoftware, Name: name, Version: "9.0.0", Arch: "x86_64", Body: body})
+		_, err := s.Publish(context.Background(), PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse("9.0.0"), Arch: "x86_64", Body: body})
 		t.Fatalf("the slow publish ended (%v); it should have been killed", err)
 	case "loop":
 		// Publish and link version after version, switching every FEC.
 		for i := 1; i <= n; i++ {
 			v := fmt.Sprintf("1.0.%d", i)
-			if _, err := s.Publish(context.Background(), PublishRequest{Kind: index.KindSoftware, Name: name, Version: v, Arch: "x86_64",
+			if _, err := s.Publish(context.Background(), PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse(v), Arch: "x86_64",
 				Body: bytes.NewReader(helperContent(name, i))}); err != nil {
 				t.Fatal(err)
 			}
@@ -383,7 +384,7 @@ func TestConcurrentPublishers(t *testing.T) {
 			name := fmt.Sprintf("Go%d", g)
 			for i := 1; i <= 5; i++ {
 				v := fmt.Sprintf("2.0.%d", i)
-				if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: v, Arch: "x86_64",
+				if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse(v), Arch: "x86_64",
 					Body: bytes.NewReader(helperContent(name, i))}); err != nil {
 					errs <- err
 					return

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/version"
 )
 
 // blob returns n bytes that start with the magic of format (the storage
@@ -53,9 +54,9 @@ func newTestStorage(t testing.TB) *Storage {
 	return s
 }
 
-func mustPublish(t testing.TB, s *Storage, kind index.Kind, name, version, arch string, body []byte) Published {
+func mustPublish(t testing.TB, s *Storage, kind index.Kind, name, ver, arch string, body []byte) Published {
 	t.Helper()
-	p, err := s.Publish(context.Background(), PublishRequest{Kind: kind, Name: name, Version: version, Arch: arch, Body: bytes.NewReader(body)})
+	p, err := s.Publish(context.Background(), PublishRequest{Kind: kind, Name: name, Version: version.MustParse(ver), Arch: arch, Body: bytes.NewReader(body)})
 	must(t, err)
 	return p
 }

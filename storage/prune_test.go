@@ -359,7 +359,7 @@ func TestPruneRacingPublish(t *testing.T) {
 	for i := 0; i < 12; i++ { // the releases
 		v := fmt.Sprintf("2.%d.0", i)
 		fec := fecs[i%2]
-		if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: v, Arch: "x86_64",
+		if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: version.MustParse(v), Arch: "x86_64",
 			Body: strings.NewReader(string(blob(index.FormatZstd, 5000, int64(i))))}); err != nil {
 			t.Errorf("publish %s: %v", v, err)
 			continue

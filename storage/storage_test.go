@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/version"
 )
 
 var ctx = context.Background()
@@ -108,13 +109,13 @@ func TestPublishImmutable(t *testing.T) {
 	// Different bytes: refused, nothing changes.
 	before := snapshot(t, s.Base())
 	b := blob(index.FormatZstd, 10000, 2)
-	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: "1.2.0", Arch: "x86_64", Body: bytes.NewReader(b)})
+	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: version.MustParse("1.2.0"), Arch: "x86_64", Body: bytes.NewReader(b)})
 	wantErr(t, err, ErrImmutable)
 	eq(t, before, snapshot(t, s.Base()))
 	eq(t, len(tempFiles(t, s.Base())), 0)
 
 	// Forced: replaced.
-	p3, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: "1.2.0", Arch: "x86_64", Body: bytes.NewReader(b), Force: true})
+	p3, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: version.MustParse("1.2.0"), Arch: "x86_64", Body: bytes.NewReader(b), Force: true})
 	must(t, err)
 	eq(t, sum(b), p3.SHA256)
 	got, _ = os.ReadFile(filepath.Join(s.Base(), p.Path))
@@ -147,17 +148,16 @@ func TestPublishBadInput(t *testing.T) {
 		req  PublishRequest
 		want error
 	}{
-		{"bad name", PublishRequest{Kind: index.KindSoftware, Name: "Foo/../x", Version: "1.0.0", Arch: "x86_64"}, index.ErrBadName},
-		{"space in name", PublishRequest{Kind: index.KindSoftware, Name: "Foo Bar", Version: "1.0.0", Arch: "x86_64"}, index.ErrBadName},
-		{"bad version", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "..", Arch: "x86_64"}, index.ErrBadName},
-		{"empty version", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "", Arch: "x86_64"}, index.ErrBadName},
-		{"no arch", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0"}, ErrBadRequest},
-		{"bad arch", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86 64"}, index.ErrBadName},
-		{"config with arch", PublishRequest{Kind: index.KindConfiguration, Name: "Foo", Version: "1.1.0", Arch: "x86_64"}, ErrBadRequest},
-		{"kind init", PublishRequest{Kind: index.KindInit, Name: "Foo", Version: "1.1.0"}, ErrBadRequest},
-		{"kind data", PublishRequest{Kind: index.KindData, Name: "Foo", Version: "1.1.0"}, ErrBadRequest},
-		{"not compressed", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86_64", Body: bytes.NewReader([]byte("#!/bin/sh\necho hi\n"))}, index.ErrUnknownFormat},
-		{"empty body", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86_64", Body: bytes.NewReader(nil)}, index.ErrUnknownFormat},
+		{"bad name", PublishRequest{Kind: index.KindSoftware, Name: "Foo/../x", Version: version.MustParse("1.0.0"), Arch: "x86_64"}, index.ErrBadName},
+		{"space in name", PublishRequest{Kind: index.KindSoftware, Name: "Foo Bar", Version: version.MustParse("1.0.0"), Arch: "x86_64"}, index.ErrBadName},
+		{"no version", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Arch: "x86_64"}, version.ErrInvalid},
+		{"no arch", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("1.1.0")}, ErrBadRequest},
+		{"bad arch", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("1.1.0"), Arch: "x86 64"}, index.ErrBadName},
+		{"config with arch", PublishRequest{Kind: index.KindConfiguration, Name: "Foo", Version: version.MustParse("1.1.0"), Arch: "x86_64"}, ErrBadRequest},
+		{"kind init", PublishRequest{Kind: index.KindInit, Name: "Foo", Version: version.MustParse("1.1.0")}, ErrBadRequest},
+		{"kind data", PublishRequest{Kind: index.KindData, Name: "Foo", Version: version.MustParse("1.1.0")}, ErrBadRequest},
+		{"not compressed", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("1.1.0"), Arch: "x86_64", Body: bytes.NewReader([]byte("#!/bin/sh\necho hi\n"))}, index.ErrUnknownFormat},
+		{"empty body", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("1.1.0"), Arch: "x86_64", Body: bytes.NewReader(nil)}, index.ErrUnknownFormat},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			if tc.req.Body == nil {
@@ -169,12 +169,12 @@ func TestPublishBadInput(t *testing.T) {
 		})
 	}
 	var ne *index.NameError
-	_, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo:1", Version: "1", Arch: "x86_64", Body: bytes.NewReader(good)})
+	_, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo:1", Version: version.MustParse("1.0.0"), Arch: "x86_64", Body: bytes.NewReader(good)})
 	truth(t, errors.As(err, &ne), "want a *index.NameError, got ", err)
 	contains(t, err.Error(), "':'")
 
 	// A failing reader: the temp file goes, the version folder it created too.
-	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "2.0.0", Arch: "x86_64",
+	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("2.0.0"), Arch: "x86_64",
 		Body: &failingReader{data: good, err: errors.New("network gone")}})
 	truth(t, err != nil, "no error")
 	contains(t, err.Error(), "network gone")
@@ -183,7 +183,7 @@ func TestPublishBadInput(t *testing.T) {
 	// A cancelled context.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = s.Publish(cctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "2.0.0", Arch: "x86_64", Body: bytes.NewReader(good)})
+	_, err = s.Publish(cctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("2.0.0"), Arch: "x86_64", Body: bytes.NewReader(good)})
 	wantErr(t, err, context.Canceled)
 	eq(t, before, snapshot(t, s.Base()))
 }
