@@ -72,6 +72,10 @@ type Storage struct {
 	mu  sync.Mutex
 	log *slog.Logger
 	key ed25519.PrivateKey
+
+	stateDir string           // writer state outside the served tree ("" = none)
+	lifetime time.Duration    // of a signed INDEX; 0 = index.DefaultLifetime
+	clock    func() time.Time // nil = time.Now
 }
 
 // Option configures Init and Open.

@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/version"
@@ -36,6 +37,7 @@ const (
 	ProblemStaleIndex      ProblemKind = "stale-index"       // INDEX differs from what the links say now
 	ProblemBadIndex        ProblemKind = "bad-index"         // INDEX does not parse
 	ProblemBadSignature    ProblemKind = "bad-signature"     // INDEX.sig missing or not matching the signing key
+	ProblemExpiring        ProblemKind = "expiring-index"    // a signed INDEX expired or expires within a day: FECs will refuse it
 	ProblemVersionCollide  ProblemKind = "version-collision" // two versions of one name that read as the same version (5.1.0-rc.1, 5.1.0-RC.1)
 )
 
@@ -402,12 +404,17 @@ func (v *verifier) checkIndex(fec string, c FECConfig, broken bool, cache *hashC
 	if !broken {
 		want, err := v.s.buildIndexWith(fec, c, cache)
 		if err == nil {
+			want.Serial, want.Expires = ix.Serial, ix.Expires // freshness is no content
 			wb, err := want.Marshal()
 			if err == nil && !bytes.Equal(wb, data) {
 				v.add(ProblemStaleIndex, ipath, fec, "INDEX differs from what the FEC's folder says now (hand edit, or a writer killed before reindexing)",
 					"reindex "+fec)
 			}
 		}
+	}
+	if !ix.Expires.IsZero() && ix.Expires.Sub(v.s.now()) < 24*time.Hour {
+		v.add(ProblemExpiring, ipath, fec, fmt.Sprintf("INDEX expires at %s: FECs with a sane clock refuse it from then on",
+			ix.Expires.UTC().Format(time.RFC3339)), "fecctl resign "+fec+" (and check that the fecdeploy-resign.timer runs)")
 	}
 	for _, e := range ix.Entries {
 		target, fi, err := v.s.resolve(e.Path)

@@ -10,7 +10,7 @@ import (
 
 // INDEX signatures: create a key pair, sign, stop signing.
 
-func init() { register(newKeygen, newSign, newUnsign) }
+func init() { register(newKeygen, newSign, newResign, newUnsign) }
 
 func newKeygen(e *env) cli.Command {
 	return cli.Command{
@@ -55,6 +55,18 @@ func newSign(e *env) cli.Command {
 				}
 				return st.Reindex(e.ctx, args...)
 			}
+		},
+	}
+}
+
+func newResign(e *env) cli.Command {
+	return cli.Command{
+		Name: "resign", Args: "[FEC...]", Summary: "Re-sign the INDEX of the given FECs (or all) with a new serial and expiry (run daily: examples/systemd).",
+		Examples: []string{"fecctl resign", "systemctl enable --now fecdeploy-resign.timer"},
+		Flags: func(fs *flag.FlagSet) func([]string) error {
+			return withStorage(fs, func(st *storage.Storage, args []string) error {
+				return st.Resign(e.ctx, args...)
+			})
 		},
 	}
 }

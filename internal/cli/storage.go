@@ -10,16 +10,25 @@ import (
 
 // StorageFlags are the flags every storage-writing command shares.
 type StorageFlags struct {
-	Dir     string
-	SignKey string
-	Verbose bool
+	Dir      string
+	SignKey  string
+	StateDir string
+	Verbose  bool
 }
+
+// DefaultStateDir is the writer's state directory (last INDEX serial,
+// archive check cache) when neither -state-dir nor $FECDEPLOY_STATE_DIR
+// names one; it is used only when it exists. It must be outside the served
+// tree and outside the storage's backups' restore path.
+const DefaultStateDir = "/var/lib/fecdeploy"
 
 // Register declares -storage, -sign-key and -v on fs.
 func (f *StorageFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Dir, "storage", EnvOr("FECDEPLOY_STORAGE", "/srv/web-storage"), "web storage directory ($FECDEPLOY_STORAGE)")
 	fs.StringVar(&f.SignKey, "sign-key", os.Getenv("FECDEPLOY_SIGNING_KEY"),
 		"ed25519 private key (PEM) to sign INDEX files with ($FECDEPLOY_SIGNING_KEY; default "+DefaultSigningKey+" when it exists)")
+	fs.StringVar(&f.StateDir, "state-dir", os.Getenv("FECDEPLOY_STATE_DIR"),
+		"writer state outside the storage: last INDEX serial, archive check cache ($FECDEPLOY_STATE_DIR; default "+DefaultStateDir+" when it exists)")
 	fs.BoolVar(&f.Verbose, "v", false, "log what is done")
 }
 
@@ -34,7 +43,20 @@ func (f *StorageFlags) Open() (*storage.Storage, error) {
 	if key != nil {
 		opts = append(opts, storage.WithSigningKey(key))
 	}
+	if dir := f.stateDir(); dir != "" {
+		opts = append(opts, storage.WithStateDir(dir))
+	}
 	return storage.Open(f.Dir, opts...)
+}
+
+func (f *StorageFlags) stateDir() string {
+	if f.StateDir != "" {
+		return f.StateDir
+	}
+	if fi, err := os.Stat(DefaultStateDir); err == nil && fi.IsDir() {
+		return DefaultStateDir
+	}
+	return ""
 }
 
 // Logger logs warnings (info with -v) to stderr.
