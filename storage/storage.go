@@ -76,6 +76,9 @@ type Storage struct {
 	stateDir string           // writer state outside the served tree ("" = none)
 	lifetime time.Duration    // of a signed INDEX; 0 = index.DefaultLifetime
 	clock    func() time.Time // nil = time.Now
+
+	allowedRoots []string // the FECs' allowed roots, for the archive check
+	checker      archiveChecker
 }
 
 // Option configures Init and Open.

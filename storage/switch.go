@@ -48,7 +48,7 @@ func (s *Storage) Switch(ctx context.Context, fec, software, ver string) (Switch
 		if !res.Changed {
 			return nil
 		}
-		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
+		if err := s.applySwitches(ctx, []pendingSwitch{p}); err != nil {
 			return err
 		}
 		return s.reindexLocked(ctx, []string{fec})
@@ -93,7 +93,7 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string) ([]Switch
 		if len(todo) == 0 {
 			return nil
 		}
-		applyErr := s.applySwitches(todo)
+		applyErr := s.applySwitches(ctx, todo)
 		changed := make([]string, 0, len(todo))
 		for _, p := range todo {
 			changed = append(changed, p.result.FEC)
@@ -155,7 +155,7 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string) (SwitchRes
 			return err
 		}
 		res = p.result
-		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
+		if err := s.applySwitches(ctx, []pendingSwitch{p}); err != nil {
 			return err
 		}
 		return s.reindexLocked(ctx, []string{fec})
@@ -236,7 +236,15 @@ func (s *Storage) prepareSwitch(fec, software, ver string) (pendingSwitch, error
 }
 
 // applySwitches logs the changes, then switches the links. Lock held.
-func (s *Storage) applySwitches(todo []pendingSwitch) error {
+func (s *Storage) applySwitches(ctx context.Context, todo []pendingSwitch) error {
+	for _, p := range todo {
+		if !p.result.Changed {
+			continue
+		}
+		if err := s.checkLinkTarget(ctx, p.target); err != nil {
+			return fmt.Errorf("storage: not switching %s to %s: %w (nothing was switched)", p.link, p.result.To, err)
+		}
+	}
 	now := time.Now()
 	changes := make([]linkChange, 0, len(todo))
 	for _, p := range todo {

@@ -4,16 +4,18 @@ import (
 	"flag"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/fair-acc/fecdeploy/storage"
 )
 
 // StorageFlags are the flags every storage-writing command shares.
 type StorageFlags struct {
-	Dir      string
-	SignKey  string
-	StateDir string
-	Verbose  bool
+	Dir          string
+	SignKey      string
+	StateDir     string
+	AllowedRoots string
+	Verbose      bool
 }
 
 // DefaultStateDir is the writer's state directory (last INDEX serial,
@@ -29,6 +31,8 @@ func (f *StorageFlags) Register(fs *flag.FlagSet) {
 		"ed25519 private key (PEM) to sign INDEX files with ($FECDEPLOY_SIGNING_KEY; default "+DefaultSigningKey+" when it exists)")
 	fs.StringVar(&f.StateDir, "state-dir", os.Getenv("FECDEPLOY_STATE_DIR"),
 		"writer state outside the storage: last INDEX serial, archive check cache ($FECDEPLOY_STATE_DIR; default "+DefaultStateDir+" when it exists)")
+	fs.StringVar(&f.AllowedRoots, "allowed-roots", EnvOr("FECDEPLOY_ALLOWED_ROOTS", "opt"),
+		"comma-separated roots the FECs allow archives to write below, for the archive check of link and verify ($FECDEPLOY_ALLOWED_ROOTS)")
 	fs.BoolVar(&f.Verbose, "v", false, "log what is done")
 }
 
@@ -42,6 +46,9 @@ func (f *StorageFlags) Open() (*storage.Storage, error) {
 	}
 	if key != nil {
 		opts = append(opts, storage.WithSigningKey(key))
+	}
+	if f.AllowedRoots != "" {
+		opts = append(opts, storage.WithAllowedRoots(strings.Split(f.AllowedRoots, ",")))
 	}
 	if dir := f.stateDir(); dir != "" {
 		opts = append(opts, storage.WithStateDir(dir))
