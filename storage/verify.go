@@ -122,6 +122,31 @@ func (v *verifier) checkContent(rel, fec, sum string, format index.Format) error
 	return fmt.Errorf("storage: verify: %w", err)
 }
 
+// checkKeyring: a keyring that does not parse, expires within 30 days, or
+// does not name the writer's signing key (FECs that follow the keyring
+// would refuse every INDEX).
+func (v *verifier) checkKeyring() error {
+	data, _, err := v.s.ReadKeyring(v.ctx)
+	if err != nil || data == nil {
+		return err
+	}
+	p := index.KeyringURLPath()
+	k, err := index.ParseKeyring(data)
+	if err != nil {
+		v.add(ProblemBadIndex, p, "", err.Error(), "restore it from a backup, or rewrite it with fecctl keyring resign -root-key ROOT.key")
+		return nil
+	}
+	if k.Expires.Sub(v.s.now()) < 30*24*time.Hour {
+		v.add(ProblemExpiring, p, "", "keyring expires at "+k.Expires.UTC().Format(time.RFC3339)+": FECs that follow it then refuse every INDEX",
+			"fecctl keyring resign -root-key ROOT.key")
+	}
+	if key := v.s.signingKey(); key != nil && !k.HasKey(key.Public().(ed25519.PublicKey)) {
+		v.add(ProblemBadSignature, p, "", "the signing key "+index.KeyID(key.Public().(ed25519.PublicKey))+" is not in the keyring: FECs that follow it refuse every INDEX",
+			"fecctl keyring add -root-key ROOT.key SIGNING.pub")
+	}
+	return nil
+}
+
 // Verify checks the whole storage without changing it: leftover temporary
 // files, names, unknown files, every published archive against its magic
 // bytes and sidecar (re-hashing every byte), every FEC's fec.conf and
@@ -146,6 +171,9 @@ func (s *Storage) Verify(ctx context.Context) (Report, error) {
 		return v.r, err
 	}
 	if err := v.checkFECs(); err != nil {
+		return v.r, err
+	}
+	if err := v.checkKeyring(); err != nil {
 		return v.r, err
 	}
 	sort.SliceStable(v.r.Problems, func(i, j int) bool { return v.r.Problems[i].Path < v.r.Problems[j].Path })

@@ -37,7 +37,7 @@ func ExitCode(err error) int {
 		return ExitNotFound
 	case errors.Is(err, storage.ErrImmutable), errors.Is(err, storage.ErrArchMismatch), errors.Is(err, storage.ErrNoDecoder),
 		errors.Is(err, storage.ErrInUse), errors.Is(err, storage.ErrExists), errors.Is(err, version.ErrCollides),
-		errors.Is(err, storage.ErrSigningKey), errors.Is(err, storage.ErrNoRollback), errors.Is(err, storage.ErrUnsafeArchive):
+		errors.Is(err, storage.ErrSigningKey), errors.Is(err, storage.ErrNoRollback), errors.Is(err, storage.ErrUnsafeArchive), errors.Is(err, storage.ErrKeyring):
 		return ExitRefused
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return ExitBusy
