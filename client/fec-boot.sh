@@ -47,18 +47,39 @@ fail() {
 	ERRORS="${ERRORS:+$ERRORS$NL}$2"
 }
 
-CTRL=$(printf '\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\020\021\022\023\024\025\026\027\030\031\032\033\034\035\036\037')
+# json_str S: S as a JSON string literal: backslash, quote and control
+# characters escaped, bytes that are not UTF-8 replaced by U+FFFD (as Go's
+# encoding/json does), so that the status file stays valid whatever bytes
+# an error quotes.
 json_str() {
-	# A JSON string literal: escape backslash, quote, control characters.
 	case $1 in
-	*[\\\"$CTRL]*) ;;
+	*[\\\"]* | *[!\ -~]*) ;;
 	*) printf '"%s"' "$1"; return ;;
 	esac
-	printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g' -e "s/$(printf '\r')/\\\\r/g" |
-		awk 'BEGIN { ORS = "" } NR > 1 { print "\\n" } { print }' | {
-		IFS= read -r s || true
-		printf '"%s"' "$s"
+	printf '%s\n' "$1" | awk '
+	BEGIN { ORS = ""; for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i; printf "\"" }
+	NR > 1 { printf "\\n" }
+	{
+		s = $0; n = length(s); o = ""
+		for (i = 1; i <= n; i++) {
+			ch = substr(s, i, 1); c = ord[ch]
+			if (ch == "\"" || ch == "\\") { o = o "\\" ch; continue }
+			if (c < 32) { o = o (c == 9 ? "\\t" : c == 13 ? "\\r" : sprintf("\\u%04x", c)); continue }
+			if (c < 128) { o = o ch; continue }
+			k = 0; lo = 128; hi = 191
+			if (c >= 194 && c <= 223) k = 1
+			else if (c >= 224 && c <= 239) { k = 2; if (c == 224) lo = 160; if (c == 237) hi = 159 }
+			else if (c >= 240 && c <= 244) { k = 3; if (c == 240) lo = 144; if (c == 244) hi = 143 }
+			ok = k > 0 && i + k <= n
+			for (j = 1; ok && j <= k; j++) {
+				d = ord[substr(s, i + j, 1)]
+				if (j == 1 ? (d < lo || d > hi) : (d < 128 || d > 191)) ok = 0
+			}
+			if (ok) { o = o substr(s, i, k + 1); i += k } else o = o "\\ufffd"
+		}
+		printf "%s", o
 	}
+	END { printf "\"" }'
 }
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
@@ -83,7 +104,7 @@ SUMMARY_SCRIPTS=
 # nothing needs escaping.
 jsv() {
 	case $1 in
-	*[\\\"$CTRL]*) JV=$(json_str "$1") ;;
+	*[\\\"]* | *[!\ -~]*) JV=$(json_str "$1") ;;
 	*) JV="\"$1\"" ;;
 	esac
 }
@@ -205,6 +226,23 @@ redact() {
 	printf '%s' "$_u"
 }
 
+# scrub TEXT: TEXT without the base URL's user information and query, and
+# without the user information of any URL in it (a tool's message may quote them).
+scrub() {
+	_ui=
+	case $URL in *://*@*) _ui=${URL#*://}; _ui=${_ui%%/*}; case $_ui in *@*) _ui=${_ui%@*} ;; *) _ui= ;; esac ;; esac
+	_q=
+	case $URL in *\?*) _q=${URL#*\?} ;; esac
+	printf '%s\n' "$1" | awk -v a="$_ui" -v b="$_q" '
+	function cut(s, x,   i, o) {
+		if (x == "") return s
+		o = ""
+		while ((i = index(s, x)) > 0) { o = o substr(s, 1, i - 1) "REDACTED"; s = substr(s, i + length(x)) }
+		return o s
+	}
+	{ s = cut(cut($0, a), b); gsub(/:\/\/[^\/@ ]*@/, "://REDACTED@", s); print s }'
+}
+
 # plain URL: without user information, query and fragment (the scripts' FECDEPLOY_URL).
 plain() {
 	_u=${1%%#*}
@@ -274,7 +312,8 @@ Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --conf FILE            configuration file (default /etc/fecdeploy.conf) [FECDEPLOY_CONF]
   --cmdline FILE         kernel command line (default /proc/cmdline, 'none' ignores it) [FECDEPLOY_CMDLINE]
   --parallel N           archives prepared (downloaded, verified, decompressed) ahead at once (default 4) [FECDEPLOY_PARALLEL, parallel=]
-  (--idle-timeout and --retry-after-cap are accepted and ignored)
+  --idle-timeout D       fail a request whose next bytes do not come within D (default 30s; curl only) [FECDEPLOY_IDLE_TIMEOUT, idle_timeout=]
+  --retry-after-cap D    longest Retry-After honoured (default 60s) [FECDEPLOY_RETRY_AFTER_CAP, retry_after_cap=]
 
 Exit codes (when several problems occur, the lowest non-zero code wins):
   0 ok, 2 configuration or usage, 3 storage unreachable or no INDEX (404),
@@ -445,6 +484,9 @@ STATE=$(get state_dir "")
 STATUS_FILE_CFG=$(get status_file "")
 RETRIES=$(get retries 8)
 RETRY_WAIT_MAX=$(seconds retry_wait_max "$(get retry_wait_max 30)")
+RETRY_AFTER_CAP=$(seconds retry_after_cap "$(get retry_after_cap 60)")
+IDLE_TIMEOUT=$(seconds idle_timeout "$(get idle_timeout 30)")
+[ "$IDLE_TIMEOUT" -ge 1 ] || IDLE_TIMEOUT=30
 DEADLINE=$(seconds deadline "$(get deadline 600)")
 SCRIPT_TIMEOUT=$(seconds script_timeout "$(get script_timeout 300)")
 START_JITTER=$(seconds start_jitter "$(get start_jitter 5)")
@@ -510,11 +552,17 @@ elif command -v wget >/dev/null 2>&1; then
 else
 	fatal 2 "neither curl nor wget found on PATH"
 fi
+# busybox wget sends the user and password of a URL on to whatever host a
+# redirect points to, and cannot be told not to follow redirects.
+case $URL in
+*://*@*) _h=${URL#*://}; _h=${_h%%/*}
+	case $_h in *@*) [ "$FETCH" = curl ] || fatal 2 "the base URL $(redact "$URL") carries a user and password, but this FEC has only busybox wget, which would send them on to any host a redirect points to: add curl to the image, or give the credential as a query (?token=...)" ;; esac ;;
+esac
 if [ -n "$CA_FILE" ] && [ "$FETCH" != curl ]; then
 	log "warning: ca_file=$CA_FILE needs curl; busybox wget uses its own certificate handling"
 fi
-HAVE_TIMEOUT=0
-command -v timeout >/dev/null 2>&1 && HAVE_TIMEOUT=1
+TIMEOUT=
+command -v timeout >/dev/null 2>&1 && TIMEOUT=1
 FRACTIONAL_SLEEP=0
 sleep 0.001 2>/dev/null && FRACTIONAL_SLEEP=1
 
@@ -568,64 +616,160 @@ left() {
 	[ "$LEFT" -ge 1 ] || LEFT=1
 }
 
+# sizeof FILE: the size in bytes without reading the file (0 when missing).
+sizeof() {
+	[ -e "$1" ] || { echo 0; return; }
+	set -- $(ls -ln "$1")
+	echo "$5"
+}
+
 HTTP_CODE=
-# fetch_once URL FILE ERRFILE: 0 ok; 1 retryable failure; 2 HTTP error that is final (403, 404...).
-fetch_once() {
-	HTTP_CODE=
-	if [ "$FETCH" = curl ]; then
-		left
-		HTTP_CODE=$(curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time 30 --max-time "$LEFT" \
-			${CA_FILE:+--cacert "$CA_FILE"} -o "$2" -w '%{http_code}' "$1" 2>"$3")
-		_rc=$?
-		if [ $_rc -eq 0 ] && [ "$HTTP_CODE" = 200 ]; then return 0; fi
-	else
-		if [ "$HAVE_TIMEOUT" = 1 ]; then
-			left
-			timeout "$LEFT" wget -q -O "$2" "$1" 2>"$3"
-		else
-			wget -q -O "$2" "$1" 2>"$3"
-		fi
-		_rc=$?
-		[ $_rc -eq 0 ] && return 0
-		# busybox wget exits 1 for every HTTP error; the status is in the message.
-		HTTP_CODE=$(sed -n 's/.*server returned error: HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$3" | head -n 1)
-	fi
-	rm -f "$2"
-	case $HTTP_CODE in
-	501) return 2 ;;
-	408 | 429 | 5??) return 1 ;;
-	[1-5]??) return 2 ;;
+RETRY_AFTER_MS=
+# hdr NAME: the value of header NAME in the last response of $HDRS (header
+# lines as curl -D or busybox wget -S print them), empty when absent.
+hdr() {
+	printf '%s\n' "$HDRS" | awk -v n="$1" 'BEGIN { n = tolower(n) ":" }
+	{ sub(/\r$/, ""); sub(/^  /, "") }
+	/^HTTP\// { v = "" }
+	{ i = index($0, ":"); if (i && tolower(substr($0, 1, i)) == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v) } }
+	END { print v }'
+}
+
+# retry_after: a Retry-After header of the last response (seconds or an HTTP
+# date) in RETRY_AFTER_MS, capped at retry_after_cap; empty when absent.
+retry_after() {
+	RETRY_AFTER_MS=
+	_ra=$(hdr Retry-After)
+	case $_ra in
+	'') return ;;
+	*[!0-9]*)
+		_ra=$(date -u -D '%a, %d %b %Y %H:%M:%S' -d "${_ra% GMT}" +%s 2>/dev/null) || return
+		_ra=$((_ra - $(date -u +%s)))
+		[ "$_ra" -ge 0 ] || _ra=0 ;;
 	esac
+	[ "${#_ra}" -le 9 ] || _ra=999999999
+	[ "$_ra" -le "$RETRY_AFTER_CAP" ] || _ra=$RETRY_AFTER_CAP
+	RETRY_AFTER_MS=$((_ra * 1000))
+}
+
+# fetch_once URL FILE CAP [EXPECT]: one GET of URL into FILE, reading at most
+# CAP+1 bytes (a longer body is refused without being written whole). EXPECT,
+# when given, is the size the INDEX names: a body cut short before it leaves
+# FILE and its validator (FILE.v) for the next attempt, which resumes with a
+# Range (and If-Range) request.
+# Returns 0 ok; 1 retryable; 2 final HTTP error (403, 404...); 3 larger than
+# CAP; 4 FILE could not be written (a local failure, not the network's).
+# FETCH_MSG says why.
+fetch_once() {
+	HTTP_CODE= RETRY_AFTER_MS= FETCH_MSG= HDRS=
+	_off=0 _ir=
+	if [ -n "${4:-}" ] && [ -s "$2" ] && [ -s "$2.v" ]; then
+		_off=$(sizeof "$2")
+		read -r _ir <"$2.v" || _ir=
+		if [ "$_off" -ge "$4" ] || [ -z "$_ir" ]; then _off=0 _ir=; fi
+	fi
+	rm -f "$2.v"
+	[ "$_off" -gt 0 ] || { : >"$2"; } 2>/dev/null || {
+		FETCH_MSG="cannot create $2 (is the state filesystem full or read-only?)"
+		return 4
+	}
+	left
+	# Everything but the body is kept in memory ($_res): on a full state
+	# filesystem the reason must not need a file there. fd 3 collects the
+	# tools' messages, the headers and the exit codes.
+	if [ "$FETCH" = curl ]; then
+		_res=$({ { curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time "$IDLE_TIMEOUT" --max-time "$LEFT" \
+			${CA_FILE:+--cacert "$CA_FILE"} -D /proc/self/fd/3 ${_ir:+-C "$_off" -H "If-Range: $_ir"} -o - "$1" 2>&3 3>&3
+			echo "rc=$?" >&3; } | head -c $(($3 + 1 - _off)) 2>&3 >>"$2" || echo "local=$?" >&3; } 3>&1)
+	else
+		# busybox wget: -c resumes (it restarts from zero itself when the
+		# server answers 200); -S prints the headers, indented, on stderr.
+		if [ "$_off" -gt 0 ]; then
+			_res=$({ ${TIMEOUT:+timeout "$LEFT"} wget -S -q -c --header "If-Range: $_ir" -O "$2" "$1" 2>&3
+				echo "rc=$?" >&3; } 3>&1)
+		else
+			_res=$({ { ${TIMEOUT:+timeout "$LEFT"} wget -S -q -O - "$1" 2>&3 3>&3
+				echo "rc=$?" >&3; } | head -c $(($3 + 1)) 2>&3 >>"$2" || echo "local=$?" >&3; } 3>&1)
+		fi
+	fi
+	# one awk for what the tools said: exit code, status, local and other errors
+	HDRS=$_res
+	eval "$(printf '%s\n' "$_res" | awk '
+	function q(s) { gsub(/\047/, "\047\\\047\047", s); return "\047" s "\047" }
+	/^rc=/ { rc = substr($0, 4); next }
+	/^local=/ { loc = loc ? loc : "write error"; next }
+	/^ *HTTP\/[0-9.]* [0-9][0-9][0-9]/ { sub(/^ */, ""); split($0, f, " "); code = f[2]; next }
+	/^head:|can.t create|No space left|Read-only file system/ { if (!lm) lm = $0; next }
+	/^(curl|wget|timeout):/ { if ($0 !~ /restart failed/) em = $0 }
+	END { print "_rc=" q(rc) " HTTP_CODE=" q(code) " _lmsg=" q(lm ? lm : loc) " _emsg=" q(em) }')"
+	if [ -n "$_lmsg" ]; then
+		rm -f "$2"
+		FETCH_MSG="cannot write $2: $_lmsg (a local failure: free space in ${2%/*} or make it writable)"
+		return 4
+	fi
+	_got=$(sizeof "$2")
+	if [ "$_got" -gt "$3" ]; then
+		rm -f "$2"
+		FETCH_MSG="response larger than $3 bytes"
+		return 3
+	fi
+	case $HTTP_CODE in
+	'' | 000 | 2??) ;;
+	*)
+		rm -f "$2"
+		retry_after
+		FETCH_MSG="HTTP $HTTP_CODE"
+		case $HTTP_CODE in
+		416) return 1 ;; # the partial file is gone: the next attempt starts from zero
+		501) return 2 ;;
+		408 | 429 | 5??) return 1 ;;
+		*) return 2 ;;
+		esac ;;
+	esac
+	# A complete response (its length as the server said) is the caller's
+	# to verify; a transfer that broke after the status line (reset, stall,
+	# truncation: curl 18/28/56 with status 200) is retried like a failed
+	# connection, and resumed when the server sent a validator.
+	[ "$_rc" != 0 ] || return 0
+	FETCH_MSG=${_emsg:-"transfer failed (exit status $_rc)"}
+	_v=$(hdr ETag)
+	[ -n "$_v" ] || _v=$(hdr Last-Modified)
+	case $_rc in 33) _v= ;; esac # the server cannot resume: start from zero
+	if [ -n "${4:-}" ] && [ -n "$_v" ] && [ "$_got" -gt 0 ]; then
+		printf '%s\n' "$_v" >"$2.v" 2>/dev/null || rm -f "$2.v"
+	else
+		rm -f "$2"
+	fi
 	return 1
 }
 
 FETCH_ERR=
-# fetch URL FILE: retries (connection errors, 408, 429, 5xx; never 403/404)
-# with full-jitter exponential backoff (0.5 s, 1 s, 2 s ... retry_wait_max),
-# within the overall deadline. Returns 0, 1 (gave up) or 2 (final HTTP error).
+# fetch URL FILE CAP [EXPECT]: fetch_once with retries (connection errors,
+# broken transfers, 408, 429, 5xx; never 403/404) and full-jitter
+# exponential backoff (0.5 s, 1 s, 2 s ... retry_wait_max; a Retry-After
+# header instead when the server sends one), within the overall deadline.
+# Returns 0, 1 (gave up), 2 (final HTTP error), 3 (too large) or 4 (local
+# write failure); FETCH_ERR says why, without credentials.
 fetch() {
 	_n=0
 	_cap=500
-	_err=$2.err
 	while :; do
-		fetch_once "$1" "$2" "$_err"
-		case $? in
-		0) rm -f "$_err"; return 0 ;;
-		2) FETCH_ERR="GET $(redact "$1"): HTTP $HTTP_CODE"; rm -f "$_err"; return 2 ;;
+		fetch_once "$1" "$2" "$3" "${4:-}"
+		_frc=$?
+		FETCH_ERR="GET $(redact "$1"): $(scrub "$FETCH_MSG")"
+		case $_frc in
+		0) rm -f "$2.v"; return 0 ;;
+		1) ;;
+		*) rm -f "$2" "$2.v"; return $_frc ;;
 		esac
-		if [ -n "$HTTP_CODE" ] && [ "$HTTP_CODE" != 000 ]; then
-			FETCH_ERR="GET $(redact "$1"): HTTP $HTTP_CODE"
-		else
-			FETCH_ERR="GET $(redact "$1"): $(tr '\n' ' ' <"$_err" | sed 's/ *$//')"
-		fi
-		rm -f "$_err"
-		[ "$_n" -lt "$RETRIES" ] || return 1
+		if [ "$_n" -ge "$RETRIES" ]; then rm -f "$2" "$2.v"; return 1; fi
 		ms
 		if [ $(((MS - START_MS) / 1000)) -ge "$DEADLINE" ]; then
 			FETCH_ERR="$FETCH_ERR (deadline of ${DEADLINE}s reached)"
+			rm -f "$2" "$2.v"
 			return 1
 		fi
-		_w=$(rand "$_cap")
+		_w=${RETRY_AFTER_MS:-$(rand "$_cap")}
 		log "attempt $((_n + 1)) failed ($FETCH_ERR); retrying in ${_w}ms"
 		sleep_ms "$_w"
 		_n=$((_n + 1))
@@ -644,36 +788,55 @@ fi
 
 INDEX_URL=$(url_for "fecs/$FEC/INDEX")
 
-# fetch_index: INDEX into $WORK/INDEX, its sha256 into INDEX_SHA256.
+# fetch_index: INDEX into $WORK/INDEX, its sha256 into INDEX_SHA256. A FEC
+# that boots before the web server keeps asking until the deadline: each
+# round is a full set of retries, then a jittered pause (as the Go client).
 fetch_index() {
-	fetch "$INDEX_URL" "$WORK/INDEX"
-	case $? in
+	_round=1
+	while :; do
+		fetch "$INDEX_URL" "$WORK/INDEX" 4194304
+		_frc=$?
+		[ "$_frc" = 1 ] || break
+		ms
+		_rest=$((DEADLINE * 1000 - (MS - START_MS)))
+		if [ "$_rest" -le 0 ]; then
+			fatal 3 "no INDEX for FEC \"$FEC\" within the deadline of ${DEADLINE}s: $FETCH_ERR"
+		fi
+		_w=$(rand $((RETRY_WAIT_MAX * 1000)))
+		[ "$_w" -le "$_rest" ] || _w=$_rest
+		log "storage unreachable, trying again until the deadline (round $_round, waiting ${_w}ms): $FETCH_ERR"
+		sleep_ms "$_w"
+		_round=$((_round + 1))
+	done
+	case $_frc in
 	0) ;;
 	2) case $HTTP_CODE in
 		403 | 404) fatal 3 "FEC \"$FEC\" is not known to the storage at $(redact "$URL"): $FETCH_ERR; check the FEC name (--fec, fecdeploy.fec=) and the base URL" ;;
 		*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 		esac ;;
-	*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
+	3) fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") is larger than 4 MiB (the download was stopped there)" ;;
+	4) fatal 5 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 	esac
 	INDEX_SHA256=$(sha256 "$WORK/INDEX")
 	INDEX_SHA256=${INDEX_SHA256%% *}
-	set -- $(ls -ln "$WORK/INDEX")
-	[ "$5" -le 4194304 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") is larger than 4 MiB"
 }
 
 # check_signature: 0 when $WORK/INDEX.sig verifies $WORK/INDEX with a trusted
 # key; otherwise 1 with SIG_ERR set. Fetches INDEX.sig itself.
 check_signature() {
-	fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig"
+	fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig" 1024
 	case $? in
 	0) ;;
 	2) [ "$HTTP_CODE" = 404 ] || fatal 3 "fetching the INDEX signature: $FETCH_ERR"
 		SIG_ERR="index: INDEX is not signed (no INDEX.sig) but this FEC trusts signing keys"
+		: >"$WORK/INDEX.sig"
 		return 1 ;;
+	3) fatal 4 "INDEX of FEC \"$FEC\" refused: its signature INDEX.sig is larger than 1 KiB (an ed25519 signature is 64 bytes)" ;;
+	4) fatal 5 "fetching the INDEX signature: $FETCH_ERR" ;;
 	*) fatal 3 "fetching the INDEX signature: $FETCH_ERR" ;;
 	esac
 	_nkeys=0
-	_sigsize=$(set -- $(ls -ln "$WORK/INDEX.sig"); echo "$5")
+	_sigsize=$(sizeof "$WORK/INDEX.sig")
 	for _key in "$WORK"/key.*.pem; do
 		[ -e "$_key" ] || continue
 		_nkeys=$((_nkeys + 1))
@@ -698,13 +861,28 @@ if [ -n "$PUBKEYS" ]; then
 	done
 	# A reindex replaces INDEX and INDEX.sig one after the other: a FEC that
 	# fetched between the two renames holds a pair that does not match.
-	# Fetch both again (twice at most) before refusing, like the Go client.
-	_attempt=0
+	# Fetch both again, with backoff, while the storage keeps changing them
+	# (until the deadline); a pair that stays the same and does not verify
+	# is refused after two more fetches.
+	_same=0
+	_wcap=250
+	_pair=
 	until check_signature; do
-		[ "$_attempt" -lt 2 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: $SIG_ERR"
-		_attempt=$((_attempt + 1))
-		log "INDEX signature does not verify ($SIG_ERR); fetching INDEX and signature again (a reindex may be under way)"
-		sleep_ms 500
+		_now="$INDEX_SHA256 $(sha256 "$WORK/INDEX.sig" | cut -c1-64)"
+		if [ "$_now" = "$_pair" ]; then _same=$((_same + 1)); else _same=0; fi
+		_pair=$_now
+		ms
+		_rest=$((DEADLINE * 1000 - (MS - START_MS)))
+		if [ "$_same" -ge 2 ] || [ "$_rest" -le 0 ]; then
+			[ "$_rest" -gt 0 ] || SIG_ERR="$SIG_ERR (the INDEX kept changing until the deadline of ${DEADLINE}s)"
+			fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: $SIG_ERR"
+		fi
+		_w=$(rand "$_wcap")
+		[ "$_w" -le "$_rest" ] || _w=$_rest
+		log "INDEX signature does not verify ($SIG_ERR); fetching INDEX and signature again in ${_w}ms (a reindex may be under way)"
+		sleep_ms "$_w"
+		_wcap=$((_wcap * 2))
+		[ "$_wcap" -le 2000 ] || _wcap=2000
 		fetch_index
 	done
 fi
@@ -716,6 +894,14 @@ parse_index() {
 	_last=$(tail -c 1 "$1" | od -An -tx1 | tr -d ' ')
 	[ -s "$1" ] || { echo "malformed INDEX: empty file"; return 1; }
 	[ "$_last" = 0a ] || { echo "malformed INDEX: last line does not end in a newline (truncated download?)"; return 1; }
+	# The INDEX is ASCII (docs/index-format.md): any other byte, in a comment
+	# too, is refused (tab and CR get their own message below).
+	_bad=$(tr -d '\t\r\n -~' <"$1" | head -c 1 | od -An -tx1 | tr -d ' \n')
+	if [ -n "$_bad" ]; then
+		_ln=$(od -An -v -tx1 "$1" | tr -s ' ' '\n' | awk -v b="$_bad" '$0 == "" { next } { if ($0 == b) { print n + 1; exit } if ($0 == "0a") n++ }')
+		echo "malformed INDEX: line $_ln: byte 0x$_bad is not ASCII (the INDEX is ASCII text: a damaged or foreign file?)"
+		return 1
+	fi
 	_ln=0 _hdr=0 _seen=" "
 	while IFS= read -r _line; do
 		_ln=$((_ln + 1))
@@ -748,7 +934,7 @@ parse_index() {
 			done
 			valid_name "$_ifec" && [ "$_ifec" != global ] || { echo "malformed INDEX: header: bad FEC name \"$_ifec\""; return 1; }
 			valid_name "$_iarch" || { echo "malformed INDEX: header: bad architecture \"$_iarch\""; return 1; }
-			[ "$_ifec" = "$FEC" ] || { echo "INDEX at $INDEX_URL is for FEC $_ifec, not $FEC"; return 1; }
+			[ "$_ifec" = "$FEC" ] || { echo "INDEX at $(redact "$INDEX_URL") is for FEC $_ifec, not $FEC"; return 1; }
 			_hdr=1
 			continue
 		fi
@@ -800,12 +986,6 @@ fi
 log "INDEX fetched: FEC $FEC, $(wc -l <"$WORK/entries" | tr -d ' ') entries, sha256 $INDEX_SHA256"
 
 # ---------------------------------------------------------------- archives
-
-# sizeof FILE: the size in bytes without reading the file.
-sizeof() {
-	set -- $(ls -ln "$1")
-	echo "$5"
-}
 
 # magic FILE: the compression format from the first bytes.
 magic() {
@@ -1019,9 +1199,10 @@ prepare1() {
 		printf '5 is zstd-compressed (%s) but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz (fec-pack --format gzip) and record the FEC'"'"'s decoders (fecctl add-fec --decoders gzip,xz) so that fecctl link refuses zstd archives for it\n' "$5" >"$_base.fail"
 		return
 	fi
-	fetch "$(url_for "$5")" "$_base.dl"
+	fetch "$(url_for "$5")" "$_base.dl" "$4" "$4"
 	case $? in
 	0) ;;
+	3) printf '4 verify: size mismatch: the download is longer than the %s bytes the INDEX says, stopped there (%s)\n' "$4" "$5" >"$_base.fail"; return ;;
 	*) printf '5 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
 	esac
 	_got=$(sizeof "$_base.dl")
@@ -1238,8 +1419,12 @@ fetch_script() {
 		if [ "${_got%% *}" = "$2" ]; then chmod 0755 "$_dst"; return 0; fi
 	fi
 	_tmp=$STATE/scripts/.$1.tmp
-	fetch "$(url_for "$4")" "$_tmp"
-	case $? in 0) ;; *) echo "$FETCH_ERR"; return 5 ;; esac
+	fetch "$(url_for "$4")" "$_tmp" "$3" "$3"
+	case $? in
+	0) ;;
+	3) echo "verify: size mismatch: the download is longer than the $3 bytes the INDEX says, stopped there"; return 4 ;;
+	*) echo "$FETCH_ERR"; return 5 ;;
+	esac
 	_got=$(sizeof "$_tmp")
 	[ "$_got" = "$3" ] || { rm -f "$_tmp"; echo "verify: size mismatch: got $_got bytes, INDEX says $3"; return 4; }
 	_got=$(sha256 "$_tmp")

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
@@ -137,9 +138,13 @@ func TestRefusesBadDownloads(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
 		t.Parallel()
 		root := t.TempDir()
-		r := sh.Run(t, env("http://127.0.0.1:1", root, "FECDEPLOY_RETRIES=1", "FECDEPLOY_RETRY_WAIT_MAX=1"))
-		assert.Equal(t, 3, r.Code, "after one retry\n%s", r.Stderr)
+		start := time.Now()
+		r := sh.Run(t, env("http://127.0.0.1:1", root, "FECDEPLOY_RETRIES=1", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=8s"))
+		assert.Equal(t, 3, r.Code, "at the deadline\n%s", r.Stderr)
 		assert.Contains(t, r.Stderr, "attempt 1 failed")
+		assert.Contains(t, r.Stderr, "round 2", "asks again in further rounds until the deadline, as the Go client")
+		assert.Contains(t, r.Stderr, "no INDEX for FEC \"fec01\" within the deadline of 8s")
+		assert.GreaterOrEqual(t, time.Since(start), 8*time.Second)
 	})
 	t.Run("no-url", func(t *testing.T) {
 		t.Parallel()
