@@ -99,6 +99,13 @@ ms() {
 
 STATUS_ENTRIES=
 STATUS_SCRIPTS=
+REPAIRS=
+# repaired MESSAGE: broken state found and repaired; said on stderr, in the
+# summary and in the status file ("repairs"), never silently.
+repaired() {
+	log "state repaired: $1"
+	REPAIRS="${REPAIRS:+$REPAIRS$NL}$1"
+}
 SUMMARY_SCRIPTS=
 # jsv STRING: the JSON literal of STRING in $JV, without a subshell when
 # nothing needs escaping.
@@ -164,10 +171,22 @@ write_status() {
 		printf '  "duration_ms": %s,\n' "$((MS - START_MS))"
 		printf '  "entries": [%s%s%s],\n' "${STATUS_ENTRIES:+$NL    }" "$STATUS_ENTRIES" "${STATUS_ENTRIES:+$NL  }"
 		printf '  "scripts": [%s%s%s],\n' "${STATUS_SCRIPTS:+$NL    }" "$STATUS_SCRIPTS" "${STATUS_SCRIPTS:+$NL  }"
+		if [ -n "$REPAIRS" ]; then
+			_o=
+			while IFS= read -r _l; do _o="${_o:+$_o, }$(json_str "$_l")"; done <<EOT
+$REPAIRS
+EOT
+			printf '  "repairs": [%s],\n' "$_o"
+		fi
 		printf '  "exit_code": %s' "$RC"
 		if [ -n "$ERRORS" ]; then printf ',\n  "error": %s' "$(json_str "$ERRORS")"; fi
 		printf '\n}\n'
-	} >"$STATUS_FILE.tmp" && mv -f "$STATUS_FILE.tmp" "$STATUS_FILE"
+	} >"$STATUS_FILE.tmp" 2>/dev/null && [ "$(tail -c 2 "$STATUS_FILE.tmp")" = "}" ] &&
+		mv -f "$STATUS_FILE.tmp" "$STATUS_FILE" 2>/dev/null && return 0
+	# a full or read-only state filesystem: no half-written file stays
+	rm -f "$STATUS_FILE.tmp"
+	log "error: cannot write the status file $STATUS_FILE (a full or read-only filesystem?)"
+	if [ "$(rank 5)" -gt "$(rank "$RC")" ]; then RC=5; fi
 }
 
 # finish: write the status file, clean up, exit with the collected code.
@@ -201,6 +220,7 @@ summary() {
 		_i=$((_i + 1))
 	done
 	printf '%s' "$SUMMARY_SCRIPTS"
+	[ -z "$REPAIRS" ] || printf '%s\n' "$REPAIRS" | sed 's/^/  repaired  /'
 	_ns=$(printf '%s' "$SUMMARY_SCRIPTS" | grep -c .)
 	_sf=$(printf '%s' "$SUMMARY_SCRIPTS" | grep -c '^  failed ')
 	ms
@@ -821,11 +841,32 @@ fetch_index() {
 	INDEX_SHA256=${INDEX_SHA256%% *}
 }
 
+# start_sig: fetch INDEX.sig in the background, at the same moment as the
+# INDEX: the two requests are milliseconds apart, so a storage that rewrites
+# the pair several times a second still hands out matching pairs. The
+# result goes to $WORK/sig.rc (no `wait`: see the Busybox notes).
+start_sig() {
+	rm -f "$WORK/sig.rc"
+	(
+		fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig" 1024
+		printf '%s %s %s\n' "$?" "${HTTP_CODE:-0}" "$FETCH_ERR" >"$WORK/sig.rc.tmp"
+		mv -f "$WORK/sig.rc.tmp" "$WORK/sig.rc"
+	) &
+	SIG_PID=$!
+	PIDS="$PIDS $SIG_PID"
+}
+
 # check_signature: 0 when $WORK/INDEX.sig verifies $WORK/INDEX with a trusted
-# key; otherwise 1 with SIG_ERR set. Fetches INDEX.sig itself.
+# key; otherwise 1 with SIG_ERR set. Waits for start_sig's fetch.
 check_signature() {
-	fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig" 1024
-	case $? in
+	while [ ! -e "$WORK/sig.rc" ]; do
+		if ! kill -0 "$SIG_PID" 2>/dev/null; then
+			[ -e "$WORK/sig.rc" ] || echo "1 0 fetching INDEX.sig failed (the background job died)" >"$WORK/sig.rc"
+		fi
+		sleep_ms 20
+	done
+	read -r _src HTTP_CODE FETCH_ERR <"$WORK/sig.rc"
+	case $_src in
 	0) ;;
 	2) [ "$HTTP_CODE" = 404 ] || fatal 3 "fetching the INDEX signature: $FETCH_ERR"
 		SIG_ERR="index: INDEX is not signed (no INDEX.sig) but this FEC trusts signing keys"
@@ -848,6 +889,7 @@ check_signature() {
 	return 1
 }
 
+[ -z "$PUBKEYS" ] || start_sig
 fetch_index
 
 # Signature: when the FEC trusts keys, the INDEX must carry a valid signature
@@ -883,6 +925,7 @@ if [ -n "$PUBKEYS" ]; then
 		sleep_ms "$_w"
 		_wcap=$((_wcap * 2))
 		[ "$_wcap" -le 2000 ] || _wcap=2000
+		start_sig
 		fetch_index
 	done
 fi
@@ -1288,20 +1331,45 @@ want_kind() {
 }
 
 # installed_sha KIND NAME: the sha256 recorded after the last commit, in $ISHA.
+# A record that cannot be used (not a file, unreadable, no sha256) is
+# removed, so that this install can write a good one, and said so.
 installed_sha() {
 	ISHA=
-	[ -f "$STATE/installed/$1/$2" ] || return 0
-	read -r _l <"$STATE/installed/$1/$2" || true
-	for _w in $_l; do
-		case $_w in sha256=*) ISHA=${_w#sha256=}; return 0 ;; esac
-	done
+	_rec=$STATE/installed/$1/$2
+	[ -e "$_rec" ] || [ -L "$_rec" ] || return 0
+	_l=
+	if [ -f "$_rec" ] && [ ! -L "$_rec" ]; then
+		read -r _l <"$_rec" || true
+		for _w in $_l; do
+			case $_w in sha256=*) ISHA=${_w#sha256=} ;; esac
+		done
+		case $ISHA in *[!0-9a-f]*) ISHA= ;; esac
+		[ "${#ISHA}" = 64 ] && return 0
+		ISHA=
+		_what="is corrupt (no sha256 in \"$(printf '%.60s' "$_l")\")"
+		rm -f "$_rec"
+	else
+		_what="is not a regular file"
+		rm -rf "$_rec"
+	fi
+	if [ -e "$_rec" ] || [ -L "$_rec" ]; then
+		fail 5 "state: the install record $_rec $_what and cannot be removed"
+	else
+		repaired "the install record $_rec $_what: removed, $1 $2 is installed again"
+	fi
 }
 
-# record KIND NAME SHA256 VERSION PATH: the state line the Go client writes.
+# record KIND NAME SHA256 VERSION PATH: the state line the Go client writes
+# (written whole or not at all: a short write leaves no record).
 record() {
-	mkdir -p "$STATE/installed/$1" &&
-		printf 'sha256=%s version=%s path=%s\n' "$3" "$4" "$5" >"$STATE/installed/$1/.$2.tmp" &&
-		mv -f "$STATE/installed/$1/.$2.tmp" "$STATE/installed/$1/$2"
+	_t=$STATE/installed/$1/.$2.tmp
+	if mkdir -p "$STATE/installed/$1" 2>/dev/null &&
+		printf 'sha256=%s version=%s path=%s\n' "$3" "$4" "$5" >"$_t" 2>/dev/null &&
+		[ "$(sizeof "$_t")" -gt 80 ] && mv -f "$_t" "$STATE/installed/$1/$2" 2>/dev/null; then
+		return 0
+	fi
+	rm -f "$_t"
+	return 1
 }
 
 # Archives in INDEX order; entry.<n> holds the status of the n-th.
@@ -1397,7 +1465,7 @@ while [ "$_j" -le "$_total" ]; do
 			printf '%s %s %s %s %s\n' "$k" "$n" "${ver:--}" "$dev" "$sum" >"$WORK/done.$_i"
 			add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" installed "$_bytes" "$_dur" ""
 		else
-			_code=5 _why="installed, but recording it in $STATE failed"
+			_code=5 _why="installed, but writing its install record $STATE/installed/$k/$n failed (a full or read-only state filesystem?); it is installed again at the next boot"
 		fi
 	fi
 	if [ "$_code" != 0 ]; then

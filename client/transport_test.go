@@ -371,4 +371,3 @@ func TestIndexBytesAndStatusJSON(t *testing.T) {
 		})
 	}
 }
-
