@@ -42,6 +42,7 @@ RC=0
 rank() { if [ "$1" = 0 ]; then echo 0; else echo $((10 - $1)); fi; }
 # fail CODE MESSAGE: remember the most severe exit code and log the message.
 fail() {
+	case $1 in [1-9]) ;; *) set -- 5 "$2" ;; esac
 	log "error: $2"
 	if [ "$(rank "$1")" -gt "$(rank "$RC")" ]; then RC=$1; fi
 	ERRORS="${ERRORS:+$ERRORS$NL}$2"
@@ -876,12 +877,31 @@ check_signature() {
 	4) fatal 5 "fetching the INDEX signature: $FETCH_ERR" ;;
 	*) fatal 3 "fetching the INDEX signature: $FETCH_ERR" ;;
 	esac
+	verify_pair "$WORK/INDEX" "$WORK/INDEX.sig" && return 0
+	# The storage changed between the two requests: the INDEX of this round
+	# may match the signature of the previous one, or the other way round
+	# (both are signed by a trusted key: either is authentic and recent).
+	if [ -s "$WORK/INDEX.prev" ]; then
+		verify_pair "$WORK/INDEX" "$WORK/INDEX.sig.prev" && return 0
+		if verify_pair "$WORK/INDEX.prev" "$WORK/INDEX.sig"; then
+			mv -f "$WORK/INDEX.prev" "$WORK/INDEX"
+			INDEX_SHA256=$(sha256 "$WORK/INDEX")
+			INDEX_SHA256=${INDEX_SHA256%% *}
+			return 0
+		fi
+	fi
+	verify_pair "$WORK/INDEX" "$WORK/INDEX.sig"
+}
+
+# verify_pair INDEX SIG: 0 when SIG is a signature of INDEX by a trusted key,
+# else 1 with SIG_ERR set.
+verify_pair() {
 	_nkeys=0
-	_sigsize=$(sizeof "$WORK/INDEX.sig")
+	_sigsize=$(sizeof "$2")
 	for _key in "$WORK"/key.*.pem; do
 		[ -e "$_key" ] || continue
 		_nkeys=$((_nkeys + 1))
-		if [ "$_sigsize" = 64 ] && openssl pkeyutl -verify -pubin -inkey "$_key" -rawin -in "$WORK/INDEX" -sigfile "$WORK/INDEX.sig" >/dev/null 2>&1; then
+		if [ "$_sigsize" = 64 ] && openssl pkeyutl -verify -pubin -inkey "$_key" -rawin -in "$1" -sigfile "$2" >/dev/null 2>&1; then
 			return 0
 		fi
 	done
@@ -925,6 +945,7 @@ if [ -n "$PUBKEYS" ]; then
 		sleep_ms "$_w"
 		_wcap=$((_wcap * 2))
 		[ "$_wcap" -le 2000 ] || _wcap=2000
+		cp -f "$WORK/INDEX" "$WORK/INDEX.prev" && cp -f "$WORK/INDEX.sig" "$WORK/INDEX.sig.prev" || fatal 5 "cannot copy the INDEX in $WORK"
 		start_sig
 		fetch_index
 	done
@@ -1194,12 +1215,40 @@ merge() {
 }
 
 # list_archive FILE FORMAT OUT TAR: decompress a verified archive once into
-# the plain tar TAR, then list that (`tar -tv` seeks over the data) into OUT;
-# the extraction reads TAR too, so nothing is decompressed twice. Prints a
-# reason and returns 1 when the archive cannot be read.
+# the plain tar TAR while listing the stream (`tar -tv`) into OUT; the
+# extraction reads TAR, so nothing is decompressed twice. The listing is
+# watched as it streams: past 200,000 entries or 8 GiB of file data the
+# decompression stops at once, before the rest of the tar is written.
+# Prints a reason and returns 1 when the archive cannot be read or is over a
+# limit, 2 when TAR or OUT cannot be written (a local failure).
 list_archive() {
-	if ! decode "$2" "$1" >"$4" 2>"$3.err"; then
-		echo "archive: corrupt $2 stream: $(head -n 1 "$3.err")"
+	rm -f "$3.stop"
+	# Messages and exit codes are kept in memory: on a full state filesystem
+	# a file for them could not be written either.
+	_res=$({ { decode "$2" "$1" 2>&3; echo "drc=$?" >&3; } | tee "$4" 2>&3 |
+		{ tar -tvf - 2>&3; echo "trc=$?" >&3; [ -e "$3.stop" ] || cat >/dev/null; } |
+		awk -v out="$3" -v stop="$3.stop" '
+		{ print > out; n++; split($0, f, " "); s += f[3] }
+		n > 200000 || s > 8589934592 {
+			printf "" > stop; close(stop)
+			print (n > 200000 ? "limit=more than 200000 entries" : "limit=more than 8 GiB of files")
+			exit
+		}' 2>&3; } 3>&1)
+	_lim=$(printf '%s\n' "$_res" | sed -n 's/^limit=//p' | head -n 1)
+	if [ -n "$_lim" ]; then
+		rm -f "$4"
+		echo "archive: unsafe entry: $_lim (decompression stopped there)"
+		return 1
+	fi
+	_e=$(printf '%s\n' "$_res" | grep -e '^tee:' -e '^awk:' -e 'No space left' -e 'Read-only file system' -e "can't create" | head -n 1)
+	if [ -n "$_e" ]; then
+		rm -f "$4"
+		echo "archive: cannot write the decompressed archive to ${4%/*}: $_e (a local failure: free space there, or set parallel = 1)"
+		return 2
+	fi
+	_drc=$(printf '%s\n' "$_res" | sed -n 's/^drc=//p')
+	if [ "$_drc" != 0 ]; then
+		echo "archive: corrupt $2 stream: $(printf '%s\n' "$_res" | grep -v -e '^[dt]rc=' -e '^tar:' | head -n 1)"
 		return 1
 	fi
 	# A tar ends in two zero blocks: anything else is a truncated archive
@@ -1209,11 +1258,9 @@ list_archive() {
 		echo "archive: corrupt archive: the tar does not end in an end-of-archive marker (truncated, or data after its end)"
 		return 1
 	fi
-	tar -tvf "$4" >"$3" 2>"$3.err"
-	_trc=$?
-	if [ -s "$3.err" ]; then
+	_e=$(printf '%s\n' "$_res" | grep '^tar:' | head -n 1)
+	if [ -n "$_e" ]; then
 		# busybox reports stripped absolute names and ".." prefixes here
-		_e=$(head -n 1 "$3.err")
 		case $_e in
 		*"removing leading '"*..*) echo "archive: unsafe entry: a name contains \"..\" ($_e)" ;;
 		*"removing leading '/"*) echo "archive: unsafe entry: absolute name; entries must be relative to / ($_e)" ;;
@@ -1221,6 +1268,7 @@ list_archive() {
 		esac
 		return 1
 	fi
+	_trc=$(printf '%s\n' "$_res" | sed -n 's/^trc=//p')
 	if [ "$_trc" != 0 ]; then
 		echo "archive: corrupt archive: tar exited with $_trc"
 		return 1
@@ -1263,7 +1311,12 @@ prepare1() {
 	zstd) command -v zstd >/dev/null 2>&1 || {
 		printf '5 is zstd-compressed but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz\n' >"$_base.fail"; return; } ;;
 	esac
-	_why=$(list_archive "$_base.dl" "$_fmt" "$_base.list" "$_base.tar") || { printf '4 %s\n' "$_why" >"$_base.fail"; return; }
+	_why=$(list_archive "$_base.dl" "$_fmt" "$_base.list" "$_base.tar")
+	case $? in
+	0) ;;
+	2) printf '5 %s\n' "$_why" >"$_base.fail"; return ;;
+	*) printf '4 %s\n' "$_why" >"$_base.fail"; return ;;
+	esac
 	rm -f "$_base.dl"
 	_why=$(check_listing <"$_base.list")
 	[ -z "$_why" ] || { printf '4 archive: unsafe entry: %s\n' "$_why" >"$_base.fail"; return; }
@@ -1445,12 +1498,18 @@ while [ "$_j" -le "$_total" ]; do
 	_code=0
 	_why=
 	_prep_ms=0
+	_lost="preparing the archive failed, and its reason could not be written to $WORK (a full state filesystem?)"
 	if [ -f "$_base.fail" ]; then
-		read -r _code _why <"$_base.fail"
+		read -r _code _why <"$_base.fail" || true
+		case $_code in [2-6]) ;; *) _code=5 _why=$_lost ;; esac
 	elif [ -f "$_base.ok" ]; then
-		read -r _dfmt _prep_ms <"$_base.ok"
-		_why=$(install_archive "$k" "$n" "$_dfmt")
-		_code=$?
+		read -r _dfmt _prep_ms <"$_base.ok" || true
+		case $_dfmt in
+		gzip | xz | zstd)
+			_why=$(install_archive "$k" "$n" "$_dfmt")
+			_code=$? ;;
+		*) _code=5 _why=$_lost _prep_ms=0 ;;
+		esac
 	else
 		_code=5 _why="preparing the download failed"
 	fi

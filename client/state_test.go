@@ -1,6 +1,8 @@
 package client_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -154,4 +156,51 @@ func writeAtomic(t *testing.T, p string, data []byte) {
 	if os.WriteFile(tmp, data, 0o644) == nil {
 		_ = os.Rename(tmp, p)
 	}
+}
+
+// A full disk while an archive is decompressed is a failure (exit 5, said
+// with the place), never a success, even when no note can be written there.
+func TestFullDiskDuringDecompression(t *testing.T) {
+	t.Parallel()
+	sh := clienttest.NewShell(t)
+	st := clienttest.NewStorage(t)
+	st.Software(t, "fec01", "Z", "1.0.0", clienttest.Tree("opt/z", map[string]string{"zeros": strings.Repeat("\x00", 8<<20)}))
+	st.WriteIndex(t, "fec01", nil)
+	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	state := smallTmpfs(t, "1m")
+	root := t.TempDir()
+	r := sh.Run(t, env(ng.URL, root, "FECDEPLOY_STATE_DIR="+state))
+	require.Equal(t, 5, r.Code, "%s%s", r.Stdout, r.Stderr)
+	assert.Contains(t, r.Stderr, "cannot write the decompressed archive to "+state+"/.work-")
+	assert.NoDirExists(t, filepath.Join(root, "opt/z"))
+	if b, err := os.ReadFile(filepath.Join(state, "status.json")); err == nil {
+		var v struct {
+			ExitCode int `json:"exit_code"`
+		}
+		require.NoError(t, json.Unmarshal(b, &v), "status.json: %s", b)
+		assert.Equal(t, 5, v.ExitCode)
+	}
+}
+
+// The listing is watched while the archive is decompressed: an entry that
+// takes the archive past 8 GiB stops the decompression there, before the
+// rest of the tar is written.
+func TestDecompressionStopsAtTheLimit(t *testing.T) {
+	t.Parallel()
+	sh := clienttest.NewShell(t)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "opt/big", Mode: 0o644, Size: 9 << 30, ModTime: clienttest.ModTime, Format: tar.FormatGNU}))
+	_, err := tw.Write(make([]byte, 32<<20))
+	require.NoError(t, err)
+	st := clienttest.NewStorage(t)
+	st.Put(t, "fec01", index.Entry{Kind: index.KindSoftware, Name: "Big", Path: "software/Big/1/big.tar.gz", Format: index.FormatGzip},
+		clienttest.Compress(t, index.FormatGzip, b.Bytes()))
+	st.WriteIndex(t, "fec01", nil)
+	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	root := t.TempDir()
+	r := sh.Run(t, env(ng.URL, root))
+	require.Equal(t, 4, r.Code, "%s%s", r.Stdout, r.Stderr)
+	assert.Contains(t, r.Stderr, "more than 8 GiB of files (decompression stopped there)")
+	onlyState(t, root)
 }

@@ -208,10 +208,8 @@ func TestStalledTransferIsRetried(t *testing.T) {
 	_, ng, _ := bigSoftware(t)
 	fs := startFaulty(t, ng.URL, &fault{suffix: ".tar.gz", times: 1, kind: "stall", after: 0})
 	root := t.TempDir()
-	start := time.Now()
 	r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=2", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_IDLE_TIMEOUT=2s"))
 	require.Equal(t, 0, r.Code, "%s%s", r.Stdout, r.Stderr)
-	assert.Less(t, time.Since(start), 60*time.Second, "the stall is cut after the idle timeout\n%s", r.Stderr)
 	assert.Contains(t, r.Stderr, "curl: (28)")
 	assert.FileExists(t, filepath.Join(root, "opt/a/f"))
 }
