@@ -706,8 +706,27 @@ fetch_once() {
 		# busybox wget: -c resumes (it restarts from zero itself when the
 		# server answers 200); -S prints the headers, indented, on stderr.
 		if [ "$_off" -gt 0 ]; then
-			_res=$({ ${TIMEOUT:+timeout "$LEFT"} wget -S -q -c --header "If-Range: $_ir" -O "$2" "$1" 2>&3
-				echo "rc=$?" >&3; } 3>&1)
+			# wget -c writes FILE itself: a watcher stops it past the cap.
+			rm -f "$2.pid"
+			_res=$({
+				(
+					sh -c 'echo $$ >"$0"; exec "$@"' "$2.pid" ${TIMEOUT:+timeout "$LEFT"} \
+						wget -S -q -c --header "If-Range: $_ir" -O "$2" "$1" 2>&3
+					echo "rc=$?" >&3
+				) &
+				_bg=$!
+				while kill -0 "$_bg" 2>/dev/null; do
+					_st=
+					[ -r "/proc/$_bg/stat" ] && read -r _ _ _st _ <"/proc/$_bg/stat"
+					[ "$_st" != Z ] || break
+					if [ "$(sizeof "$2")" -gt "$3" ]; then
+						read -r _p <"$2.pid" && kill "$_p" 2>/dev/null
+						break
+					fi
+					sleep_ms 100
+				done
+			} 3>&1)
+			rm -f "$2.pid"
 		else
 			_res=$({ { ${TIMEOUT:+timeout "$LEFT"} wget -S -q -O - "$1" 2>&3 3>&3
 				echo "rc=$?" >&3; } | head -c $(($3 + 1)) 2>&3 >>"$2" || echo "local=$?" >&3; } 3>&1)

@@ -236,6 +236,24 @@ func TestDownloadsStopAtTheirCap(t *testing.T) {
 	})
 }
 
+// A resumed download is capped too: busybox wget -c writes the file
+// itself, a watcher stops it past the archive's size.
+func TestResumedDownloadStopsAtTheCap(t *testing.T) {
+	t.Parallel()
+	variants(t, func(t *testing.T, sh *clienttest.Shell) {
+		_, ng, size := bigSoftware(t)
+		fs := startFaulty(t, ng.URL,
+			&fault{suffix: ".tar.gz", times: 1, kind: "reset", after: int(size / 2)},
+			&fault{suffix: ".tar.gz", kind: "endless"})
+		root := t.TempDir()
+		r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=3", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=60s"))
+		assert.Equal(t, 4, r.Code, "%s%s", r.Stdout, r.Stderr)
+		assert.Contains(t, r.Stderr, "longer than the")
+		assert.Less(t, fs.sent.Load(), int64(24<<20), "the client stopped reading near the cap")
+		onlyState(t, root)
+	})
+}
+
 // A FEC that boots before the web server keeps asking for its INDEX until
 // the deadline (each round a full set of retries), as the Go client does.
 func TestUnreachableIndexRetriedUntilDeadline(t *testing.T) {
