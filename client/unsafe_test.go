@@ -286,11 +286,11 @@ func TestRetries(t *testing.T) {
 		// retries=2: three attempts a round, full-jitter backoff, further
 		// rounds until the deadline (as the Go client), then 3.
 		r := sh.Run(t, append(env(ng.URL, t.TempDir()), "FECDEPLOY_FEC=busy", "FECDEPLOY_RETRIES=2",
-			"FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=15s"))
+			"FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=45s"))
 		assert.Equal(t, 3, r.Code, r.Stderr)
-		assert.GreaterOrEqual(t, strings.Count(r.Stderr, "failed (GET"), 1, r.Stderr)
-		assert.Contains(t, r.Stderr, "within the deadline of 15s")
-		assert.GreaterOrEqual(t, strings.Count(ng.AccessLog(), "/fecs/busy/INDEX"), 2, ng.AccessLog()) // few on a loaded machine
+		assert.GreaterOrEqual(t, strings.Count(r.Stderr, "failed (GET"), 2, r.Stderr)
+		assert.Contains(t, r.Stderr, "within the deadline of 45s")
+		assert.GreaterOrEqual(t, strings.Count(ng.AccessLog(), "/fecs/busy/INDEX"), 3, ng.AccessLog())
 	})
 	// 404 and 501 are final: one request each.
 	for _, fec := range []string{"nosuchfec", "teapot"} {
