@@ -12,6 +12,7 @@ package monitor
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -476,4 +477,34 @@ func (s Service) Marshal() []byte {
 		put("arg."+k, s.Args[k])
 	}
 	return b.Bytes()
+}
+
+// ServiceFromArgs parses a service given as key=value arguments (fecctl
+// monitor add FEC NAME check=tcp port=9000); errors name the argument.
+func ServiceFromArgs(name string, args []string, o ParseOptions) (Service, error) {
+	for i, a := range args {
+		if strings.ContainsAny(a, "\n\r") {
+			return Service{}, &SyntaxError{File: "argument", Line: i + 1, Msg: "line break in a value"}
+		}
+	}
+	svc, err := ParseService(name, []byte(strings.Join(args, "\n")), o)
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		se.File = "service " + name
+		if se.Line > 0 {
+			se.File = fmt.Sprintf("argument %d (%s)", se.Line, args[se.Line-1])
+			se.Line = 0
+		}
+	}
+	return svc, err
+}
+
+// Generate renders hosts and writes them with WriteSet: what fecctl icinga
+// does after reading the storage (storage.MonitorHosts).
+func Generate(ctx context.Context, hosts []Host, dir string, ro RenderOptions, so SetOptions) (SetResult, error) {
+	files, err := Render(hosts, ro)
+	if err != nil {
+		return SetResult{}, err
+	}
+	return WriteSet(ctx, dir, files, so)
 }
