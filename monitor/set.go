@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/fair-acc/fecdeploy/internal/durable"
 )
@@ -20,6 +21,7 @@ import (
 //
 //	<dir>/current -> sets/<id>     what Icinga includes (include_recursive "<dir>/current")
 //	<dir>/sets/<id>/*.conf         one generated set; <id> is a digest of its content
+//	<dir>/.lock                    flock'ed while a set is written
 const (
 	CurrentLink = "current"
 	SetsDir     = "sets"
@@ -71,7 +73,7 @@ func SetID(files []File) string {
 // step (a symlink switch), so Icinga never reads half of it. With
 // o.Check, a set icinga2 rejects is removed and ErrRejected returned: the
 // previous set stays current. Old sets but the previous one are removed.
-// WriteSet does not lock dir: run one generator at a time.
+// Concurrent calls on one dir are serialised by a lock file (<dir>/.lock).
 func WriteSet(ctx context.Context, dir string, files []File, o SetOptions) (SetResult, error) {
 	var res SetResult
 	dir, err := filepath.Abs(dir)
@@ -86,6 +88,15 @@ func WriteSet(ctx context.Context, dir string, files []File, o SetOptions) (SetR
 	sets := filepath.Join(dir, SetsDir)
 	if err := os.MkdirAll(sets, 0o755); err != nil {
 		return res, fmt.Errorf("monitor: creating %s: %w", sets, err)
+	}
+	// One generator at a time per output directory.
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return res, fmt.Errorf("monitor: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return res, fmt.Errorf("monitor: locking %s: %w", dir, err)
 	}
 	if st, err := os.Lstat(filepath.Join(dir, CurrentLink)); err == nil && st.Mode()&os.ModeSymlink == 0 {
 		return res, fmt.Errorf("monitor: %s is not a symlink; move it away (WriteSet owns %s)", filepath.Join(dir, CurrentLink), dir)
