@@ -32,7 +32,7 @@ func TestReleaseFillsMonitor(t *testing.T) {
 		_, err = Release(ctx, st, Request{Name: "Foo_DU", Version: v, Arch: "x86_64", SourceDir: src,
 			Prefix: "opt/fesa/Foo_DU/" + v, Link: []string{"scu01"}})
 		require.NoError(t, err)
-		h, ok, err := st.MonitorServices("scu01")
+		h, ok, err := st.MonitorServices(ctx, "scu01")
 		require.NoError(t, err)
 		require.True(t, ok)
 		if v == "dev" {

@@ -41,7 +41,7 @@ func monitorDir(fec string) (string, error) { return fecFile(fec, monitor.Dir) }
 // monitor/ folder, sorted by FEC name. Every invalid file is reported (the
 // errors joined, each naming file and line); nothing is returned then.
 func (s *Storage) MonitorHosts(ctx context.Context, o monitor.ParseOptions) ([]monitor.Host, error) {
-	fecs, err := s.FECs()
+	fecs, err := s.FECs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,10 @@ func (s *Storage) monitorHost(fec string, o monitor.ParseOptions, buf []byte) (m
 
 // MonitorServices lists FEC fec's monitoring declaration (nil Host.Services
 // and ok false when it has no monitor/ folder).
-func (s *Storage) MonitorServices(fec string) (h monitor.Host, ok bool, err error) {
+func (s *Storage) MonitorServices(ctx context.Context, fec string) (h monitor.Host, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return h, false, err
+	}
 	if _, err := s.readFECConf(fec); err != nil {
 		return h, false, err
 	}

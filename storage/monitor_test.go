@@ -18,6 +18,7 @@ import (
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/monitor"
 	"github.com/fair-acc/fecdeploy/storage"
+	"github.com/fair-acc/fecdeploy/version"
 )
 
 var updateMonitor = flag.Bool("update-monitor", false, "rewrite testdata/monitor/*.golden")
@@ -29,7 +30,7 @@ func publishReal(t *testing.T, st *storage.Storage, name, ver string, tree map[s
 	var b bytes.Buffer
 	_, err := archive.Pack(ctx, &b, testkit.WriteTree(t, t.TempDir(), tree), archive.PackOptions{Format: index.FormatGzip, Prefix: "opt/fesa/" + name + "/" + ver})
 	require.NoError(t, err)
-	_, err = st.Publish(ctx, storage.PublishRequest{Kind: index.KindSoftware, Name: name, Version: ver, Arch: "x86_64", Body: &b})
+	_, err = st.Publish(ctx, storage.PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse(ver), Arch: "x86_64", Body: &b})
 	require.NoError(t, err)
 }
 
@@ -115,7 +116,7 @@ func TestMonitorFollowsReleases(t *testing.T) {
 	// A hand-written file of the software's name is left alone by releases.
 	require.NoError(t, st.AddMonitorService(ctx, "scu01", monitor.Service{Name: "Foo_DU", Kind: monitor.KindProcess, Process: "Foo_DU_M"}))
 	require.NoError(t, st.Link(ctx, "scu01", index.KindSoftware, "Foo_DU", "1.1.0"))
-	h, ok, err := st.MonitorServices("scu01")
+	h, ok, err := st.MonitorServices(ctx, "scu01")
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Len(t, h.Services, 2)

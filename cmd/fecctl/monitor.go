@@ -58,7 +58,7 @@ func newMonitor(e *env) cli.Command {
 					if err := cli.NArgs(rest, 0, 0, ""); err != nil {
 						return err
 					}
-					h, ok, err := st.MonitorServices(fec)
+					h, ok, err := st.MonitorServices(e.ctx, fec)
 					if err != nil {
 						return err
 					}
