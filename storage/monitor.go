@@ -340,3 +340,28 @@ func (s *Storage) syncMonitors(ctx context.Context, todo []pendingSwitch) {
 		s.syncMonitor(ctx, p.result.FEC, index.KindSoftware, p.result.Software)
 	}
 }
+
+// ProblemBadMonitor: a file of a FEC's monitoring declaration that does not
+// parse (Verify; fecctl icinga refuses to generate then).
+const ProblemBadMonitor ProblemKind = "bad-monitor"
+
+// checkMonitor reports every invalid file of the FEC's monitor/ folder.
+func (v *verifier) checkMonitor(fec string) {
+	_, _, err := v.s.monitorHost(fec, monitor.ParseOptions{}, make([]byte, smallFile))
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	dir, _ := monitorDir(fec)
+	for _, e := range errs {
+		p := dir
+		var se *monitor.SyntaxError
+		if errors.As(e, &se) {
+			p = se.File
+		}
+		v.add(ProblemBadMonitor, p, fec, e.Error(), "fix the file (docs/monitoring.md) or edit it with fecctl monitor add/rm")
+	}
+}

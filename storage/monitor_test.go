@@ -170,3 +170,26 @@ func TestMonitorHostsRefusesBrokenFiles(t *testing.T) {
 	require.ErrorIs(t, st.RemoveMonitorService(ctx, "scu01", "nothere"), storage.ErrNotFound)
 	assert.Equal(t, snap, testkit.Snapshot(t, dir))
 }
+
+// fecctl verify names broken monitoring files too.
+func TestVerifyReportsBadMonitorFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := storage.Init(t.TempDir())
+	require.NoError(t, err)
+	require.NoError(t, st.AddFEC(ctx, "scu01", storage.FECConfig{Arch: "x86_64"}))
+	require.NoError(t, st.AddMonitorService(ctx, "scu01", monitor.Service{Name: "ok", Kind: monitor.KindTCP, Port: 1}))
+	r, err := st.Verify(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, r.Count(storage.ProblemBadMonitor))
+	require.NoError(t, os.WriteFile(filepath.Join(st.Base(), "fecs/scu01/monitor/bad"), []byte("check=tcp\n"), 0o644))
+	r, err = st.Verify(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Count(storage.ProblemBadMonitor))
+	for _, p := range r.Problems {
+		if p.Kind == storage.ProblemBadMonitor {
+			assert.Equal(t, "fecs/scu01/monitor/bad", p.Path)
+			assert.Contains(t, p.Message, "check=tcp needs a port= line")
+		}
+	}
+}
