@@ -182,3 +182,21 @@ func loaded(t *testing.T, bin, setDir string) map[string][]string {
 	}
 	return got
 }
+
+// A command on a site's allowed list that the site defines itself passes
+// the check when its definition is included, and only then.
+func TestIcingaCheckIncludes(t *testing.T) {
+	t.Parallel()
+	bin := icinga2(t)
+	ctx := context.Background()
+	site := filepath.Join(t.TempDir(), "site-commands.conf")
+	require.NoError(t, os.WriteFile(site, []byte("object CheckCommand \"site_check\" {\n\tcommand = [ \"/bin/true\" ]\n}\n"), 0o644))
+	svc, err := monitor.ParseService("x/custom", []byte("check=command\ncommand=site_check\n"), monitor.ParseOptions{Commands: []string{"site_check"}})
+	require.NoError(t, err)
+	files, err := monitor.Render([]monitor.Host{{Name: "scu01", Services: []monitor.Service{svc}}}, monitor.RenderOptions{})
+	require.NoError(t, err)
+	_, err = monitor.WriteSet(ctx, t.TempDir(), files, monitor.SetOptions{Check: true, Icinga2: bin})
+	require.ErrorIs(t, err, monitor.ErrRejected)
+	_, err = monitor.WriteSet(ctx, t.TempDir(), files, monitor.SetOptions{Check: true, Icinga2: bin, CheckIncludes: []string{site}})
+	require.NoError(t, err)
+}

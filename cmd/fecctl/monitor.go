@@ -105,6 +105,7 @@ func newIcinga(e *env) cli.Command {
 			out := fs.String("out", "", "output directory (Icinga includes DIR/current)")
 			check := fs.Bool("check", false, "validate the new set with icinga2 daemon -C before switching to it")
 			icinga2 := fs.String("icinga2", "icinga2", "the icinga2 binary for -check")
+			includes := fs.String("check-include", "", "comma-separated files -check also includes (the site's own objects the generated ones use)")
 			reload := fs.String("reload", "", "command run after a new set became current (split on spaces), e.g. 'systemctl reload icinga2'")
 			var ro monitor.RenderOptions
 			fs.StringVar(&ro.Domain, "domain", "", "appended to a FEC's name for its address when fec.conf has no address=")
@@ -122,7 +123,7 @@ func newIcinga(e *env) cli.Command {
 				if err != nil {
 					return err
 				}
-				so := monitor.SetOptions{Check: *check, Icinga2: *icinga2, Reload: strings.Fields(*reload)}
+				so := monitor.SetOptions{Check: *check, Icinga2: *icinga2, Reload: strings.Fields(*reload), CheckIncludes: cli.SplitList(*includes)}
 				res, err := monitor.Generate(e.ctx, hosts, *out, ro, so)
 				if err != nil {
 					return err
