@@ -101,3 +101,12 @@ func parseDecimal(what, v string) (uint64, error) {
 	}
 	return n, nil
 }
+
+// ClientEpoch is the date of these freshness rules (2026-12-01 UTC): a FEC
+// whose clock says earlier has an unset clock (no battery, no NTP yet) and
+// cannot judge expiry; CheckFresh then applies only the serial rule. Both
+// clients use this one date (fec-boot.sh: CLIENT_EPOCH).
+var ClientEpoch = time.Unix(1796083200, 0).UTC()
+
+// ClockSane reports whether a FEC's clock can judge expiry.
+func ClockSane(now time.Time) bool { return !now.Before(ClientEpoch) }
