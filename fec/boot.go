@@ -224,6 +224,11 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	if ix.FEC != cfg.FEC {
 		return nil, digest, fmt.Errorf("%w: INDEX at %s is for FEC %q, not %q", ErrVerify, redact(u), ix.FEC, cfg.FEC)
 	}
+	if len(cfg.PublicKeys) > 0 { // serial and expiry mean something only when signed
+		if err := s.checkFresh(ix, redact(u)); err != nil {
+			return nil, digest, err
+		}
+	}
 	return ix, digest, nil
 }
 

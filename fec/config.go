@@ -86,6 +86,8 @@ type Config struct {
 	// MaxRestarts bounds how often one archive starts over from zero (a 200
 	// answer to a Range request). Default 2.
 	MaxRestarts int
+	// Now is the FEC's clock, for INDEX expiry (nil = time.Now).
+	Now func() time.Time
 	// Logger receives progress and failures; nil is silent.
 	Logger *slog.Logger
 	// HTTPClient replaces the client built from the settings above (its
