@@ -185,6 +185,14 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
+	commitKeyring := func() error { return nil }
+	if len(cfg.RootKeys) > 0 {
+		keys, commit, err := s.keyring(ctx)
+		if err != nil {
+			return nil, digest, err
+		}
+		cfg.PublicKeys, commitKeyring = keys, commit
+	}
 	for attempt := 0; len(cfg.PublicKeys) > 0; attempt++ {
 		su := s.base.JoinPath(index.SigURLPath(cfg.FEC))
 		sig, err := f.getSmall(ctx, su, 1024)
@@ -226,6 +234,9 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	}
 	if len(cfg.PublicKeys) > 0 { // serial and expiry mean something only when signed
 		if err := s.checkFresh(ix, redact(u)); err != nil {
+			return nil, digest, err
+		}
+		if err := commitKeyring(); err != nil {
 			return nil, digest, err
 		}
 	}
