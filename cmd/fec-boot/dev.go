@@ -66,6 +66,22 @@ func splitArgs(args []string) (pos, flags []string, extra map[string]string, err
 	return pos, flags, extra, nil
 }
 
+// devCommand finds install-archive or dev as the first argument that is
+// not a flag or a flag's value (flags may come first: "fec-boot --root /x
+// install-archive FILE ...") and returns the arguments without it.
+func devCommand(args []string) (string, []string, bool) {
+	pos, _, _, err := splitArgs(args)
+	if err != nil || len(pos) == 0 || (pos[0] != "install-archive" && pos[0] != "dev") {
+		return "", nil, false
+	}
+	for i, a := range args {
+		if a == pos[0] {
+			return a, append(append([]string(nil), args[:i]...), args[i+1:]...), true
+		}
+	}
+	return "", nil, false
+}
+
 func runDev(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) int {
 	pos, flags, extra, err := splitArgs(args)
 	if err != nil {

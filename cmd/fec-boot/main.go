@@ -59,10 +59,10 @@ See docs/boot.md.
 
 func run(args []string, stdout, stderr io.Writer) int {
 	sub := "boot"
-	if len(args) > 0 && (args[0] == "install-archive" || args[0] == "dev") {
+	if sub, rest, ok := devCommand(args); ok {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return runDev(ctx, args[0], args[1:], stdout, stderr)
+		return runDev(ctx, sub, rest, stdout, stderr)
 	}
 	if len(args) > 0 && (args[0] == "boot" || args[0] == "install") {
 		sub, args = args[0], args[1:]
