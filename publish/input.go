@@ -59,6 +59,10 @@ func InputDir(ctx context.Context, src string) (dir string, cleanup func(), err 
 		return "", nil, err
 	}
 	cleanup = func() { os.RemoveAll(tmp) }
+	if err := os.Chmod(tmp, 0o755); err != nil { // the top directory is packed as the prefix
+		cleanup()
+		return "", nil, err
+	}
 	if err := extractInput(ctx, src, tmp); err != nil {
 		cleanup()
 		return "", nil, fmt.Errorf("input %s: %w", src, err)
@@ -290,6 +294,11 @@ func (x *inputExtractor) mkdirAll(dir string, perm fs.FileMode) error {
 		err := x.root.Mkdir(filepath.FromSlash(cur), perm)
 		if err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
+		}
+		if err == nil { // not the umask's choice: the same bytes on every host
+			if err := x.chmod(cur, perm); err != nil {
+				return err
+			}
 		}
 		if st, err := x.root.Lstat(filepath.FromSlash(cur)); err != nil || !st.IsDir() {
 			return unsafeInput(dir, "%s is not a directory", cur)

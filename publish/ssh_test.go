@@ -21,6 +21,7 @@ import (
 	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/publish"
+	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -219,4 +220,76 @@ func TestDevReleaseUnknownHostKey(t *testing.T) {
 
 func testLogger(w *bytes.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// writer is an sshd playing the writer host with a storage on it.
+func newWriter(t *testing.T) (publish.RemoteRequest, *storage.Storage) {
+	t.Helper()
+	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	dir := filepath.Join(t.TempDir(), "ws")
+	st, err := storage.Init(dir)
+	require.NoError(t, err)
+	require.NoError(t, st.AddFEC(context.Background(), "scu01", storage.FECConfig{Arch: "x86_64"}))
+	return publish.RemoteRequest{
+		Request: publish.Request{Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64", Prefix: "opt/fesa/Foo_DU/1.0.0", Link: []string{"scu01"}},
+		SSH:     publish.SSH{Host: "writer", ConfigFile: sshd.SSHConfig(t, "writer")},
+		Dir:     dir, Fecctl: bin(t, "fecctl"),
+	}, st
+}
+
+// A remote publish waits while another publisher holds the storage lock,
+// then succeeds; the same bytes again are a no-op.
+func TestRemotePublishWaitsForLock(t *testing.T) {
+	t.Parallel()
+	req, st := newWriter(t)
+	req.SourceDir = testkit.WriteTree(t, t.TempDir(), map[string]string{"bin/foo": "v1"})
+	unlock, err := st.Lock(context.Background())
+	require.NoError(t, err)
+	type answer struct {
+		res publish.Result
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := publish.RemoteRelease(context.Background(), req)
+		done <- answer{res, err}
+	}()
+	select {
+	case a := <-done:
+		t.Fatalf("remote publish finished while the lock was held: %+v", a)
+	case <-time.After(3 * time.Second):
+	}
+	require.NoError(t, unlock())
+	var a answer
+	select {
+	case a = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("remote publish did not finish after the lock was released")
+	}
+	require.NoError(t, a.err)
+	assert.Equal(t, "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst", a.res.Published.Path)
+	assert.Equal(t, a.res.Pack.SHA256, a.res.Published.SHA256)
+	assert.Equal(t, []string{"scu01"}, a.res.Linked)
+	assert.FileExists(t, filepath.Join(req.Dir, a.res.Published.Path))
+
+	again, err := publish.RemoteRelease(context.Background(), req)
+	require.NoError(t, err)
+	assert.True(t, again.Published.Unchanged)
+}
+
+// Different bytes under an existing productive version are refused over
+// ssh as locally, with nothing changed in the storage.
+func TestRemotePublishImmutable(t *testing.T) {
+	t.Parallel()
+	req, _ := newWriter(t)
+	req.SourceDir = testkit.WriteTree(t, t.TempDir(), map[string]string{"bin/foo": "v1"})
+	_, err := publish.RemoteRelease(context.Background(), req)
+	require.NoError(t, err)
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, req.Dir, noLock)
+	req.SourceDir = testkit.WriteTree(t, t.TempDir(), map[string]string{"bin/foo": "v1, changed"})
+	_, err = publish.RemoteRelease(context.Background(), req)
+	require.ErrorIs(t, err, storage.ErrImmutable)
+	assert.Contains(t, err.Error(), "different content")
+	assert.Equal(t, before, testkit.Snapshot(t, req.Dir, noLock))
 }
