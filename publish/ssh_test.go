@@ -293,3 +293,52 @@ func TestRemotePublishImmutable(t *testing.T) {
 	assert.Contains(t, err.Error(), "different content")
 	assert.Equal(t, before, testkit.Snapshot(t, req.Dir, noLock))
 }
+
+// The same with a busybox FEC: fec-boot.sh under a busybox-only PATH on the
+// ssh server installs the dev release, lists and removes it, and its boot
+// keeps it and marks it dev for the start script.
+func TestDevReleaseShellClient(t *testing.T) {
+	t.Parallel()
+	sh := clienttest.NewShell(t)
+	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{KeyOptions: `environment="PATH=` + sh.PathDir + `"`})
+	root, tmp := t.TempDir(), t.TempDir()
+	ssh := publish.SSH{Host: "ppc01", ConfigFile: sshd.SSHConfig(t, "ppc01")}
+	client := sh.Busybox + " sh " + sh.Script + " --root " + root
+	src := testkit.WriteTree(t, t.TempDir(), map[string]string{"bin/foo": "#!/bin/sh\necho foo\n"})
+	res, err := publish.DevRelease(context.Background(), publish.DevRequest{
+		Request: publish.Request{Name: "Foo_DU", SourceDir: src, Prefix: "opt/fesa/Foo_DU/dev", Format: index.FormatGzip},
+		SSH:     ssh, Client: client, TempDir: tmp,
+	})
+	require.NoError(t, err)
+	assert.Contains(t, res.Output, "installed Foo_DU dev")
+	assert.Equal(t, "#!/bin/sh\necho foo\n", testkit.ReadFile(t, filepath.Join(root, "opt/fesa/Foo_DU/dev/bin/foo")))
+	assert.Empty(t, testkit.Paths(t, tmp))
+	devs, err := publish.ListDev(context.Background(), ssh, client)
+	require.NoError(t, err)
+	require.Len(t, devs, 1)
+	assert.Equal(t, res.Pack.SHA256, devs[0].SHA256)
+	assert.Equal(t, "opt/fesa/Foo_DU/dev", devs[0].Prefix)
+	goDevs, err := fec.DevReleases(fec.Config{Root: root})
+	require.NoError(t, err)
+	assert.Equal(t, devs[0].SHA256, goDevs[0].SHA256, "both clients read the same record")
+
+	ws := clienttest.NewStorage(t)
+	ws.Archive(t, "ppc01", index.KindSoftware, "Bar_DU", "1.0.0", index.FormatGzip,
+		clienttest.Tree("opt/fesa/Bar_DU/1.0.0", map[string]string{"bin/bar": "bar"}))
+	ws.Init(t, "ppc01", "50-start-daemons", demo.StartScript)
+	ws.WriteIndex(t, "ppc01", nil)
+	srv := httptest.NewServer(ws.Handler())
+	t.Cleanup(srv.Close)
+	r := sh.Run(t, nil, "--url", srv.URL, "--fec", "ppc01", "--root", root, "--start-jitter", "0", "--cmdline", "none")
+	require.Equal(t, 0, r.Code, "%s\n%s", r.Stdout, r.Stderr)
+	assert.Contains(t, r.Stdout, "Foo_DU is a dev release: not started as a daemon")
+	assert.Contains(t, r.Stdout, "starting Bar_DU as a daemon")
+	assert.Contains(t, r.Stderr, "dev release kept")
+
+	out, err := publish.RemoveDevRemote(context.Background(), ssh, client, "Foo_DU")
+	require.NoError(t, err, out)
+	assert.NoDirExists(t, filepath.Join(root, "opt/fesa/Foo_DU/dev"))
+	devs, err = publish.ListDev(context.Background(), ssh, client)
+	require.NoError(t, err)
+	assert.Empty(t, devs)
+}
