@@ -101,6 +101,9 @@ func InstallArchive(ctx context.Context, cfg Config, req ArchiveRequest) (EntryS
 			return es, configErr("prefix %q must lie below one of the allowed roots %s", req.Prefix, strings.Join(cfg.AllowedRoots, ","))
 		}
 	}
+	if err := os.MkdirAll(cfg.Root, 0o755); err != nil { // as Boot does
+		return es, fmt.Errorf("%w: creating the root: %v", ErrInstall, err)
+	}
 	f, err := os.Open(req.File)
 	if err != nil {
 		return es, fmt.Errorf("%w: %v", ErrInstall, err)

@@ -3,14 +3,15 @@
 // then `fec-boot install-archive` there: sha256 checked, staged, committed,
 // flushed) against the baseline `scp` of the same archive plus `tar -x` on
 // the other side, alternating in the same run. Target (issue 13): at most
-// 1.2x the baseline. Run it from the repository root:
+// 1.2x the baseline (scp -O: the test sshd has no sftp subsystem). Run it
+// from the repository root:
 //
 //	go run ./bench/devbench              # ~100 MB payload, 5 repetitions
 //	go run ./bench/devbench -mb 40 -reps 3
 //
-// The payload is the boot benchmarks' mix (ELF files from this machine and
-// many small XML instance files), about -mb MB unpacked, packed once with
-// zstd. The FEC is a
+// The payload is one deploy unit of about -mb MB unpacked: 85% ELF
+// executables and libraries copied from this machine, 15% small XML
+// instance files; packed once with zstd. The FEC is a
 // private sshd on 127.0.0.1; its roots go to tmpfs (/dev/shm) when present,
 // as on a diskless FEC. Needs sshd, ssh, scp, zstd and GNU tar.
 package main
@@ -19,10 +20,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/bench/internal/benchkit"
@@ -53,9 +56,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	// six trees (five of ELF files, one of XML instance files) of mb/6 each
 	src := filepath.Join(abs, fmt.Sprintf("payload-%d", *mb))
-	if _, err := benchkit.BuildTrees(src, *mb/6); err != nil {
+	if err := buildPayload(src, *mb<<20); err != nil {
 		return err
 	}
 	archive := filepath.Join(abs, "Bench_DU-dev.tar.zst")
@@ -124,7 +126,7 @@ func run() error {
 				tOurs = append(tOurs, time.Since(start))
 			case "base":
 				dst := filepath.Join(tmp, "base.tar.zst")
-				if o, err := exec.Command("scp", "-q", "-F", conf, archive, "benchfec:"+dst).CombinedOutput(); err != nil {
+				if o, err := exec.Command("scp", "-O", "-q", "-F", conf, archive, "benchfec:"+dst).CombinedOutput(); err != nil {
 					return fmt.Errorf("scp: %v: %s", err, o)
 				}
 				cmd := fmt.Sprintf("mkdir -p %s && tar --zstd -xf %s -C %s && rm -f %s", base, dst, base, dst)
@@ -154,4 +156,54 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// buildPayload fills dir once (dir/.complete marks it done).
+func buildPayload(dir string, size int64) error {
+	marker := filepath.Join(dir, ".complete")
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	os.RemoveAll(dir)
+	elf := size * 85 / 100
+	var n int64
+	for _, root := range []string{"/usr/local/go/pkg/tool", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/usr/bin", "/usr/sbin", "/usr/libexec"} {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || n >= elf {
+				return filepath.SkipDir
+			}
+			if !d.Type().IsRegular() || !benchkit.IsELF(p) {
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil || fi.Size() > 16<<20 {
+				return nil
+			}
+			dst := filepath.Join(dir, "lib", strings.TrimPrefix(p, "/"))
+			if _, err := os.Stat(dst); err == nil {
+				return nil
+			}
+			if benchkit.CopyFile(p, dst, fi.Mode().Perm()) == nil {
+				n += fi.Size()
+			}
+			return nil
+		})
+	}
+	for i := 0; n < size; i++ {
+		var b strings.Builder
+		fmt.Fprintf(&b, "<?xml version=\"1.0\"?>\n<instance class=\"Class%d\">\n", i%97)
+		for k := 0; k < 150; k++ {
+			fmt.Fprintf(&b, "  <device name=\"DEV%05d_%02d\" timing=\"%d\" address=\"0x%08x\"/>\n", i, k, (i*31+k)%1024, i*7919+k*104729)
+		}
+		b.WriteString("</instance>\n")
+		p := filepath.Join(dir, "instance", fmt.Sprintf("dev%02d", i%50), fmt.Sprintf("I%05d.instance", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+		n += int64(b.Len())
+	}
+	return os.WriteFile(marker, nil, 0o644)
 }
