@@ -12,6 +12,7 @@ import (
 	"github.com/dsnet/compress/bzip2"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/publish"
+	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -113,4 +114,36 @@ func TestInputUnsafeRefused(t *testing.T) {
 			assert.Equal(t, []string{"in.tar"}, testkit.Paths(t, dir))
 		})
 	}
+}
+
+// fecctl receive's check: a transfer that does not match the sender's size
+// and sha256 publishes nothing.
+func TestReceiveRefusesAlteredTransfer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := storage.Init(filepath.Join(dir, "ws"))
+	require.NoError(t, err)
+	src := testkit.WriteTree(t, filepath.Join(dir, "src"), map[string]string{"bin/foo": "foo"})
+	file := filepath.Join(dir, "a.tar.zst")
+	stats, err := publish.PackFile(context.Background(), file, publish.Request{SourceDir: src, Prefix: "opt/x"})
+	require.NoError(t, err)
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, st.Base(), noLock)
+	req := publish.ReceiveRequest{Request: publish.Request{Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64"}, SHA256: stats.SHA256, Size: stats.Size}
+	for name, body := range map[string][]byte{
+		"truncated": data[:len(data)/2],
+		"altered":   append(append([]byte(nil), data[:len(data)-1]...), data[len(data)-1]^1),
+	} {
+		req.Body = bytes.NewReader(body)
+		_, err := publish.Receive(context.Background(), st, req)
+		require.ErrorIs(t, err, storage.ErrBadRequest, name)
+		assert.Contains(t, err.Error(), "did not arrive as sent", name)
+		assert.Equal(t, before, testkit.Snapshot(t, st.Base(), noLock), name)
+	}
+	req.Body = bytes.NewReader(data)
+	res, err := publish.Receive(context.Background(), st, req)
+	require.NoError(t, err)
+	assert.Equal(t, stats.SHA256, res.Published.SHA256)
 }
