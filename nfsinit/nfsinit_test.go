@@ -103,12 +103,12 @@ func TestImportNFSInit(t *testing.T) {
 	empty := testkit.Snapshot(t, st.Base())
 	require.NoError(t, nfsinit.Apply(context.Background(), st, plan, nfsinit.ApplyOptions{}))
 	assert.NotEqual(t, empty, testkit.Snapshot(t, st.Base()))
-	fecs, err := st.FECs()
+	fecs, err := st.FECs(context.Background())
 	require.NoError(t, err)
 	assert.Len(t, fecs, 20)
 
 	names := func(fec string) map[string]index.Entry {
-		info, err := st.FEC(fec)
+		info, err := st.FEC(context.Background(), fec)
 		require.NoError(t, err)
 		require.NoError(t, info.IndexError)
 		m := map[string]index.Entry{}

@@ -178,20 +178,13 @@ func Receive(ctx context.Context, st *storage.Storage, req ReceiveRequest) (Resu
 	if err != nil {
 		return res, err
 	}
-	existing, err := st.Versions(req.Kind, req.Name)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return res, err
-	}
-	if err := version.CheckCollision(req.Version, existing); err != nil {
-		return res, err
-	}
 	logger := req.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	vr := verify.NewReader(req.Body, req.Size, req.SHA256)
 	pub, err := st.Publish(ctx, storage.PublishRequest{
-		Kind: req.Kind, Name: req.Name, Version: req.Version, Arch: req.Arch,
+		Kind: req.Kind, Name: req.Name, Version: v, Arch: req.Arch,
 		Body: vr, Force: req.Force, Logger: logger,
 	})
 	if err != nil {
