@@ -3,9 +3,9 @@ package cli
 import (
 	"flag"
 	"fmt"
-	"strings"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/fair-acc/fecdeploy/storage"
 )
