@@ -6,7 +6,6 @@ import (
 
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/nfsinit"
-	"github.com/fair-acc/fecdeploy/storage"
 )
 
 // Migration from NFS-init: import-nfsinit.
@@ -26,7 +25,9 @@ func newImportNFSInit(e *env) cli.Command {
 			fs.StringVar(&opts.Arch, "arch", "x86_64", "architecture of the FECs created")
 			fs.StringVar(&opts.Prefix, "prefix", "opt/fesa/{name}/{version}", "unpack location of imported software")
 			shared := fs.String("shared", "global,common,shared,scripts", "top-level directories of the export holding shared scripts, not FECs")
-			return withStorage(fs, func(st *storage.Storage, args []string) error {
+			var sf cli.StorageFlags
+			sf.Register(fs)
+			return func(args []string) error {
 				if err := cli.NArgs(args, 1, 1, "DIR"); err != nil {
 					return err
 				}
@@ -46,12 +47,16 @@ func newImportNFSInit(e *env) cli.Command {
 					fmt.Fprintln(e.stderr, "dry run: nothing written; run again with -apply to import")
 					return nil
 				}
+				st, err := sf.Open() // only now: a dry run needs no storage
+				if err != nil {
+					return err
+				}
 				return nfsinit.Apply(e.ctx, st, plan, nfsinit.ApplyOptions{Prefix: opts.Prefix, Progress: func(s nfsinit.Step, err error) {
 					if err != nil {
 						fmt.Fprintf(e.stderr, "failed: %s %s %s: %v\n", s.FEC, s.Action, s.Name, err)
 					}
 				}})
-			})
+			}
 		},
 	}
 }
