@@ -22,7 +22,7 @@ import (
 const usage = `Usage: fec-pack -name NAME -version VERSION -arch ARCH -prefix PREFIX [flags] SOURCE
        fec-pack -dev -to-fec FEC -name NAME -prefix PREFIX [flags] SOURCE
 
-Packs SOURCE_DIR so that its content unpacks below PREFIX on a FEC (entry
+Packs SOURCE so that its content unpacks below PREFIX on a FEC (entry
 paths are the unpack location), publishes the archive into the web storage
 atomically (a productive version is immutable), links it to FECs (-link),
 regenerates their INDEX and applies the retention plan (at most 3 productive
@@ -46,7 +46,8 @@ repacked into the canonical format with -prefix applied.
 
 Exit codes: 0 ok; 1 other error; 2 usage or bad name/version; 3 not found
 (no storage, unknown FEC); 4 refused (immutable version, architecture or
-decoder mismatch, version in use); 5 storage busy (lock timeout).
+decoder mismatch, version in use, unknown ssh host key, unsafe input
+archive); 5 storage busy (lock timeout).
 
 Flags:
 `
