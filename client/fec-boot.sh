@@ -254,6 +254,15 @@ Usage:
   fec-boot.sh [boot] [flags]             fetch the INDEX, install every archive, run the init scripts
   fec-boot.sh install [flags] [kind...]  install archives only (kinds: software, configuration, data)
 
+Examples:
+  fec-boot.sh --url http://storage.example/ --fec ppc01   boot this FEC as ppc01
+  fec-boot.sh                                  boot with the kernel command line (fecdeploy.url=)
+                                               and /etc/fecdeploy.conf
+  fec-boot.sh --dry-run --root /tmp/fecroot    show what would be installed, under /tmp/fecroot
+  fec-boot.sh install software                 (from an init script) install the software only
+  FECDEPLOY_URL=http://storage.example/ fec-boot.sh --retries 0 --start-jitter 0
+                                               one quick attempt, e.g. by hand on a console
+
 Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --url URL              base URL of the web storage [FECDEPLOY_URL, fecdeploy.url=, url=]
   --fec NAME             this FEC's name (default: short host name) [FECDEPLOY_FEC, fecdeploy.fec=, fec=]

@@ -62,3 +62,12 @@ func TestHumanBytes(t *testing.T) {
 		assert.Equal(t, want, HumanBytes(n), "HumanBytes(%d)", n)
 	}
 }
+
+// /dev/null is a character device, not a terminal: no bar drawn into it.
+func TestIsTerminalDevNull(t *testing.T) {
+	t.Parallel()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	defer null.Close()
+	assert.False(t, IsTerminal(null), "/dev/null counts as a terminal")
+}
