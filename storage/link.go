@@ -354,7 +354,7 @@ func (s *Storage) LinkInit(ctx context.Context, fec, script string) error {
 			return err
 		}
 		if st, err := os.Stat(s.abs(target)); err != nil || !st.Mode().IsRegular() {
-			return fmt.Errorf("%w: no global script %s (add it with AddGlobalScript)", ErrNotFound, target)
+			return fmt.Errorf("%w: no global script %s (add it first: fecctl add-script %s FILE)", ErrNotFound, target, script)
 		}
 		return s.linkAndReindex(ctx, fec, link, target, func() {
 			s.logger().Info("linked init script", "fec", fec, "script", script)
@@ -381,6 +381,15 @@ func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name
 		if err != nil {
 			return err
 		}
+		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})
+		if kind == index.KindData {
+			// Persistence is opted into explicitly (AddFEC Persistent, or by
+			// hand); a put must not turn a FEC into a persisted one.
+			if st, err := os.Lstat(s.abs(dirRel)); err != nil || !st.IsDir() {
+				return fmt.Errorf("%w: FEC %s does not persist data: no %s/ (create it with fecctl add-fec -persistent for a new FEC, or mkdir it by hand)",
+					ErrBadRequest, fec, dirRel)
+			}
+		}
 		br := bufio.NewReaderSize(body, 64<<10)
 		file, perm := name, os.FileMode(0o755)
 		if kind.IsArchive() {
@@ -398,7 +407,6 @@ func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name
 				file = name + format.Extension()
 			}
 		}
-		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})
 		rel := path.Join(dirRel, file)
 		if err := s.writeStream(ctx, rel, perm, br, true); err != nil {
 			return fmt.Errorf("storage: writing %s: %w", rel, err)

@@ -202,7 +202,8 @@ func TestPutFileRefusals(t *testing.T) {
 	mustAddFEC(t, s, "ppc01", "ppc")
 	before := snapshot(t, s.Base())
 	wantErr(t, s.PutFile(ctx, "ppc01", index.KindConfiguration, "c", bytes.NewReader(blob(index.FormatZstd, 10, 1))), ErrNoDecoder)
-	wantErr(t, s.PutFile(ctx, "ppc01", index.KindData, "d", strings.NewReader("plain text")), index.ErrUnknownFormat)
+	// ppc01 does not persist data (no persistent-data/): a snapshot is refused, and no folder appears.
+	wantErr(t, s.PutFile(ctx, "ppc01", index.KindData, "d", bytes.NewReader(blob(index.FormatGzip, 10, 1))), ErrBadRequest)
 	wantErr(t, s.PutFile(ctx, "ppc01", index.KindSoftware, "s", bytes.NewReader(blob(index.FormatGzip, 10, 1))), ErrBadRequest)
 	wantErr(t, s.PutFile(ctx, "fec99", index.KindInit, "10-x", strings.NewReader("#!/bin/sh\n")), ErrUnknownFEC)
 	wantErr(t, s.PutFile(ctx, "ppc01", index.KindInit, "10 x", strings.NewReader("#!/bin/sh\n")), index.ErrBadName)

@@ -299,7 +299,7 @@ func TestLinkPrefersFormat(t *testing.T) {
 
 func TestInitScriptsAndFiles(t *testing.T) {
 	s := newTestStorage(t)
-	mustAddFEC(t, s, "fec01", "x86_64")
+	must(t, s.AddFEC(ctx, "fec01", FECConfig{Arch: "x86_64", Persistent: true}))
 	must(t, s.AddGlobalScript(ctx, "10-network", bytes.NewReader([]byte("#!/bin/sh\necho net\n"))))
 	must(t, s.LinkInit(ctx, "fec01", "10-network"))
 	must(t, s.PutFile(ctx, "fec01", index.KindInit, "20-local", bytes.NewReader([]byte("#!/bin/sh\necho local\n"))))
