@@ -213,6 +213,24 @@ func TestYoctoFesa3Deploy(t *testing.T) {
 	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "published something")
 }
 
+// -h prints the help (the header comment), not the script's code; a bad option is a usage error.
+func TestYoctoFesa3Help(t *testing.T) {
+	t.Parallel()
+	sh := testenv.RequireTool(t, "sh")
+	out, err := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-h").CombinedOutput()
+	require.NoError(t, err, "-h:\n%s", out)
+	assert.Contains(t, string(out), "-u  deploy unit")
+	assert.Contains(t, string(out), "FECDEPLOY_STORAGE")
+	for _, code := range []string{"set -eu", "storage=", "usage()", "#"} {
+		assert.NotContains(t, string(out), code, "-h prints code")
+	}
+	cmd := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-x")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode(), "%s", out)
+	assert.Contains(t, string(out), "-u  deploy unit")
+}
+
 // The production site config is valid nginx (with its http-level zones).
 func TestNginxSiteConfig(t *testing.T) {
 	t.Parallel()

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
@@ -31,7 +33,7 @@ type Request struct {
 	SourceDir string // the staged tree; its content lands below Prefix on the FEC
 	Prefix    string // unpack location relative to '/', e.g. opt/fesa/Foo_DU/1.2.0
 
-	Format  index.Format // default zstd
+	Format  index.Format // default: index.DefaultFormat(Arch) (gzip for ppc and noarch, else zstd)
 	Level   int          // 0 = the format's default
 	ModTime time.Time    // zero: $SOURCE_DATE_EPOCH or the epoch (reproducible)
 
@@ -87,7 +89,10 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 		return res, err
 	}
 	if req.Format == "" {
-		req.Format = index.FormatZstd
+		req.Format = index.DefaultFormat(req.Arch)
+	}
+	if err := preflight(st, req); err != nil {
+		return res, err
 	}
 	logger := req.Logger
 	if logger == nil {
@@ -151,7 +156,7 @@ func PackFile(ctx context.Context, path string, req Request) (archive.PackStats,
 		return archive.PackStats{}, err
 	}
 	if req.Format == "" {
-		req.Format = index.FormatZstd
+		req.Format = index.DefaultFormat(req.Arch)
 	}
 	var stats archive.PackStats
 	err := durable.WriteFrom(path, 0o644, func(w io.Writer) (err error) {
@@ -164,6 +169,36 @@ func PackFile(ctx context.Context, path string, req Request) (archive.PackStats,
 		return stats, fmt.Errorf("packing %s into %s: %w", req.SourceDir, path, err)
 	}
 	return stats, nil
+}
+
+// preflight checks everything Release can know before it packs: kind, name,
+// version and architecture as the storage will check them, the source
+// directory, and each FEC to link (it exists, takes this architecture and can
+// decompress the format). A refusal costs no packing and changes nothing.
+func preflight(st *storage.Storage, req Request) error {
+	if err := (storage.PublishRequest{Kind: req.Kind, Name: req.Name, Version: req.Version, Arch: req.Arch}).Check(); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(req.SourceDir); err != nil {
+		return fmt.Errorf("source directory: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%w: source %s is not a directory", storage.ErrBadRequest, req.SourceDir)
+	}
+	for _, fec := range req.Link {
+		info, err := st.FEC(fec)
+		if err != nil {
+			return err
+		}
+		if req.Kind == index.KindSoftware && req.Arch != index.NoArch && req.Arch != info.Config.Arch {
+			return fmt.Errorf("%w: %s %s is built for %s, FEC %s is %s; nothing was packed or published",
+				storage.ErrArchMismatch, req.Name, req.Version, req.Arch, fec, info.Config.Arch)
+		}
+		if !info.Config.CanDecode(req.Format) {
+			return fmt.Errorf("%w: FEC %s cannot decompress %s (decoders=%s); pack with -format %s; nothing was packed or published",
+				storage.ErrNoDecoder, fec, req.Format, strings.Join(info.Config.Decoders, ","), index.DefaultFormat(info.Config.Arch))
+		}
+	}
+	return nil
 }
 
 // checkPrefix refuses an unpack prefix that is absolute or climbs out, before

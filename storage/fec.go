@@ -57,13 +57,8 @@ func (c FECConfig) normalize() (FECConfig, error) {
 		return c, fmt.Errorf("%w: %q is the architecture of arch-independent archives, not of a FEC", ErrBadRequest, index.NoArch)
 	}
 	if len(c.Decoders) == 0 {
-		switch c.Arch {
-		case "ppc", "powerpc":
-			c.Decoders = []string{string(index.FormatGzip), string(index.FormatXz)}
-		default:
-			for _, f := range allDecoders {
-				c.Decoders = append(c.Decoders, string(f))
-			}
+		for _, f := range index.DefaultDecoders(c.Arch) { // the one table, in index
+			c.Decoders = append(c.Decoders, string(f))
 		}
 	}
 	set := map[index.Format]bool{}

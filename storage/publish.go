@@ -65,6 +65,16 @@ func detectFileFormat(p string) (index.Format, error) {
 	return format, nil
 }
 
+// Check validates the request's kind, name, version and architecture without
+// touching the storage (Body is not looked at): what a caller checks before
+// it starts packing.
+func (r PublishRequest) Check() error {
+	if r.Body == nil {
+		r.Body = strings.NewReader("")
+	}
+	return r.check()
+}
+
 func (r *PublishRequest) check() error {
 	switch r.Kind {
 	case index.KindSoftware:

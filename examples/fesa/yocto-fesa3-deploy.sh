@@ -12,17 +12,22 @@
 #       so an instance file always names the binary version it belongs to)
 #   -f  FECs to link right away
 #   -n  print the commands instead of running them
+#   -h  print this help
 #
 # Environment: FECDEPLOY_STORAGE (default /srv/web-storage), FEC_PACK (default
-# fec-pack), FECDEPLOY_FORMAT (zstd; use gzip for busybox FECs without zstd).
+# fec-pack), FECDEPLOY_FORMAT (default: fec-pack's choice for the architecture,
+# gzip for ppc and for the noarch instance archive, zstd otherwise).
 set -eu
 
 storage=${FECDEPLOY_STORAGE:-/srv/web-storage}
 fec_pack=${FEC_PACK:-fec-pack}
-format=${FECDEPLOY_FORMAT:-zstd}
+format=${FECDEPLOY_FORMAT:-}
 du='' version='' arch='' staged='' instances='' fecs='' dry=''
 
-usage() { sed -n '2,20p' "$0" >&2; exit 2; }
+# usage prints the comment block at the top of this file (the help), not code.
+usage() {
+	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+}
 while getopts "u:v:a:d:i:f:nh" opt; do
 	case $opt in
 	u) du=$OPTARG ;;
@@ -32,22 +37,29 @@ while getopts "u:v:a:d:i:f:nh" opt; do
 	i) instances=$OPTARG ;;
 	f) fecs=$OPTARG ;;
 	n) dry='echo' ;;
-	*) usage ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
 	esac
 done
-[ -n "$du" ] && [ -n "$version" ] && [ -n "$arch" ] && [ -n "$staged" ] || usage
+if [ -z "$du" ] || [ -z "$version" ] || [ -z "$arch" ] || [ -z "$staged" ]; then
+	echo "yocto-fesa3-deploy: -u, -v, -a and -d are required" >&2
+	usage >&2
+	exit 2
+fi
 [ -d "$staged" ] || { echo "yocto-fesa3-deploy: staged dir $staged does not exist" >&2; exit 2; }
 
 link=
-[ -n "$fecs" ] && link="-link $fecs"
+if [ -n "$fecs" ]; then link="-link $fecs"; fi
+fmt=
+if [ -n "$format" ]; then fmt="-format $format"; fi
 
-# shellcheck disable=SC2086  # $link is empty or two words on purpose
+# shellcheck disable=SC2086  # $link and $fmt are empty or two words on purpose
 $dry "$fec_pack" -storage "$storage" -name "$du" -version "$version" -arch "$arch" \
-	-prefix "opt/fesa/$du/$version" -format "$format" $link "$staged"
+	-prefix "opt/fesa/$du/$version" $fmt $link "$staged"
 
 if [ -n "$instances" ]; then
 	[ -d "$instances" ] || { echo "yocto-fesa3-deploy: instance dir $instances does not exist" >&2; exit 2; }
 	# shellcheck disable=SC2086
 	$dry "$fec_pack" -storage "$storage" -kind configuration -name "$du-instance" -version "$version" \
-		-arch noarch -prefix "opt/fesa/$du/$version/instance" -format "$format" $link "$instances"
+		-arch noarch -prefix "opt/fesa/$du/$version/instance" $fmt $link "$instances"
 fi
