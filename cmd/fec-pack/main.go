@@ -63,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		quiet   = fs.Bool("quiet", false, "no progress output")
 	)
 	sf.Register(fs)
+	sf.Stderr, sf.Prog = stderr, "fec-pack"
 	fs.StringVar(&req.Name, "name", "", "software or configuration name")
 	fs.StringVar(&req.Version, "version", "", "strict semver (1.2.0) or dev")
 	fs.StringVar(&req.Arch, "arch", "", "architecture: x86_64, i686, ppc, ... or noarch")

@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/client"
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
+	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -205,4 +209,32 @@ func TestPutDataNeedsPersistentFEC(t *testing.T) {
 	}
 	_, help, helpErr := fecctl(t, "put", "-help")
 	assert.Contains(t, help+helpErr, "-kind data", "put -help documents -kind data")
+}
+
+// holdLock holds the storage lock through flock(1), as a script would.
+func holdLock(t *testing.T, base string) {
+	t.Helper()
+	flock := testenv.RequireTool(t, "flock")
+	cmd := exec.Command(flock, "--exclusive", filepath.Join(base, storage.LockName), "sleep", "60")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.Eventually(t, func() bool {
+		return strings.Contains(storage.DescribeLockHolder(filepath.Join(base, storage.LockName)), "holds the flock")
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// fecctl waits for the storage lock at most -wait, then exits 5 naming the holder.
+func TestWaitLimit(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	base := filepath.Join(t.TempDir(), "ws")
+	t.Setenv("FECDEPLOY_STORAGE", base)
+	code, _, errs := fecctl(t, "init")
+	require.Equal(t, 0, code, errs)
+	holdLock(t, base)
+	start := time.Now()
+	code, _, errs = fecctl(t, "add-fec", "-wait", "300ms", "-arch", "x86_64", "scu01")
+	assert.Equal(t, cli.ExitBusy, code, errs)
+	assert.Less(t, time.Since(start), 5*time.Second, "-wait ignored")
+	assert.Contains(t, errs, "(flock) holds the flock")
+	assert.NoDirExists(t, filepath.Join(base, "fecs/scu01"))
 }
