@@ -184,6 +184,13 @@ func preflight(st *storage.Storage, req Request) error {
 	} else if !fi.IsDir() {
 		return fmt.Errorf("%w: source %s is not a directory", storage.ErrBadRequest, req.SourceDir)
 	}
+	if len(req.Link) > 0 {
+		// Linking rewrites the FECs' INDEX: without the key a signed one
+		// could not be, and the release would stop half-way.
+		if err := st.RequireSigningKey(fmt.Sprintf("linking %s %s", req.Name, req.Version), req.Link...); err != nil {
+			return err
+		}
+	}
 	for _, fec := range req.Link {
 		info, err := st.FEC(fec)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,4 +131,26 @@ func TestWaitForLock(t *testing.T) {
 	assert.Contains(t, errs, "fec-pack: waiting for the storage lock held by pid ")
 	assert.Contains(t, errs, "(flock) holds the flock")
 	assert.NoDirExists(t, filepath.Join(base, "software/Foo_DU/1.0.0"))
+}
+
+// On a signed storage, a release linked to a signed FEC without the key is
+// refused before anything is packed or published.
+func TestLinkToSignedFECNeedsKey(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	dir := t.TempDir()
+	base := filepath.Join(dir, "ws")
+	_, priv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	st, err := storage.Init(base, storage.WithSigningKey(priv))
+	require.NoError(t, err)
+	require.NoError(t, st.AddFEC(context.Background(), "scu01", storage.FECConfig{Arch: "x86_64"}))
+	require.FileExists(t, filepath.Join(base, "fecs/scu01/INDEX.sig"))
+	src := testkit.WriteTree(t, filepath.Join(dir, "src"), map[string]string{"bin/foo": "#!/bin/sh\n"})
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == storage.LockName }}
+	before := testkit.Snapshot(t, base, noLock)
+	code, _, errs := fecPack("-storage", base, "-quiet", "-name", "Foo_DU", "-version", "1.0.0", "-arch", "x86_64",
+		"-prefix", "opt/fesa/Foo_DU/1.0.0", "-link", "scu01", src)
+	assert.Equal(t, cli.ExitRefused, code, errs)
+	assert.Contains(t, errs, "signing key")
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "nothing published")
 }
