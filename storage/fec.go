@@ -240,6 +240,9 @@ func (s *Storage) AddFEC(ctx context.Context, name string, c FECConfig) error {
 		if _, err := os.Stat(filepath.Join(dir, FECConfName)); err == nil {
 			return fmt.Errorf("%w: FEC %s (%s); change it with SetDecoders or by hand", ErrExists, name, filepath.Join(dir, FECConfName))
 		}
+		if err := s.requireKeyForNewFEC(name); err != nil {
+			return err
+		}
 		created, err := mkdirs(s.base, dir)
 		if err != nil {
 			removeEmpty(created)
@@ -285,6 +288,9 @@ func (s *Storage) SetDecoders(ctx context.Context, fec string, decoders []string
 		}
 		if _, err := s.buildIndexWith(fec, c, newHashCache()); err != nil {
 			return fmt.Errorf("storage: not changing the decoders of %s: %w", fec, err)
+		}
+		if err := s.requireKeyFor("changing the decoders of "+fec, fec); err != nil {
+			return err
 		}
 		dir, _ := s.absFor(fecPathSpec{fec})
 		if err := writeFileAtomic(dir, FECConfName, 0o644, c.marshal()); err != nil {

@@ -251,6 +251,9 @@ func (s *Storage) Link(ctx context.Context, fec string, kind index.Kind, name, v
 		if err != nil {
 			return err
 		}
+		if err := s.requireKeyFor(fmt.Sprintf("linking %s %s %s", kind, name, version), fec); err != nil {
+			return err
+		}
 		logChange := s.softwareLinkChange(fec, kind, name, link, version)
 		return s.linkAndReindex(ctx, fec, link, target, func() {
 			logChange()
@@ -325,14 +328,17 @@ func (s *Storage) AddGlobalScript(ctx context.Context, name string, body io.Read
 		return err
 	}
 	return s.locked(ctx, func() error {
-		if err := s.writeStream(ctx, rel, 0o755, body, false); err != nil {
-			return fmt.Errorf("storage: writing global script %s: %w", name, err)
-		}
-		s.logger().Info("wrote global script", "path", rel)
 		users, err := s.fecsUsing(rel)
 		if err != nil {
 			return err
 		}
+		if err := s.requireKeyFor("replacing global script "+name, users...); err != nil {
+			return err
+		}
+		if err := s.writeStream(ctx, rel, 0o755, body, false); err != nil {
+			return fmt.Errorf("storage: writing global script %s: %w", name, err)
+		}
+		s.logger().Info("wrote global script", "path", rel)
 		return s.reindexLocked(ctx, users)
 	})
 }
@@ -379,6 +385,9 @@ func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name
 	return s.locked(ctx, func() error {
 		c, err := s.readFECConf(fec)
 		if err != nil {
+			return err
+		}
+		if err := s.requireKeyFor(fmt.Sprintf("putting %s %s", kind, name), fec); err != nil {
 			return err
 		}
 		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})

@@ -202,6 +202,15 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 				return fmt.Errorf("%w: %s is already published as %s with different content; publish a new version (or force, and FECs that installed it will not notice until they reinstall)",
 					ErrImmutable, what, rel)
 			}
+			// The FECs linking it get a new INDEX: refuse before replacing
+			// anything when one is signed and there is no key.
+			users, err := s.fecsUsing(rel)
+			if err != nil {
+				return err
+			}
+			if err := s.requireKeyFor("replacing "+rel, users...); err != nil {
+				return err
+			}
 			if req.Version != index.DevVersion {
 				log.Warn("forced: replacing a published productive version", "path", rel, "sha256", pub.SHA256)
 			}

@@ -124,7 +124,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"link", "scu01", "Foo"}, cli.ExitUsage, "FEC NAME VERSION"},
 		{[]string{"show", "nofec"}, cli.ExitNotFound, "nofec"},
 		{[]string{"ls", "-storage", dir}, cli.ExitNotFound, "not a fecdeploy web storage"},
-		{[]string{"sign"}, cli.ExitUsage, "no signing key"},
+		{[]string{"sign"}, cli.ExitRefused, "signing key required"},
 		{[]string{"link-init", "scu01", "99-nothing"}, cli.ExitNotFound, "99-nothing"},
 		{[]string{"put", "-kind", "configuration", "scu01", "notes", notArchive}, cli.ExitUsage, "not a zstd, gzip or xz"},
 		{[]string{"put", "-kind", "init", "scu01", "90-x", filepath.Join(dir, "missing.sh")}, cli.ExitError, "missing.sh"},
