@@ -79,19 +79,10 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 	if err != nil {
 		return res, err
 	}
-	// 1.2.3 next to v1.2.3 or 01.2.3 would confuse every operator and the
-	// retention order: refuse a name that collides after coercion.
-	existing, err := st.Versions(req.Kind, req.Name)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) { // the first release of a software
-		return res, err
-	}
-	if err := version.CheckCollision(req.Version, existing); err != nil {
-		return res, err
-	}
 	if req.Format == "" {
 		req.Format = index.DefaultFormat(req.Arch)
 	}
-	if err := preflight(st, req); err != nil {
+	if err := preflight(ctx, st, req, v); err != nil {
 		return res, err
 	}
 	logger := req.Logger
@@ -110,7 +101,7 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 		packDone <- err
 	}()
 	pub, err := st.Publish(ctx, storage.PublishRequest{
-		Kind: req.Kind, Name: req.Name, Version: req.Version, Arch: req.Arch,
+		Kind: req.Kind, Name: req.Name, Version: v, Arch: req.Arch,
 		Body: pr, Force: req.Force, Logger: logger,
 	})
 	pr.CloseWithError(io.ErrClosedPipe) // unblock the packer if Publish gave up early
@@ -175,8 +166,8 @@ func PackFile(ctx context.Context, path string, req Request) (archive.PackStats,
 // version and architecture as the storage will check them, the source
 // directory, and each FEC to link (it exists, takes this architecture and can
 // decompress the format). A refusal costs no packing and changes nothing.
-func preflight(st *storage.Storage, req Request) error {
-	if err := (storage.PublishRequest{Kind: req.Kind, Name: req.Name, Version: req.Version, Arch: req.Arch}).Check(); err != nil {
+func preflight(ctx context.Context, st *storage.Storage, req Request, v version.Version) error {
+	if err := (storage.PublishRequest{Kind: req.Kind, Name: req.Name, Version: v, Arch: req.Arch}).Check(); err != nil {
 		return err
 	}
 	if fi, err := os.Stat(req.SourceDir); err != nil {
@@ -192,7 +183,7 @@ func preflight(st *storage.Storage, req Request) error {
 		}
 	}
 	for _, fec := range req.Link {
-		info, err := st.FEC(fec)
+		info, err := st.FEC(ctx, fec)
 		if err != nil {
 			return err
 		}

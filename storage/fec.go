@@ -173,7 +173,7 @@ func (s *Storage) readFECConf(fec string) (FECConfig, error) {
 }
 
 func (s *Storage) knownFECs() string {
-	fecs, err := s.FECs()
+	fecs, err := s.fecs()
 	if err != nil || len(fecs) == 0 {
 		return "none"
 	}
@@ -184,7 +184,14 @@ func (s *Storage) knownFECs() string {
 }
 
 // FECs lists the FECs (folders under fecs/ with a fec.conf), sorted.
-func (s *Storage) FECs() ([]string, error) {
+func (s *Storage) FECs(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.fecs()
+}
+
+func (s *Storage) fecs() ([]string, error) {
 	ents, err := os.ReadDir(s.abs(FECsDir))
 	if err != nil {
 		return nil, fmt.Errorf("storage: listing FECs: %w", err)
@@ -203,7 +210,7 @@ func (s *Storage) FECs() ([]string, error) {
 
 // FEC describes one FEC. When its links do not resolve to a valid index,
 // the returned info still has the configuration, and IndexError says why.
-func (s *Storage) FEC(name string) (FECInfo, error) {
+func (s *Storage) FEC(ctx context.Context, name string) (FECInfo, error) {
 	c, err := s.readFECConf(name)
 	if err != nil {
 		return FECInfo{}, err
@@ -215,7 +222,7 @@ func (s *Storage) FEC(name string) (FECInfo, error) {
 		}
 	}
 	info.Config.Persistent = info.Persistent
-	ix, err := s.BuildIndex(name)
+	ix, err := s.BuildIndex(ctx, name)
 	if err != nil {
 		info.IndexError = err
 		return info, nil
@@ -240,7 +247,7 @@ func (s *Storage) AddFEC(ctx context.Context, name string, c FECConfig) error {
 		if _, err := os.Stat(filepath.Join(dir, FECConfName)); err == nil {
 			return fmt.Errorf("%w: FEC %s (%s); change it with SetDecoders or by hand", ErrExists, name, filepath.Join(dir, FECConfName))
 		}
-		if err := s.requireKeyForNewFEC(name); err != nil {
+		if err := s.requireKeyForNewFEC(ctx, name); err != nil {
 			return err
 		}
 		created, err := mkdirs(s.base, dir)

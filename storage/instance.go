@@ -6,6 +6,7 @@ package storage
 // with the software; Verify reports every mismatch.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -54,7 +55,7 @@ type pendingLink struct {
 // link already points at the archive ver would pick. When ver has no
 // instance configuration the FEC can take, it refuses (ErrNoInstance,
 // naming both) - unless keep.
-func (s *Storage) prepareInstanceSwitch(fec, software, ver string, keep bool) (*pendingLink, error) {
+func (s *Storage) prepareInstanceSwitch(ctx context.Context, fec, software, ver string, keep bool) (*pendingLink, error) {
 	inst := index.InstanceOf(software)
 	rel, err := pathFor(fecEntryPathSpec{fec, index.KindConfiguration, inst})
 	if err != nil {
@@ -83,7 +84,7 @@ func (s *Storage) prepareInstanceSwitch(fec, software, ver string, keep bool) (*
 	target, err := s.pickArchive(fec, c, index.KindConfiguration, inst, ver)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			have, _ := s.Versions(index.KindConfiguration, inst)
+			have, _ := s.Versions(ctx, index.KindConfiguration, inst)
 			return nil, fmt.Errorf("%w: FEC %s links software %s and its instance configuration %s (at %s); "+
 				"%s %s has no %s %s to go with it (published: %s). Publish it (yocto-fesa3-deploy -i), or keep the instance at %s (-keep-instance)",
 				ErrNoInstance, fec, software, inst, orNone(cur.Version), software, ver, inst, ver, orNone(strings.Join(have, ", ")), orNone(cur.Version))

@@ -6,6 +6,7 @@ package storage
 // rewritten with the signing key; without it the change must not start.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,11 +64,11 @@ func (s *Storage) RequireSigningKey(what string, fecs ...string) error {
 // requireKeyForNewFEC refuses to add a FEC without the key when the storage
 // signs INDEX files (some FEC's INDEX is signed): the new FEC's INDEX would
 // be the one unsigned INDEX of a signed storage.
-func (s *Storage) requireKeyForNewFEC(name string) error {
+func (s *Storage) requireKeyForNewFEC(ctx context.Context, name string) error {
 	if s.signingKey() != nil {
 		return nil
 	}
-	fecs, err := s.FECs()
+	fecs, err := s.FECs(ctx)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func (s *Storage) Switch(ctx context.Context, fec, software, ver string, opts ..
 	o := switchOpts(opts)
 	var res SwitchResult
 	err := s.locked(ctx, func() error {
-		p, err := s.prepareSwitch(fec, software, ver, o)
+		p, err := s.prepareSwitch(ctx, fec, software, ver, o)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string, opts ...S
 	}
 	var out []SwitchResult
 	err := s.locked(ctx, func() error {
-		fecs, err := s.fecsLinking(software)
+		fecs, err := s.fecsLinking(ctx, software)
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string, opts ...S
 		var todo []pendingSwitch
 		var same []string
 		for _, fec := range fecs {
-			p, err := s.prepareSwitch(fec, software, ver, o)
+			p, err := s.prepareSwitch(ctx, fec, software, ver, o)
 			if err != nil {
 				return fmt.Errorf("storage: switching %s to %s on every FEC: nothing changed: %w", software, ver, err)
 			}
@@ -156,7 +156,7 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string, opts ...Sw
 		if err != nil {
 			return fmt.Errorf("storage: %s links %s %s, which is not a valid version; switch explicitly: %w", fec, software, cur.Version, err)
 		}
-		names, err := s.Versions(index.KindSoftware, software)
+		names, err := s.Versions(ctx, index.KindSoftware, software)
 		if err != nil {
 			return err
 		}
@@ -180,7 +180,7 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string, opts ...Sw
 				"switch to another version explicitly", ErrNoRollback, fec, software, cur.Version, c.Arch, strings.Join(names, ", "))
 		}
 		version.Sort(cands)
-		p, err := s.prepareSwitch(fec, software, cands[len(cands)-1].String(), o)
+		p, err := s.prepareSwitch(ctx, fec, software, cands[len(cands)-1].String(), o)
 		if err != nil {
 			return err
 		}
@@ -201,8 +201,8 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string, opts ...Sw
 
 // fecsLinking lists the FECs (with a fec.conf) whose software/<software>
 // entry is a symlink, sorted.
-func (s *Storage) fecsLinking(software string) ([]string, error) {
-	fecs, err := s.FECs()
+func (s *Storage) fecsLinking(ctx context.Context, software string) ([]string, error) {
+	fecs, err := s.FECs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ type pendingSwitch struct {
 func (p pendingSwitch) changes() bool { return p.result.Changed || p.instance != nil }
 
 // prepareSwitch checks everything a switch needs without changing anything.
-func (s *Storage) prepareSwitch(fec, software, ver string, o switchOptions) (pendingSwitch, error) {
+func (s *Storage) prepareSwitch(ctx context.Context, fec, software, ver string, o switchOptions) (pendingSwitch, error) {
 	cur, err := s.currentLink(fec, software)
 	if err != nil {
 		return pendingSwitch{}, err
@@ -269,7 +269,7 @@ func (s *Storage) prepareSwitch(fec, software, ver string, o switchOptions) (pen
 	}
 	res := SwitchResult{FEC: fec, Software: software, From: cur.Version, To: ver, Target: target}
 	res.Changed = cur.Raw != relTarget(cur.Path, target)
-	inst, err := s.prepareInstanceSwitch(fec, software, ver, o.keepInstance)
+	inst, err := s.prepareInstanceSwitch(ctx, fec, software, ver, o.keepInstance)
 	if err != nil {
 		return pendingSwitch{}, err
 	}

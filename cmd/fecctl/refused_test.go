@@ -12,6 +12,7 @@ import (
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/storage"
+	"github.com/fair-acc/fecdeploy/version"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -40,7 +41,7 @@ func signedStorage(t *testing.T) (string, string) {
 	}
 	pub := func(kind index.Kind, name, ver, arch string) {
 		body := clienttest.TarGz(t, clienttest.Tree("opt/"+name+"/"+ver, map[string]string{"f": name + ver}))
-		_, err := st.Publish(ctx, storage.PublishRequest{Kind: kind, Name: name, Version: ver, Arch: arch, Body: strings.NewReader(string(body))})
+		_, err := st.Publish(ctx, storage.PublishRequest{Kind: kind, Name: name, Version: version.MustParse(ver), Arch: arch, Body: strings.NewReader(string(body))})
 		require.NoError(t, err)
 	}
 	for _, v := range []string{"1.0.0", "2.0.0"} {
