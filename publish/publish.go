@@ -170,6 +170,15 @@ func preflight(ctx context.Context, st *storage.Storage, req Request, v version.
 	if err := (storage.PublishRequest{Kind: req.Kind, Name: req.Name, Version: v, Arch: req.Arch}).Check(); err != nil {
 		return err
 	}
+	// A colliding version (1.2.0-rc.1 next to 1.2.0-RC.1) is refused again
+	// under the lock by Publish; checked here too so it costs no packing.
+	existing, err := st.Versions(ctx, req.Kind, req.Name)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if err := version.CheckCollision(req.Version, existing); err != nil && !containsString(existing, req.Version) {
+		return err
+	}
 	if fi, err := os.Stat(req.SourceDir); err != nil {
 		return fmt.Errorf("source directory: %w", err)
 	} else if !fi.IsDir() {
@@ -206,4 +215,13 @@ func checkPrefix(p string) error {
 		return fmt.Errorf("%w: unpack prefix %q must be a relative path below / without \"..\" (e.g. opt/fesa/Foo_DU/1.2.0)", storage.ErrBadRequest, p)
 	}
 	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -125,6 +125,8 @@ func TestReleaseChecksBeforePacking(t *testing.T) {
 	require.NoError(t, st.AddFEC(ctx, "ppc01", storage.FECConfig{Arch: "ppc"}))
 	require.NoError(t, st.AddFEC(ctx, "gz01", storage.FECConfig{Arch: "x86_64", Decoders: []string{"gzip"}}))
 	ok := Request{Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt/fesa/Foo_DU/1.0.0"}
+	_, err := Release(ctx, st, Request{Name: "Foo_DU", Version: "0.9.0-rc.1", Arch: "x86_64", SourceDir: src, Prefix: "opt/fesa/Foo_DU/0.9.0-rc.1"})
+	require.NoError(t, err)
 	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
 	before := testkit.Snapshot(t, st.Base(), noLock)
 	for _, tc := range []struct {
@@ -134,6 +136,7 @@ func TestReleaseChecksBeforePacking(t *testing.T) {
 	}{
 		{"bad name", func(r *Request) { r.Name = "Foo DU" }, index.ErrBadName},
 		{"bad version", func(r *Request) { r.Version = "1.0" }, nil},
+		{"colliding version", func(r *Request) { r.Version = "0.9.0-RC.1" }, version.ErrCollides},
 		{"no arch", func(r *Request) { r.Arch = "" }, storage.ErrBadRequest},
 		{"missing source", func(r *Request) { r.SourceDir = filepath.Join(src, "nope") }, os.ErrNotExist},
 		{"unknown FEC", func(r *Request) { r.Link = []string{"fec99"} }, storage.ErrUnknownFEC},
