@@ -9,10 +9,12 @@
 // (Switch, SwitchAll, Rollback), retention.go (PlanPrune, Prune), gather.go
 // (the retention plan's input), linklog.go (the link log), resolve.go
 // (Links, link resolution), reindex.go (BuildIndex, Reindex, Unsign),
-// verify.go (Verify), clean.go (Clean), lockwait.go (WithLockWait,
-// DescribeLockHolder), signing.go (RequireSigningKey: refuse before
-// touching anything a change to a signed INDEX without the key), instance.go
-// (a FEC's <DU>-instance configuration follows its software).
+// verify.go (Verify), clean.go (Clean), monitor.go (the monitoring
+// declaration, kept in line with links: MonitorHosts, AddMonitorService),
+// lockwait.go (WithLockWait, DescribeLockHolder), signing.go
+// (RequireSigningKey: refuse before touching anything a change to a signed
+// INDEX without the key), instance.go (a FEC's <DU>-instance configuration
+// follows its software).
 //
 // The tree (docs/storage-layout.md has the full description):
 //

@@ -68,6 +68,7 @@ func (s *Storage) Switch(ctx context.Context, fec, software, ver string, opts ..
 		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
 			return err
 		}
+		defer s.syncMonitor(ctx, fec, index.KindSoftware, software)
 		return s.reindexLocked(ctx, []string{fec})
 	})
 	if err != nil {
@@ -127,6 +128,7 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string, opts ...S
 			return nil
 		}
 		applyErr := s.applySwitches(todo)
+		defer s.syncMonitors(ctx, todo)
 		// Reindex even after a partial failure, so INDEX files match links.
 		return errors.Join(applyErr, s.reindexLocked(ctx, changed))
 	})
@@ -191,6 +193,7 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string, opts ...Sw
 		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
 			return err
 		}
+		defer s.syncMonitor(ctx, fec, index.KindSoftware, software)
 		return s.reindexLocked(ctx, []string{fec})
 	})
 	if err != nil {
