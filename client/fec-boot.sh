@@ -312,6 +312,20 @@ usage() {
 Usage:
   fec-boot.sh [boot] [flags]             fetch the INDEX, install every archive, run the init scripts
   fec-boot.sh install [flags] [kind...]  install archives only (kinds: software, configuration, data)
+  fec-boot.sh install-archive FILE -sha256 HEX -name NAME [-version dev] [-prefix DIR] [flags]
+                                         install a dev release copied onto this FEC, verified and
+                                         staged as at boot; recorded as a dev release
+  fec-boot.sh dev ls [-json] [flags]     list the dev releases installed on this FEC
+  fec-boot.sh dev rm NAME [flags]        remove a dev release (its prefix directory and record)
+
+Examples:
+  fec-boot.sh --url http://storage.example/ --fec ppc01   boot this FEC as ppc01
+  fec-boot.sh                                  boot with the kernel command line (fecdeploy.url=)
+                                               and /etc/fecdeploy.conf
+  fec-boot.sh --dry-run --root /tmp/fecroot    show what would be installed, under /tmp/fecroot
+  fec-boot.sh install software                 (from an init script) install the software only
+  FECDEPLOY_URL=http://storage.example/ fec-boot.sh --retries 0 --start-jitter 0
+                                               one quick attempt, e.g. by hand on a console
 
 Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --url URL              base URL of the web storage [FECDEPLOY_URL, fecdeploy.url=, url=]
@@ -360,8 +374,9 @@ KEYS="url fec root allowed_roots state_dir status_file parallel retries retry_wa
 # Flags are kept as O_<key>; set_flag KEY VALUE.
 set_flag() { eval "O_$1=\$2; F_$1=1"; }
 O_conf='' O_cmdline='' KINDS='' ARGS_LEFT=''
+O_sha256='' O_name='' O_version='' O_prefix='' O_json=''
 if [ $# -gt 0 ]; then
-	case $1 in boot | install) COMMAND=$1; shift ;; esac
+	case $1 in boot | install | install-archive | dev) COMMAND=$1; shift ;; esac
 fi
 while [ $# -gt 0 ]; do
 	_a=$1
@@ -369,7 +384,14 @@ while [ $# -gt 0 ]; do
 	--) shift; ARGS_LEFT="$ARGS_LEFT $*"; break ;;
 	-h | -help | --help) usage; exit 0 ;;
 	-*) ;;
-	*) ARGS_LEFT="$ARGS_LEFT $*"; break ;;
+	*)
+		# install-archive and dev take flags after their arguments, and may
+		# follow flags ("fec-boot.sh --root /x install-archive FILE -sha256 ...")
+		case $COMMAND in
+		install-archive | dev) ARGS_LEFT="$ARGS_LEFT $_a"; shift; continue ;;
+		boot) case $_a in install-archive | dev) [ -z "$ARGS_LEFT" ] && { COMMAND=$_a; shift; continue; } ;; esac ;;
+		esac
+		ARGS_LEFT="$ARGS_LEFT $*"; break ;;
 	esac
 	_a=${_a#-}
 	_a=${_a#-}
@@ -377,12 +399,14 @@ while [ $# -gt 0 ]; do
 	_hasv=0
 	case $_a in *=*) _v=${_a#*=}; _a=${_a%%=*}; _hasv=1 ;; esac
 	_k=$(printf '%s' "$_a" | tr '-' '_')
-	case " $KEYS conf cmdline " in
+	_known=" $KEYS conf cmdline "
+	case $COMMAND in install-archive | dev) _known="$_known sha256 name version prefix json " ;; esac
+	case $_known in
 	*" $_k "*) ;;
 	*) usage >&2; fatal 2 "flag provided but not defined: -$_a (see fec-boot.sh --help)" ;;
 	esac
 	case $_k in
-	dry_run | force) [ "$_hasv" = 1 ] || _v=true ;;
+	dry_run | force | json) [ "$_hasv" = 1 ] || _v=true ;;
 	*) if [ "$_hasv" = 0 ]; then
 		[ $# -ge 2 ] || fatal 2 "flag needs an argument: -$_a (see fec-boot.sh --help)"
 		_v=$2
@@ -398,6 +422,11 @@ set -- $ARGS_LEFT
 set +f
 if [ "$COMMAND" = boot ] && [ "${1:-}" = install ]; then COMMAND=install; shift; fi
 if [ "$COMMAND" = boot ] && [ $# -gt 0 ]; then fatal 2 "unexpected argument \"$1\" (see fec-boot.sh --help)"; fi
+DEV_ARGS=
+DEV_CMD=
+case $COMMAND in
+install-archive | dev) DEV_ARGS=$*; DEV_CMD=1; set -- ;;
+esac
 KINDS=$*
 
 # Configuration file: key=value lines, '#' comments; unknown keys are errors.
@@ -522,6 +551,7 @@ case $PARALLEL in *[!0-9]* | '') fatal 2 "parallel=\"$PARALLEL\" is not a whole 
 case $RETRIES in -*) RETRIES=0 ;; esac
 case $RETRIES in *[!0-9]* | '') fatal 2 "retries=\"$RETRIES\" is not a whole number" ;; esac
 
+case $COMMAND in install-archive | dev) [ -n "$URL" ] || URL=http://localhost ;; esac # not contacted
 [ -n "$URL" ] || fatal 2 "no base URL: set --url, FECDEPLOY_URL, fecdeploy.url= on the kernel command line or url= in /etc/fecdeploy.conf"
 case $URL in
 http://?* | https://?*) ;;
@@ -928,12 +958,14 @@ verify_pair() {
 	return 1
 }
 
-[ -z "$PUBKEYS" ] || start_sig
-fetch_index
+if [ -z "$DEV_CMD" ]; then
+	[ -z "$PUBKEYS" ] || start_sig
+	fetch_index
+fi
 
 # Signature: when the FEC trusts keys, the INDEX must carry a valid signature
 # from one of them before it is parsed.
-if [ -n "$PUBKEYS" ]; then
+if [ -n "$PUBKEYS" ] && [ -z "$DEV_CMD" ]; then
 	# One PEM block per file: openssl reads only the first key of a file.
 	_nkeys=0
 	for _f in $(printf '%s' "$PUBKEYS" | tr ',' ' '); do
@@ -1069,7 +1101,8 @@ parse_index() {
 }
 
 : >"$WORK/entries"
-_msg=$(parse_index "$WORK/INDEX" "$WORK/entries") || true
+_msg=
+[ -n "$DEV_CMD" ] || _msg=$(parse_index "$WORK/INDEX" "$WORK/entries") || true
 if [ -n "$_msg" ]; then
 	fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: $_msg"
 fi
@@ -1116,9 +1149,9 @@ check_fresh() {
 			fail 5 "cannot record the INDEX serial $_iser in $STATE/accepted-serial (disk full?): replays are not detected until it can"
 	fi
 }
-[ -z "$PUBKEYS" ] || check_fresh
+[ -z "$PUBKEYS" ] || [ -n "$DEV_CMD" ] || check_fresh
 
-log "INDEX fetched: FEC $FEC, $(wc -l <"$WORK/entries" | tr -d ' ') entries, sha256 $INDEX_SHA256"
+[ -n "$DEV_CMD" ] || log "INDEX fetched: FEC $FEC, $(wc -l <"$WORK/entries" | tr -d ' ') entries, sha256 $INDEX_SHA256"
 
 # ---------------------------------------------------------------- archives
 
@@ -1496,6 +1529,138 @@ record() {
 	return 1
 }
 
+# ---------------------------------------------------------------- dev releases
+
+# A dev release (fec-pack -dev -to-fec) is recorded like an INDEX entry with
+# dev=1: "sha256=<hex> version=<v> path=dev:<file> dev=1 prefix=<p> installed=<time>".
+
+# dev_record FILE: the words of a state record into R_<key>.
+dev_record() {
+	R_sha256= R_version= R_path= R_dev= R_prefix= R_installed=
+	read -r _l <"$1" || [ -n "$_l" ] || return 1
+	for _w in $_l; do
+		case $_w in
+		sha256=* | version=* | path=* | dev=* | prefix=* | installed=*) eval "R_${_w%%=*}=\${_w#*=}" ;;
+		esac
+	done
+	[ "$R_prefix" != - ] || R_prefix=
+}
+
+dev_install() {
+	[ $# = 1 ] || fatal 2 "install-archive wants one FILE, got $# arguments (fec-boot.sh install-archive FILE -sha256 HEX -name NAME)"
+	_file=$1
+	_ver=${O_version:-dev}
+	[ -f "$_file" ] || fatal 2 "install-archive: $_file is not a regular file"
+	valid_name "$O_name" || fatal 2 "bad software name \"$O_name\" (-name): use only letters, digits, '.', '_' and '-'"
+	valid_name "$_ver" || fatal 2 "bad version \"$_ver\" (-version)"
+	case $O_sha256 in *[!0-9a-f]* | '') fatal 2 "-sha256 \"$O_sha256\" is not a lowercase hex sha256 (64 characters): give the sha256 of the archive as sent" ;; esac
+	[ ${#O_sha256} = 64 ] || fatal 2 "-sha256 \"$O_sha256\" is not a lowercase hex sha256 (64 characters)"
+	_pfx=$(printf '%s' "$O_prefix" | sed 's#^/*##; s#/*$##')
+	if [ -n "$_pfx" ]; then
+		_ok=0
+		valid_path "$_pfx" && for _r in $ROOTS; do case $_pfx in "$_r"/*) _ok=1 ;; esac; done
+		[ $_ok = 1 ] || fatal 2 "prefix \"$O_prefix\" must lie below one of the allowed roots ($ROOTS)"
+	fi
+	_got=$(sha256 "$_file")
+	[ "${_got%% *}" = "$O_sha256" ] || fatal 4 "install-archive $_file: verify: sha256 mismatch: got ${_got%% *}, want $O_sha256; nothing installed"
+	_fmt=$(magic "$_file")
+	case $_fmt in
+	unknown) fatal 4 "install-archive $_file: archive: unknown compression format (not zstd, gzip or xz)" ;;
+	zstd) command -v zstd >/dev/null 2>&1 || fatal 5 "install-archive $_file: zstd-compressed, but this FEC has no zstd binary: send it as gzip (fec-pack -format gzip)" ;;
+	esac
+	_base=$WORK/software.$O_name
+	_why=$(list_archive "$_file" "$_fmt" "$_base.list" "$_base.tar") || fatal 4 "install-archive $_file: $_why"
+	_why=$(check_listing <"$_base.list")
+	[ -z "$_why" ] || fatal 4 "install-archive $_file: archive: unsafe entry: $_why"
+	_why=$(install_archive software "$O_name" "$_fmt")
+	_rc=$?
+	[ "$_rc" = 0 ] || fatal "$_rc" "install-archive $_file: $_why"
+	sync
+	mkdir -p "$STATE/installed/software" &&
+		printf 'sha256=%s version=%s path=dev:%s dev=1 prefix=%s installed=%s\n' "$O_sha256" "$_ver" "${_file##*/}" "${_pfx:--}" "$(now)" \
+			>"$STATE/installed/software/.$O_name.tmp" &&
+		mv -f "$STATE/installed/software/.$O_name.tmp" "$STATE/installed/software/$O_name" ||
+		fatal 5 "install-archive: installed, but recording it in $STATE failed"
+	echo "installed $O_name $_ver (dev release, sha256 $O_sha256, $(sizeof "$_file") bytes)"
+}
+
+dev_ls() {
+	_first=1
+	[ -n "$O_json" ] && printf '['
+	[ -n "$O_json" ] || printf '%-20s %-10s %-12s %-20s %s\n' NAME VERSION SHA256 INSTALLED PREFIX
+	for _f in "$STATE/installed/software"/*; do
+		[ -f "$_f" ] || continue
+		dev_record "$_f" || continue
+		[ "$R_dev" = 1 ] || continue
+		_n=${_f##*/}
+		if [ -n "$O_json" ]; then
+			[ $_first = 1 ] || printf ','
+			_first=0
+			printf '\n  {"name": %s, "version": %s, "sha256": %s, "file": %s, "prefix": %s, "installed": %s}' \
+				"$(json_str "$_n")" "$(json_str "$R_version")" "$(json_str "$R_sha256")" "$(json_str "${R_path#dev:}")" \
+				"$(json_str "$R_prefix")" "$(json_str "${R_installed:-0001-01-01T00:00:00Z}")"
+		else
+			printf '%-20s %-10s %-12.12s %-20s %s\n' "$_n" "$R_version" "$R_sha256" "$R_installed" "$R_prefix"
+		fi
+	done
+	[ -z "$O_json" ] || printf '\n]\n'
+}
+
+dev_rm() {
+	[ $# = 1 ] || fatal 2 "dev rm wants one NAME"
+	valid_name "$1" || fatal 2 "bad software name \"$1\""
+	_f=$STATE/installed/software/$1
+	{ [ -f "$_f" ] && dev_record "$_f" && [ "$R_dev" = 1 ]; } || fatal 2 "no dev release \"$1\" on this FEC (fec-boot.sh dev ls lists them)"
+	if [ -n "$R_prefix" ]; then
+		_ok=0
+		valid_path "$R_prefix" && for _r in $ROOTS; do case $R_prefix in "$_r"/*) _ok=1 ;; esac; done
+		[ $_ok = 1 ] || fatal 5 "recorded prefix \"$R_prefix\" of dev release $1 is not below the allowed roots; remove it by hand"
+		_p=$R
+		for _c in $(printf '%s' "$R_prefix" | tr '/' ' '); do
+			_p=$_p/$_c
+			[ ! -L "$_p" ] || fatal 5 "$_p is a symlink; dev release $1 not removed, remove it by hand"
+		done
+		rm -rf "${R:-}/$R_prefix" || fatal 5 "removing $R/$R_prefix failed"
+	fi
+	rm -f "$_f" || fatal 5 "removing $_f failed"
+	echo "removed dev release $1 $R_version${R_prefix:+ ($R_prefix)}"
+}
+
+if [ -n "$DEV_CMD" ]; then
+	set -f
+	# shellcheck disable=SC2086
+	set -- $DEV_ARGS
+	set +f
+	case $COMMAND in
+	install-archive) dev_install "$@" ;;
+	dev)
+		case ${1:-} in
+		ls) dev_ls ;;
+		rm) shift; dev_rm "$@" ;;
+		*) fatal 2 "dev wants ls or rm NAME (see fec-boot.sh --help)" ;;
+		esac ;;
+	esac
+	rm -rf "$WORK"
+	exit 0
+fi
+
+# Dev releases recorded before this run: kept unless the INDEX names them.
+KEPT_DEV=
+if [ "$DRY_RUN" = 0 ] && want_kind software; then
+	for _f in "$STATE/installed/software"/*; do
+		[ -f "$_f" ] || continue
+		dev_record "$_f" || continue
+		[ "$R_dev" = 1 ] || continue
+		_n=${_f##*/}
+		if grep -q "^software $_n " "$WORK/entries"; then
+			log "software $_n: the INDEX names it, so the INDEX wins: its archive replaces the dev release copied onto this FEC"
+		else
+			log "software $_n: dev release kept, the INDEX does not name it; start scripts see it as a dev release"
+			KEPT_DEV="$KEPT_DEV $_n:$R_version:$R_sha256"
+		fi
+	done
+fi
+
 # Archives in INDEX order; entry.<n> holds the status of the n-th.
 : >"$WORK/failed"
 _i=0
@@ -1518,7 +1683,13 @@ while read -r k n sum size path fmt ver dev; do
 		eval "TODO_$_total=\"\$_i \$k \$n \$sum \$size \$path \$fmt \${ver:--} \$dev\""
 	fi
 done <"$WORK/entries"
-NENTRIES=$_i
+for _k in $KEPT_DEV; do
+	_i=$((_i + 1))
+	_n=${_k%%:*} _r=${_k#*:}
+	printf 'software %s %s 1 %s\n' "$_n" "${_r%%:*}" "${_r#*:}" >"$WORK/done.$_i"
+	add_entry "$_i" software "$_n" "${_r%%:*}" 1 "${_r#*:}" kept-dev 0 0 ""
+done
+NKEPT=$_i
 
 # Up to `parallel` archives are downloaded, verified, decompressed and listed
 # in the background ahead of the one being extracted and moved into place.
@@ -1675,7 +1846,7 @@ if [ "$COMMAND" = boot ]; then
 		export FECDEPLOY_FEC FECDEPLOY_URL FECDEPLOY_ROOT FECDEPLOY_STATE_DIR FECDEPLOY_ALLOWED_ROOTS \
 			FECDEPLOY_SOFTWARE FECDEPLOY_DEV_SOFTWARE FECDEPLOY_FAILED
 		_i=1
-		while [ "$_i" -le "$NENTRIES" ]; do
+		while [ "$_i" -le "$NKEPT" ]; do
 			if [ -f "$WORK/done.$_i" ]; then
 				read -r k n ver dev sum <"$WORK/done.$_i"
 				if [ "$k" = software ]; then

@@ -88,6 +88,94 @@ func TestDevaccMakeInstall(t *testing.T) {
 	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "nothing published")
 }
 
+// The include's documented contract: an ordinary Makefile whose only rule is an
+// `install` honouring DESTDIR publishes on `make install VERSION=…`, installs
+// nothing on the build host, and leaves no staging directory behind, also when
+// the publish is refused.
+func TestDevaccPlainMakefile(t *testing.T) {
+	t.Parallel()
+	makeBin := testenv.RequireTool(t, "make")
+	fecPack := buildFecPack(t)
+	base := newStorage(t, map[string]string{"scu01": "x86_64"})
+	include, err := filepath.Abs("devacc/fecdeploy.mk")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	proj := filepath.Join(dir, "plain")
+	host := filepath.Join(dir, "host-prefix")
+	tmp := filepath.Join(dir, "tmp")
+	testkit.WriteTree(t, dir, map[string]string{
+		"plain/tool.sh": "#!/bin/sh\necho one\n",
+		"plain/Makefile": "PREFIX ?= " + host + "\n" +
+			"install:\n" +
+			"\tinstall -d $(DESTDIR)$(PREFIX)/bin\n" +
+			"\tinstall -m 0755 tool.sh $(DESTDIR)$(PREFIX)/bin/tool\n" +
+			"include " + include + "\n",
+		"tmp/.keep": "",
+	})
+	make := func(args ...string) (string, error) {
+		cmd := exec.Command(makeBin, append([]string{"-C", proj, "install", "ARCH=x86_64",
+			"FEC_PACK=" + fecPack, "FECDEPLOY_STORAGE=" + base}, args...)...)
+		cmd.Env = append(os.Environ(), "FECDEPLOY_SIGNING_KEY=", "TMPDIR="+tmp)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	noLeftovers := func(what string) {
+		t.Helper()
+		_, err := os.Lstat(filepath.Join(proj, ".fecdeploy-staging"))
+		assert.ErrorIs(t, err, fs.ErrNotExist, "%s: staging left in the project", what)
+		ents, err := os.ReadDir(tmp)
+		require.NoError(t, err)
+		assert.Len(t, ents, 1, "%s: staging left in TMPDIR: %v", what, ents)
+		_, err = os.Lstat(host)
+		assert.ErrorIs(t, err, fs.ErrNotExist, "%s: installed on the build host", what)
+	}
+
+	out, err := make("VERSION=1.0.0", "FECS=scu01")
+	require.NoError(t, err, "make install:\n%s", out)
+	assert.NotContains(t, out, "No rule to make target")
+	idx := testkit.ReadFile(t, filepath.Join(base, "fecs/scu01/INDEX"))
+	require.Contains(t, idx, "software/plain/1.0.0/plain-1.0.0-x86_64.tar.zst", "INDEX after make install")
+	noLeftovers("publish")
+
+	// Different bytes under the same productive version: refused, nothing changed, nothing left.
+	require.NoError(t, os.WriteFile(filepath.Join(proj, "tool.sh"), []byte("#!/bin/sh\necho two\n"), 0o755))
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, base, noLock)
+	out, err = make("VERSION=1.0.0")
+	require.Error(t, err, "republish of different bytes:\n%s", out)
+	assert.Contains(t, out, "1.0.0")
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "refused publish changed the storage")
+	noLeftovers("refused publish")
+
+	// A bad version is refused too, with nothing left.
+	out, err = make("VERSION=1.0")
+	require.Error(t, err, "bad version:\n%s", out)
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "bad version changed the storage")
+	noLeftovers("bad version")
+
+	// FECDEPLOY=no is the plain install, as without the include.
+	out, err = make("FECDEPLOY=no")
+	require.NoError(t, err, "plain install:\n%s", out)
+	assert.FileExists(t, filepath.Join(host, "bin/tool"))
+}
+
+// Every variable the include's header documents is one the include uses.
+func TestDevaccHeaderVariables(t *testing.T) {
+	t.Parallel()
+	text := testkit.ReadFile(t, "devacc/fecdeploy.mk")
+	header, body, ok := strings.Cut(text, "\nPROJECT ")
+	require.True(t, ok)
+	for _, w := range strings.Fields(header) {
+		w = strings.Trim(w, "(),.:;$`\"")
+		if len(w) < 4 || strings.ToUpper(w) != w || !strings.ContainsAny(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") || strings.ContainsAny(w, "./=") {
+			continue
+		}
+		if strings.HasPrefix(w, "FECDEPLOY_") || w == "FECS" || w == "FEC_PACK" {
+			assert.Contains(t, body, w, "header names %s, the include never uses it", w)
+		}
+	}
+}
+
 func TestYoctoFesa3Deploy(t *testing.T) {
 	t.Parallel()
 	sh := testenv.RequireTool(t, "sh")
@@ -123,6 +211,24 @@ func TestYoctoFesa3Deploy(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err, "deploy of a missing dir succeeded:\n%s", out)
 	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "published something")
+}
+
+// -h prints the help (the header comment), not the script's code; a bad option is a usage error.
+func TestYoctoFesa3Help(t *testing.T) {
+	t.Parallel()
+	sh := testenv.RequireTool(t, "sh")
+	out, err := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-h").CombinedOutput()
+	require.NoError(t, err, "-h:\n%s", out)
+	assert.Contains(t, string(out), "-u  deploy unit")
+	assert.Contains(t, string(out), "FECDEPLOY_STORAGE")
+	for _, code := range []string{"set -eu", "storage=", "usage()", "#"} {
+		assert.NotContains(t, string(out), code, "-h prints code")
+	}
+	cmd := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-x")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode(), "%s", out)
+	assert.Contains(t, string(out), "-u  deploy unit")
 }
 
 // The production site config is valid nginx (with its http-level zones).
@@ -199,4 +305,76 @@ func TestSystemdResign(t *testing.T) {
 	assert.FileExists(t, filepath.Join(base, "fecs/fec01/INDEX.sig"))
 	state := testkit.ReadFile(t, filepath.Join(statePath, storage.SerialFileName))
 	assert.Contains(t, after, " serial="+strings.TrimSpace(state)+" ", "the state file holds the last serial issued")
+}
+
+var fecBootBin = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "fec-boot")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-boot").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building fec-boot: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// devFEC starts an sshd playing the FEC scu01 and returns its root and the
+// environment that points fec-pack at it.
+func devFEC(t *testing.T) (root string, env []string) {
+	t.Helper()
+	fecBoot, err := fecBootBin()
+	require.NoError(t, err)
+	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	root = t.TempDir()
+	return root, append(os.Environ(), "FECDEPLOY_SSH_CONFIG="+sshd.SSHConfig(t, "scu01"),
+		"FECDEPLOY_FEC_CLIENT="+fecBoot+" --root "+root)
+}
+
+// make dev FEC=scu01 installs the project straight onto the FEC, as a dev release.
+func TestDevaccMakeDev(t *testing.T) {
+	t.Parallel()
+	makeBin := testenv.RequireTool(t, "make")
+	fecPack := buildFecPack(t)
+	root, env := devFEC(t)
+	work := filepath.Join(t.TempDir(), "devacc")
+	out, err := exec.Command("cp", "-a", "devacc", work).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	cmd := exec.Command(makeBin, "-C", filepath.Join(work, "hello"), "dev", "FEC=scu01", "FEC_PACK="+fecPack)
+	cmd.Env = env
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "make dev:\n%s", out)
+	assert.Contains(t, string(out), "installed hello_DU dev (dev release")
+	assert.FileExists(t, filepath.Join(root, "opt/devacc/hello_DU/dev/bin/hello"))
+	assert.FileExists(t, filepath.Join(root, "var/lib/fecdeploy/installed/software/hello_DU"))
+	assert.Contains(t, testkit.ReadFile(t, filepath.Join(root, "var/lib/fecdeploy/installed/software/hello_DU")), " dev=1 ")
+
+	cmd = exec.Command(makeBin, "-C", filepath.Join(work, "hello"), "dev", "FEC_PACK="+fecPack)
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "set FEC")
+}
+
+// yocto-fesa3-deploy.sh -v dev -t FEC: what the FESA plug-in calls.
+func TestYoctoFesa3DevToFEC(t *testing.T) {
+	t.Parallel()
+	sh := testenv.RequireTool(t, "sh")
+	fecPack := buildFecPack(t)
+	root, env := devFEC(t)
+	dir := t.TempDir()
+	testkit.WriteTree(t, dir, map[string]string{
+		"staged/bin/BeamPosition_DU":           "\x7fELF fake",
+		"instance/BeamPosition_DEV01.instance": "<instance/>",
+	})
+	cmd := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-u", "BeamPosition_DU", "-v", "dev", "-a", "x86_64",
+		"-d", filepath.Join(dir, "staged"), "-i", filepath.Join(dir, "instance"), "-t", "scu01")
+	cmd.Env = append(env, "FEC_PACK="+fecPack)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "yocto-fesa3-deploy -t:\n%s", out)
+	assert.Equal(t, "\x7fELF fake", testkit.ReadFile(t, filepath.Join(root, "opt/fesa/BeamPosition_DU/dev/bin/BeamPosition_DU")))
+	assert.FileExists(t, filepath.Join(root, "opt/fesa/BeamPosition_DU/dev/instance/BeamPosition_DEV01.instance"))
+
+	cmd = exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-u", "BeamPosition_DU", "-v", "1.0.0", "-a", "x86_64",
+		"-d", filepath.Join(dir, "staged"), "-t", "scu01")
+	cmd.Env = append(env, "FEC_PACK="+fecPack)
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "use -v dev")
 }

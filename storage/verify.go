@@ -458,10 +458,12 @@ func (v *verifier) checkIndex(fec string, c FECConfig, broken bool, cache *hashC
 		v.add(ProblemBadIndex, ipath, fec, err.Error(), "reindex "+fec)
 		return nil
 	}
+	current := ix.Entries // what the FEC boots; what its links say, when they can be resolved
 	if !broken {
 		want, err := v.s.buildIndexWith(fec, c, cache)
 		if err == nil {
 			want.Serial, want.Expires = ix.Serial, ix.Expires // freshness is no content
+			current = want.Entries
 			wb, err := want.Marshal()
 			if err == nil && !bytes.Equal(wb, data) {
 				v.add(ProblemStaleIndex, ipath, fec, "INDEX differs from what the FEC's folder says now (hand edit, or a writer killed before reindexing)",
@@ -472,6 +474,9 @@ func (v *verifier) checkIndex(fec string, c FECConfig, broken bool, cache *hashC
 	if !ix.Expires.IsZero() && ix.Expires.Sub(v.s.now()) < 24*time.Hour {
 		v.add(ProblemExpiring, ipath, fec, fmt.Sprintf("INDEX expires at %s: FECs with a sane clock refuse it from then on",
 			ix.Expires.UTC().Format(time.RFC3339)), "fecctl resign "+fec+" (and check that the fecdeploy-resign.timer runs)")
+	}
+	for _, p := range instanceProblems(fec, current) {
+		v.add(p.Kind, p.Path, p.FEC, p.Message, p.Fix)
 	}
 	for _, e := range ix.Entries {
 		target, fi, err := v.s.resolve(e.Path)

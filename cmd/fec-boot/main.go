@@ -4,6 +4,8 @@
 //
 //	fec-boot [flags]                     boot: install everything, run the init scripts
 //	fec-boot install [flags] [kind...]   install archives only (called by init scripts)
+//	fec-boot install-archive FILE -sha256 HEX -name NAME   install a dev release
+//	fec-boot dev ls|rm NAME                   list or remove dev releases
 package main
 
 import (
@@ -20,7 +22,14 @@ import (
 
 	"github.com/fair-acc/fecdeploy/fec"
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/progress"
 )
+
+// isTerminal tells whether fec-boot draws a progress bar on w (a test replaces it).
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && progress.IsTerminal(f)
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -30,6 +39,22 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   fec-boot [boot] [flags]             fetch the INDEX, install every archive, run the init scripts
   fec-boot install [flags] [kind...]  install archives only (kinds: software, configuration, data)
+  fec-boot install-archive FILE -sha256 HEX -name NAME [-version dev] [-prefix DIR] [flags]
+                                      install a dev release copied onto this FEC, verified and
+                                      atomic as at boot; recorded as a dev release
+  fec-boot dev ls [-json] [flags]     list the dev releases installed on this FEC
+  fec-boot dev rm NAME [flags]        remove a dev release (its prefix directory and record)
+
+Examples:
+  fec-boot --url http://storage.example/ --fec scu01     boot this FEC as scu01
+  fec-boot                                    boot with the settings of the kernel command
+                                              line (fecdeploy.url=) and /etc/fecdeploy.conf
+  fec-boot --dry-run --root /tmp/fecroot      show what would be installed, under /tmp/fecroot
+  fec-boot install software                   (from an init script) install the software only
+  FECDEPLOY_URL=http://storage.example/ fec-boot --retries 0 --start-jitter 0
+                                              one quick attempt, e.g. by hand on a console
+
+On a terminal, the downloads show a progress bar on stderr.
 
 Settings, in decreasing precedence: flags, environment, kernel command line
 (fecdeploy.url=, fecdeploy.fec=), /etc/fecdeploy.conf (key=value), defaults.
@@ -52,6 +77,11 @@ See docs/boot.md.
 
 func run(args []string, stdout, stderr io.Writer) int {
 	sub := "boot"
+	if sub, rest, ok := devCommand(args); ok {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runDev(ctx, sub, rest, stdout, stderr)
+	}
 	if len(args) > 0 && (args[0] == "boot" || args[0] == "install") {
 		sub, args = args[0], args[1:]
 	}
@@ -83,7 +113,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// of times per boot (docs/benchmarks.md, fec-boot).
 		debug.SetMemoryLimit(52 << 20)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logTo := stderr
+	var bar *progress.Bar
+	if isTerminal(stderr) {
+		// A bar for the downloads; log lines go through it so they stay clean.
+		bar = progress.New(stderr, true, "fec-boot: downloading", 0)
+		logTo = bar.Writer(stderr)
+		cfg.Progress = func(ev fec.Event) {
+			if ev.Phase == "download" {
+				bar.Part(string(ev.Kind)+"/"+ev.Name, ev.Bytes, ev.Total)
+			}
+		}
+	}
+	cfg.Logger = newLogger(logTo)
 	cfg.ScriptOutput = stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -94,10 +136,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		st, err = fec.Boot(ctx, cfg)
 	}
+	if bar != nil {
+		bar.Finish()
+	}
 	if st != nil && st.FEC != "" {
 		_ = st.WriteSummary(stdout) // names every failure
 	} else if err != nil {
 		fmt.Fprintf(stderr, "fec-boot: %v\n", err)
 	}
 	return fec.ExitCode(err)
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

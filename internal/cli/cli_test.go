@@ -62,3 +62,20 @@ func TestHumanBytes(t *testing.T) {
 		assert.Equal(t, want, HumanBytes(n), "HumanBytes(%d)", n)
 	}
 }
+
+// An ssh:// storage is for fec-pack only; other commands say where to run.
+func TestStorageFlagsRemoteRefused(t *testing.T) {
+	t.Parallel()
+	_, err := (&StorageFlags{Dir: "ssh://writer/srv/web-storage"}).Open()
+	require.ErrorIs(t, err, ErrUsage)
+	assert.Contains(t, err.Error(), "run this command on the writer host")
+}
+
+// /dev/null is a character device, not a terminal: no bar drawn into it.
+func TestIsTerminalDevNull(t *testing.T) {
+	t.Parallel()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	defer null.Close()
+	assert.False(t, IsTerminal(null), "/dev/null counts as a terminal")
+}

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"flag"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/storage"
 )
@@ -16,6 +20,11 @@ type StorageFlags struct {
 	StateDir     string
 	AllowedRoots string
 	Verbose      bool
+	Wait         time.Duration // -wait: how long to wait for the storage lock
+	// Stderr receives the "waiting for the storage lock held by …" line
+	// (default os.Stderr); Prog names the command in it.
+	Stderr io.Writer
+	Prog   string
 }
 
 // DefaultStateDir is the writer's state directory (last INDEX serial,
@@ -24,8 +33,13 @@ type StorageFlags struct {
 // tree and outside the storage's backups' restore path.
 const DefaultStateDir = "/var/lib/fecdeploy"
 
-// Register declares -storage, -sign-key and -v on fs.
+// DefaultLockWait is how long a command waits for the storage lock unless -wait says otherwise.
+const DefaultLockWait = 2 * time.Minute
+
+// Register declares -storage, -sign-key, -state-dir, -allowed-roots, -wait and -v on fs.
 func (f *StorageFlags) Register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.Wait, "wait", DefaultLockWait,
+		"how long to wait for the storage lock another writer holds (0: no limit); exit 5 after that")
 	fs.StringVar(&f.Dir, "storage", EnvOr("FECDEPLOY_STORAGE", "/srv/web-storage"), "web storage directory ($FECDEPLOY_STORAGE)")
 	fs.StringVar(&f.SignKey, "sign-key", os.Getenv("FECDEPLOY_SIGNING_KEY"),
 		"ed25519 private key (PEM) to sign INDEX files with ($FECDEPLOY_SIGNING_KEY; default "+DefaultSigningKey+" when it exists)")
@@ -39,7 +53,10 @@ func (f *StorageFlags) Register(fs *flag.FlagSet) {
 // Open opens the storage with the signing key (when one is configured or the
 // default key file exists) and a logger on stderr.
 func (f *StorageFlags) Open() (*storage.Storage, error) {
-	opts := []storage.Option{storage.WithLogger(f.Logger())}
+	if strings.HasPrefix(f.Dir, "ssh://") {
+		return nil, fmt.Errorf("%w: the storage %s is on another host: only fec-pack publishes through ssh://; run this command on the writer host (ssh writer fecctl ...)", ErrUsage, f.Dir)
+	}
+	opts := []storage.Option{storage.WithLogger(f.Logger()), storage.WithLockWait(f.Wait, f.lockNotice)}
 	key, err := LoadSigningKey(f.SignKey)
 	if err != nil {
 		return nil, err
@@ -64,6 +81,22 @@ func (f *StorageFlags) stateDir() string {
 		return DefaultStateDir
 	}
 	return ""
+}
+
+// lockNotice tells, once a writer has waited a second, whom it waits for.
+func (f *StorageFlags) lockNotice(holder string) {
+	w, prog := f.Stderr, f.Prog
+	if w == nil {
+		w = os.Stderr
+	}
+	if prog == "" {
+		prog = filepath.Base(os.Args[0])
+	}
+	limit := "no limit"
+	if f.Wait > 0 {
+		limit = "at most " + f.Wait.String()
+	}
+	fmt.Fprintf(w, "%s: waiting for the storage lock held by %s (%s; -wait)\n", prog, holder, limit)
 }
 
 // Logger logs warnings (info with -v) to stderr.
