@@ -130,6 +130,11 @@ func newShow(e *env) cli.Command {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", en.Kind, en.Name, en.Version+devMark(en), cli.HumanBytes(en.Size), en.Path)
 					}
 					tw.Flush()
+					if info.Persistent {
+						if snaps, err := st.Snapshots(args[0]); err == nil {
+							printSnapshots(e, snaps)
+						}
+					}
 				}
 				return info.IndexError
 			})

@@ -101,6 +101,7 @@ var Layers = map[string]int{
 	"fec":                2,
 	"client":             2,
 	"publish":            3,
+	"persist":            3,
 	"internal/cli":       4,
 	"internal/demo":      5,
 	"cmd/...":            6,
