@@ -33,7 +33,7 @@ func newPersist(e *env) cli.Command {
 func newPersistAdd(e *env) cli.Command {
 	return cli.Command{
 		Name: "add", Args: "FEC NAME DIR...",
-		Summary: "Declare (or redeclare) data set NAME: absolute directories on the FEC, below its allowed roots.\nCreates persistent-data/, so fec-persist visits the FEC.",
+		Summary:  "Declare (or redeclare) data set NAME: absolute directories on the FEC, below its allowed roots.\nCreates persistent-data/, so fec-persist visits the FEC.",
 		Examples: []string{"fecctl persist add scu01 BeamPosition_DU /opt/fesa/data/BeamPosition_DU"},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
 			return withStorage(fs, func(st *storage.Storage, args []string) error {
