@@ -423,9 +423,16 @@ func pullSet(ctx context.Context, st *storage.Storage, fec string, plan fecPlan,
 		var cerr error
 		stats, cerr = copyChecked(stdout, cw, plan.format, ds.Dirs)
 		if cerr != nil {
-			// The remote side's failure explains a truncated stream.
-			if werr := wait(); werr != nil {
-				return werr
+			if stats.streamEnded {
+				// The remote side's failure explains a truncated stream.
+				if werr := wait(); werr != nil {
+					return werr
+				}
+			} else {
+				// We stopped reading (unsafe entry, quota, disk full): the
+				// FEC's tar would block on a full pipe.
+				_ = cmd.Process.Kill()
+				_ = wait()
 			}
 			return fmt.Errorf("FEC %s, data set %s: %w", fec, ds.Name, cerr)
 		}
@@ -467,6 +474,7 @@ func (q *quotaWriter) Write(p []byte) (int, error) {
 }
 
 type copyStats struct {
+	streamEnded  bool // the stream from the FEC ended (EOF or a read error)
 	tarBytes     int64
 	files, links int
 	warnings     []string
@@ -474,13 +482,17 @@ type copyStats struct {
 
 // countReader counts the bytes read through it.
 type countReader struct {
-	r io.Reader
-	n int64
+	r     io.Reader
+	n     int64
+	ended bool
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil {
+		c.ended = true
+	}
 	return n, err
 }
 
@@ -488,11 +500,10 @@ func (c *countReader) Read(p []byte) (int, error) {
 // name inside one of dirs, only directories, regular files and symlinks,
 // which are stored as links and never followed) and writes it, re-encoded,
 // compressed in format into w. A stream that ends early is an error.
-func copyChecked(r io.Reader, w io.Writer, format index.Format, dirs []string) (copyStats, error) {
-	var stats copyStats
+func copyChecked(r io.Reader, w io.Writer, format index.Format, dirs []string) (stats copyStats, err error) {
 	cr := &countReader{r: r}
+	defer func() { stats.streamEnded = cr.ended }()
 	var comp io.WriteCloser
-	var err error
 	switch format {
 	case index.FormatZstd:
 		comp, err = zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
