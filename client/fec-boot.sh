@@ -1050,7 +1050,8 @@ prepare1() {
 # newer_local LISTING: the restore policy of persistent data (as the Go
 # client's newerLocalData): when a regular file below the entries the
 # archive covers (those whose parent is not in it) is newer than the newest
-# file in the archive, print why and return 1: the local data is kept.
+# file in the archive (and not written by this run: $WORK/begun), print why
+# and return 1: the local data is kept.
 newer_local() {
 	awk -v roots="$ROOTS" '
 	BEGIN { nroots = split(roots, root, " ") }
@@ -1074,7 +1075,7 @@ newer_local() {
 		touch -d "$_newest" "$1.ref" || { echo "cannot compare with the snapshot time $_newest"; return 1; }
 		while IFS= read -r _top; do
 			[ -e "$R/$_top" ] || continue
-			_f=$(find "$R/$_top" -type f -newer "$1.ref" | head -n 1)
+			_f=$(find "$R/$_top" -type f -newer "$1.ref" ! -newer "$WORK/begun" | head -n 1)
 			if [ -n "$_f" ]; then
 				echo "kept the local data: /${_f#"$R"/} is newer than the snapshot (newest file $_newest); remove the local data, or install with --force, to restore the snapshot"
 				return 1
@@ -1166,6 +1167,7 @@ record() {
 
 # Archives in INDEX order; entry.<n> holds the status of the n-th.
 : >"$WORK/failed"
+: >"$WORK/begun" # files modified after this were written by this run (newer_local)
 _i=0
 _total=0
 # shellcheck disable=SC2034 # fmt is used in the eval below

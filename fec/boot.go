@@ -260,6 +260,7 @@ func indexRetryable(err error) bool {
 func (s *session) installAll(ctx context.Context, archives []index.Entry, out []EntryStatus) []error {
 	cfg := s.cfg
 	errs := make([]error, len(archives))
+	begun := time.Now() // files modified since were written by this run, not local data
 	var todo []int
 	for i, e := range archives {
 		out[i] = EntryStatus{Kind: string(e.Kind), Name: e.Name, Version: e.Version, Dev: e.Dev, SHA256: e.SHA256}
@@ -298,7 +299,7 @@ func (s *session) installAll(ctx context.Context, archives []index.Entry, out []
 			if err == nil {
 				<-prev
 				if e.Kind == index.KindData && !cfg.Force {
-					if why := newerLocalData(cfg.Root, staged); why != "" {
+					if why := newerLocalData(cfg.Root, staged, begun); why != "" {
 						staged.Discard()
 						out[i].DurationMS = took.Milliseconds()
 						out[i].Action, out[i].Error = ActionKept, fmt.Sprintf("%s %s: %s", e.Kind, e.Name, why)
@@ -500,11 +501,12 @@ var errTooLarge = errors.New("answer too large")
 // newerLocalData applies the restore policy of persistent data: a data
 // archive never overwrites newer local data. When a regular file below the
 // directories the archive covers (its top entries) was modified after the
-// newest file in the archive, it returns why (naming that file) and the
-// archive is not restored; "" otherwise. On a diskless FEC those
-// directories are empty at boot; on a FEC with a disk, data changed since
-// the snapshot was taken is newer. docs/persistence.md.
-func newerLocalData(root string, staged *archive.Staged) string {
+// newest file in the archive (and before begun: files this run installed
+// are not local data), it returns why (naming that file) and the archive is
+// not restored; "" otherwise. On a diskless FEC those directories are empty
+// at boot; on a FEC with a disk, data changed since the snapshot was taken
+// is newer. docs/persistence.md.
+func newerLocalData(root string, staged *archive.Staged, begun time.Time) string {
 	newest := staged.NewestModTime()
 	for _, top := range staged.Tops() {
 		var found string
@@ -513,7 +515,9 @@ func newerLocalData(root string, staged *archive.Staged) string {
 			if err != nil || found != "" || !d.Type().IsRegular() {
 				return nil
 			}
-			if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
+			// Whole seconds, as tar and busybox find -newer compare.
+			if fi, err := d.Info(); err == nil && fi.ModTime().Truncate(time.Second).After(newest) &&
+				!fi.ModTime().Truncate(time.Second).After(begun.Truncate(time.Second)) {
 				found, at = p, fi.ModTime()
 				return filepath.SkipAll
 			}

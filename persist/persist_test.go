@@ -284,7 +284,7 @@ func TestEmptyDataSetKeepsPrevious(t *testing.T) {
 
 	for _, empty := range []func(){
 		func() { require.NoError(t, os.Remove(filepath.Join(fooDir(root), "a.txt"))) }, // empty directory
-		func() { require.NoError(t, os.RemoveAll(filepath.Join(root, "opt"))) },         // missing
+		func() { require.NoError(t, os.RemoveAll(filepath.Join(root, "opt"))) },        // missing
 	} {
 		empty()
 		rs, err := w.run(t, persist.Options{})
