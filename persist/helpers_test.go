@@ -173,3 +173,13 @@ func writeFile(t testing.TB, p, body string) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
 }
+
+// compressHere makes fec-persist compress a FEC's snapshots on the writer
+// host (persist_compress=here in its fec.conf).
+func compressHere(t testing.TB, w *world, fec string) {
+	t.Helper()
+	p := filepath.Join(w.dir, "fecs", fec, "fec.conf")
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, append(b, "persist_compress=here\n"...), 0o644))
+}

@@ -9,6 +9,7 @@ package persist
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/storage"
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 )
@@ -86,6 +88,15 @@ type Options struct {
 	AliveInterval time.Duration
 	// Timeout bounds one FEC's whole pull (default 30 minutes).
 	Timeout time.Duration
+	// Compress says where snapshots are compressed: "fec" (default) runs
+	// `tar -czf` on the FEC and stores its gzip stream verbatim after
+	// checking it (as cheap for the writer host as a bare ssh tar); "here"
+	// has the FEC send a plain tar and compresses it on the writer host,
+	// zstd when the FEC decodes zstd (spares a slow FEC's CPU, costs the
+	// network the uncompressed bytes). A FEC that cannot decode gzip is
+	// always compressed here. persist_compress= in a FEC's fec.conf
+	// overrides it for that FEC.
+	Compress string
 	// Logger gets a line per data set (nil: silent).
 	Logger *slog.Logger
 	// Done is called once per FEC when it is finished (from several
@@ -199,16 +210,35 @@ func (o Options) withDefaults() Options {
 
 // fecPlan is what fec.conf says about pulling a FEC.
 type fecPlan struct {
-	host   string // ssh_host=, default the FEC's name
-	root   string // persist_root=, default "/"
-	format index.Format
-	quota  int64
+	// verbatim: the FEC compresses (tar -czf) and the gzip stream is
+	// stored as it comes, checked on the way; otherwise the FEC sends a
+	// plain tar, compressed here in format.
+	verbatim bool
+	host     string // ssh_host=, default the FEC's name
+	root     string // persist_root=, default "/"
+	format   index.Format
+	quota    int64
 }
 
 func planFor(c storage.FECConfig, fec string, o Options) (fecPlan, error) {
 	p := fecPlan{host: fec, root: "/", format: index.FormatGzip, quota: o.Quota}
-	if c.CanDecode(index.FormatZstd) {
-		p.format = index.FormatZstd
+	compress := o.Compress
+	if v := c.Other["persist_compress"]; v != "" {
+		compress = v
+	}
+	switch {
+	case compress == "" || compress == "fec":
+		if c.CanDecode(index.FormatGzip) {
+			p.verbatim = true
+		} else {
+			p.format = index.FormatZstd
+		}
+	case compress == "here":
+		if c.CanDecode(index.FormatZstd) {
+			p.format = index.FormatZstd
+		}
+	default:
+		return p, fmt.Errorf("%w: FEC %s: compress %q (persist_compress= in fec.conf or -compress: want fec or here)", storage.ErrBadRequest, fec, compress)
 	}
 	if h := c.Other["ssh_host"]; h != "" {
 		if strings.HasPrefix(h, "-") || strings.ContainsAny(h, " \t") {
@@ -315,14 +345,18 @@ func shellQuote(s string) string {
 // RemoteCommand is the command run on the FEC for a data set: POSIX sh and
 // busybox tar only. It archives, relative to root, the declared directories
 // that exist (a missing one is skipped; none at all gives no output and
-// exit 0) without following symlinks.
-func RemoteCommand(root string, dirs []string) string {
+// exit 0) without following symlinks, gzip-compressed when gz.
+func RemoteCommand(root string, dirs []string, gz bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "cd %s || exit 97; set --; for d in", shellQuote(root))
 	for _, d := range dirs {
 		b.WriteString(" " + shellQuote(strings.TrimPrefix(d, "/")))
 	}
-	b.WriteString(`; do if [ -e "$d" ] || [ -L "$d" ]; then set -- "$@" "$d"; fi; done; [ $# -eq 0 ] && exit 0; exec tar -cf - "$@"`)
+	b.WriteString(`; do if [ -e "$d" ] || [ -L "$d" ]; then set -- "$@" "$d"; fi; done; [ $# -eq 0 ] && exit 0; exec tar -c`)
+	if gz {
+		b.WriteString("z")
+	}
+	b.WriteString(`f - "$@"`)
 	return b.String()
 }
 
@@ -375,7 +409,7 @@ func pullSet(ctx context.Context, st *storage.Storage, fec string, plan fecPlan,
 		}
 		o.Logger.Info("persisted", "fec", fec, "set", ds.Name, "generation", sr.Generation, "bytes", sr.Bytes, "duration", time.Since(start).String())
 	}()
-	cmd := exec.CommandContext(ctx, o.SSH, o.sshArgs(plan.host, RemoteCommand(plan.root, ds.Dirs))...)
+	cmd := exec.CommandContext(ctx, o.SSH, o.sshArgs(plan.host, RemoteCommand(plan.root, ds.Dirs, plan.verbatim))...)
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -421,7 +455,7 @@ func pullSet(ctx context.Context, st *storage.Storage, fec string, plan fecPlan,
 	snap, err := st.WriteSnapshot(ctx, fec, ds.Name, plan.format, o.Keep, func(w io.Writer) error {
 		cw := &quotaWriter{w: w, left: *quota, fec: fec}
 		var cerr error
-		stats, cerr = copyChecked(stdout, cw, plan.format, ds.Dirs)
+		stats, cerr = copyChecked(stdout, cw, plan.format, plan.verbatim, ds.Dirs)
 		if cerr != nil {
 			if stats.streamEnded {
 				// The remote side's failure explains a truncated stream.
@@ -496,100 +530,149 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// copyChecked reads the tar stream from the FEC, checks every entry (a
+// copyChecked reads the archive from the FEC and checks every entry (a
 // name inside one of dirs, only directories, regular files and symlinks,
-// which are stored as links and never followed) and writes it, re-encoded,
-// compressed in format into w. A stream that ends early is an error.
-func copyChecked(r io.Reader, w io.Writer, format index.Format, dirs []string) (stats copyStats, err error) {
+// which are stored as links and never followed) while it goes to w. With
+// verbatim, the stream is a gzip-compressed tar made by the FEC (`tar -czf`)
+// and is stored byte for byte, the check running on a decompressed copy;
+// otherwise it is a plain tar, re-encoded and compressed in format here. A
+// stream that ends early is an error; an empty stream (no declared
+// directory exists) gives zero stats.
+func copyChecked(r io.Reader, w io.Writer, format index.Format, verbatim bool, dirs []string) (stats copyStats, err error) {
 	cr := &countReader{r: r}
 	defer func() { stats.streamEnded = cr.ended }()
-	var comp io.WriteCloser
-	switch format {
-	case index.FormatZstd:
-		comp, err = zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
-	case index.FormatGzip:
-		comp, err = pgzip.NewWriterLevel(w, pgzip.DefaultCompression)
-	default:
-		err = fmt.Errorf("%w: %q", index.ErrUnknownFormat, format)
-	}
-	if err != nil {
-		return stats, err
-	}
 	rels := make([]string, len(dirs))
 	for i, d := range dirs {
 		rels[i] = strings.TrimPrefix(d, "/")
 	}
-	tr := tar.NewReader(cr)
-	tw := tar.NewWriter(comp)
+	var src io.Reader = cr
+	var comp io.WriteCloser
+	var tw *tar.Writer
+	var raw io.Reader // verbatim: the compressed stream, drained at the end
+	if verbatim {
+		raw = io.TeeReader(cr, w)
+		br := bufio.NewReaderSize(raw, 64<<10)
+		if _, perr := br.Peek(1); perr == io.EOF {
+			// Nothing to archive: an empty archive, stored only with AllowEmpty.
+			gw := pgzip.NewWriter(w)
+			if err := tar.NewWriter(gw).Close(); err != nil {
+				return stats, err
+			}
+			return stats, gw.Close()
+		}
+		gz, gerr := gzip.NewReader(br)
+		if gerr != nil {
+			return stats, fmt.Errorf("the archive from the FEC is not gzip-compressed tar: %w", gerr)
+		}
+		defer gz.Close()
+		src = gz
+	} else {
+		switch format {
+		case index.FormatZstd:
+			comp, err = zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
+		case index.FormatGzip:
+			comp, err = pgzip.NewWriterLevel(w, pgzip.DefaultCompression)
+		default:
+			err = fmt.Errorf("%w: %q", index.ErrUnknownFormat, format)
+		}
+		if err != nil {
+			return stats, err
+		}
+		defer func() {
+			if err != nil {
+				comp.Close()
+			}
+		}()
+		tw = tar.NewWriter(comp)
+	}
+	tc := &countReader{r: src}
+	tr := tar.NewReader(tc)
 	for {
 		hdr, err := tr.Next()
-		stats.tarBytes = cr.n
+		stats.tarBytes = tc.n
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			comp.Close()
 			return stats, fmt.Errorf("the archive from the FEC is truncated or corrupt after %d bytes: %w", cr.n, err)
 		}
-		name := strings.TrimPrefix(path.Clean(hdr.Name), "./")
-		if !filepath.IsLocal(name) {
-			comp.Close()
-			return stats, fmt.Errorf("%w: entry %q is not a relative path inside the data set", ErrUnsafe, hdr.Name)
-		}
-		inside := false
-		for _, d := range rels {
-			if name == d || strings.HasPrefix(name, d+"/") {
-				inside = true
-			}
-		}
-		if !inside {
-			comp.Close()
-			return stats, fmt.Errorf("%w: entry %s is outside the declared directories (%s)", ErrUnsafe, name, strings.Join(dirs, " "))
-		}
-		out := &tar.Header{Name: name, Mode: hdr.Mode & 0o7777, ModTime: hdr.ModTime, Uid: hdr.Uid, Gid: hdr.Gid}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			out.Typeflag, out.Name = tar.TypeDir, name+"/"
-		case tar.TypeReg, tar.TypeRegA:
-			out.Typeflag, out.Size = tar.TypeReg, hdr.Size
-			stats.files++
-		case tar.TypeSymlink:
-			out.Typeflag, out.Linkname = tar.TypeSymlink, hdr.Linkname
-			stats.links++
-			if t := hdr.Linkname; path.IsAbs(t) || !linkStaysIn(name, t, rels) {
-				stats.warnings = append(stats.warnings, fmt.Sprintf("symlink /%s -> %s leaves the data set: stored as a link, but a FEC refuses to restore the snapshot if it leaves the allowed roots", name, t))
-			}
-		case tar.TypeLink:
-			comp.Close()
-			return stats, fmt.Errorf("%w: /%s is a hard link to /%s (snapshots hold no hard links; make it a copy or a symlink)", ErrUnsafe, name, hdr.Linkname)
-		default:
-			comp.Close()
-			return stats, fmt.Errorf("%w: /%s is a %s (snapshots hold only directories, files and symlinks)", ErrUnsafe, name, typeName(hdr.Typeflag))
-		}
-		if err := tw.WriteHeader(out); err != nil {
-			comp.Close()
+		out, err := checkEntry(hdr, rels, dirs, &stats)
+		if err != nil {
 			return stats, err
 		}
+		if tw != nil {
+			if err := tw.WriteHeader(out); err != nil {
+				return stats, err
+			}
+		}
 		if out.Typeflag == tar.TypeReg {
-			if _, err := io.Copy(tw, tr); err != nil {
-				comp.Close()
-				stats.tarBytes = cr.n
-				return stats, fmt.Errorf("the archive from the FEC is truncated after %d bytes (in /%s): %w", cr.n, name, err)
+			dst := io.Discard
+			if tw != nil {
+				dst = tw
+			}
+			if _, err := io.Copy(dst, tr); err != nil {
+				stats.tarBytes = tc.n
+				return stats, fmt.Errorf("the archive from the FEC is truncated after %d bytes (in /%s): %w", cr.n, out.Name, err)
 			}
 		}
 	}
-	// The rest (tar pads to a record) must be read so that the FEC's tar
-	// exits normally.
-	if _, err := io.Copy(io.Discard, cr); err != nil {
-		comp.Close()
-		return stats, err
+	// The rest (tar pads to a record; the gzip trailer) must be read so
+	// that the FEC's tar exits normally, and, verbatim, stored.
+	if _, err := io.Copy(io.Discard, tc); err != nil {
+		return stats, fmt.Errorf("the archive from the FEC is truncated or corrupt after %d bytes: %w", cr.n, err)
 	}
-	stats.tarBytes = cr.n
-	if err := tw.Close(); err != nil {
-		comp.Close()
-		return stats, err
+	if raw != nil {
+		if _, err := io.Copy(io.Discard, raw); err != nil {
+			return stats, err
+		}
 	}
-	return stats, comp.Close()
+	stats.tarBytes = tc.n
+	if tw != nil {
+		if err := tw.Close(); err != nil {
+			return stats, err
+		}
+		if err := comp.Close(); err != nil {
+			return stats, err
+		}
+	}
+	return stats, nil
+}
+
+// checkEntry checks one entry from the FEC and returns the header to
+// store: name cleaned, only the fields a FEC restores.
+func checkEntry(hdr *tar.Header, rels, dirs []string, stats *copyStats) (*tar.Header, error) {
+	name := strings.TrimPrefix(path.Clean(hdr.Name), "./")
+	if !filepath.IsLocal(name) {
+		return nil, fmt.Errorf("%w: entry %q is not a relative path inside the data set", ErrUnsafe, hdr.Name)
+	}
+	inside := false
+	for _, d := range rels {
+		if name == d || strings.HasPrefix(name, d+"/") {
+			inside = true
+		}
+	}
+	if !inside {
+		return nil, fmt.Errorf("%w: entry %s is outside the declared directories (%s)", ErrUnsafe, name, strings.Join(dirs, " "))
+	}
+	out := &tar.Header{Name: name, Mode: hdr.Mode & 0o7777, ModTime: hdr.ModTime, Uid: hdr.Uid, Gid: hdr.Gid}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		out.Typeflag, out.Name = tar.TypeDir, name+"/"
+	case tar.TypeReg, tar.TypeRegA:
+		out.Typeflag, out.Size = tar.TypeReg, hdr.Size
+		stats.files++
+	case tar.TypeSymlink:
+		out.Typeflag, out.Linkname = tar.TypeSymlink, hdr.Linkname
+		stats.links++
+		if t := hdr.Linkname; path.IsAbs(t) || !linkStaysIn(name, t, rels) {
+			stats.warnings = append(stats.warnings, fmt.Sprintf("symlink /%s -> %s leaves the data set: stored as a link, but a FEC refuses to restore the snapshot if it leaves the allowed roots", name, t))
+		}
+	case tar.TypeLink:
+		return nil, fmt.Errorf("%w: /%s is a hard link to /%s (snapshots hold no hard links; make it a copy or a symlink)", ErrUnsafe, name, hdr.Linkname)
+	default:
+		return nil, fmt.Errorf("%w: /%s is a %s (snapshots hold only directories, files and symlinks)", ErrUnsafe, name, typeName(hdr.Typeflag))
+	}
+	return out, nil
 }
 
 // linkStaysIn reports whether a relative symlink at name with target t

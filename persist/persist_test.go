@@ -55,8 +55,9 @@ func TestPersistThenBootRestores(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	s := w.sshd(t)
-	goRoot := w.addFEC(t, "fec01", s)
-	shRoot := w.addFEC(t, "ppc01", s, "gzip", "xz")
+	goRoot := w.addFEC(t, "fec01", s)               // compressed on the writer host (zstd)
+	shRoot := w.addFEC(t, "ppc01", s, "gzip", "xz") // gzip by the FEC's tar, stored verbatim
+	compressHere(t, w, "fec01")
 	for _, r := range []string{goRoot, shRoot} {
 		writeFile(t, filepath.Join(fooDir(r), "settings.xml"), "<settings gain=\"3\"/>\n")
 		writeFile(t, filepath.Join(fooDir(r), "sub/table.bin"), strings.Repeat("x", 100000))
@@ -298,7 +299,7 @@ func TestEmptyDataSetKeepsPrevious(t *testing.T) {
 	rs, err := w.run(t, persist.Options{AllowEmpty: true})
 	require.NoError(t, err)
 	assert.Equal(t, 2, rs[0].Sets[0].Generation)
-	assert.Equal(t, "fecs/fec01/persistent-data/Foo_DU/000002.tar.zst", w.indexData(t, "fec01", "Foo_DU"))
+	assert.Equal(t, "fecs/fec01/persistent-data/Foo_DU/000002.tar.gz", w.indexData(t, "fec01", "Foo_DU"))
 }
 
 // The storage's disk fills up while a snapshot is written: the previous
@@ -391,7 +392,7 @@ func TestManyFECsTwoUnreachable(t *testing.T) {
 			continue
 		}
 		assert.Equal(t, persist.StatusPersisted, r.Status, r.FEC)
-		assert.Equal(t, fmt.Sprintf("fecs/%s/persistent-data/Foo_DU/000001.tar.zst", r.FEC), w.indexData(t, r.FEC, "Foo_DU"))
+		assert.Equal(t, fmt.Sprintf("fecs/%s/persistent-data/Foo_DU/000001.tar.gz", r.FEC), w.indexData(t, r.FEC, "Foo_DU"))
 	}
 	require.Len(t, failed, 2)
 	assert.Contains(t, failed["dead01"], "Connection refused")
@@ -449,7 +450,7 @@ func TestGenerationsKept(t *testing.T) {
 	require.Len(t, snaps, 2)
 	assert.Equal(t, []int{3, 4}, []int{snaps[0].Generation, snaps[1].Generation})
 	assert.True(t, snaps[1].Current)
-	assert.Equal(t, "fecs/fec01/persistent-data/Foo_DU/000004.tar.zst", w.indexData(t, "fec01", "Foo_DU"))
+	assert.Equal(t, "fecs/fec01/persistent-data/Foo_DU/000004.tar.gz", w.indexData(t, "fec01", "Foo_DU"))
 	_, err = w.st.RestoreGeneration(context.Background(), "fec01", "Foo_DU", 1)
 	assert.ErrorIs(t, err, storage.ErrNotFound)
 	assert.True(t, errors.Is(err, storage.ErrNotFound))
