@@ -54,5 +54,10 @@ gobench() {
   echo
   echo "## fec-boot.sh (issue 4): vs wget -O-|tar -xz loop under busybox (target <= 1.2)"
   sh bench/boot-shell.sh "${quick[@]}"
+  echo
+  echo "## fec-persist (issue 12): 100 MB vs ssh tar -czf (target <= 1.2); 50 FECs x 1 MB vs slowest single x 50/8 (target < 1.5)"
+  if [ -n "${BENCH_QUICK:-}" ]; then export BENCH_REPS=1; fi
+  go test -run '^$' -bench '^BenchmarkPersist' -benchtime 1x -timeout 60m ./persist | grep -E '^persist|^ok|FAIL'
+  unset BENCH_REPS
 } 2>&1 | tee "$log"
 echo "written to $log"

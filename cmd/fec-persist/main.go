@@ -66,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		keep       = fs.Int("keep", storage.DefaultKeepGenerations, "generations kept per data set")
 		quota      = fs.String("quota", "1G", "default per-FEC quota of one run's snapshots (compressed; K, M, G suffixes); persist_quota= in fec.conf overrides")
 		allowEmpty = fs.Bool("allow-empty", false, "store a missing or empty data set as an empty snapshot instead of keeping the previous one")
+		compress   = fs.String("compress", "fec", "where snapshots are compressed: fec (tar -czf on the FEC, stored verbatim after checking) or here (plain tar over ssh, zstd/gzip on this host); persist_compress= in fec.conf overrides")
 		sshConfig  = fs.String("ssh-config", "", "ssh configuration file (ssh -F; default: the user's ~/.ssh/config)")
 		connect    = fs.Duration("connect-timeout", persist.DefaultConnectTimeout, "ssh ConnectTimeout")
 		alive      = fs.Duration("alive-interval", persist.DefaultAliveInterval, "ssh ServerAliveInterval (a FEC silent for 3 of them is given up)")
@@ -111,7 +112,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	opts := persist.Options{FECs: fs.Args(), Parallel: *parallel, Keep: *keep, Quota: q, AllowEmpty: *allowEmpty,
+	if *compress != "fec" && *compress != "here" {
+		fmt.Fprintf(stderr, "fec-persist: -compress %q: want fec or here\n", *compress)
+		return cli.ExitUsage
+	}
+	opts := persist.Options{FECs: fs.Args(), Compress: *compress, Parallel: *parallel, Keep: *keep, Quota: q, AllowEmpty: *allowEmpty,
 		ConnectTimeout: *connect, AliveInterval: *alive, Timeout: *timeout, Logger: logger}
 	if *sshConfig != "" {
 		opts.SSHArgs = []string{"-F", *sshConfig}
