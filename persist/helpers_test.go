@@ -88,7 +88,7 @@ func (w *world) run(t testing.TB, opts persist.Options) ([]persist.Result, error
 // current is the current snapshot of a FEC's data set (zero when none).
 func (w *world) current(t testing.TB, fec, set string) storage.Snapshot {
 	t.Helper()
-	snaps, err := w.st.Snapshots(fec)
+	snaps, err := w.st.Snapshots(context.Background(), fec)
 	require.NoError(t, err)
 	for _, s := range snaps {
 		if s.Set == set && s.Current {

@@ -148,7 +148,7 @@ func Run(ctx context.Context, st *storage.Storage, opts Options) ([]Result, erro
 	fecs := opts.FECs
 	if len(fecs) == 0 {
 		var err error
-		if fecs, err = st.PersistentFECs(); err != nil {
+		if fecs, err = st.PersistentFECs(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -301,7 +301,7 @@ func persistFEC(ctx context.Context, st *storage.Storage, fec string, o Options)
 		o.Logger.Error("persist failed", "fec", fec, "error", err.Error())
 		return r
 	}
-	c, err := st.FECConfig(fec)
+	c, err := st.FECConfig(ctx, fec)
 	if err != nil {
 		return fail(err)
 	}
@@ -309,7 +309,7 @@ func persistFEC(ctx context.Context, st *storage.Storage, fec string, o Options)
 	if err != nil {
 		return fail(err)
 	}
-	sets, err := st.DataSets(fec)
+	sets, err := st.DataSets(ctx, fec)
 	if err != nil {
 		return fail(err)
 	}

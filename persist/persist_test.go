@@ -445,7 +445,7 @@ func TestGenerationsKept(t *testing.T) {
 		_, err := w.run(t, persist.Options{Keep: 2})
 		require.NoError(t, err)
 	}
-	snaps, err := w.st.Snapshots("fec01")
+	snaps, err := w.st.Snapshots(context.Background(), "fec01")
 	require.NoError(t, err)
 	require.Len(t, snaps, 2)
 	assert.Equal(t, []int{3, 4}, []int{snaps[0].Generation, snaps[1].Generation})

@@ -188,8 +188,8 @@ func (s *Storage) dataDir(fec string) (string, error) {
 }
 
 // PersistentFECs lists the FECs that have a persistent-data/ folder, sorted.
-func (s *Storage) PersistentFECs() ([]string, error) {
-	all, err := s.FECs()
+func (s *Storage) PersistentFECs(ctx context.Context) ([]string, error) {
+	all, err := s.FECs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,10 @@ func (s *Storage) PersistentFECs() ([]string, error) {
 
 // DataSets reads a FEC's declaration (none when it has no datasets.conf).
 // ErrNotPersistent when the FEC has no persistent-data/ folder.
-func (s *Storage) DataSets(fec string) ([]DataSet, error) {
+func (s *Storage) DataSets(ctx context.Context, fec string) ([]DataSet, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c, err := s.readFECConf(fec)
 	if err != nil {
 		return nil, err
@@ -400,7 +403,10 @@ func currentGeneration(dir, set string) int {
 
 // Snapshots lists the stored generations of every data set of a FEC, by
 // set then generation; Current marks the one its INDEX names.
-func (s *Storage) Snapshots(fec string) ([]Snapshot, error) {
+func (s *Storage) Snapshots(ctx context.Context, fec string) ([]Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if _, err := s.readFECConf(fec); err != nil {
 		return nil, err
 	}
@@ -596,6 +602,9 @@ func (s *Storage) RestoreGeneration(ctx context.Context, fec, set string, gen in
 
 // FECConfig reads a FEC's fec.conf (ErrUnknownFEC when there is none),
 // without resolving its entries.
-func (s *Storage) FECConfig(fec string) (FECConfig, error) {
+func (s *Storage) FECConfig(ctx context.Context, fec string) (FECConfig, error) {
+	if err := ctx.Err(); err != nil {
+		return FECConfig{}, err
+	}
 	return s.readFECConf(fec)
 }

@@ -127,7 +127,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	total := len(opts.FECs)
 	if total == 0 {
-		fecs, err := st.PersistentFECs()
+		fecs, err := st.PersistentFECs(ctx)
 		if err != nil {
 			return fail(err)
 		}

@@ -131,7 +131,7 @@ func newShow(e *env) cli.Command {
 					}
 					tw.Flush()
 					if info.Persistent {
-						if snaps, err := st.Snapshots(args[0]); err == nil {
+						if snaps, err := st.Snapshots(e.ctx, args[0]); err == nil {
 							printSnapshots(e, snaps)
 						}
 					}

@@ -84,11 +84,11 @@ func newPersistLs(e *env) cli.Command {
 				if err := cli.NArgs(args, 1, 1, "FEC"); err != nil {
 					return err
 				}
-				sets, err := st.DataSets(args[0])
+				sets, err := st.DataSets(e.ctx, args[0])
 				if err != nil {
 					return err
 				}
-				snaps, err := st.Snapshots(args[0])
+				snaps, err := st.Snapshots(e.ctx, args[0])
 				if err != nil {
 					return err
 				}
