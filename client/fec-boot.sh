@@ -1376,11 +1376,53 @@ prepare1() {
 	echo "$_fmt $((MS - _t0))" >"$_base.ok"
 }
 
+# newer_local LISTING: the restore policy of persistent data (as the Go
+# client's newerLocalData): when a regular file below the entries the
+# archive covers (those whose parent is not in it) is newer than the newest
+# file in the archive (and not written by this run: $WORK/begun), print why
+# and return 1: the local data is kept.
+newer_local() {
+	awk -v roots="$ROOTS" '
+	BEGIN { nroots = split(roots, root, " ") }
+	{
+		line = $0
+		if (!match(line, /^[-a-zA-Z][-rwxsStTl]+ [^ ]+ +[0-9]+ [0-9]+-[0-9]+-[0-9]+ [0-9]+:[0-9]+:[0-9]+ /)) next
+		type = substr(line, 1, 1); name = substr(line, RLENGTH + 1)
+		split(line, f, " "); t = f[4] " " f[5]
+		if (type == "l") name = substr(name, 1, index(name, " -> ") - 1)
+		sub(/\/+$/, "", name); sub(/^(\.\/)+/, "", name)
+		for (i = 1; i <= nroots; i++) if (name == root[i] || index(root[i], name "/") == 1) next
+		if (type == "-" && t > newest) newest = t
+		have[name] = 1; order[++n] = name
+	}
+	END {
+		print (newest == "" ? "1970-01-01 00:00:00" : newest)
+		for (i = 1; i <= n; i++) { p = order[i]; if (!sub(/\/[^\/]*$/, "", p) || !(p in have)) print order[i] }
+	}' "$1" >"$1.tops"
+	{
+		read -r _newest
+		touch -d "$_newest" "$1.ref" || { echo "cannot compare with the snapshot time $_newest"; return 1; }
+		while IFS= read -r _top; do
+			[ -e "$R/$_top" ] || continue
+			_f=$(find "$R/$_top" -type f -newer "$1.ref" ! -newer "$WORK/begun" | head -n 1)
+			if [ -n "$_f" ]; then
+				echo "kept the local data: /${_f#"$R"/} is newer than the snapshot (newest file $_newest); remove the local data, or install with --force, to restore the snapshot"
+				return 1
+			fi
+		done
+	} <"$1.tops"
+	return 0
+}
+
 # install_archive KIND NAME FORMAT: extract a prepared archive into staging
 # inside its allowed root, check the staged files, move them into place.
-# Prints the reason and returns 4 (unsafe) or 5 (cannot install).
+# Prints the reason and returns 4 (unsafe), 5 (cannot install) or 9 (data
+# kept: newer local data, see newer_local).
 install_archive() {
 	_base=$WORK/$1.$2
+	if [ "$1" = data ] && [ "$FORCE" = 0 ]; then
+		newer_local "$_base.list" || return 9
+	fi
 	# Stage inside the first allowed root the archive writes to (same
 	# filesystem: the moves are renames), creating the root if missing.
 	_area=
@@ -1611,6 +1653,7 @@ fi
 
 # Archives in INDEX order; entry.<n> holds the status of the n-th.
 : >"$WORK/failed"
+: >"$WORK/begun" # files modified after this were written by this run (newer_local)
 _i=0
 _total=0
 # shellcheck disable=SC2034 # fmt is used in the eval below
@@ -1716,6 +1759,11 @@ while [ "$_j" -le "$_total" ]; do
 		else
 			_code=5 _why="installed, but writing its install record $STATE/installed/$k/$n failed (a full or read-only state filesystem?); it is installed again at the next boot"
 		fi
+	fi
+	if [ "$_code" = 9 ]; then
+		log "$k $n: $_why"
+		add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" kept "$_bytes" "$_dur" "$k $n: $_why"
+		_code=0
 	fi
 	if [ "$_code" != 0 ]; then
 		fail "$_code" "$k $n: $_why"

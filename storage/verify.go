@@ -351,6 +351,10 @@ func (v *verifier) checkFEC(fec string) error {
 			v.r.Entries++
 			p := path.Join(kdir, f.Name())
 			name := f.Name()
+			if kind == index.KindData && isDataAux(name, f.IsDir()) {
+				v.r.Entries--
+				continue // the declaration and the generation folders (persistdata.go)
+			}
 			if kind == index.KindData {
 				stem, _, ok := index.SplitExtension(name)
 				if !ok {

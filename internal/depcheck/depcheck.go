@@ -104,6 +104,7 @@ var Layers = map[string]int{
 	"fec":                2,
 	"client":             2,
 	"publish":            3,
+	"persist":            3,
 	"monitor/bootcheck":  3,
 	"nfsinit":            4,
 	"internal/cli":       4,
