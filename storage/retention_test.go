@@ -561,3 +561,41 @@ func TestPruneHoldsVersionWithTempFile(t *testing.T) {
 	assert.Equal(t, "1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:keep:held", decisions(p))
 	assert.Contains(t, p.Software[0].Versions[3].Text, "a publish in progress")
 }
+
+// A publish killed before its archive was renamed into place leaves a
+// version folder without an archive (empty once fecctl verify -clean has
+// removed the temporary file). It is no version: retention does not count
+// it among the newest, so the real rollback target is kept.
+func TestPruneIgnoresArchivelessVersion(t *testing.T) {
+	t.Parallel()
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0")
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "A", "1.3.0"))
+	for _, v := range []string{"1.4.0", "1.5.0"} { // killed publishes, cleaned
+		require.NoError(t, os.Mkdir(filepath.Join(s.Base(), SoftwareDir, "A", v), 0o755))
+		backdate(t, s, "A", v)
+	}
+	// One still holding the killed publisher's temporary file.
+	dir := filepath.Join(s.Base(), SoftwareDir, "A", "1.6.0")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, tmpPrefix+"A-1.6.0-x86_64.tar.zst-1"), []byte("part"), 0o644))
+	backdate(t, s, "A", "1.6.0")
+	later := time.Now().Add(48 * time.Hour)
+
+	p, err := s.PlanPrune(ctx, "A", version.Policy{}, later)
+	require.NoError(t, err)
+	assert.Equal(t, "1.3.0:keep:linked 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:remove:superseded", decisions(p))
+	var warned []string
+	for _, w := range p.Warnings {
+		warned = append(warned, w.Text)
+	}
+	assert.Contains(t, strings.Join(warned, "\n"), "software/A/1.4.0 holds no archive")
+
+	rep, err := s.Prune(ctx, p)
+	require.NoError(t, err)
+	require.Len(t, rep.Removed, 1)
+	assert.Equal(t, "1.0.0", rep.Removed[0].Version)
+	assert.Equal(t, "1.1.0 1.2.0 1.3.0 1.4.0 1.5.0 1.6.0", versionsOnDisk(t, s, "A"),
+		"the rollback targets stay; prune leaves the archive-less folders to fecctl verify -clean")
+}
