@@ -149,18 +149,48 @@ func (s *Storage) resolveVisit(rel string, cache *hashCache, visit func(cur stri
 	return path.Join(done...), last, nil
 }
 
-// within turns an absolute path inside the storage into a base-relative one.
+// within turns an absolute path inside the storage into a base-relative one:
+// by its text when it starts with the base (as given or with symlinks
+// evaluated), else by what it reaches on disk (reach).
 func (s *Storage) within(abs string) (string, bool) {
-	abs = filepath.Clean(abs)
+	clean := filepath.Clean(abs)
 	for _, b := range []string{s.base, s.realBase} {
 		if b == "" {
 			continue
 		}
-		if r, err := filepath.Rel(b, abs); err == nil && (r == "." || filepath.IsLocal(r)) {
+		if r, err := filepath.Rel(b, clean); err == nil && (r == "." || filepath.IsLocal(r)) {
 			if r == "." {
 				r = ""
 			}
 			return filepath.ToSlash(r), true
+		}
+	}
+	return s.reach(abs)
+}
+
+// reach finds the storage in an absolute path that gets there through
+// another path (a symlinked alias of the base, a bind mount): the shortest
+// leading part of abs that is, on disk, the base directory itself (same
+// device and inode, followed like the kernel follows it), and returns the
+// rest, base-relative, for the caller to resolve inside the storage.
+func (s *Storage) reach(abs string) (string, bool) {
+	base, err := os.Stat(s.base)
+	if err != nil || !filepath.IsAbs(abs) {
+		return "", false
+	}
+	parts := strings.Split(filepath.ToSlash(abs), "/")
+	cur := ""
+	for i, c := range parts {
+		if c == "" || c == "." {
+			continue
+		}
+		cur += "/" + c // not cleaned: ".." after a symlink is the kernel's
+		fi, err := os.Stat(cur)
+		if err != nil || !fi.IsDir() {
+			return "", false
+		}
+		if os.SameFile(fi, base) {
+			return strings.Join(parts[i+1:], "/"), true
 		}
 	}
 	return "", false

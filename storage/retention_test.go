@@ -599,3 +599,50 @@ func TestPruneIgnoresArchivelessVersion(t *testing.T) {
 	assert.Equal(t, "1.1.0 1.2.0 1.3.0 1.4.0 1.5.0 1.6.0", versionsOnDisk(t, s, "A"),
 		"the rollback targets stay; prune leaves the archive-less folders to fecctl verify -clean")
 }
+
+// A FEC link that is absolute and reaches the storage through another path
+// (a symlinked alias of the base, as an operator's ln -s /srv/alias/...
+// makes) uses its version like any other link: prune keeps it, Uses and
+// Verify see it, and nginx still serves the archive after the prune.
+func TestPruneKeepsVersionLinkedThroughAlias(t *testing.T) {
+	t.Parallel()
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	mustAddFEC(t, s, "fec02", "x86_64")
+	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
+	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "A", "1.4.0"))
+	alias := filepath.Join(t.TempDir(), "alias")
+	require.NoError(t, os.Symlink(s.Base(), alias))
+	archive := "software/A/1.0.0/A-1.0.0-x86_64.tar.zst"
+	link := filepath.Join(s.Base(), "fecs/fec01/software/A")
+	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
+	require.NoError(t, os.Symlink(filepath.Join(alias, archive), link))
+	lbackdate(t, link, longAgo)
+	require.NoError(t, s.Reindex(ctx))
+
+	uses, err := s.Uses(ctx, index.KindSoftware, "A", "1.0.0")
+	require.NoError(t, err)
+	require.Len(t, uses, 1, "the alias link is a use of 1.0.0")
+	assert.Equal(t, "fec01", uses[0].FEC)
+	assert.Equal(t, archive, uses[0].Target)
+	r, err := s.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []Problem{}, r.Problems)
+
+	p, err := s.PlanPrune(ctx, "A", version.Policy{}, time.Now().Add(48*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded 1.0.0:keep:linked", decisions(p))
+	_, err = s.Prune(ctx, p)
+	require.NoError(t, err)
+	assert.Equal(t, "1.0.0 1.2.0 1.3.0 1.4.0", versionsOnDisk(t, s, "A"))
+
+	n := testenv.StartNginx(t, s.Base(), testenv.NginxOptions{})
+	code, data := n.Get(t, "fecs/fec01/INDEX")
+	require.Equal(t, 200, code)
+	ix, err := index.ParseBytes(data)
+	require.NoError(t, err)
+	require.Len(t, ix.Entries, 1)
+	code, body := n.Get(t, ix.Entries[0].Path)
+	assert.Equal(t, 200, code, "GET %s after the prune", ix.Entries[0].Path)
+	assert.Equal(t, ix.Entries[0].SHA256, sum(body))
+}
