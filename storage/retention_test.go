@@ -598,6 +598,9 @@ func TestPruneIgnoresArchivelessVersion(t *testing.T) {
 	assert.Equal(t, "1.0.0", rep.Removed[0].Version)
 	assert.Equal(t, "1.1.0 1.2.0 1.3.0 1.4.0 1.5.0 1.6.0", versionsOnDisk(t, s, "A"),
 		"the rollback targets stay; prune leaves the archive-less folders to fecctl verify -clean")
+	vs, err := s.Versions(ctx, index.KindSoftware, "A")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"1.1.0", "1.2.0", "1.3.0"}, vs, "an archive-less folder is not listed as a version")
 }
 
 // A FEC link that is absolute and reaches the storage through another path
