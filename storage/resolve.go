@@ -169,10 +169,12 @@ func (s *Storage) within(abs string) (string, bool) {
 }
 
 // reach finds the storage in an absolute path that gets there through
-// another path (a symlinked alias of the base, a bind mount): the shortest
-// leading part of abs that is, on disk, the base directory itself (same
-// device and inode, followed like the kernel follows it), and returns the
-// rest, base-relative, for the caller to resolve inside the storage.
+// another path (a symlinked alias of the base or of a folder in it, a bind
+// mount of the base): the shortest leading part of abs that is, on disk,
+// the base directory itself (same device and inode, followed like the
+// kernel follows it) or, with its symlinks evaluated, a folder inside the
+// storage. It returns that folder joined with the rest, base-relative, for
+// the caller to resolve inside the storage.
 func (s *Storage) reach(abs string) (string, bool) {
 	base, err := os.Stat(s.base)
 	if err != nil || !filepath.IsAbs(abs) {
@@ -189,8 +191,16 @@ func (s *Storage) reach(abs string) (string, bool) {
 		if err != nil || !fi.IsDir() {
 			return "", false
 		}
+		rest := strings.Join(parts[i+1:], "/")
 		if os.SameFile(fi, base) {
-			return strings.Join(parts[i+1:], "/"), true
+			return rest, true
+		}
+		real, err := filepath.EvalSymlinks(cur)
+		if err != nil || s.realBase == "" {
+			continue
+		}
+		if r, err := filepath.Rel(s.realBase, real); err == nil && filepath.IsLocal(r) {
+			return filepath.ToSlash(r) + "/" + rest, true // not cleaned: the resolver takes ".." as the kernel does
 		}
 	}
 	return "", false

@@ -21,7 +21,9 @@ import (
 // checks resolve against the kernel: where resolve finds a file the kernel
 // opens the same file, and where resolve says it dangles, loops or is not a
 // directory, the kernel fails too. Paths that leave the storage are not
-// compared (resolve refuses them by design).
+// compared (resolve refuses them by design). Some absolute targets go
+// through an alias outside the storage (a symlink to the base or to a folder
+// in it): resolve finds the storage in them as the kernel does.
 func TestResolveMatchesKernel(t *testing.T) {
 	t.Parallel()
 	names := []string{"a", "b", "c", "d"}
@@ -32,8 +34,10 @@ func TestResolveMatchesKernel(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		r := rand.New(rand.NewSource(seed))
+		ra := rand.New(rand.NewSource(seed + 1000)) // the aliases; r's sequence stays as it was
 		s := newTestStorage(t)
 		base := s.Base()
+		aliases := t.TempDir()
 		var dirs = []string{""}
 		var all []string
 		// Folders and files.
@@ -68,6 +72,13 @@ func TestResolveMatchesKernel(t *testing.T) {
 			}
 			if r.Intn(8) == 0 {
 				target = filepath.Join(base, all[r.Intn(len(all))])
+			}
+			if ra.Intn(5) == 0 {
+				// An alias of the base or of a folder in it, then a path below it.
+				to := dirs[ra.Intn(len(dirs))]
+				alias := filepath.Join(aliases, fmt.Sprint("alias", i))
+				require.NoError(t, os.Symlink(filepath.Join(base, to), alias))
+				target = alias + "/" + strings.Join(parts, "/")
 			}
 			p := filepath.Join(parent, "l"+fmt.Sprint(i))
 			require.NoError(t, os.Symlink(target, filepath.Join(base, p)))

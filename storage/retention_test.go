@@ -604,48 +604,59 @@ func TestPruneIgnoresArchivelessVersion(t *testing.T) {
 }
 
 // A FEC link that is absolute and reaches the storage through another path
-// (a symlinked alias of the base, as an operator's ln -s /srv/alias/...
-// makes) uses its version like any other link: prune keeps it, Uses and
-// Verify see it, and nginx still serves the archive after the prune.
+// (a symlinked alias of the base, or of a folder in it, as an operator's
+// ln -s /srv/alias/... makes) uses its version like any other link: prune
+// keeps it, Uses and Verify see it, and nginx still serves the archive
+// after the prune.
 func TestPruneKeepsVersionLinkedThroughAlias(t *testing.T) {
 	t.Parallel()
 	s := newTestStorage(t)
-	mustAddFEC(t, s, "fec01", "x86_64")
-	mustAddFEC(t, s, "fec02", "x86_64")
-	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
-	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "A", "1.4.0"))
-	alias := filepath.Join(t.TempDir(), "alias")
-	require.NoError(t, os.Symlink(s.Base(), alias))
-	archive := "software/A/1.0.0/A-1.0.0-x86_64.tar.zst"
-	link := filepath.Join(s.Base(), "fecs/fec01/software/A")
-	require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
-	require.NoError(t, os.Symlink(filepath.Join(alias, archive), link))
-	lbackdate(t, link, longAgo)
+	for _, f := range []string{"fec01", "fec02", "fec03"} {
+		mustAddFEC(t, s, f, "x86_64")
+	}
+	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0")
+	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "A", "1.5.0"))
+	aliases := t.TempDir()
+	require.NoError(t, os.Symlink(s.Base(), filepath.Join(aliases, "base")))
+	require.NoError(t, os.Symlink(filepath.Join(s.Base(), SoftwareDir), filepath.Join(aliases, "sw")))
+	handLink := func(fec, target string) {
+		link := filepath.Join(s.Base(), "fecs", fec, "software/A")
+		require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
+		require.NoError(t, os.Symlink(target, link))
+		lbackdate(t, link, longAgo)
+	}
+	handLink("fec01", filepath.Join(aliases, "base/software/A/1.0.0/A-1.0.0-x86_64.tar.zst"))
+	handLink("fec03", filepath.Join(aliases, "sw/A/1.1.0/A-1.1.0-x86_64.tar.zst"))
 	require.NoError(t, s.Reindex(ctx))
 
-	uses, err := s.Uses(ctx, index.KindSoftware, "A", "1.0.0")
-	require.NoError(t, err)
-	require.Len(t, uses, 1, "the alias link is a use of 1.0.0")
-	assert.Equal(t, "fec01", uses[0].FEC)
-	assert.Equal(t, archive, uses[0].Target)
+	for v, fec := range map[string]string{"1.0.0": "fec01", "1.1.0": "fec03"} {
+		uses, err := s.Uses(ctx, index.KindSoftware, "A", v)
+		require.NoError(t, err)
+		require.Len(t, uses, 1, "the alias link is a use of %s", v)
+		assert.Equal(t, fec, uses[0].FEC)
+		assert.Equal(t, "software/A/"+v+"/A-"+v+"-x86_64.tar.zst", uses[0].Target)
+	}
 	r, err := s.Verify(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []Problem{}, r.Problems)
 
 	p, err := s.PlanPrune(ctx, "A", version.Policy{}, time.Now().Add(48*time.Hour))
 	require.NoError(t, err)
-	assert.Equal(t, "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded 1.0.0:keep:linked", decisions(p))
+	assert.Equal(t, "1.5.0:keep:linked 1.4.0:keep:newest 1.3.0:keep:newest 1.2.0:remove:superseded "+
+		"1.1.0:keep:linked 1.0.0:keep:linked", decisions(p))
 	_, err = s.Prune(ctx, p)
 	require.NoError(t, err)
-	assert.Equal(t, "1.0.0 1.2.0 1.3.0 1.4.0", versionsOnDisk(t, s, "A"))
+	assert.Equal(t, "1.0.0 1.1.0 1.3.0 1.4.0 1.5.0", versionsOnDisk(t, s, "A"))
 
 	n := testenv.StartNginx(t, s.Base(), testenv.NginxOptions{})
-	code, data := n.Get(t, "fecs/fec01/INDEX")
-	require.Equal(t, 200, code)
-	ix, err := index.ParseBytes(data)
-	require.NoError(t, err)
-	require.Len(t, ix.Entries, 1)
-	code, body := n.Get(t, ix.Entries[0].Path)
-	assert.Equal(t, 200, code, "GET %s after the prune", ix.Entries[0].Path)
-	assert.Equal(t, ix.Entries[0].SHA256, sum(body))
+	for _, fec := range []string{"fec01", "fec03"} {
+		code, data := n.Get(t, "fecs/"+fec+"/INDEX")
+		require.Equal(t, 200, code)
+		ix, err := index.ParseBytes(data)
+		require.NoError(t, err)
+		require.Len(t, ix.Entries, 1)
+		code, body := n.Get(t, ix.Entries[0].Path)
+		assert.Equal(t, 200, code, "GET %s after the prune", ix.Entries[0].Path)
+		assert.Equal(t, ix.Entries[0].SHA256, sum(body))
+	}
 }
