@@ -59,5 +59,8 @@ gobench() {
   echo
   echo "## fec-boot.sh (issue 4): vs wget -O-|tar -xz loop under busybox (target <= 1.2)"
   sh bench/boot-shell.sh "${quick[@]}"
+  echo
+  echo "## dev release to a FEC over loopback ssh (issue 13): vs scp + tar -x (target <= 1.2)"
+  if [ -n "${BENCH_QUICK:-}" ]; then go run ./bench/devbench -mb 100 -reps 2; else go run ./bench/devbench -mb 100 -reps 5; fi
 } 2>&1 | tee "$log"
 echo "written to $log"

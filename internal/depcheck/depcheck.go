@@ -103,6 +103,7 @@ var Layers = map[string]int{
 	"client":             2,
 	"publish":            3,
 	"monitor/bootcheck":  3,
+	"nfsinit":            4,
 	"internal/cli":       4,
 	"internal/demo":      5,
 	"cmd/...":            6,
