@@ -1,5 +1,6 @@
 # fecdeploy — build, test, benchmark.
-#   make test    install test dependencies if missing, then vet + all tests (what CI runs)
+#   make test    install test dependencies if missing, then gofmt, vet, shellcheck + all tests (what CI runs)
+#   make shellcheck  shellcheck over every shell file of the repository (scripts/shellcheck.sh)
 #   make build   the binaries for this machine into bin/
 #   make cross   static binaries for the FEC architectures into dist/<os>-<arch>/
 #   make bench   every benchmark, with ratios against the baselines (see docs/benchmarks.md)
@@ -10,7 +11,7 @@ BINARIES := fec-pack fec-boot fec-prune fecctl check_fec_boot
 ARCHES   := amd64 386 arm arm64 ppc64le
 TESTFLAGS ?= -count=1 -timeout 40m
 
-.PHONY: all test deps vet fmt-check cross-check build cross bench demo clean
+.PHONY: all test deps vet fmt-check shellcheck cross-check build cross bench demo clean
 
 all: build
 
@@ -24,6 +25,10 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# Every shell file (*.sh, *.init, sh/bash shebangs) must pass shellcheck.
+shellcheck:
+	./scripts/shellcheck.sh
+
 # fec-boot runs on every FEC architecture (per-architecture syscall numbers):
 # make sure it builds for each, without keeping the binaries.
 cross-check:
@@ -31,7 +36,7 @@ cross-check:
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -o /dev/null ./cmd/fec-boot || exit 1; \
 	done
 
-test: deps fmt-check vet cross-check
+test: deps fmt-check vet shellcheck cross-check
 	$(GO) test $(TESTFLAGS) ./...
 
 build:

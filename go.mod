@@ -12,6 +12,7 @@ require (
 	github.com/mikelolasagasti/xz v1.0.1
 	github.com/stretchr/testify v1.12.1
 	github.com/ulikunitz/xz v0.5.15
+	golang.org/x/term v0.40.0
 )
 
 require (
@@ -29,5 +30,6 @@ require (
 	github.com/spf13/afero v1.15.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	go4.org v0.0.0-20230225012048-214862532bf5 // indirect
+	golang.org/x/sys v0.41.0 // indirect
 	golang.org/x/text v0.29.0 // indirect
 )

@@ -318,6 +318,15 @@ Usage:
   fec-boot.sh dev ls [-json] [flags]     list the dev releases installed on this FEC
   fec-boot.sh dev rm NAME [flags]        remove a dev release (its prefix directory and record)
 
+Examples:
+  fec-boot.sh --url http://storage.example/ --fec ppc01   boot this FEC as ppc01
+  fec-boot.sh                                  boot with the kernel command line (fecdeploy.url=)
+                                               and /etc/fecdeploy.conf
+  fec-boot.sh --dry-run --root /tmp/fecroot    show what would be installed, under /tmp/fecroot
+  fec-boot.sh install software                 (from an init script) install the software only
+  FECDEPLOY_URL=http://storage.example/ fec-boot.sh --retries 0 --start-jitter 0
+                                               one quick attempt, e.g. by hand on a console
+
 Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --url URL              base URL of the web storage [FECDEPLOY_URL, fecdeploy.url=, url=]
   --fec NAME             this FEC's name (default: short host name) [FECDEPLOY_FEC, fecdeploy.fec=, fec=]

@@ -52,3 +52,42 @@ func TestHeaderMatchesParser(t *testing.T) {
 		assert.Contains(t, []string{"fecdeploy.url=", "fecdeploy.fec="}, p, "the script reads only fecdeploy.url= and fecdeploy.fec= from the kernel command line")
 	}
 }
+
+// --help has examples, and each example's flags are ones the parser accepts.
+func TestHelpExamples(t *testing.T) {
+	t.Parallel()
+	sh := clienttest.NewShell(t)
+	help := sh.Run(t, nil, "--help")
+	require.Equal(t, 0, help.Code, help.Stderr)
+	_, ex, ok := strings.Cut(help.Stdout, "Examples:\n")
+	require.True(t, ok, "no Examples section:\n%s", help.Stdout)
+	ex, _, _ = strings.Cut(ex, "\n\n")
+	n := 0
+	for _, line := range strings.Split(ex, "\n") {
+		// the command, then (after 3 or more spaces) its description
+		f := strings.Fields(regexp.MustCompile(`\s{3,}`).Split(strings.TrimSpace(line), 2)[0])
+		var env []string
+		for len(f) > 0 && strings.Contains(f[0], "=") {
+			env, f = append(env, f[0]), f[1:]
+		}
+		if len(f) == 0 || f[0] != "fec-boot.sh" {
+			continue
+		}
+		n++
+		var args []string
+		for _, a := range f[1:] {
+			if strings.HasPrefix(a, "(") {
+				break
+			}
+			args = append(args, a)
+		}
+		if len(args) > 0 && args[0] == "install" { // flags go before the kinds
+			args = append([]string{"install", "--help"}, args[1:]...)
+		} else {
+			args = append(args, "--help")
+		}
+		r := sh.Run(t, env, args...)
+		assert.Equal(t, 0, r.Code, "example %q: %s", line, r.Stderr)
+	}
+	assert.GreaterOrEqual(t, n, 3, "examples in --help")
+}

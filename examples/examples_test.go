@@ -88,6 +88,94 @@ func TestDevaccMakeInstall(t *testing.T) {
 	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "nothing published")
 }
 
+// The include's documented contract: an ordinary Makefile whose only rule is an
+// `install` honouring DESTDIR publishes on `make install VERSION=…`, installs
+// nothing on the build host, and leaves no staging directory behind, also when
+// the publish is refused.
+func TestDevaccPlainMakefile(t *testing.T) {
+	t.Parallel()
+	makeBin := testenv.RequireTool(t, "make")
+	fecPack := buildFecPack(t)
+	base := newStorage(t, map[string]string{"scu01": "x86_64"})
+	include, err := filepath.Abs("devacc/fecdeploy.mk")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	proj := filepath.Join(dir, "plain")
+	host := filepath.Join(dir, "host-prefix")
+	tmp := filepath.Join(dir, "tmp")
+	testkit.WriteTree(t, dir, map[string]string{
+		"plain/tool.sh": "#!/bin/sh\necho one\n",
+		"plain/Makefile": "PREFIX ?= " + host + "\n" +
+			"install:\n" +
+			"\tinstall -d $(DESTDIR)$(PREFIX)/bin\n" +
+			"\tinstall -m 0755 tool.sh $(DESTDIR)$(PREFIX)/bin/tool\n" +
+			"include " + include + "\n",
+		"tmp/.keep": "",
+	})
+	make := func(args ...string) (string, error) {
+		cmd := exec.Command(makeBin, append([]string{"-C", proj, "install", "ARCH=x86_64",
+			"FEC_PACK=" + fecPack, "FECDEPLOY_STORAGE=" + base}, args...)...)
+		cmd.Env = append(os.Environ(), "FECDEPLOY_SIGNING_KEY=", "TMPDIR="+tmp)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	noLeftovers := func(what string) {
+		t.Helper()
+		_, err := os.Lstat(filepath.Join(proj, ".fecdeploy-staging"))
+		assert.ErrorIs(t, err, fs.ErrNotExist, "%s: staging left in the project", what)
+		ents, err := os.ReadDir(tmp)
+		require.NoError(t, err)
+		assert.Len(t, ents, 1, "%s: staging left in TMPDIR: %v", what, ents)
+		_, err = os.Lstat(host)
+		assert.ErrorIs(t, err, fs.ErrNotExist, "%s: installed on the build host", what)
+	}
+
+	out, err := make("VERSION=1.0.0", "FECS=scu01")
+	require.NoError(t, err, "make install:\n%s", out)
+	assert.NotContains(t, out, "No rule to make target")
+	idx := testkit.ReadFile(t, filepath.Join(base, "fecs/scu01/INDEX"))
+	require.Contains(t, idx, "software/plain/1.0.0/plain-1.0.0-x86_64.tar.zst", "INDEX after make install")
+	noLeftovers("publish")
+
+	// Different bytes under the same productive version: refused, nothing changed, nothing left.
+	require.NoError(t, os.WriteFile(filepath.Join(proj, "tool.sh"), []byte("#!/bin/sh\necho two\n"), 0o755))
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, base, noLock)
+	out, err = make("VERSION=1.0.0")
+	require.Error(t, err, "republish of different bytes:\n%s", out)
+	assert.Contains(t, out, "1.0.0")
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "refused publish changed the storage")
+	noLeftovers("refused publish")
+
+	// A bad version is refused too, with nothing left.
+	out, err = make("VERSION=1.0")
+	require.Error(t, err, "bad version:\n%s", out)
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "bad version changed the storage")
+	noLeftovers("bad version")
+
+	// FECDEPLOY=no is the plain install, as without the include.
+	out, err = make("FECDEPLOY=no")
+	require.NoError(t, err, "plain install:\n%s", out)
+	assert.FileExists(t, filepath.Join(host, "bin/tool"))
+}
+
+// Every variable the include's header documents is one the include uses.
+func TestDevaccHeaderVariables(t *testing.T) {
+	t.Parallel()
+	text := testkit.ReadFile(t, "devacc/fecdeploy.mk")
+	header, body, ok := strings.Cut(text, "\nPROJECT ")
+	require.True(t, ok)
+	for _, w := range strings.Fields(header) {
+		w = strings.Trim(w, "(),.:;$`\"")
+		if len(w) < 4 || strings.ToUpper(w) != w || !strings.ContainsAny(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") || strings.ContainsAny(w, "./=") {
+			continue
+		}
+		if strings.HasPrefix(w, "FECDEPLOY_") || w == "FECS" || w == "FEC_PACK" {
+			assert.Contains(t, body, w, "header names %s, the include never uses it", w)
+		}
+	}
+}
+
 func TestYoctoFesa3Deploy(t *testing.T) {
 	t.Parallel()
 	sh := testenv.RequireTool(t, "sh")
@@ -123,6 +211,24 @@ func TestYoctoFesa3Deploy(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err, "deploy of a missing dir succeeded:\n%s", out)
 	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "published something")
+}
+
+// -h prints the help (the header comment), not the script's code; a bad option is a usage error.
+func TestYoctoFesa3Help(t *testing.T) {
+	t.Parallel()
+	sh := testenv.RequireTool(t, "sh")
+	out, err := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-h").CombinedOutput()
+	require.NoError(t, err, "-h:\n%s", out)
+	assert.Contains(t, string(out), "-u  deploy unit")
+	assert.Contains(t, string(out), "FECDEPLOY_STORAGE")
+	for _, code := range []string{"set -eu", "storage=", "usage()", "#"} {
+		assert.NotContains(t, string(out), code, "-h prints code")
+	}
+	cmd := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-x")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode(), "%s", out)
+	assert.Contains(t, string(out), "-u  deploy unit")
 }
 
 // The production site config is valid nginx (with its http-level zones).

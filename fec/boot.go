@@ -95,6 +95,11 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 	}
 	st.IndexSHA256 = digest
 	cfg.Logger.Info("INDEX fetched", "fec", cfg.FEC, "entries", len(ix.Entries), "sha256", digest)
+	for _, m := range index.InstanceMismatches(ix.Entries) {
+		st.Warnings = append(st.Warnings, m.String()+"; fix it on the storage (fecctl switch)")
+		cfg.Logger.Warn("instance configuration does not follow its software", "software", m.Software,
+			"software_version", m.SoftwareVersion, "instance", m.Instance, "instance_version", m.InstanceVersion)
+	}
 
 	var archives []index.Entry
 	for _, e := range ix.Entries {

@@ -97,6 +97,8 @@ func TestBootFullThenSkip(t *testing.T) {
 	var sum bytes.Buffer
 	require.NoError(t, st.WriteSummary(&sum))
 	assert.Contains(t, sum.String(), "3 installed, 0 skipped, 0 failed; 2 scripts, 0 failed")
+	assert.Empty(t, st.Warnings, "instance at its software's version")
+	assert.NotContains(t, sum.String(), "warning:")
 
 	// Second boot: nothing changed, nothing downloaded but INDEX and scripts are not
 	// fetched again either (their local copies match).
@@ -117,6 +119,13 @@ func TestBootFullThenSkip(t *testing.T) {
 	st3, err := Boot(context.Background(), cfg)
 	require.NoError(t, err)
 	assertCounts(t, st3, 1, 2, 0)
+	// Foo_DU-instance 1.2.1 next to Foo_DU 1.2.0: the summary and the status file warn, naming both.
+	sum.Reset()
+	require.NoError(t, st3.WriteSummary(&sum))
+	assert.Contains(t, sum.String(), "warning: configuration Foo_DU-instance is at 1.2.1 but software Foo_DU at 1.2.0")
+	require.NoError(t, json.Unmarshal([]byte(testkit.ReadFile(t, filepath.Join(cfg.Root, "var/lib/fecdeploy/status.json"))), &fromFile))
+	require.Len(t, fromFile.Warnings, 1)
+	assert.Contains(t, fromFile.Warnings[0], "Foo_DU-instance")
 	assert.Equal(t, "<instance v='2'/>\n", testkit.ReadFile(t, filepath.Join(cfg.Root, "opt/fesa/instances/Foo_DU/Foo_DU.instance")))
 	assertNoStaging(t, cfg.Root)
 }

@@ -34,6 +34,9 @@ type Status struct {
 	Scripts     []ScriptStatus `json:"scripts"`
 	ExitCode    int            `json:"exit_code"`
 	Error       string         `json:"error,omitempty"`
+	// Warnings are problems of the INDEX that do not stop the boot, e.g. a
+	// FESA instance configuration at another version than its software.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // EntryStatus is one archive of the INDEX.
@@ -144,6 +147,9 @@ func (s *Status) WriteSummary(w io.Writer) error {
 	}
 	if s.Error != "" && fa == 0 && sf == 0 {
 		fmt.Fprintf(&b, "error: %s\n", s.Error)
+	}
+	for _, w := range s.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -139,3 +139,35 @@ func (f Format) Magic() []byte {
 	fi, _ := lookupFormat(f)
 	return bytes.Clone(fi.magic)
 }
+
+// familyDecoders is the one table of the formats a FEC family's boot client
+// decompresses by default: PowerPC FECs run the busybox shell client, whose
+// tar has no zstd; every other family runs the Go client (all formats).
+var familyDecoders = map[string][]Format{
+	"ppc":     {FormatGzip, FormatXz},
+	"powerpc": {FormatGzip, FormatXz},
+}
+
+// DefaultDecoders returns the formats a FEC of arch decompresses unless its
+// fec.conf says otherwise.
+func DefaultDecoders(arch string) []Format {
+	if d, ok := familyDecoders[arch]; ok {
+		return append([]Format(nil), d...)
+	}
+	return []Format{FormatGzip, FormatXz, FormatZstd}
+}
+
+// DefaultFormat is the format to pack for arch when none is asked for: zstd
+// where the family's default decoders have it, else gzip. An arch-independent
+// archive (NoArch) may go to any FEC, so it gets gzip, which every FEC reads.
+func DefaultFormat(arch string) Format {
+	if arch == NoArch || arch == "" {
+		return FormatGzip
+	}
+	for _, f := range DefaultDecoders(arch) {
+		if f == FormatZstd {
+			return FormatZstd
+		}
+	}
+	return FormatGzip
+}

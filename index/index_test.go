@@ -262,3 +262,12 @@ func normalize(ix *Index) *Index {
 	}
 	return &c
 }
+
+func TestDefaultFormat(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, FormatGzip, DefaultFormat("ppc"), "PowerPC FECs run the busybox client: no zstd")
+	assert.Equal(t, FormatGzip, DefaultFormat("powerpc"))
+	assert.Equal(t, FormatZstd, DefaultFormat("x86_64"))
+	assert.Equal(t, FormatGzip, DefaultFormat(NoArch), "noarch goes to every FEC")
+	assert.Equal(t, []Format{FormatGzip, FormatXz}, DefaultDecoders("ppc"))
+}

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/archive"
@@ -33,7 +35,7 @@ type Request struct {
 	SourceDir string
 	Prefix    string // unpack location relative to '/', e.g. opt/fesa/Foo_DU/1.2.0
 
-	Format  index.Format // default zstd
+	Format  index.Format // default: index.DefaultFormat(Arch) (gzip for ppc and noarch, else zstd)
 	Level   int          // 0 = the format's default
 	ModTime time.Time    // zero: $SOURCE_DATE_EPOCH or the epoch (reproducible)
 
@@ -80,7 +82,10 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 		return res, err
 	}
 	if req.Format == "" {
-		req.Format = index.FormatZstd
+		req.Format = index.DefaultFormat(req.Arch)
+	}
+	if err := preflight(ctx, st, req, v); err != nil {
+		return res, err
 	}
 	dir, cleanup, err := InputDir(ctx, req.SourceDir)
 	if err != nil {
@@ -157,7 +162,7 @@ func PackFile(ctx context.Context, path string, req Request) (archive.PackStats,
 		return archive.PackStats{}, err
 	}
 	if req.Format == "" {
-		req.Format = index.FormatZstd
+		req.Format = index.DefaultFormat(req.Arch)
 	}
 	var stats archive.PackStats
 	err := durable.WriteFrom(path, 0o644, func(w io.Writer) (err error) {
@@ -172,6 +177,52 @@ func PackFile(ctx context.Context, path string, req Request) (archive.PackStats,
 	return stats, nil
 }
 
+// preflight checks everything Release can know before it packs: kind, name,
+// version and architecture as the storage will check them, the source
+// directory, and each FEC to link (it exists, takes this architecture and can
+// decompress the format). A refusal costs no packing and changes nothing.
+func preflight(ctx context.Context, st *storage.Storage, req Request, v version.Version) error {
+	if err := (storage.PublishRequest{Kind: req.Kind, Name: req.Name, Version: v, Arch: req.Arch}).Check(); err != nil {
+		return err
+	}
+	// A colliding version (1.2.0-rc.1 next to 1.2.0-RC.1) is refused again
+	// under the lock by Publish; checked here too so it costs no packing.
+	existing, err := st.Versions(ctx, req.Kind, req.Name)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if err := version.CheckCollision(req.Version, existing); err != nil && !containsString(existing, req.Version) {
+		return err
+	}
+	if fi, err := os.Stat(req.SourceDir); err != nil {
+		return fmt.Errorf("source directory: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%w: source %s is not a directory", storage.ErrBadRequest, req.SourceDir)
+	}
+	if len(req.Link) > 0 {
+		// Linking rewrites the FECs' INDEX: without the key a signed one
+		// could not be, and the release would stop half-way.
+		if err := st.RequireSigningKey(fmt.Sprintf("linking %s %s", req.Name, req.Version), req.Link...); err != nil {
+			return err
+		}
+	}
+	for _, fec := range req.Link {
+		info, err := st.FEC(ctx, fec)
+		if err != nil {
+			return err
+		}
+		if req.Kind == index.KindSoftware && req.Arch != index.NoArch && req.Arch != info.Config.Arch {
+			return fmt.Errorf("%w: %s %s is built for %s, FEC %s is %s; nothing was packed or published",
+				storage.ErrArchMismatch, req.Name, req.Version, req.Arch, fec, info.Config.Arch)
+		}
+		if !info.Config.CanDecode(req.Format) {
+			return fmt.Errorf("%w: FEC %s cannot decompress %s (decoders=%s); pack with -format %s; nothing was packed or published",
+				storage.ErrNoDecoder, fec, req.Format, strings.Join(info.Config.Decoders, ","), index.DefaultFormat(info.Config.Arch))
+		}
+	}
+	return nil
+}
+
 // checkPrefix refuses an unpack prefix that is absolute or climbs out, before
 // anything is packed.
 func checkPrefix(p string) error {
@@ -179,4 +230,13 @@ func checkPrefix(p string) error {
 		return fmt.Errorf("%w: unpack prefix %q must be a relative path below / without \"..\" (e.g. opt/fesa/Foo_DU/1.2.0)", storage.ErrBadRequest, p)
 	}
 	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

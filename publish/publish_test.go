@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/fair-acc/fecdeploy/version"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -110,4 +113,61 @@ func TestReleaseCollision(t *testing.T) {
 	if vs, _ := st.Versions(t.Context(), "software", "Foo_DU"); len(vs) != 2 {
 		t.Fatalf("versions %v", vs)
 	}
+}
+
+// Everything Release can know is checked before it packs: a refusal packs
+// nothing (the progress callback never runs) and changes nothing.
+func TestReleaseChecksBeforePacking(t *testing.T) {
+	t.Parallel()
+	st, src := setup(t)
+	ctx := context.Background()
+	require.NoError(t, os.WriteFile(filepath.Join(src, "bin", "foo"), []byte("#!/bin/sh\n"), 0o755))
+	require.NoError(t, st.AddFEC(ctx, "ppc01", storage.FECConfig{Arch: "ppc"}))
+	require.NoError(t, st.AddFEC(ctx, "gz01", storage.FECConfig{Arch: "x86_64", Decoders: []string{"gzip"}}))
+	ok := Request{Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt/fesa/Foo_DU/1.0.0"}
+	_, err := Release(ctx, st, Request{Name: "Foo_DU", Version: "0.9.0-rc.1", Arch: "x86_64", SourceDir: src, Prefix: "opt/fesa/Foo_DU/0.9.0-rc.1"})
+	require.NoError(t, err)
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, st.Base(), noLock)
+	for _, tc := range []struct {
+		name string
+		edit func(*Request)
+		want error
+	}{
+		{"bad name", func(r *Request) { r.Name = "Foo DU" }, index.ErrBadName},
+		{"bad version", func(r *Request) { r.Version = "1.0" }, nil},
+		{"colliding version", func(r *Request) { r.Version = "0.9.0-RC.1" }, version.ErrCollides},
+		{"no arch", func(r *Request) { r.Arch = "" }, storage.ErrBadRequest},
+		{"missing source", func(r *Request) { r.SourceDir = filepath.Join(src, "nope") }, os.ErrNotExist},
+		{"unknown FEC", func(r *Request) { r.Link = []string{"fec99"} }, storage.ErrUnknownFEC},
+		{"arch mismatch", func(r *Request) { r.Link = []string{"ppc01"} }, storage.ErrArchMismatch},
+		{"no decoder", func(r *Request) { r.Link = []string{"gz01"}; r.Format = index.FormatZstd }, storage.ErrNoDecoder},
+	} {
+		req := ok
+		tc.edit(&req)
+		packed := false
+		req.Progress = func(int64) { packed = true }
+		_, err := Release(ctx, st, req)
+		require.Error(t, err, tc.name)
+		if tc.want != nil {
+			assert.ErrorIs(t, err, tc.want, tc.name)
+		}
+		assert.False(t, packed, "%s: packed before refusing", tc.name)
+		assert.Equal(t, before, testkit.Snapshot(t, st.Base(), noLock), "%s: changed the storage", tc.name)
+	}
+}
+
+// Without a format, a ppc build is packed as gzip (what busybox FECs read) and links to a ppc FEC.
+func TestReleaseDefaultFormatByFamily(t *testing.T) {
+	t.Parallel()
+	st, src := setup(t)
+	ctx := context.Background()
+	require.NoError(t, os.WriteFile(filepath.Join(src, "bin", "foo"), []byte("#!/bin/sh\n"), 0o755))
+	require.NoError(t, st.AddFEC(ctx, "ppc01", storage.FECConfig{Arch: "ppc"}))
+	res, err := Release(ctx, st, Request{Name: "Foo_DU", Version: "1.0.0", Arch: "ppc", SourceDir: src, Prefix: "opt/fesa/Foo_DU/1.0.0", Link: []string{"ppc01"}})
+	require.NoError(t, err)
+	assert.Equal(t, "software/Foo_DU/1.0.0/Foo_DU-1.0.0-ppc.tar.gz", res.Published.Path)
+	res, err = Release(ctx, st, Request{Name: "Foo_DU", Version: "1.0.0", Arch: "x86_64", SourceDir: src, Prefix: "opt/fesa/Foo_DU/1.0.0"})
+	require.NoError(t, err)
+	assert.Equal(t, "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst", res.Published.Path)
 }

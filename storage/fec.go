@@ -57,13 +57,8 @@ func (c FECConfig) normalize() (FECConfig, error) {
 		return c, fmt.Errorf("%w: %q is the architecture of arch-independent archives, not of a FEC", ErrBadRequest, index.NoArch)
 	}
 	if len(c.Decoders) == 0 {
-		switch c.Arch {
-		case "ppc", "powerpc":
-			c.Decoders = []string{string(index.FormatGzip), string(index.FormatXz)}
-		default:
-			for _, f := range allDecoders {
-				c.Decoders = append(c.Decoders, string(f))
-			}
+		for _, f := range index.DefaultDecoders(c.Arch) { // the one table, in index
+			c.Decoders = append(c.Decoders, string(f))
 		}
 	}
 	set := map[index.Format]bool{}
@@ -252,6 +247,9 @@ func (s *Storage) AddFEC(ctx context.Context, name string, c FECConfig) error {
 		if _, err := os.Stat(filepath.Join(dir, FECConfName)); err == nil {
 			return fmt.Errorf("%w: FEC %s (%s); change it with SetDecoders or by hand", ErrExists, name, filepath.Join(dir, FECConfName))
 		}
+		if err := s.requireKeyForNewFEC(ctx, name); err != nil {
+			return err
+		}
 		created, err := mkdirs(s.base, dir)
 		if err != nil {
 			removeEmpty(created)
@@ -297,6 +295,9 @@ func (s *Storage) SetDecoders(ctx context.Context, fec string, decoders []string
 		}
 		if _, err := s.buildIndexWith(fec, c, newHashCache()); err != nil {
 			return fmt.Errorf("storage: not changing the decoders of %s: %w", fec, err)
+		}
+		if err := s.requireKeyFor("changing the decoders of "+fec, fec); err != nil {
+			return err
 		}
 		dir, _ := s.absFor(fecPathSpec{fec})
 		if err := writeFileAtomic(dir, FECConfName, 0o644, c.marshal()); err != nil {

@@ -224,6 +224,9 @@ func (s *Storage) Link(ctx context.Context, fec string, kind index.Kind, name, v
 		if err != nil {
 			return err
 		}
+		if err := s.requireKeyFor(fmt.Sprintf("linking %s %s %s", kind, name, version), fec); err != nil {
+			return err
+		}
 		logChange := s.softwareLinkChange(fec, kind, name, link, version)
 		return s.linkAndReindex(ctx, fec, link, target, func() {
 			logChange()
@@ -300,14 +303,17 @@ func (s *Storage) AddGlobalScript(ctx context.Context, name string, body io.Read
 		return err
 	}
 	return s.locked(ctx, func() error {
-		if err := s.writeStream(ctx, rel, 0o755, body, false); err != nil {
-			return fmt.Errorf("storage: writing global script %s: %w", name, err)
-		}
-		s.logger().Info("wrote global script", "path", rel)
 		users, err := s.fecsUsing(ctx, rel)
 		if err != nil {
 			return err
 		}
+		if err := s.requireKeyFor("replacing global script "+name, users...); err != nil {
+			return err
+		}
+		if err := s.writeStream(ctx, rel, 0o755, body, false); err != nil {
+			return fmt.Errorf("storage: writing global script %s: %w", name, err)
+		}
+		s.logger().Info("wrote global script", "path", rel)
 		return s.reindexLocked(ctx, users)
 	})
 }
@@ -329,7 +335,7 @@ func (s *Storage) LinkInit(ctx context.Context, fec, script string) error {
 			return err
 		}
 		if st, err := os.Stat(s.abs(target)); err != nil || !st.Mode().IsRegular() {
-			return fmt.Errorf("%w: no global script %s (add it with AddGlobalScript)", ErrNotFound, target)
+			return fmt.Errorf("%w: no global script %s (add it first: fecctl add-script %s FILE)", ErrNotFound, target, script)
 		}
 		return s.linkAndReindex(ctx, fec, link, target, func() {
 			s.logger().Info("linked init script", "fec", fec, "script", script)

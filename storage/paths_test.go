@@ -190,7 +190,7 @@ func TestLock(t *testing.T) {
 	start := time.Now()
 	err = s.AddFEC(tctx, "fec01", FECConfig{Arch: "x86_64"})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), "held by pid=")
+	assert.Contains(t, err.Error(), "held by pid ")
 	assert.True(t, time.Since(start) >= 150*time.Millisecond, "did not wait")
 	_, err = os.Stat(filepath.Join(s.Base(), "fecs/fec01"))
 	assert.True(t, os.IsNotExist(err), "wrote without the lock")
@@ -210,7 +210,8 @@ func TestPutFileRefusals(t *testing.T) {
 	mustAddFEC(t, s, "ppc01", "ppc")
 	before := snapshot(t, s.Base())
 	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindConfiguration, "c", bytes.NewReader(blob(index.FormatZstd, 10, 1))), ErrNoDecoder)
-	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindData, "d", strings.NewReader("plain text")), index.ErrUnknownFormat)
+	// ppc01 does not persist data (no persistent-data/): a snapshot is refused, and no folder appears.
+	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindData, "d", bytes.NewReader(blob(index.FormatGzip, 10, 1))), ErrBadRequest)
 	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindSoftware, "s", bytes.NewReader(blob(index.FormatGzip, 10, 1))), ErrBadRequest)
 	require.ErrorIs(t, s.PutFile(ctx, "fec99", index.KindInit, "10-x", strings.NewReader("#!/bin/sh\n")), ErrUnknownFEC)
 	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindInit, "10 x", strings.NewReader("#!/bin/sh\n")), index.ErrBadName)

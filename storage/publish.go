@@ -71,6 +71,16 @@ func detectFileFormat(p string) (index.Format, error) {
 	return format, nil
 }
 
+// Check validates the request's kind, name, version and architecture without
+// touching the storage (Body is not looked at): what a caller checks before
+// it starts packing.
+func (r PublishRequest) Check() error {
+	if r.Body == nil {
+		r.Body = strings.NewReader("")
+	}
+	return r.check()
+}
+
 func (r *PublishRequest) check() error {
 	if !r.Version.IsValid() {
 		return fmt.Errorf("%w: %w: %s %s: no version given (parse it with version.Parse)", ErrBadRequest, version.ErrInvalid, r.Kind, r.Name)
@@ -211,6 +221,15 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 			if !req.Version.IsDev() && !req.Force {
 				return fmt.Errorf("%w: %s is already published as %s with different content; publish a new version (or force, and FECs that installed it will not notice until they reinstall)",
 					ErrImmutable, what, rel)
+			}
+			// The FECs linking it get a new INDEX: refuse before replacing
+			// anything when one is signed and there is no key.
+			users, err := s.fecsUsing(ctx, rel)
+			if err != nil {
+				return err
+			}
+			if err := s.requireKeyFor("replacing "+rel, users...); err != nil {
+				return err
 			}
 			if !req.Version.IsDev() {
 				log.Warn("forced: replacing a published productive version", "path", rel, "sha256", pub.SHA256)

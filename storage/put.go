@@ -15,8 +15,8 @@ import (
 // PutFile writes a file straight into a FEC's folder and regenerates its
 // INDEX: kind init writes the script init/<name> (0755); configuration
 // writes the FEC-specific archive configuration/<name>; data writes the
-// snapshot persistent-data/<name>.tar.<ext> (creating the folder, which opts
-// the FEC into persistence). Archives are checked by magic bytes
+// snapshot persistent-data/<name>.tar.<ext>, only for a FEC that persists
+// data (has the folder: ErrBadRequest otherwise; a put never opts a FEC in). Archives are checked by magic bytes
 // (ErrUnknownFormat) and against the FEC's decoders (ErrNoDecoder). An
 // existing symlink or file of that name is replaced atomically.
 func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name string, body io.Reader) error {
@@ -30,6 +30,18 @@ func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name
 		c, err := s.readFECConf(fec)
 		if err != nil {
 			return err
+		}
+		if err := s.requireKeyFor(fmt.Sprintf("putting %s %s", kind, name), fec); err != nil {
+			return err
+		}
+		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})
+		if kind == index.KindData {
+			// Persistence is opted into explicitly (AddFEC Persistent, or by
+			// hand); a put must not turn a FEC into a persisted one.
+			if st, err := os.Lstat(s.abs(dirRel)); err != nil || !st.IsDir() {
+				return fmt.Errorf("%w: FEC %s does not persist data: no %s/ (create it with fecctl add-fec -persistent for a new FEC, or mkdir it by hand)",
+					ErrBadRequest, fec, dirRel)
+			}
 		}
 		br := bufio.NewReaderSize(body, 64<<10)
 		file, perm := name, os.FileMode(0o755)
@@ -48,7 +60,6 @@ func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name
 				file = name + format.Extension()
 			}
 		}
-		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})
 		rel := path.Join(dirRel, file)
 		if err := s.writeStream(ctx, rel, perm, br, true); err != nil {
 			return fmt.Errorf("storage: writing %s: %w", rel, err)

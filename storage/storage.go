@@ -10,7 +10,11 @@
 // (the retention plan's input), linklog.go (the link log), resolve.go
 // (Links, link resolution), reindex.go (BuildIndex, Reindex, Unsign),
 // verify.go (Verify), clean.go (Clean), monitor.go (the monitoring
-// declaration, kept in line with links: MonitorHosts, AddMonitorService).
+// declaration, kept in line with links: MonitorHosts, AddMonitorService),
+// lockwait.go (WithLockWait, DescribeLockHolder), signing.go
+// (RequireSigningKey: refuse before touching anything a change to a signed
+// INDEX without the key), instance.go (a FEC's <DU>-instance configuration
+// follows its software).
 //
 // The tree (docs/storage-layout.md has the full description):
 //
@@ -70,9 +74,11 @@ type Storage struct {
 	base     string // absolute, clean
 	realBase string // base with symlinks evaluated
 
-	mu  sync.Mutex
-	log *slog.Logger
-	key ed25519.PrivateKey
+	mu         sync.Mutex
+	log        *slog.Logger
+	key        ed25519.PrivateKey
+	lockWait   time.Duration       // WithLockWait; 0: until the context ends
+	lockNotice func(holder string) // WithLockWait
 }
 
 // Option configures Init and Open.
@@ -224,11 +230,11 @@ func (s *Storage) Lock(ctx context.Context) (unlock func() error, err error) {
 	}
 	fd := int(f.Fd())
 	wait := 2 * time.Millisecond
+	waiter := s.newLockWaiter(p)
 	for {
 		if err := ctx.Err(); err != nil {
-			holder, _ := os.ReadFile(p)
 			f.Close()
-			return nil, fmt.Errorf("storage: waiting for the storage lock %s (held by %s): %w", p, strings.TrimSpace(string(holder)), err)
+			return nil, fmt.Errorf("storage: waiting for the storage lock %s (held by %s): %w", p, DescribeLockHolder(p), err)
 		}
 		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -237,6 +243,10 @@ func (s *Storage) Lock(ctx context.Context) (unlock func() error, err error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
 			return nil, fmt.Errorf("storage: locking %s: %w", p, err)
+		}
+		if err := waiter.check(); err != nil {
+			f.Close()
+			return nil, err
 		}
 		t := time.NewTimer(wait)
 		select {

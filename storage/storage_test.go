@@ -307,7 +307,7 @@ func TestLinkPrefersFormat(t *testing.T) {
 func TestInitScriptsAndFiles(t *testing.T) {
 	t.Parallel()
 	s := newTestStorage(t)
-	mustAddFEC(t, s, "fec01", "x86_64")
+	require.NoError(t, s.AddFEC(ctx, "fec01", FECConfig{Arch: "x86_64", Persistent: true}))
 	require.NoError(t, s.AddGlobalScript(ctx, "10-network", bytes.NewReader([]byte("#!/bin/sh\necho net\n"))))
 	require.NoError(t, s.LinkInit(ctx, "fec01", "10-network"))
 	require.NoError(t, s.PutFile(ctx, "fec01", index.KindInit, "20-local", bytes.NewReader([]byte("#!/bin/sh\necho local\n"))))

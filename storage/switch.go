@@ -25,6 +25,16 @@ type SwitchResult struct {
 	To       string `json:"to"`
 	Target   string `json:"target"`  // the archive the link points to now (base-relative)
 	Changed  bool   `json:"changed"` // false when the link already pointed there
+	// Instance is the move of the FEC's <software>-instance configuration
+	// with the software (nil when it links none, or it stayed).
+	Instance *InstanceSwitch `json:"instance,omitempty"`
+}
+
+// InstanceSwitch is the instance configuration moved along with a switch.
+type InstanceSwitch struct {
+	Name string `json:"name"`
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // Switch points FEC fec's link for software at version ver (the archive
@@ -34,19 +44,26 @@ type SwitchResult struct {
 // must be a valid version (version.ErrInvalid) that is published for the
 // FEC's architecture (ErrNotFound naming the published versions,
 // ErrArchMismatch, ErrNoDecoder). Nothing changes on error.
-func (s *Storage) Switch(ctx context.Context, fec, software, ver string) (SwitchResult, error) {
+func (s *Storage) Switch(ctx context.Context, fec, software, ver string, opts ...SwitchOption) (SwitchResult, error) {
 	if _, err := version.Parse(ver); err != nil {
 		return SwitchResult{}, err
 	}
+	o := switchOpts(opts)
 	var res SwitchResult
 	err := s.locked(ctx, func() error {
-		p, err := s.prepareSwitch(fec, software, ver)
+		p, err := s.prepareSwitch(ctx, fec, software, ver, o)
 		if err != nil {
 			return err
 		}
 		res = p.result
-		if !res.Changed {
-			return nil
+		if !p.changes() {
+			// The links are right; an INDEX left stale (a writer killed
+			// between the two) is rewritten - signed, or refused without
+			// the key, before anything else.
+			return s.reindexLocked(ctx, []string{fec})
+		}
+		if err := s.requireKeyFor(fmt.Sprintf("switching %s on %s to %s", software, fec, ver), fec); err != nil {
+			return err
 		}
 		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
 			return err
@@ -64,7 +81,7 @@ func (s *Storage) Switch(ctx context.Context, fec, software, ver string) (Switch
 // lock, then regenerates their indexes once. Every FEC is checked first
 // (architecture, decoders); if one cannot take ver, nothing changes and the
 // error names it. ErrNotFound when no FEC links the software.
-func (s *Storage) SwitchAll(ctx context.Context, software, ver string) ([]SwitchResult, error) {
+func (s *Storage) SwitchAll(ctx context.Context, software, ver string, opts ...SwitchOption) ([]SwitchResult, error) {
 	if _, err := version.Parse(ver); err != nil {
 		return nil, err
 	}
@@ -80,26 +97,38 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string) ([]Switch
 		if len(fecs) == 0 {
 			return fmt.Errorf("%w: no FEC links software %s; link it first (fecctl link)", ErrNotFound, software)
 		}
+		o := switchOpts(opts)
 		var todo []pendingSwitch
+		var same []string
 		for _, fec := range fecs {
-			p, err := s.prepareSwitch(fec, software, ver)
+			p, err := s.prepareSwitch(ctx, fec, software, ver, o)
 			if err != nil {
 				return fmt.Errorf("storage: switching %s to %s on every FEC: nothing changed: %w", software, ver, err)
 			}
 			out = append(out, p.result)
-			if p.result.Changed {
+			if p.changes() {
 				todo = append(todo, p)
+			} else {
+				same = append(same, fec)
 			}
+		}
+		changed := make([]string, 0, len(todo))
+		for _, p := range todo {
+			changed = append(changed, p.result.FEC)
+		}
+		if err := s.requireKeyFor(fmt.Sprintf("switching %s to %s on every FEC", software, ver), changed...); err != nil {
+			return err
+		}
+		// Links already right: rewrite an INDEX left stale. A FEC whose
+		// signed INDEX is stale refuses without the key, before any link moves.
+		if err := s.reindexLocked(ctx, same); err != nil {
+			return err
 		}
 		if len(todo) == 0 {
 			return nil
 		}
 		applyErr := s.applySwitches(todo)
 		defer s.syncMonitors(ctx, todo)
-		changed := make([]string, 0, len(todo))
-		for _, p := range todo {
-			changed = append(changed, p.result.FEC)
-		}
 		// Reindex even after a partial failure, so INDEX files match links.
 		return errors.Join(applyErr, s.reindexLocked(ctx, changed))
 	})
@@ -114,7 +143,8 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string) ([]Switch
 // links now that is still published for the FEC's architecture; from dev or
 // a prerelease that is the newest productive version older than it.
 // ErrNoRollback (naming the versions present) when there is none.
-func (s *Storage) Rollback(ctx context.Context, fec, software string) (SwitchResult, error) {
+func (s *Storage) Rollback(ctx context.Context, fec, software string, opts ...SwitchOption) (SwitchResult, error) {
+	o := switchOpts(opts)
 	var res SwitchResult
 	err := s.locked(ctx, func() error {
 		cur, err := s.currentLink(fec, software)
@@ -152,11 +182,14 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string) (SwitchRes
 				"switch to another version explicitly", ErrNoRollback, fec, software, cur.Version, c.Arch, strings.Join(names, ", "))
 		}
 		version.Sort(cands)
-		p, err := s.prepareSwitch(fec, software, cands[len(cands)-1].String())
+		p, err := s.prepareSwitch(ctx, fec, software, cands[len(cands)-1].String(), o)
 		if err != nil {
 			return err
 		}
 		res = p.result
+		if err := s.requireKeyFor(fmt.Sprintf("rolling %s on %s back to %s", software, fec, p.result.To), fec); err != nil {
+			return err
+		}
 		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
 			return err
 		}
@@ -217,10 +250,14 @@ func (s *Storage) currentLink(fec, software string) (Link, error) {
 type pendingSwitch struct {
 	link, target string // base-relative
 	result       SwitchResult
+	instance     *pendingLink // the <software>-instance link moving with it, if any
 }
 
+// changes reports whether applying p changes any link.
+func (p pendingSwitch) changes() bool { return p.result.Changed || p.instance != nil }
+
 // prepareSwitch checks everything a switch needs without changing anything.
-func (s *Storage) prepareSwitch(fec, software, ver string) (pendingSwitch, error) {
+func (s *Storage) prepareSwitch(ctx context.Context, fec, software, ver string, o switchOptions) (pendingSwitch, error) {
 	cur, err := s.currentLink(fec, software)
 	if err != nil {
 		return pendingSwitch{}, err
@@ -235,7 +272,14 @@ func (s *Storage) prepareSwitch(fec, software, ver string) (pendingSwitch, error
 	}
 	res := SwitchResult{FEC: fec, Software: software, From: cur.Version, To: ver, Target: target}
 	res.Changed = cur.Raw != relTarget(cur.Path, target)
-	return pendingSwitch{link: cur.Path, target: target, result: res}, nil
+	inst, err := s.prepareInstanceSwitch(ctx, fec, software, ver, o.keepInstance)
+	if err != nil {
+		return pendingSwitch{}, err
+	}
+	if inst != nil {
+		res.Instance = &InstanceSwitch{Name: inst.name, From: inst.from, To: inst.to}
+	}
+	return pendingSwitch{link: cur.Path, target: target, result: res, instance: inst}, nil
 }
 
 // applySwitches logs the changes, then switches the links. Lock held.
@@ -243,6 +287,9 @@ func (s *Storage) applySwitches(todo []pendingSwitch) error {
 	now := time.Now()
 	changes := make([]linkChange, 0, len(todo))
 	for _, p := range todo {
+		if !p.result.Changed {
+			continue // only its instance moves
+		}
 		changes = append(changes, linkChange{t: now, fec: p.result.FEC, software: p.result.Software,
 			fromVersion: p.result.From, toVer: p.result.To})
 	}
@@ -251,6 +298,13 @@ func (s *Storage) applySwitches(todo []pendingSwitch) error {
 	}
 	var errs []error
 	for _, p := range todo {
+		if err := s.applyInstanceSwitches([]*pendingLink{p.instance}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !p.result.Changed {
+			continue
+		}
 		if err := s.setLink(p.link, p.target); err != nil {
 			errs = append(errs, fmt.Errorf("storage: switching %s to %s: %w", p.link, p.target, err))
 			continue

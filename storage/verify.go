@@ -413,15 +413,20 @@ func (v *verifier) checkIndex(fec string, c FECConfig, broken bool, cache *hashC
 		v.add(ProblemBadIndex, ipath, fec, err.Error(), "reindex "+fec)
 		return nil
 	}
+	current := ix.Entries // what the FEC boots; what its links say, when they can be resolved
 	if !broken {
 		want, err := v.s.buildIndexWith(fec, c, cache)
 		if err == nil {
+			current = want.Entries
 			wb, err := want.Marshal()
 			if err == nil && !bytes.Equal(wb, data) {
 				v.add(ProblemStaleIndex, ipath, fec, "INDEX differs from what the FEC's folder says now (hand edit, or a writer killed before reindexing)",
 					"reindex "+fec)
 			}
 		}
+	}
+	for _, p := range instanceProblems(fec, current) {
+		v.add(p.Kind, p.Path, p.FEC, p.Message, p.Fix)
 	}
 	for _, e := range ix.Entries {
 		target, fi, err := v.s.resolve(e.Path)

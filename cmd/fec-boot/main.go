@@ -22,7 +22,14 @@ import (
 
 	"github.com/fair-acc/fecdeploy/fec"
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/progress"
 )
+
+// isTerminal tells whether fec-boot draws a progress bar on w (a test replaces it).
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && progress.IsTerminal(f)
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -37,6 +44,17 @@ func usage(w io.Writer) {
                                       atomic as at boot; recorded as a dev release
   fec-boot dev ls [-json] [flags]     list the dev releases installed on this FEC
   fec-boot dev rm NAME [flags]        remove a dev release (its prefix directory and record)
+
+Examples:
+  fec-boot --url http://storage.example/ --fec scu01     boot this FEC as scu01
+  fec-boot                                    boot with the settings of the kernel command
+                                              line (fecdeploy.url=) and /etc/fecdeploy.conf
+  fec-boot --dry-run --root /tmp/fecroot      show what would be installed, under /tmp/fecroot
+  fec-boot install software                   (from an init script) install the software only
+  FECDEPLOY_URL=http://storage.example/ fec-boot --retries 0 --start-jitter 0
+                                              one quick attempt, e.g. by hand on a console
+
+On a terminal, the downloads show a progress bar on stderr.
 
 Settings, in decreasing precedence: flags, environment, kernel command line
 (fecdeploy.url=, fecdeploy.fec=), /etc/fecdeploy.conf (key=value), defaults.
@@ -95,7 +113,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// of times per boot (docs/benchmarks.md, fec-boot).
 		debug.SetMemoryLimit(52 << 20)
 	}
-	cfg.Logger = newLogger(stderr)
+	logTo := stderr
+	var bar *progress.Bar
+	if isTerminal(stderr) {
+		// A bar for the downloads; log lines go through it so they stay clean.
+		bar = progress.New(stderr, true, "fec-boot: downloading", 0)
+		logTo = bar.Writer(stderr)
+		cfg.Progress = func(ev fec.Event) {
+			if ev.Phase == "download" {
+				bar.Part(string(ev.Kind)+"/"+ev.Name, ev.Bytes, ev.Total)
+			}
+		}
+	}
+	cfg.Logger = newLogger(logTo)
 	cfg.ScriptOutput = stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -105,6 +135,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		st, err = fec.Install(ctx, cfg, kinds...)
 	} else {
 		st, err = fec.Boot(ctx, cfg)
+	}
+	if bar != nil {
+		bar.Finish()
 	}
 	if st != nil && st.FEC != "" {
 		_ = st.WriteSummary(stdout) // names every failure

@@ -16,6 +16,7 @@ import (
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/publish"
+	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
@@ -31,7 +32,7 @@ versions, never one in use) to the software just released.
 Examples:
   fec-pack -storage /srv/web-storage -name Foo_DU -version 1.2.0 -arch x86_64 \
       -prefix opt/fesa/Foo_DU/1.2.0 -link fec01,fec02 ./staging
-  fec-pack -name Foo_DU -version 1.2.0 -arch ppc -format gzip -prefix opt/fesa/Foo_DU/1.2.0 ./staging-ppc
+  fec-pack -name Foo_DU -version 1.2.0 -arch ppc -prefix opt/fesa/Foo_DU/1.2.0 ./staging-ppc   # gzip: ppc's default
   fec-pack -kind configuration -name Foo_DU-instance -version 1.2.0 -arch noarch \
       -prefix opt/fesa/Foo_DU/1.2.0/instance ./instance
   fec-pack -output Foo_DU-dev.tar.zst -prefix opt/fesa/Foo_DU/dev ./staging   # pack only
@@ -64,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		req     publish.Request
 		sf      cli.StorageFlags
 		kind    = fs.String("kind", "software", "software or configuration")
-		format  = fs.String("format", "zstd", "zstd, gzip or xz (gzip for busybox FECs without zstd)")
+		format  = fs.String("format", "", "zstd, gzip or xz (default: what every FEC of -arch's family reads: gzip for ppc\nand noarch, zstd otherwise; with -output, the file's extension)")
 		links   = fs.String("link", "", "comma-separated FECs to link the release to")
 		output  = fs.String("output", "", "only pack into this file; publish nothing")
 		noPrune = fs.Bool("no-prune", false, "do not apply the retention plan after a productive release")
@@ -78,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rFecctl = fs.String("remote-fecctl", cli.EnvOr("FECDEPLOY_REMOTE_FECCTL", "fecctl"), "with -storage ssh://...: the fecctl command on the writer host ($FECDEPLOY_REMOTE_FECCTL)")
 	)
 	sf.Register(fs)
+	sf.Stderr, sf.Prog = stderr, "fec-pack"
 	fs.StringVar(&req.Name, "name", "", "software or configuration name")
 	fs.StringVar(&req.Version, "version", "", "strict semver (1.2.0) or dev")
 	fs.StringVar(&req.Arch, "arch", "", "architecture: x86_64, i686, ppc, ... or noarch")
@@ -96,12 +98,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	req.SourceDir = fs.Arg(0)
-	f, err := index.ParseFormat(*format)
-	if err != nil {
-		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
-		return 2
+	if *format != "" {
+		f, err := index.ParseFormat(*format)
+		if err != nil {
+			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+			return 2
+		}
+		req.Format = f
+	} else if *output != "" {
+		if _, f, ok := index.SplitExtension(filepath.Base(*output)); ok {
+			req.Format = f
+		}
 	}
-	req.Format = f
 	req.Kind = index.Kind(*kind)
 	req.Link = cli.SplitList(*links)
 	req.Prune = !*noPrune
@@ -112,6 +120,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// Everything that can be checked is checked before packing: the storage
+	// here, names, version, architecture, source and FECs in publish.Release.
+	// A dev release goes to a FEC and -o to a file: neither needs the
+	// storage; an ssh:// storage is checked on the writer host.
+	remoteSSH, remoteDir, remote, err := publish.ParseStorageURL(sf.Dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+		return cli.ExitCode(err)
+	}
+	var st *storage.Storage
+	if *output == "" && !*dev && !remote {
+		if st, err = sf.Open(); err != nil {
+			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+			return cli.ExitCode(err)
+		}
+	}
 
 	var finish func()
 	if !*quiet {
@@ -169,32 +194,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var res publish.Result
-	if ssh, dir, remote, err := publish.ParseStorageURL(sf.Dir); err != nil {
-		done()
-		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
-		return cli.ExitCode(err)
-	} else if remote {
-		ssh.ConfigFile = *sshConf
-		res, err = publish.RemoteRelease(ctx, publish.RemoteRequest{Request: req, SSH: ssh, Dir: dir, Fecctl: *rFecctl})
-		done()
-		if err != nil {
-			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
-			return cli.ExitCode(err)
-		}
+	if remote {
+		remoteSSH.ConfigFile = *sshConf
+		res, err = publish.RemoteRelease(ctx, publish.RemoteRequest{Request: req, SSH: remoteSSH, Dir: remoteDir, Fecctl: *rFecctl})
 	} else {
-		st, err := sf.Open()
-		if err != nil {
-			done()
-			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
-			return cli.ExitCode(err)
-		}
 		res, err = publish.Release(ctx, st, req)
-		done()
-		if err != nil {
-			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
-			return cli.ExitCode(err)
-		}
 	}
+	done()
 	if err != nil {
 		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
 		return cli.ExitCode(err)

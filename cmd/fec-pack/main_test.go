@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
+	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/stretchr/testify/assert"
@@ -102,4 +107,50 @@ func TestPackOnly(t *testing.T) {
 	code, _, errs = fecPack("-quiet", "-output", bad, "-prefix", "opt/foo/dev", filepath.Join(dir, "nope"))
 	require.Equal(t, cli.ExitError, code, "packing a missing directory: %s", errs)
 	require.Equal(t, before, testkit.Snapshot(t, dir))
+}
+
+// fec-pack waits at most -wait for the storage lock; after a second it says whom it waits for.
+func TestWaitForLock(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	dir := t.TempDir()
+	base := filepath.Join(dir, "ws")
+	_, err := storage.Init(base)
+	require.NoError(t, err)
+	src := testkit.WriteTree(t, filepath.Join(dir, "src"), map[string]string{"bin/foo": "#!/bin/sh\n"})
+	flock := testenv.RequireTool(t, "flock")
+	lock := filepath.Join(base, storage.LockName)
+	cmd := exec.Command(flock, "--exclusive", lock, "sleep", "60")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.Eventually(t, func() bool { return strings.Contains(storage.DescribeLockHolder(lock), "holds the flock") }, 5*time.Second, 10*time.Millisecond)
+	start := time.Now()
+	code, _, errs := fecPack("-storage", base, "-quiet", "-wait", "1500ms", "-name", "Foo_DU", "-version", "1.0.0", "-arch", "x86_64",
+		"-prefix", "opt/fesa/Foo_DU/1.0.0", src)
+	assert.Equal(t, cli.ExitBusy, code, errs)
+	assert.Less(t, time.Since(start), 6*time.Second)
+	assert.Contains(t, errs, "fec-pack: waiting for the storage lock held by pid ")
+	assert.Contains(t, errs, "(flock) holds the flock")
+	assert.NoDirExists(t, filepath.Join(base, "software/Foo_DU/1.0.0"))
+}
+
+// On a signed storage, a release linked to a signed FEC without the key is
+// refused before anything is packed or published.
+func TestLinkToSignedFECNeedsKey(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	dir := t.TempDir()
+	base := filepath.Join(dir, "ws")
+	_, priv, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	st, err := storage.Init(base, storage.WithSigningKey(priv))
+	require.NoError(t, err)
+	require.NoError(t, st.AddFEC(context.Background(), "scu01", storage.FECConfig{Arch: "x86_64"}))
+	require.FileExists(t, filepath.Join(base, "fecs/scu01/INDEX.sig"))
+	src := testkit.WriteTree(t, filepath.Join(dir, "src"), map[string]string{"bin/foo": "#!/bin/sh\n"})
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == storage.LockName }}
+	before := testkit.Snapshot(t, base, noLock)
+	code, _, errs := fecPack("-storage", base, "-quiet", "-name", "Foo_DU", "-version", "1.0.0", "-arch", "x86_64",
+		"-prefix", "opt/fesa/Foo_DU/1.0.0", "-link", "scu01", src)
+	assert.Equal(t, cli.ExitRefused, code, errs)
+	assert.Contains(t, errs, "signing key")
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "nothing published")
 }

@@ -130,6 +130,9 @@ func newShow(e *env) cli.Command {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", en.Kind, en.Name, en.Version+devMark(en), cli.HumanBytes(en.Size), en.Path)
 					}
 					tw.Flush()
+					for _, w := range v.Warnings {
+						fmt.Fprintf(e.stdout, "warning: %s\n", w)
+					}
 				}
 				return info.IndexError
 			})

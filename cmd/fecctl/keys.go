@@ -47,7 +47,8 @@ func newSign(e *env) cli.Command {
 					return err
 				}
 				if key == nil {
-					return cli.Usagef("no signing key: give -sign-key FILE or $FECDEPLOY_SIGNING_KEY, or create %s with fecctl keygen", cli.DefaultSigningKey)
+					return fmt.Errorf("%w: give -sign-key FILE or $FECDEPLOY_SIGNING_KEY, or create %s with fecctl keygen; nothing was changed",
+						storage.ErrSigningKey, cli.DefaultSigningKey)
 				}
 				st, err := sf.Open()
 				if err != nil {

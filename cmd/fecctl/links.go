@@ -48,7 +48,7 @@ func newUnlink(e *env) cli.Command {
 func newAddScript(e *env) cli.Command {
 	return cli.Command{
 		Name: "add-script", Args: "NAME FILE", Summary: "Add (or replace) a shared init script in fecs/global/.",
-		Examples: []string{"fecctl add-script network ./network.sh"},
+		Examples: []string{"fecctl add-script 10-network ./network.sh     # fecs/global/10-network; then fecctl link-init"},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
 			return withStorage(fs, func(st *storage.Storage, args []string) error {
 				if err := cli.NArgs(args, 2, 2, "NAME FILE"); err != nil {
@@ -68,7 +68,10 @@ func newAddScript(e *env) cli.Command {
 func newLinkInit(e *env) cli.Command {
 	return cli.Command{
 		Name: "link-init", Args: "FEC SCRIPT", Summary: "Link a FEC's init/<NN-name> to a shared script in fecs/global/.",
-		Examples: []string{"fecctl link-init scu01 10-network     # init/10-network -> ../../global/network"},
+		Examples: []string{
+			"fecctl add-script 10-network ./network.sh     # first the shared script: fecs/global/10-network",
+			"fecctl link-init scu01 10-network             # init/10-network -> ../../global/10-network",
+		},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
 			return withStorage(fs, func(st *storage.Storage, args []string) error {
 				if err := cli.NArgs(args, 2, 2, "FEC SCRIPT"); err != nil {
@@ -82,10 +85,17 @@ func newLinkInit(e *env) cli.Command {
 
 func newPut(e *env) cli.Command {
 	return cli.Command{
-		Name: "put", Args: "FEC NAME FILE", Summary: "Put a FEC's own file: an init script (-kind init) or a configuration archive.",
-		Examples: []string{"fecctl put -kind init scu01 90-local ./local.sh", "fecctl put -kind configuration scu01 timing ./timing.tar.gz"},
+		Name: "put", Args: "FEC NAME FILE",
+		Summary: "Put a FEC's own file: an init script (-kind init), a configuration archive, or a\n" +
+			"persistent-data snapshot (-kind data; only for a FEC that persists data, i.e. has\n" +
+			"fecs/<FEC>/persistent-data/: fecctl add-fec -persistent, or mkdir it by hand).",
+		Examples: []string{
+			"fecctl put -kind init scu01 90-local ./local.sh",
+			"fecctl put -kind configuration scu01 timing ./timing.tar.gz",
+			"fecctl put -kind data scu02 settings ./settings.tar.gz   # persistent-data/settings.tar.gz",
+		},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
-			kind := fs.String("kind", "init", "init or configuration")
+			kind := fs.String("kind", "init", "init, configuration or data")
 			return withStorage(fs, func(st *storage.Storage, args []string) error {
 				if err := cli.NArgs(args, 3, 3, "FEC NAME FILE"); err != nil {
 					return err

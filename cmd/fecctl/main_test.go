@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/client"
+	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
+	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -120,7 +124,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"link", "scu01", "Foo"}, cli.ExitUsage, "FEC NAME VERSION"},
 		{[]string{"show", "nofec"}, cli.ExitNotFound, "nofec"},
 		{[]string{"ls", "-storage", dir}, cli.ExitNotFound, "not a fecdeploy web storage"},
-		{[]string{"sign"}, cli.ExitUsage, "no signing key"},
+		{[]string{"sign"}, cli.ExitRefused, "signing key required"},
 		{[]string{"link-init", "scu01", "99-nothing"}, cli.ExitNotFound, "99-nothing"},
 		{[]string{"put", "-kind", "configuration", "scu01", "notes", notArchive}, cli.ExitUsage, "not a zstd, gzip or xz"},
 		{[]string{"put", "-kind", "init", "scu01", "90-x", filepath.Join(dir, "missing.sh")}, cli.ExitError, "missing.sh"},
@@ -134,6 +138,105 @@ func TestBadInput(t *testing.T) {
 		assert.Contains(t, errs, tc.msg, "fecctl %q", tc.args)
 	}
 	assert.Equal(t, before, snapshot(), "bad input changed the storage")
+}
+
+// The examples of add-script and link-init, run in order on a fresh storage, work;
+// link-init without the shared script names the command that adds it.
+func TestLinkInitExamplesWork(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	dir := t.TempDir()
+	t.Setenv("FECDEPLOY_STORAGE", filepath.Join(dir, "ws"))
+	t.Chdir(dir)
+	testkit.WriteTree(t, dir, map[string]string{"network.sh": "#!/bin/sh\necho net\n"})
+	for _, args := range [][]string{{"init"}, {"add-fec", "-arch", "x86_64", "scu01"}} {
+		code, _, errs := fecctl(t, args...)
+		require.Equal(t, 0, code, "%v: %s", args, errs)
+	}
+	code, _, errs := fecctl(t, "link-init", "scu01", "10-network")
+	assert.Equal(t, cli.ExitNotFound, code, errs)
+	assert.Contains(t, errs, "fecctl add-script 10-network", "the error names the command that adds the script")
+	assert.NotContains(t, errs, "AddGlobalScript")
+
+	_, _, help := fecctl(t, "link-init", "-help")
+	_, ex, ok := strings.Cut(help, "Examples:\n")
+	require.True(t, ok, help)
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(ex), "\n") {
+		cmd, _, _ := strings.Cut(line, "#")
+		f := strings.Fields(cmd)
+		require.Equal(t, "fecctl", f[0], line)
+		code, _, errs := fecctl(t, f[1:]...)
+		require.Equal(t, 0, code, "example %q: %s", line, errs)
+		n++
+	}
+	assert.GreaterOrEqual(t, n, 2)
+	target, err := os.Readlink(filepath.Join(dir, "ws/fecs/scu01/init/10-network"))
+	require.NoError(t, err)
+	assert.Equal(t, "../../global/10-network", target)
+}
+
+// put -kind data is refused for a FEC that does not persist data (nothing
+// written, no persistent-data/ created); for one that does, unlinking its last
+// snapshot leaves the folder (the FEC stays persisted) and everything else.
+func TestPutDataNeedsPersistentFEC(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	dir := t.TempDir()
+	base := filepath.Join(dir, "ws")
+	t.Setenv("FECDEPLOY_STORAGE", base)
+	snap := filepath.Join(dir, "settings.tar.gz")
+	require.NoError(t, os.WriteFile(snap, clienttest.TarGz(t, clienttest.Tree("opt/data", map[string]string{"a": "1"})), 0o644))
+	for _, args := range [][]string{{"init"}, {"add-fec", "-arch", "x86_64", "scu01"}, {"add-fec", "-arch", "x86_64", "-persistent", "scu02"}} {
+		code, _, errs := fecctl(t, args...)
+		require.Equal(t, 0, code, "%v: %s", args, errs)
+	}
+	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
+	before := testkit.Snapshot(t, base, noLock)
+	code, _, errs := fecctl(t, "put", "-kind", "data", "scu01", "settings", snap)
+	assert.Equal(t, cli.ExitUsage, code, errs)
+	assert.Contains(t, errs, "does not persist data")
+	assert.Contains(t, errs, "fecs/scu01/persistent-data")
+	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "a refused put changed the storage")
+
+	code, _, errs = fecctl(t, "put", "-kind", "data", "scu02", "settings", snap)
+	require.Equal(t, 0, code, errs)
+	assert.FileExists(t, filepath.Join(base, "fecs/scu02/persistent-data/settings.tar.gz"))
+	code, _, errs = fecctl(t, "unlink", "-kind", "data", "scu02", "settings")
+	require.Equal(t, 0, code, errs)
+	assert.DirExists(t, filepath.Join(base, "fecs/scu02/persistent-data"), "unlink of the last snapshot removed the opt-in folder")
+	assert.NoFileExists(t, filepath.Join(base, "fecs/scu02/persistent-data/settings.tar.gz"))
+	for _, d := range []string{"init", "software", "configuration"} {
+		assert.DirExists(t, filepath.Join(base, "fecs/scu02", d))
+	}
+	_, help, helpErr := fecctl(t, "put", "-help")
+	assert.Contains(t, help+helpErr, "-kind data", "put -help documents -kind data")
+}
+
+// holdLock holds the storage lock through flock(1), as a script would.
+func holdLock(t *testing.T, base string) {
+	t.Helper()
+	flock := testenv.RequireTool(t, "flock")
+	cmd := exec.Command(flock, "--exclusive", filepath.Join(base, storage.LockName), "sleep", "60")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.Eventually(t, func() bool {
+		return strings.Contains(storage.DescribeLockHolder(filepath.Join(base, storage.LockName)), "holds the flock")
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// fecctl waits for the storage lock at most -wait, then exits 5 naming the holder.
+func TestWaitLimit(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	base := filepath.Join(t.TempDir(), "ws")
+	t.Setenv("FECDEPLOY_STORAGE", base)
+	code, _, errs := fecctl(t, "init")
+	require.Equal(t, 0, code, errs)
+	holdLock(t, base)
+	start := time.Now()
+	code, _, errs = fecctl(t, "add-fec", "-wait", "300ms", "-arch", "x86_64", "scu01")
+	assert.Equal(t, cli.ExitBusy, code, errs)
+	assert.Less(t, time.Since(start), 5*time.Second, "-wait ignored")
+	assert.Contains(t, errs, "(flock) holds the flock")
+	assert.NoDirExists(t, filepath.Join(base, "fecs/scu01"))
 }
 
 // fecctl verify reports two versions that read as the same version (made

@@ -54,17 +54,19 @@ func newWhoUses(e *env) cli.Command {
 func newSwitch(e *env) cli.Command {
 	return cli.Command{
 		Name: "switch", Args: "FEC SOFTWARE VERSION | -all-fecs SOFTWARE VERSION",
-		Summary:  "Switch a FEC (or every FEC using the software) to another published version, atomically.",
+		Summary: "Switch a FEC (or every FEC using the software) to another published version, atomically.\n" +
+			"A FEC's <SOFTWARE>-instance configuration (FESA instance files) moves with it.",
 		Examples: []string{"fecctl switch scu01 Foo_DU 1.2.0", "fecctl switch -all-fecs Foo_DU 1.2.0"},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
 			all := fs.Bool("all-fecs", false, "switch every FEC that links the software")
 			asJSON := jsonFlag(fs)
+			keep := keepInstanceFlag(fs)
 			return withStorage(fs, func(st *storage.Storage, args []string) error {
 				if *all {
 					if err := cli.NArgs(args, 2, 2, "SOFTWARE VERSION with -all-fecs"); err != nil {
 						return err
 					}
-					rs, err := st.SwitchAll(e.ctx, args[0], args[1])
+					rs, err := st.SwitchAll(e.ctx, args[0], args[1], keep()...)
 					if err != nil {
 						return err
 					}
@@ -73,7 +75,7 @@ func newSwitch(e *env) cli.Command {
 				if err := cli.NArgs(args, 3, 3, "FEC SOFTWARE VERSION"); err != nil {
 					return err
 				}
-				r, err := st.Switch(e.ctx, args[0], args[1], args[2])
+				r, err := st.Switch(e.ctx, args[0], args[1], args[2], keep()...)
 				if err != nil {
 					return err
 				}
@@ -89,11 +91,12 @@ func newRollback(e *env) cli.Command {
 		Examples: []string{"fecctl rollback scu01 Foo_DU"},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
 			asJSON := jsonFlag(fs)
+			keep := keepInstanceFlag(fs)
 			return withStorage(fs, func(st *storage.Storage, args []string) error {
 				if err := cli.NArgs(args, 2, 2, "FEC SOFTWARE"); err != nil {
 					return err
 				}
-				r, err := st.Rollback(e.ctx, args[0], args[1])
+				r, err := st.Rollback(e.ctx, args[0], args[1], keep()...)
 				if err != nil {
 					return err
 				}
@@ -108,11 +111,34 @@ func printSwitches(w io.Writer, rs []storage.SwitchResult, asJSON bool) error {
 		return cli.PrintJSON(w, rs)
 	}
 	for _, r := range rs {
+		inst := ""
+		if r.Instance != nil {
+			inst = fmt.Sprintf(" (%s %s -> %s)", r.Instance.Name, orNone(r.Instance.From), r.Instance.To)
+		}
 		if r.Changed {
-			fmt.Fprintf(w, "%s: %s %s -> %s\n", r.FEC, r.Software, r.From, r.To)
+			fmt.Fprintf(w, "%s: %s %s -> %s%s\n", r.FEC, r.Software, r.From, r.To, inst)
 		} else {
-			fmt.Fprintf(w, "%s: %s already at %s\n", r.FEC, r.Software, r.To)
+			fmt.Fprintf(w, "%s: %s already at %s%s\n", r.FEC, r.Software, r.To, inst)
 		}
 	}
 	return nil
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+// keepInstanceFlag declares -keep-instance and returns the storage options it selects.
+func keepInstanceFlag(fs *flag.FlagSet) func() []storage.SwitchOption {
+	keep := fs.Bool("keep-instance", false, "leave the FEC's <SOFTWARE>-instance configuration where it is (by default it moves\n"+
+		"with the software; a switch to a version without one is refused)")
+	return func() []storage.SwitchOption {
+		if *keep {
+			return []storage.SwitchOption{storage.KeepInstance()}
+		}
+		return nil
+	}
 }

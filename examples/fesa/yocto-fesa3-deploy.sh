@@ -16,17 +16,22 @@
 #       (-v must be dev; the path the FESA IDE plug-in calls; needs the FEC's
 #       client, FECDEPLOY_FEC_CLIENT, default fec-boot)
 #   -n  print the commands instead of running them
+#   -h  print this help
 #
 # Environment: FECDEPLOY_STORAGE (default /srv/web-storage), FEC_PACK (default
-# fec-pack), FECDEPLOY_FORMAT (zstd; use gzip for busybox FECs without zstd).
+# fec-pack), FECDEPLOY_FORMAT (default: fec-pack's choice for the architecture,
+# gzip for ppc and for the noarch instance archive, zstd otherwise).
 set -eu
 
 storage=${FECDEPLOY_STORAGE:-/srv/web-storage}
 fec_pack=${FEC_PACK:-fec-pack}
-format=${FECDEPLOY_FORMAT:-zstd}
+format=${FECDEPLOY_FORMAT:-}
 du='' version='' arch='' staged='' instances='' fecs='' dry=''
 
-usage() { sed -n '2,24p' "$0" >&2; exit 2; }
+# usage prints the comment block at the top of this file (the help), not code.
+usage() {
+	awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+}
 tofec=''
 while getopts "u:v:a:d:i:f:t:nh" opt; do
 	case $opt in
@@ -38,32 +43,42 @@ while getopts "u:v:a:d:i:f:t:nh" opt; do
 	f) fecs=$OPTARG ;;
 	t) tofec=$OPTARG ;;
 	n) dry='echo' ;;
-	*) usage ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
 	esac
 done
-[ -n "$du" ] && [ -n "$version" ] && [ -n "$arch" ] && [ -n "$staged" ] || usage
+if [ -z "$du" ] || [ -z "$version" ] || [ -z "$arch" ] || [ -z "$staged" ]; then
+	echo "yocto-fesa3-deploy: -u, -v, -a and -d are required" >&2
+	usage >&2
+	exit 2
+fi
 [ -d "$staged" ] || { echo "yocto-fesa3-deploy: staged dir $staged does not exist" >&2; exit 2; }
+
+fmt=
+if [ -n "$format" ]; then fmt="-format $format"; fi
 
 if [ -n "$tofec" ]; then
 	[ "$version" = dev ] || { echo "yocto-fesa3-deploy: -t sends a dev release: use -v dev" >&2; exit 2; }
-	$dry "$fec_pack" -dev -to-fec "$tofec" -name "$du" -prefix "opt/fesa/$du/dev" -format "$format" "$staged"
+	# shellcheck disable=SC2086  # $fmt is empty or two words on purpose
+	$dry "$fec_pack" -dev -to-fec "$tofec" -name "$du" -arch "$arch" -prefix "opt/fesa/$du/dev" $fmt "$staged"
 	if [ -n "$instances" ]; then
 		[ -d "$instances" ] || { echo "yocto-fesa3-deploy: instance dir $instances does not exist" >&2; exit 2; }
-		$dry "$fec_pack" -dev -to-fec "$tofec" -name "$du-instance" -prefix "opt/fesa/$du/dev/instance" -format "$format" "$instances"
+		# shellcheck disable=SC2086
+		$dry "$fec_pack" -dev -to-fec "$tofec" -name "$du-instance" -arch noarch -prefix "opt/fesa/$du/dev/instance" $fmt "$instances"
 	fi
 	exit 0
 fi
 
 link=
-[ -n "$fecs" ] && link="-link $fecs"
+if [ -n "$fecs" ]; then link="-link $fecs"; fi
 
-# shellcheck disable=SC2086  # $link is empty or two words on purpose
+# shellcheck disable=SC2086  # $link and $fmt are empty or two words on purpose
 $dry "$fec_pack" -storage "$storage" -name "$du" -version "$version" -arch "$arch" \
-	-prefix "opt/fesa/$du/$version" -format "$format" $link "$staged"
+	-prefix "opt/fesa/$du/$version" $fmt $link "$staged"
 
 if [ -n "$instances" ]; then
 	[ -d "$instances" ] || { echo "yocto-fesa3-deploy: instance dir $instances does not exist" >&2; exit 2; }
 	# shellcheck disable=SC2086
 	$dry "$fec_pack" -storage "$storage" -kind configuration -name "$du-instance" -version "$version" \
-		-arch noarch -prefix "opt/fesa/$du/$version/instance" -format "$format" $link "$instances"
+		-arch noarch -prefix "opt/fesa/$du/$version/instance" $fmt $link "$instances"
 fi

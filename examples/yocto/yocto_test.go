@@ -110,7 +110,7 @@ var recipes = []struct{ recipe, init, service, bin, installLine string }{
 	{"fecdeploy-go_git.bb", "files/fecdeploy-go.init", "files/fecdeploy-go.service", "/usr/bin/fec-boot",
 		"GO_INSTALL = \"${GO_IMPORT}/cmd/fec-boot\""},
 	{"fecdeploy-go-bin_1.0.bb", "files/fecdeploy-go.init", "files/fecdeploy-go.service", "/usr/bin/fec-boot",
-		"install -m 0755 ${WORKDIR}/${GOARCH_BIN}/fec-boot ${D}${bindir}/fec-boot"},
+		"install -m 0755 ${FECDEPLOY_SRC}/${GOARCH_BIN}/fec-boot ${D}${bindir}/fec-boot"},
 }
 
 func TestRecipes(t *testing.T) {

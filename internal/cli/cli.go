@@ -15,8 +15,8 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/fair-acc/fecdeploy/internal/progress"
 )
 
 // ErrUsage marks a command-line mistake (exit code 2 in every binary).
@@ -167,63 +167,16 @@ func PrintJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// IsTerminal reports whether f is a character device (a terminal).
-func IsTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+// IsTerminal reports whether f is a terminal (golang.org/x/term; /dev/null is not).
+func IsTerminal(f *os.File) bool { return progress.IsTerminal(f) }
 
 // Progress returns a callback for byte counts: a bar redrawn in place on a
-// terminal, a log line every 25% (or 5 s) otherwise. total <= 0 means unknown.
-// Call the returned done function once at the end.
+// terminal (clearing the rest of the line), a log line every 25% (or 5 s)
+// otherwise. total <= 0 means unknown. Call the returned done function once
+// at the end.
 func Progress(w *os.File, label string, total int64) (update func(done int64), finish func()) {
-	tty := IsTerminal(w)
-	var mu sync.Mutex
-	start := time.Now()
-	lastLog, lastQuarter := time.Now(), -1
-	var last int64
-	draw := func(done int64, final bool) {
-		switch {
-		case tty:
-			pct := 0.0
-			if total > 0 {
-				pct = float64(done) / float64(total)
-				if pct > 1 {
-					pct = 1
-				}
-			}
-			bar := strings.Repeat("#", int(pct*30)) + strings.Repeat(".", 30-int(pct*30))
-			fmt.Fprintf(w, "\r%s [%s] %3.0f%% %s", label, bar, pct*100, HumanBytes(done))
-			if final {
-				fmt.Fprintf(w, " in %s\n", time.Since(start).Round(time.Millisecond))
-			}
-		case final:
-			fmt.Fprintf(w, "%s: %s read in %s\n", label, HumanBytes(done), time.Since(start).Round(time.Millisecond))
-		default:
-			q := -1
-			if total > 0 {
-				q = int(4 * done / total)
-			}
-			if (q > lastQuarter && q < 4) || time.Since(lastLog) > 5*time.Second {
-				lastQuarter, lastLog = q, time.Now()
-				fmt.Fprintf(w, "%s: %s", label, HumanBytes(done))
-				if total > 0 {
-					fmt.Fprintf(w, " of %s", HumanBytes(total))
-				}
-				fmt.Fprintln(w)
-			}
-		}
-	}
-	return func(done int64) {
-			mu.Lock()
-			defer mu.Unlock()
-			last = done
-			draw(done, false)
-		}, func() {
-			mu.Lock()
-			defer mu.Unlock()
-			draw(last, true)
-		}
+	b := progress.For(w, label, total)
+	return b.Update, b.Finish
 }
 
 // HumanBytes renders a byte count with a binary unit.

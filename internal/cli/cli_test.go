@@ -70,3 +70,12 @@ func TestStorageFlagsRemoteRefused(t *testing.T) {
 	require.ErrorIs(t, err, ErrUsage)
 	assert.Contains(t, err.Error(), "run this command on the writer host")
 }
+
+// /dev/null is a character device, not a terminal: no bar drawn into it.
+func TestIsTerminalDevNull(t *testing.T) {
+	t.Parallel()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	defer null.Close()
+	assert.False(t, IsTerminal(null), "/dev/null counts as a terminal")
+}

@@ -15,6 +15,9 @@ type FECView struct {
 	Decoders []string      `json:"decoders"`
 	Entries  []index.Entry `json:"entries"`
 	Error    string        `json:"error,omitempty"` // why its INDEX cannot be built
+	// Warnings name what the FEC would boot wrongly, e.g. an instance
+	// configuration at another version than its software.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // NewFECView summarises a FEC of the storage.
@@ -22,6 +25,9 @@ func NewFECView(in storage.FECInfo) FECView {
 	v := FECView{Name: in.Name, Arch: in.Config.Arch, Decoders: in.Config.Decoders, Entries: in.Entries}
 	if in.IndexError != nil {
 		v.Error = in.IndexError.Error()
+	}
+	for _, m := range index.InstanceMismatches(in.Entries) {
+		v.Warnings = append(v.Warnings, m.String())
 	}
 	return v
 }

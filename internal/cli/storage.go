@@ -3,9 +3,12 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/storage"
 )
@@ -15,10 +18,20 @@ type StorageFlags struct {
 	Dir     string
 	SignKey string
 	Verbose bool
+	Wait    time.Duration // -wait: how long to wait for the storage lock
+	// Stderr receives the "waiting for the storage lock held by …" line
+	// (default os.Stderr); Prog names the command in it.
+	Stderr io.Writer
+	Prog   string
 }
 
-// Register declares -storage, -sign-key and -v on fs.
+// DefaultLockWait is how long a command waits for the storage lock unless -wait says otherwise.
+const DefaultLockWait = 2 * time.Minute
+
+// Register declares -storage, -sign-key, -wait and -v on fs.
 func (f *StorageFlags) Register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.Wait, "wait", DefaultLockWait,
+		"how long to wait for the storage lock another writer holds (0: no limit); exit 5 after that")
 	fs.StringVar(&f.Dir, "storage", EnvOr("FECDEPLOY_STORAGE", "/srv/web-storage"), "web storage directory ($FECDEPLOY_STORAGE)")
 	fs.StringVar(&f.SignKey, "sign-key", os.Getenv("FECDEPLOY_SIGNING_KEY"),
 		"ed25519 private key (PEM) to sign INDEX files with ($FECDEPLOY_SIGNING_KEY; default "+DefaultSigningKey+" when it exists)")
@@ -31,7 +44,7 @@ func (f *StorageFlags) Open() (*storage.Storage, error) {
 	if strings.HasPrefix(f.Dir, "ssh://") {
 		return nil, fmt.Errorf("%w: the storage %s is on another host: only fec-pack publishes through ssh://; run this command on the writer host (ssh writer fecctl ...)", ErrUsage, f.Dir)
 	}
-	opts := []storage.Option{storage.WithLogger(f.Logger())}
+	opts := []storage.Option{storage.WithLogger(f.Logger()), storage.WithLockWait(f.Wait, f.lockNotice)}
 	key, err := LoadSigningKey(f.SignKey)
 	if err != nil {
 		return nil, err
@@ -40,6 +53,22 @@ func (f *StorageFlags) Open() (*storage.Storage, error) {
 		opts = append(opts, storage.WithSigningKey(key))
 	}
 	return storage.Open(f.Dir, opts...)
+}
+
+// lockNotice tells, once a writer has waited a second, whom it waits for.
+func (f *StorageFlags) lockNotice(holder string) {
+	w, prog := f.Stderr, f.Prog
+	if w == nil {
+		w = os.Stderr
+	}
+	if prog == "" {
+		prog = filepath.Base(os.Args[0])
+	}
+	limit := "no limit"
+	if f.Wait > 0 {
+		limit = "at most " + f.Wait.String()
+	}
+	fmt.Fprintf(w, "%s: waiting for the storage lock held by %s (%s; -wait)\n", prog, holder, limit)
 }
 
 // Logger logs warnings (info with -v) to stderr.

@@ -6,7 +6,8 @@
 // The layers, bottom-up (a package imports only from layers below its own):
 //
 //	0  protocol and leaf helpers  index, internal/verify, internal/durable,
-//	                              internal/serve, internal/busybox, internal/nginxconf
+//	                              internal/serve, internal/busybox, internal/nginxconf,
+//	                              internal/progress
 //	1  formats and rules          archive, version, monitor
 //	2  storage and clients        storage, fec, client
 //	3  writer services            publish, monitor/bootcheck (and persist, the release service)
@@ -95,6 +96,7 @@ var Layers = map[string]int{
 	"internal/serve":     0,
 	"internal/busybox":   0,
 	"internal/nginxconf": 0,
+	"internal/progress":  0,
 	"archive":            1,
 	"version":            1,
 	"monitor":            1,
