@@ -37,6 +37,7 @@ const (
 	ProblemBadIndex        ProblemKind = "bad-index"         // INDEX does not parse
 	ProblemBadSignature    ProblemKind = "bad-signature"     // INDEX.sig missing or not matching the signing key
 	ProblemVersionCollide  ProblemKind = "version-collision" // two versions of one name that read as the same version (5.1.0-rc.1, 5.1.0-RC.1)
+	ProblemEmptyVersion    ProblemKind = "empty-version"     // a version folder without an archive (a killed publish): no version
 )
 
 // Problem is one finding: where, what, and what to do about it.
@@ -115,6 +116,18 @@ func (s *Storage) Verify(ctx context.Context) (Report, error) {
 		if t.stale {
 			v.add(ProblemTempFile, t.path, "", "temporary file left by a writer that was killed or crashed",
 				"run Clean (fecctl verify --clean); it removes only files no live writer holds")
+		}
+	}
+	for _, a := range s.archiveless() {
+		switch {
+		case a.young || a.live:
+			// A publish in progress.
+		case a.others == 0:
+			v.add(ProblemEmptyVersion, a.path, "", "version folder without an archive (a publish killed before its archive was in place): no version; FECs cannot use it and retention ignores it",
+				"run Clean (fecctl verify -clean); it removes it")
+		default:
+			v.add(ProblemEmptyVersion, a.path, "", "version folder without an archive, holding other files: no version; retention ignores it",
+				"publish the version again, or remove the folder by hand")
 		}
 	}
 	if err := v.checkTrees(); err != nil {
