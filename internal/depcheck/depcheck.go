@@ -9,7 +9,7 @@
 //	                              internal/serve, internal/busybox, internal/nginxconf
 //	1  formats and rules          archive, version
 //	2  storage and clients        storage, fec, client
-//	3  writer services            publish (and persist, the release service)
+//	3  writer services            publish, service (and persist)
 //	4  command plumbing           internal/cli
 //	5  command bodies             internal/demo
 //	6  commands                   cmd/...
@@ -101,6 +101,7 @@ var Layers = map[string]int{
 	"fec":                2,
 	"client":             2,
 	"publish":            3,
+	"service":            3,
 	"internal/cli":       4,
 	"internal/demo":      5,
 	"cmd/...":            6,
