@@ -181,3 +181,8 @@ func (e *env) audits(t testing.TB) []service.Audit {
 	require.NoError(t, err)
 	return a
 }
+
+func testkitWrite(t testing.TB, p, content string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+}

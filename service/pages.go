@@ -43,7 +43,7 @@ th{background:#eee;position:sticky;top:0}
 .up-to-date{color:#060}.behind{color:#a60;font-weight:bold}.failed{color:#b00;font-weight:bold}
 .never-reported{color:#666}.no-INDEX{color:#b00}
 .warn{background:#fff3cd;padding:0.4em;border:1px solid #e0c060}
-.sum span{margin-right:1em} code{font-size:0.95em}
+.sum span{margin-right:1em} code{font-size:0.95em} td:first-child{white-space:nowrap}
 </style></head><body>
 <nav><a href="/">Fleet</a></nav>
 {{if .Rebuilt}}<p class="warn" id="rebuilt">The database was created at {{.Rebuilt}} and filled from the storage: history before then is not known.</p>{{end}}
