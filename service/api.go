@@ -306,8 +306,9 @@ func (s *Service) apiReport(w http.ResponseWriter, r *http.Request) {
 
 // PublishAnswer is the answer to a publish.
 type PublishAnswer struct {
-	Published storage.Published `json:"published"`
-	Linked    []string          `json:"linked,omitempty"`
+	Published storage.Published    `json:"published"`
+	Linked    []string             `json:"linked,omitempty"`
+	Prune     *storage.PruneReport `json:"prune,omitempty"`
 }
 
 // apiPublish streams the body (a compressed tar) into storage.Publish; the
@@ -368,6 +369,24 @@ func (s *Service) apiPublish(w http.ResponseWriter, r *http.Request, actor strin
 		rel.Result = "unchanged (the same bytes were published before)"
 	}
 	s.record(r.Context(), rel, Audit{Actor: actor, Action: "publish", Software: name, Version: ver, OK: true, Detail: rel.Result + ": " + pub.Path})
+	// prune=true: the retention plan of this software after a productive
+	// release, as fec-pack applies it (default policy).
+	if v, err := version.Parse(ver); err == nil && q.Get("prune") == "true" && kind == index.KindSoftware && v.IsProductive(version.Policy{}) {
+		plan, err := s.st.PlanPrune(r.Context(), name, version.Policy{}, s.opt.Now())
+		if err == nil {
+			var rep storage.PruneReport
+			rep, err = s.st.Prune(r.Context(), plan)
+			for _, d := range rep.Removed {
+				s.audit(r.Context(), Audit{Actor: actor, Action: "prune", Software: d.Software, Version: d.Version, OK: true, Detail: "removed: " + d.Text})
+			}
+			ans.Prune = &rep
+		}
+		if err != nil {
+			s.audit(r.Context(), Audit{Actor: actor, Action: "prune", Software: name, Detail: err.Error()})
+			writeErr(w, statusOf(err), fmt.Errorf("published %s, but pruning old versions failed: %w", pub.Path, err))
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, ans)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/publish"
+	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
@@ -33,6 +34,8 @@ Examples:
   fec-pack -name Foo_DU -version 1.2.0 -arch ppc -format gzip -prefix opt/fesa/Foo_DU/1.2.0 ./staging-ppc
   fec-pack -kind configuration -name Foo_DU-instance -version 1.2.0 -arch noarch \
       -prefix opt/fesa/Foo_DU/1.2.0/instance ./instance
+  FECD_TOKEN=... fec-pack -service http://fecd:8080 -name Foo_DU -version 1.2.0 -arch x86_64 \
+      -prefix opt/fesa/Foo_DU/1.2.0 -link fec01 ./staging   # through the release service
   fec-pack -output Foo_DU-dev.tar.zst -prefix opt/fesa/Foo_DU/dev ./staging   # pack only
 
 Exit codes: 0 ok; 1 other error; 2 usage or bad name/version; 3 not found
@@ -47,6 +50,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	var err error
 	fs := flag.NewFlagSet("fec-pack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
@@ -60,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		noPrune = fs.Bool("no-prune", false, "do not apply the retention plan after a productive release")
 		asJSON  = fs.Bool("json", false, "print the result as JSON")
 		quiet   = fs.Bool("quiet", false, "no progress output")
+		svcURL  = fs.String("service", os.Getenv("FECD_URL"), "publish through the release service at this URL (fecd) instead of writing the storage ($FECD_URL)")
+		svcTok  = fs.String("token", "", "the release service's token (default $FECD_TOKEN)")
 	)
 	sf.Register(fs)
 	fs.StringVar(&req.Name, "name", "", "software or configuration name")
@@ -122,13 +128,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	st, err := sf.Open()
-	if err != nil {
-		done()
-		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
-		return cli.ExitCode(err)
+	var res publish.Result
+	if *svcURL != "" {
+		tok := *svcTok
+		if tok == "" {
+			tok = os.Getenv("FECD_TOKEN")
+		}
+		res, err = publish.ReleaseVia(ctx, publish.Service{URL: *svcURL, Token: tok}, req)
+	} else {
+		var st *storage.Storage
+		if st, err = sf.Open(); err == nil {
+			res, err = publish.Release(ctx, st, req)
+		}
 	}
-	res, err := publish.Release(ctx, st, req)
 	done()
 	if err != nil {
 		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
