@@ -190,18 +190,21 @@ type FECView struct {
 	LastBoot    time.Time         `json:"last_boot,omitempty"`
 }
 
-// indexSHA returns the sha256 of the FEC's INDEX file as FECs fetch it.
-func (s *Service) indexSHA(fec string) string {
+// readIndex reads the FEC's INDEX file as FECs fetch it: its sha256 and
+// entries (the desired state). One file read per FEC keeps the fleet page
+// cheap for a thousand FECs.
+func (s *Service) readIndex(fec string) (sha string, ix *index.Index, err error) {
 	rel, err := storage.IndexPath(fec)
 	if err != nil {
-		return ""
+		return "", nil, err
 	}
 	data, err := os.ReadFile(filepath.Join(s.st.Base(), filepath.FromSlash(rel)))
 	if err != nil {
-		return ""
+		return "", nil, err
 	}
 	h := sha256.Sum256(data)
-	return hex.EncodeToString(h[:])
+	ix, err = index.ParseBytes(data)
+	return hex.EncodeToString(h[:]), ix, err
 }
 
 // bootStatus is the part of a status report the service reads (the
@@ -233,22 +236,18 @@ type bootStatus struct {
 
 func (s *Service) view(name string, rep *StoredReport, now time.Time) FECView {
 	v := FECView{Name: name, Desired: map[string]string{}}
-	info, err := s.st.FEC(name)
-	if err == nil {
-		v.Arch = info.Config.Arch
-		v.Entries = info.Entries
-		if info.IndexError != nil {
-			v.IndexError = info.IndexError.Error()
-		}
-		for _, e := range info.Entries {
+	sha, ix, err := s.readIndex(name)
+	v.IndexSHA256 = sha
+	if err != nil {
+		v.IndexError = "INDEX: " + err.Error()
+	} else {
+		v.Entries = ix.Entries
+		for _, e := range ix.Entries {
 			if e.Kind == index.KindSoftware || e.Kind == index.KindConfiguration {
 				v.Desired[e.Name] = e.Version
 			}
 		}
-	} else {
-		v.IndexError = err.Error()
 	}
-	v.IndexSHA256 = s.indexSHA(name)
 	v.State = StateNever
 	if rep != nil {
 		v.Report = rep
@@ -342,24 +341,28 @@ func (s *Service) FECDetail(ctx context.Context, name string) (FECView, error) {
 	if ok {
 		rp = &r
 	}
-	return s.view(name, rp, s.opt.Now()), nil
+	v := s.view(name, rp, s.opt.Now())
+	if info, err := s.st.FEC(name); err == nil {
+		v.Arch = info.Config.Arch
+		if info.IndexError != nil {
+			v.IndexError = info.IndexError.Error()
+		}
+	}
+	return v, nil
 }
 
-// knownFEC reports whether the storage has the FEC.
+// knownFEC reports whether the storage has the FEC (its folder with an
+// INDEX): one stat, not a listing, so a boot storm stays cheap.
 func (s *Service) knownFEC(name string) bool {
-	if index.CheckFECName(name) != nil {
+	if index.CheckFECName(name) != nil || name == "global" {
 		return false
 	}
-	names, err := s.st.FECs()
+	rel, err := storage.IndexPath(name)
 	if err != nil {
 		return false
 	}
-	for _, n := range names {
-		if n == name {
-			return true
-		}
-	}
-	return false
+	st, err := os.Stat(filepath.Join(s.st.Base(), filepath.FromSlash(rel)))
+	return err == nil && st.Mode().IsRegular()
 }
 
 // fecsRunning returns the FECs whose INDEX lists software name.
