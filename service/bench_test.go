@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"sync"
@@ -33,9 +34,10 @@ func benchEnv(b *testing.B, dsn string, n int) *env {
 	return e
 }
 
-// stormReports sends one report per FEC, conc at a time, and returns the
-// latencies sorted.
-func stormReports(b *testing.B, e *env, n, conc int) []time.Duration {
+// stormReports sends one report per FEC, conc at a time (or, when every > 0,
+// one started every `every`, each on its own: arrivals at a steady rate),
+// and returns the latencies sorted.
+func stormReports(b *testing.B, e *env, n, conc int, every time.Duration) []time.Duration {
 	bodies := make([][]byte, n)
 	for i := range bodies {
 		f := fmt.Sprintf("fec%04d", i)
@@ -44,7 +46,10 @@ func stormReports(b *testing.B, e *env, n, conc int) []time.Duration {
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	next := make(chan int)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: max(conc, 100)}}
+	if every > 0 {
+		conc = n // a sender per report; the ticker paces them
+	}
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func() {
@@ -64,7 +69,16 @@ func stormReports(b *testing.B, e *env, n, conc int) []time.Duration {
 			}
 		}()
 	}
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
 	for i := 0; i < n; i++ {
+		if tick != nil {
+			<-tick
+		}
 		next <- i
 	}
 	close(next)
@@ -77,9 +91,9 @@ func pct(lat []time.Duration, p float64) float64 {
 	return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000
 }
 
-// BenchmarkBootStorm: 1,000 FECs report at once (50 in flight), far harsher
-// than 1,000 within a minute; p50/p99 latency in ms. Then the fleet page
-// for the 1,000 FECs.
+// BenchmarkBootStorm: 1,000 FECs report within 20 s (three times the rate
+// of 1,000 within a minute), then all 1,000 at once (50 in flight); p50/p99
+// latency in ms. Then the fleet page for the 1,000 FECs (median of 5).
 func BenchmarkBootStorm(b *testing.B) {
 	for _, db := range []struct {
 		name string
@@ -87,20 +101,29 @@ func BenchmarkBootStorm(b *testing.B) {
 	}{{"sqlite", sqliteDSN}, {"postgres", func(t testing.TB) string { return testenv.PostgresDSN(t) }}} {
 		b.Run(db.name, func(b *testing.B) {
 			e := benchEnv(b, db.dsn(b), 1000)
-			var p50, p99, page float64
+			var p50, p99, burst50, burst99 float64
+			var pages []time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				lat := stormReports(b, e, 1000, 50)
+				lat := stormReports(b, e, 1000, 0, 20*time.Millisecond)
 				p50, p99 = pct(lat, 0.50), pct(lat, 0.99)
-				start := time.Now()
-				resp, err := http.Get(e.url + "/")
-				require.NoError(b, err)
-				resp.Body.Close()
-				page = float64(time.Since(start).Microseconds()) / 1000
+				lat = stormReports(b, e, 1000, 50, 0)
+				burst50, burst99 = pct(lat, 0.50), pct(lat, 0.99)
+				for j := 0; j < 5; j++ {
+					start := time.Now()
+					resp, err := http.Get(e.url + "/")
+					require.NoError(b, err)
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					pages = append(pages, time.Since(start))
+				}
 			}
-			b.ReportMetric(p50, "p50-ms")
-			b.ReportMetric(p99, "p99-ms")
-			b.ReportMetric(page, "fleet-page-ms")
+			sort.Slice(pages, func(i, j int) bool { return pages[i] < pages[j] })
+			b.ReportMetric(p50, "paced-p50-ms")
+			b.ReportMetric(p99, "paced-p99-ms")
+			b.ReportMetric(burst50, "burst-p50-ms")
+			b.ReportMetric(burst99, "burst-p99-ms")
+			b.ReportMetric(pct(pages, 0.5), "fleet-page-ms")
 			v, err := e.svc.Fleet(context.Background())
 			require.NoError(b, err)
 			require.Len(b, v, 1000)
