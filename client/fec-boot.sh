@@ -14,11 +14,13 @@
 # first: flags; the environment (FECDEPLOY_URL, FECDEPLOY_FEC, FECDEPLOY_ROOT,
 # FECDEPLOY_ALLOWED_ROOTS, FECDEPLOY_PUBLIC_KEYS, FECDEPLOY_RETRIES, ...: a
 # flag's name in upper case); the kernel command line (fecdeploy.url=,
-# fecdeploy.fec=; the file is --cmdline, FECDEPLOY_CMDLINE or /proc/cmdline);
+# fecdeploy.fec=, fecdeploy.report=; the file is --cmdline, FECDEPLOY_CMDLINE
+# or /proc/cmdline);
 # the configuration file (--conf, FECDEPLOY_CONF or /etc/fecdeploy.conf;
 # key=value lines with a flag's name in snake case: url, fec, allowed_roots,
 # public_keys, retries, ...); the defaults (FEC = short host name, allowed
-# roots = opt).
+# roots = opt). With --report URL (FECDEPLOY_REPORT, report=) the status file
+# is sent to the release service after a boot, best effort (docs/service.md).
 #
 # Exit codes: 0 ok, 2 configuration or usage, 3 storage unreachable or INDEX
 # not found, 4 verification (signature, sha256, size, unsafe archive),

@@ -82,6 +82,13 @@ func TestClientsReportAndPages(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, st.ExitCode)
 	assert.Less(t, time.Since(start), 10*time.Second)
+	start = time.Now()
+	r := sh.Run(t, []string{"FECDEPLOY_URL=" + ng.URL, "FECDEPLOY_FEC=fec-none", "FECDEPLOY_ROOT=" + t.TempDir(),
+		"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_RETRIES=0", "FECDEPLOY_START_JITTER=0",
+		"FECDEPLOY_REPORT=http://127.0.0.1:1"})
+	assert.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "status not reported to http://127.0.0.1:1 (the boot is not affected)")
+	assert.Less(t, time.Since(start), 20*time.Second)
 }
 
 var rowRE = regexp.MustCompile(`<tr class="fec" data-fec="([^"]+)" data-state="([^"]+)"`)
