@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
@@ -131,5 +132,20 @@ func BenchmarkBootStorm(b *testing.B) {
 				require.Equal(b, service.StateUpToDate, x.State, x.Name)
 			}
 		})
+	}
+}
+
+// BenchmarkFleetPage renders the fleet page of 1,000 FECs that all reported.
+func BenchmarkFleetPage(b *testing.B) {
+	e := benchEnv(b, sqliteDSN(b), 1000)
+	stormReports(b, e, 1000, 20, 0)
+	h := e.svc.Handler()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
 	}
 }
