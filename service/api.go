@@ -191,7 +191,7 @@ func (s *Service) Software(ctx context.Context, name string) (SoftwareView, erro
 	if err := index.CheckName("software name", name); err != nil {
 		return v, err
 	}
-	uses, err := s.st.Uses(name, "")
+	uses, err := s.st.Uses(ctx, index.KindSoftware, name, "")
 	if err != nil {
 		return v, err
 	}
@@ -340,9 +340,14 @@ func (s *Service) apiPublish(w http.ResponseWriter, r *http.Request, actor strin
 		}
 	}
 	force := q.Get("force") == "true" || q.Get("force") == "1"
+	pv, err := version.Parse(ver)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
 	body := verify.NewReader(r.Body, r.ContentLength, sum)
 	pub, err := s.st.Publish(r.Context(), storage.PublishRequest{
-		Kind: kind, Name: name, Version: ver, Arch: q.Get("arch"), Body: body, Force: force, Logger: s.log,
+		Kind: kind, Name: name, Version: pv, Arch: q.Get("arch"), Body: body, Force: force, Logger: s.log,
 	})
 	rel := Release{Actor: actor, Kind: string(kind), Name: name, Version: ver, Arch: q.Get("arch"), SHA256: sum, Size: r.ContentLength, FECs: link}
 	if err != nil {

@@ -214,7 +214,7 @@ func (s *Service) apiRestart(w http.ResponseWriter, r *http.Request, actor strin
 			return
 		}
 		var err error
-		if fecs, err = s.fecsRunning(req.Software); err != nil {
+		if fecs, err = s.fecsRunning(r.Context(), req.Software); err != nil {
 			writeErr(w, statusOf(err), err)
 			return
 		}

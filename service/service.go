@@ -118,7 +118,7 @@ func New(ctx context.Context, st *storage.Storage, db *DB, opt Options) (*Servic
 // (actor "storage") per version some FEC links, and an audit record saying
 // that the history before now is not known.
 func (s *Service) rebuild(ctx context.Context) error {
-	links, err := s.st.Links()
+	links, err := s.st.Links(ctx)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (s *Service) rebuild(ctx context.Context) error {
 			return err
 		}
 	}
-	all, err := s.st.FECs()
+	all, err := s.st.FECs(ctx)
 	if err != nil {
 		return err
 	}
@@ -308,7 +308,7 @@ func age(d time.Duration) string {
 
 // Fleet returns one view per FEC of the storage, sorted by name.
 func (s *Service) Fleet(ctx context.Context) ([]FECView, error) {
-	names, err := s.st.FECs()
+	names, err := s.st.FECs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +330,7 @@ func (s *Service) Fleet(ctx context.Context) ([]FECView, error) {
 
 // FECDetail returns one FEC's view.
 func (s *Service) FECDetail(ctx context.Context, name string) (FECView, error) {
-	if _, err := s.st.FEC(name); err != nil {
+	if _, err := s.st.FEC(ctx, name); err != nil {
 		return FECView{}, err
 	}
 	r, ok, err := s.db.Report(ctx, name)
@@ -342,7 +342,7 @@ func (s *Service) FECDetail(ctx context.Context, name string) (FECView, error) {
 		rp = &r
 	}
 	v := s.view(name, rp, s.opt.Now())
-	if info, err := s.st.FEC(name); err == nil {
+	if info, err := s.st.FEC(ctx, name); err == nil {
 		v.Arch = info.Config.Arch
 		if info.IndexError != nil {
 			v.IndexError = info.IndexError.Error()
@@ -366,8 +366,8 @@ func (s *Service) knownFEC(name string) bool {
 }
 
 // fecsRunning returns the FECs whose INDEX lists software name.
-func (s *Service) fecsRunning(name string) ([]string, error) {
-	uses, err := s.st.Uses(name, "")
+func (s *Service) fecsRunning(ctx context.Context, name string) ([]string, error) {
+	uses, err := s.st.Uses(ctx, index.KindSoftware, name, "")
 	if err != nil {
 		return nil, err
 	}

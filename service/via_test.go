@@ -30,7 +30,7 @@ func TestReleaseVia(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"fec01"}, res.Linked)
 	assert.Equal(t, res.Pack.SHA256, res.Published.SHA256)
-	info, err := e.st.FEC("fec01")
+	info, err := e.st.FEC(context.Background(), "fec01")
 	require.NoError(t, err)
 	require.Len(t, info.Entries, 1)
 	assert.Equal(t, "1.2.0", info.Entries[0].Version)
