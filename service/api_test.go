@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fair-acc/fecdeploy/internal/testenv"
-	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/service"
 	"github.com/fair-acc/fecdeploy/storage"
 )
@@ -152,7 +151,7 @@ func apiSuite(t *testing.T, dsn func(testing.TB) string) {
 		e := newEnv(t, dsn(t), service.Options{MaxUpload: 32 << 20}, "fec01")
 		code, body := e.publish(t, "Foo_DU", "1.0.0", "fec01")
 		require.Equal(t, http.StatusOK, code, string(body))
-		before := testkit.Snapshot(t, e.dir)
+		before := snap(t, e.dir)
 		auditsBefore := len(e.audits(t))
 		data := archive(t, "Foo_DU", "1.1.0")
 
@@ -185,7 +184,7 @@ func apiSuite(t *testing.T, dsn func(testing.TB) string) {
 			assert.Equal(t, c.code, code, "%s: %s", c.name, body)
 			assert.Contains(t, string(body), c.msg, c.name)
 		}
-		assert.Equal(t, before, testkit.Snapshot(t, e.dir), "the storage changed")
+		assert.Equal(t, before, snap(t, e.dir), "the storage changed")
 		// refused publishes are recorded (who tried what); nothing else is
 		for _, a := range e.audits(t)[:len(e.audits(t))-auditsBefore] {
 			assert.Equal(t, "publish", a.Action)

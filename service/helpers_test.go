@@ -19,6 +19,7 @@ import (
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/service"
 	"github.com/fair-acc/fecdeploy/storage"
 )
@@ -185,4 +186,10 @@ func (e *env) audits(t testing.TB) []service.Audit {
 func testkitWrite(t testing.TB, p, content string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+}
+
+// snap is the storage's snapshot without the lock file (its content names
+// the last holder, which a refused request may have been).
+func snap(t testing.TB, dir string) map[string]string {
+	return testkit.Snapshot(t, dir, testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }})
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/service"
 )
 
@@ -19,7 +18,7 @@ import (
 func TestTruncatedUpload(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sqliteDSN(t), service.Options{}, "fec01")
-	before := testkit.Snapshot(t, e.dir)
+	before := snap(t, e.dir)
 	data := archive(t, "Foo_DU", "1.0.0")
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
 	require.NoError(t, err)
@@ -41,5 +40,5 @@ func TestTruncatedUpload(t *testing.T) {
 		}
 		return false
 	}, 10*time.Second, 20*time.Millisecond)
-	assert.Equal(t, before, testkit.Snapshot(t, e.dir), "the storage changed")
+	assert.Equal(t, before, snap(t, e.dir), "the storage changed")
 }

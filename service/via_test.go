@@ -21,10 +21,10 @@ func TestReleaseVia(t *testing.T) {
 	src := testkit.WriteTree(t, t.TempDir(), map[string]string{"bin/Foo_DU": "#!/bin/sh\necho hi\n", "etc/Foo_DU.xml": "<x/>"})
 	req := publish.Request{Name: "Foo_DU", Version: "1.2.0", Arch: "x86_64", SourceDir: src, Prefix: "opt/fesa/Foo_DU/1.2.0", Link: []string{"fec01"}, Prune: true}
 
-	before := testkit.Snapshot(t, e.dir)
+	before := snap(t, e.dir)
 	_, err := publish.ReleaseVia(context.Background(), publish.Service{URL: e.url, Token: "fecd_wrong"}, req)
 	require.ErrorIs(t, err, publish.ErrUnauthorized)
-	assert.Equal(t, before, testkit.Snapshot(t, e.dir))
+	assert.Equal(t, before, snap(t, e.dir))
 
 	res, err := publish.ReleaseVia(context.Background(), publish.Service{URL: e.url, Token: e.token}, req)
 	require.NoError(t, err)
@@ -43,9 +43,9 @@ func TestReleaseVia(t *testing.T) {
 
 	// a different archive under the same productive version: refused (409)
 	req.SourceDir = testkit.WriteTree(t, t.TempDir(), map[string]string{"bin/Foo_DU": "changed"})
-	before = testkit.Snapshot(t, e.dir)
+	before = snap(t, e.dir)
 	_, err = publish.ReleaseVia(context.Background(), publish.Service{URL: e.url, Token: e.token}, req)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "409")
-	assert.Equal(t, before, testkit.Snapshot(t, e.dir))
+	assert.Equal(t, before, snap(t, e.dir))
 }
