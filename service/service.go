@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
@@ -66,6 +68,9 @@ type Service struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	rebuilt string
+
+	cacheMu    sync.Mutex
+	indexCache map[string]cachedIndex // FEC -> its parsed INDEX file
 }
 
 // New returns a service over the storage and the database. When the
@@ -100,7 +105,7 @@ func New(ctx context.Context, st *storage.Storage, db *DB, opt Options) (*Servic
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Service{st: st, db: db, opt: opt, log: opt.Logger}
+	s := &Service{st: st, db: db, opt: opt, log: opt.Logger, indexCache: map[string]cachedIndex{}}
 	if db.Created {
 		if err := s.rebuild(ctx); err != nil {
 			return nil, fmt.Errorf("rebuilding the database from the storage: %w", err)
@@ -193,18 +198,53 @@ type FECView struct {
 // readIndex reads the FEC's INDEX file as FECs fetch it: its sha256 and
 // entries (the desired state). One file read per FEC keeps the fleet page
 // cheap for a thousand FECs.
+// An INDEX is replaced by an atomic rename, so a changed one has a new
+// inode: files whose inode, size and mtime are unchanged are not read again.
 func (s *Service) readIndex(fec string) (sha string, ix *index.Index, err error) {
 	rel, err := storage.IndexPath(fec)
 	if err != nil {
 		return "", nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(s.st.Base(), filepath.FromSlash(rel)))
+	p := filepath.Join(s.st.Base(), filepath.FromSlash(rel))
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", nil, err
+	}
+	key := indexKey{size: st.Size(), mtime: st.ModTime().UnixNano()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		key.ino = sys.Ino
+	}
+	s.cacheMu.Lock()
+	c, ok := s.indexCache[fec]
+	s.cacheMu.Unlock()
+	if ok && c.key == key {
+		return c.sha, c.ix, nil
+	}
+	data, err := os.ReadFile(p)
 	if err != nil {
 		return "", nil, err
 	}
 	h := sha256.Sum256(data)
 	ix, err = index.ParseBytes(data)
-	return hex.EncodeToString(h[:]), ix, err
+	sha = hex.EncodeToString(h[:])
+	if err == nil && int64(len(data)) == key.size {
+		s.cacheMu.Lock()
+		s.indexCache[fec] = cachedIndex{key: key, sha: sha, ix: ix}
+		s.cacheMu.Unlock()
+	}
+	return sha, ix, err
+}
+
+type indexKey struct {
+	ino   uint64
+	size  int64
+	mtime int64
+}
+
+type cachedIndex struct {
+	key indexKey
+	sha string
+	ix  *index.Index
 }
 
 // bootStatus is the part of a status report the service reads (the

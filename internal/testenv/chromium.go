@@ -19,7 +19,7 @@ var chromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--d
 func chromium(t testing.TB, args ...string) []byte {
 	t.Helper()
 	bin := RequireTool(t, "chromium", "chromium", "chromium-browser", "google-chrome")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // generous: a loaded 2-core machine
 	defer cancel()
 	all := append(append([]string{}, chromiumFlags...), "--user-data-dir="+t.TempDir())
 	cmd := exec.CommandContext(ctx, bin, append(all, args...)...)
