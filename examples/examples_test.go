@@ -141,3 +141,75 @@ func TestNginxSiteConfig(t *testing.T) {
 	out, err := exec.Command(nginx, "-t", "-c", filepath.Join(dir, "nginx.conf"), "-p", dir+"/").CombinedOutput()
 	require.NoError(t, err, "nginx -t:\n%s", out)
 }
+
+var fecBootBin = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "fec-boot")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-boot").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building fec-boot: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// devFEC starts an sshd playing the FEC scu01 and returns its root and the
+// environment that points fec-pack at it.
+func devFEC(t *testing.T) (root string, env []string) {
+	t.Helper()
+	fecBoot, err := fecBootBin()
+	require.NoError(t, err)
+	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	root = t.TempDir()
+	return root, append(os.Environ(), "FECDEPLOY_SSH_CONFIG="+sshd.SSHConfig(t, "scu01"),
+		"FECDEPLOY_FEC_CLIENT="+fecBoot+" --root "+root)
+}
+
+// make dev FEC=scu01 installs the project straight onto the FEC, as a dev release.
+func TestDevaccMakeDev(t *testing.T) {
+	t.Parallel()
+	makeBin := testenv.RequireTool(t, "make")
+	fecPack := buildFecPack(t)
+	root, env := devFEC(t)
+	work := filepath.Join(t.TempDir(), "devacc")
+	out, err := exec.Command("cp", "-a", "devacc", work).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	cmd := exec.Command(makeBin, "-C", filepath.Join(work, "hello"), "dev", "FEC=scu01", "FEC_PACK="+fecPack)
+	cmd.Env = env
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "make dev:\n%s", out)
+	assert.Contains(t, string(out), "installed hello_DU dev (dev release")
+	assert.FileExists(t, filepath.Join(root, "opt/devacc/hello_DU/dev/bin/hello"))
+	assert.FileExists(t, filepath.Join(root, "var/lib/fecdeploy/installed/software/hello_DU"))
+	assert.Contains(t, testkit.ReadFile(t, filepath.Join(root, "var/lib/fecdeploy/installed/software/hello_DU")), " dev=1 ")
+
+	cmd = exec.Command(makeBin, "-C", filepath.Join(work, "hello"), "dev", "FEC_PACK="+fecPack)
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "set FEC")
+}
+
+// yocto-fesa3-deploy.sh -v dev -t FEC: what the FESA plug-in calls.
+func TestYoctoFesa3DevToFEC(t *testing.T) {
+	t.Parallel()
+	sh := testenv.RequireTool(t, "sh")
+	fecPack := buildFecPack(t)
+	root, env := devFEC(t)
+	dir := t.TempDir()
+	testkit.WriteTree(t, dir, map[string]string{
+		"staged/bin/BeamPosition_DU":           "\x7fELF fake",
+		"instance/BeamPosition_DEV01.instance": "<instance/>",
+	})
+	cmd := exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-u", "BeamPosition_DU", "-v", "dev", "-a", "x86_64",
+		"-d", filepath.Join(dir, "staged"), "-i", filepath.Join(dir, "instance"), "-t", "scu01")
+	cmd.Env = append(env, "FEC_PACK="+fecPack)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "yocto-fesa3-deploy -t:\n%s", out)
+	assert.Equal(t, "\x7fELF fake", testkit.ReadFile(t, filepath.Join(root, "opt/fesa/BeamPosition_DU/dev/bin/BeamPosition_DU")))
+	assert.FileExists(t, filepath.Join(root, "opt/fesa/BeamPosition_DU/dev/instance/BeamPosition_DEV01.instance"))
+
+	cmd = exec.Command(sh, "fesa/yocto-fesa3-deploy.sh", "-u", "BeamPosition_DU", "-v", "1.0.0", "-a", "x86_64",
+		"-d", filepath.Join(dir, "staged"), "-t", "scu01")
+	cmd.Env = append(env, "FEC_PACK="+fecPack)
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "use -v dev")
+}

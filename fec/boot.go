@@ -103,8 +103,13 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 			archives = append(archives, e)
 		}
 	}
+	var kept []EntryStatus
+	if wanted(cfg.Kinds, index.KindSoftware) {
+		kept = s.keepDev(ix)
+	}
 	st.Entries = make([]EntryStatus, len(archives))
 	errs := s.installAll(dctx, archives, st.Entries)
+	st.Entries = append(st.Entries, kept...)
 	if boot {
 		if err := s.bootScripts(ctx, dctx, ix, st); err != nil {
 			errs = append(errs, err)

@@ -28,7 +28,9 @@ type Request struct {
 	Version string     // strict semver, or "dev"
 	Arch    string     // x86_64, i686, ppc, ... or "noarch"
 
-	SourceDir string // the staged tree; its content lands below Prefix on the FEC
+	// SourceDir is the staged tree, or an archive of it in any common format
+	// (see PackInput); its content lands below Prefix on the FEC.
+	SourceDir string
 	Prefix    string // unpack location relative to '/', e.g. opt/fesa/Foo_DU/1.2.0
 
 	Format  index.Format // default zstd
@@ -80,6 +82,12 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 	if req.Format == "" {
 		req.Format = index.FormatZstd
 	}
+	dir, cleanup, err := InputDir(ctx, req.SourceDir)
+	if err != nil {
+		return res, err
+	}
+	defer cleanup()
+	req.SourceDir = dir
 	logger := req.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -108,6 +116,13 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 		return res, err
 	}
 	res.Published = pub
+	return afterPublish(ctx, st, req, v, res, logger)
+}
+
+// afterPublish logs the publish, links the release to req.Link and applies
+// the retention plan.
+func afterPublish(ctx context.Context, st *storage.Storage, req Request, v version.Version, res Result, logger *slog.Logger) (Result, error) {
+	pub := res.Published
 	logger.Info("published", "path", pub.Path, "sha256", pub.SHA256, "size", pub.Size, "unchanged", pub.Unchanged)
 
 	for _, fec := range req.Link {

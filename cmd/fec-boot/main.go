@@ -4,6 +4,8 @@
 //
 //	fec-boot [flags]                     boot: install everything, run the init scripts
 //	fec-boot install [flags] [kind...]   install archives only (called by init scripts)
+//	fec-boot install-archive FILE -sha256 HEX -name NAME   install a dev release
+//	fec-boot dev ls|rm NAME                   list or remove dev releases
 package main
 
 import (
@@ -30,6 +32,11 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   fec-boot [boot] [flags]             fetch the INDEX, install every archive, run the init scripts
   fec-boot install [flags] [kind...]  install archives only (kinds: software, configuration, data)
+  fec-boot install-archive FILE -sha256 HEX -name NAME [-version dev] [-prefix DIR] [flags]
+                                      install a dev release copied onto this FEC, verified and
+                                      atomic as at boot; recorded as a dev release
+  fec-boot dev ls [-json] [flags]     list the dev releases installed on this FEC
+  fec-boot dev rm NAME [flags]        remove a dev release (its prefix directory and record)
 
 Settings, in decreasing precedence: flags, environment, kernel command line
 (fecdeploy.url=, fecdeploy.fec=), /etc/fecdeploy.conf (key=value), defaults.
@@ -52,6 +59,11 @@ See docs/boot.md.
 
 func run(args []string, stdout, stderr io.Writer) int {
 	sub := "boot"
+	if sub, rest, ok := devCommand(args); ok {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runDev(ctx, sub, rest, stdout, stderr)
+	}
 	if len(args) > 0 && (args[0] == "boot" || args[0] == "install") {
 		sub, args = args[0], args[1:]
 	}
@@ -83,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// of times per boot (docs/benchmarks.md, fec-boot).
 		debug.SetMemoryLimit(52 << 20)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg.Logger = newLogger(stderr)
 	cfg.ScriptOutput = stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -100,4 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fec-boot: %v\n", err)
 	}
 	return fec.ExitCode(err)
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

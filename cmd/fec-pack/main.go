@@ -16,13 +16,13 @@ import (
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/publish"
-	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/fair-acc/fecdeploy/version"
 )
 
-const usage = `Usage: fec-pack -name NAME -version VERSION -arch ARCH -prefix PREFIX [flags] SOURCE_DIR
+const usage = `Usage: fec-pack -name NAME -version VERSION -arch ARCH -prefix PREFIX [flags] SOURCE
+       fec-pack -dev -to-fec FEC -name NAME -prefix PREFIX [flags] SOURCE
 
-Packs SOURCE_DIR so that its content unpacks below PREFIX on a FEC (entry
+Packs SOURCE so that its content unpacks below PREFIX on a FEC (entry
 paths are the unpack location), publishes the archive into the web storage
 atomically (a productive version is immutable), links it to FECs (-link),
 regenerates their INDEX and applies the retention plan (at most 3 productive
@@ -37,10 +37,19 @@ Examples:
   FECD_TOKEN=... fec-pack -service http://fecd:8080 -name Foo_DU -version 1.2.0 -arch x86_64 \
       -prefix opt/fesa/Foo_DU/1.2.0 -link fec01 ./staging   # through the release service
   fec-pack -output Foo_DU-dev.tar.zst -prefix opt/fesa/Foo_DU/dev ./staging   # pack only
+  fec-pack -dev -to-fec scu01 -name Foo_DU -prefix opt/fesa/Foo_DU/dev ./staging
+      # dev release: copied over ssh straight onto the FEC and installed there
+  fec-pack -storage ssh://writer/srv/web-storage -name Foo_DU -version 1.2.0 -arch x86_64 \
+      -prefix opt/fesa/Foo_DU/1.2.0 ./Foo_DU-1.2.0.zip
+      # publish through fecctl on the writer host; any archive format as input
+
+SOURCE is a directory or an archive (tar, tar.gz/bz2/xz/zst, zip, 7z, ...),
+repacked into the canonical format with -prefix applied.
 
 Exit codes: 0 ok; 1 other error; 2 usage or bad name/version; 3 not found
 (no storage, unknown FEC); 4 refused (immutable version, architecture or
-decoder mismatch, version in use); 5 storage busy (lock timeout).
+decoder mismatch, version in use, unknown ssh host key, unsafe input
+archive); 5 storage busy (lock timeout).
 
 Flags:
 `
@@ -66,6 +75,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		quiet   = fs.Bool("quiet", false, "no progress output")
 		svcURL  = fs.String("service", os.Getenv("FECD_URL"), "publish through the release service at this URL (fecd) instead of writing the storage ($FECD_URL)")
 		svcTok  = fs.String("token", "", "the release service's token (default $FECD_TOKEN)")
+		dev     = fs.Bool("dev", false, "dev release: version dev, copied with -to-fec straight onto one FEC, not into the web storage")
+		toFEC   = fs.String("to-fec", "", "with -dev: the FEC (host name or ssh alias) to copy the dev release to")
+		client  = fs.String("fec-client", cli.EnvOr("FECDEPLOY_FEC_CLIENT", "fec-boot"), "with -to-fec: the FEC's client command (fec-boot, fec-boot.sh, or a path with flags) ($FECDEPLOY_FEC_CLIENT)")
+		fecTmp  = fs.String("fec-tmp", "/tmp", "with -to-fec: directory on the FEC for the copy before it is installed")
+		sshConf = fs.String("ssh-config", os.Getenv("FECDEPLOY_SSH_CONFIG"), "ssh configuration file (ssh -F; default ~/.ssh/config) ($FECDEPLOY_SSH_CONFIG)")
+		rFecctl = fs.String("remote-fecctl", cli.EnvOr("FECDEPLOY_REMOTE_FECCTL", "fecctl"), "with -storage ssh://...: the fecctl command on the writer host ($FECDEPLOY_REMOTE_FECCTL)")
 	)
 	sf.Register(fs)
 	fs.StringVar(&req.Name, "name", "", "software or configuration name")
@@ -82,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintf(stderr, "fec-pack: want one SOURCE_DIR, got %d arguments (see fec-pack -help)\n", fs.NArg())
+		fmt.Fprintf(stderr, "fec-pack: want one SOURCE (directory or archive), got %d arguments (see fec-pack -help)\n", fs.NArg())
 		return 2
 	}
 	req.SourceDir = fs.Arg(0)
@@ -95,6 +110,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	req.Kind = index.Kind(*kind)
 	req.Link = cli.SplitList(*links)
 	req.Prune = !*noPrune
+	if *dev && req.Version == "" {
+		req.Version = index.DevVersion
+	}
 	req.Logger = sf.Logger()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,8 +131,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	if *dev || *toFEC != "" {
+		if !*dev || *toFEC == "" {
+			done()
+			fmt.Fprintf(stderr, "fec-pack: a dev release needs both -dev and -to-fec FEC (to publish version dev into the storage instead, use -version dev without -dev)\n")
+			return 2
+		}
+		if req.Version != "" && req.Version != index.DevVersion {
+			done()
+			fmt.Fprintf(stderr, "fec-pack: -dev releases have version dev, not %q\n", req.Version)
+			return 2
+		}
+		res, err := publish.DevRelease(ctx, publish.DevRequest{Request: req, SSH: publish.SSH{Host: *toFEC, ConfigFile: *sshConf},
+			Client: *client, TempDir: *fecTmp})
+		done()
+		if err != nil {
+			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+			return cli.ExitCode(err)
+		}
+		if *asJSON {
+			_ = cli.PrintJSON(stdout, res)
+			return 0
+		}
+		fmt.Fprintf(stdout, "dev release %s (%s, sha256 %s) sent to %s\n", req.Name, cli.HumanBytes(res.Pack.Size), res.Pack.SHA256, *toFEC)
+		fmt.Fprint(stdout, res.Output)
+		return 0
+	}
+
 	if *output != "" {
-		stats, err := publish.PackFile(ctx, *output, req)
+		stats, err := publish.PackInput(ctx, *output, req)
 		done()
 		if err != nil {
 			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
@@ -129,19 +174,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var res publish.Result
-	if *svcURL != "" {
+	if ssh, dir, remote, err := publish.ParseStorageURL(sf.Dir); err != nil {
+		done()
+		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+		return cli.ExitCode(err)
+	} else if *svcURL != "" {
 		tok := *svcTok
 		if tok == "" {
 			tok = os.Getenv("FECD_TOKEN")
 		}
 		res, err = publish.ReleaseVia(ctx, publish.Service{URL: *svcURL, Token: tok}, req)
+		done()
+		if err != nil {
+			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+			return cli.ExitCode(err)
+		}
+	} else if remote {
+		ssh.ConfigFile = *sshConf
+		res, err = publish.RemoteRelease(ctx, publish.RemoteRequest{Request: req, SSH: ssh, Dir: dir, Fecctl: *rFecctl})
+		done()
+		if err != nil {
+			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+			return cli.ExitCode(err)
+		}
 	} else {
-		var st *storage.Storage
-		if st, err = sf.Open(); err == nil {
-			res, err = publish.Release(ctx, st, req)
+		st, err := sf.Open()
+		if err != nil {
+			done()
+			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+			return cli.ExitCode(err)
+		}
+		res, err = publish.Release(ctx, st, req)
+		done()
+		if err != nil {
+			fmt.Fprintf(stderr, "fec-pack: %v\n", err)
+			return cli.ExitCode(err)
 		}
 	}
-	done()
 	if err != nil {
 		fmt.Fprintf(stderr, "fec-pack: %v\n", err)
 		return cli.ExitCode(err)

@@ -64,7 +64,7 @@ func TestPackPublishLink(t *testing.T) {
 	}{
 		{append(common, "-version", "v1.1.0", src), cli.ExitUsage, "v1.1.0"},
 		{append(common, "-version", "1.1.0", "-format", "lz4", src), cli.ExitUsage, "lz4"},
-		{append(common, "-version", "1.1.0"), cli.ExitUsage, "SOURCE_DIR"},
+		{append(common, "-version", "1.1.0"), cli.ExitUsage, "one SOURCE"},
 		{append(common, "-version", "1.1.0", filepath.Join(dir, "missing")), cli.ExitError, "missing"},
 		{[]string{"-storage", filepath.Join(dir, "nostorage"), "-quiet", "-name", "Foo_DU", "-arch", "x86_64", "-prefix", "opt/x", "-version", "1.1.0", src}, cli.ExitNotFound, "not a fecdeploy web storage"},
 		{[]string{"-storage", base, "-quiet", "-name", "Foo DU", "-arch", "x86_64", "-prefix", "opt/x", "-version", "1.1.0", src}, cli.ExitUsage, "' ' (space)"},

@@ -12,11 +12,11 @@ import (
 // Adding a command
 //
 // Each file of this package holds one group of commands (fecs.go, links.go,
-// versions.go, index.go, keys.go, serve.go). A command is a constructor
-// returning a cli.Command: its name, arguments, summary and examples (the
-// help text), and a Flags function that declares the flags and returns the
-// run function, which checks the arguments and makes one library call. To
-// add a command or a group, create <group>.go with
+// versions.go, index.go, keys.go, serve.go, dev.go, receive.go, nfsinit.go).
+// A command is a constructor returning a cli.Command: its name, arguments,
+// summary and examples (the help text), and a Flags function that declares
+// the flags and returns the run function, which checks the arguments and
+// makes one library call. To add a command or a group, create <group>.go with
 //
 //	func init() { register(newFoo, newBar) }
 //

@@ -4,6 +4,7 @@
 # DESTDIR, then:
 #   make install VERSION=1.2.0 FECS=fec01,fec02        productive release, linked to two FECs
 #   make install VERSION=dev FECS=fec01                dev release (see FECDEPLOY_DEV_MODE)
+#   make dev FEC=scu01                                 dev release straight onto one FEC over ssh (below)
 #
 # Variables (override on the command line or before the include):
 #   PROJECT              software name in the storage (default: the directory name)
@@ -37,4 +38,27 @@ fecdeploy-install:
 	$(FEC_PACK) -storage "$(FECDEPLOY_STORAGE)" -name "$(PROJECT)" -version "$(VERSION)" \
 	  -arch "$(ARCH)" -prefix "$(FECDEPLOY_PREFIX)" -format "$(FECDEPLOY_FORMAT)" \
 	  $(if $(FECS),-link "$(FECS)") "$(FECDEPLOY_STAGING)/$(FECDEPLOY_PREFIX)"
+	rm -rf "$(FECDEPLOY_STAGING)"
+
+# Dev release straight onto one FEC, not into the web storage (the seed:
+# dev releases are "directly copied to the FEC"):
+#   make dev FEC=scu01
+# fec-pack copies the archive over ssh (your keys, ~/.ssh/config,
+# known_hosts) and installs it there with the FEC's own client, recorded as
+# a dev release that start scripts do not run as a daemon.
+#   FEC                  the FEC (host name or ssh alias)
+#   FECDEPLOY_DEV_PREFIX unpack location (default opt/devacc/$(PROJECT)/dev)
+#   FECDEPLOY_FEC_CLIENT the FEC's client (default fec-boot; fec-boot.sh on busybox FECs)
+#   FECDEPLOY_SSH_CONFIG an ssh configuration file instead of ~/.ssh/config
+FECDEPLOY_DEV_PREFIX ?= opt/devacc/$(PROJECT)/dev
+
+.PHONY: dev fecdeploy-dev
+dev: fecdeploy-dev
+
+fecdeploy-dev:
+	@test -n "$(FEC)" || { echo "fecdeploy.mk: set FEC (e.g. make dev FEC=scu01)" >&2; exit 2; }
+	rm -rf "$(FECDEPLOY_STAGING)"
+	$(MAKE) --no-print-directory DESTDIR="$(FECDEPLOY_STAGING)" PREFIX=/$(FECDEPLOY_DEV_PREFIX) fecdeploy-stage
+	$(FEC_PACK) -dev -to-fec "$(FEC)" -name "$(PROJECT)" -prefix "$(FECDEPLOY_DEV_PREFIX)" \
+	  -format "$(FECDEPLOY_FORMAT)" "$(FECDEPLOY_STAGING)/$(FECDEPLOY_DEV_PREFIX)"
 	rm -rf "$(FECDEPLOY_STAGING)"

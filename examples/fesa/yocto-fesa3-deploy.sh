@@ -3,6 +3,7 @@
 # plug-in through it) runs after building a deploy unit.
 #
 #   yocto-fesa3-deploy.sh [-n] -u DEPLOY_UNIT -v VERSION -a ARCH -d STAGED_DIR [-i INSTANCE_DIR] [-f FEC,...]
+#   yocto-fesa3-deploy.sh [-n] -u DEPLOY_UNIT -v dev -a ARCH -d STAGED_DIR [-i INSTANCE_DIR] -t FEC
 #
 #   -u  deploy unit, e.g. BeamPosition_DU (the software name in the storage)
 #   -v  version: strict semver for productive releases, or "dev"
@@ -11,6 +12,9 @@
 #   -i  instance files (become configuration <DU>-instance at the same version,
 #       so an instance file always names the binary version it belongs to)
 #   -f  FECs to link right away
+#   -t  dev release straight onto this FEC over ssh instead of the storage
+#       (-v must be dev; the path the FESA IDE plug-in calls; needs the FEC's
+#       client, FECDEPLOY_FEC_CLIENT, default fec-boot)
 #   -n  print the commands instead of running them
 #
 # Environment: FECDEPLOY_STORAGE (default /srv/web-storage), FEC_PACK (default
@@ -22,8 +26,9 @@ fec_pack=${FEC_PACK:-fec-pack}
 format=${FECDEPLOY_FORMAT:-zstd}
 du='' version='' arch='' staged='' instances='' fecs='' dry=''
 
-usage() { sed -n '2,20p' "$0" >&2; exit 2; }
-while getopts "u:v:a:d:i:f:nh" opt; do
+usage() { sed -n '2,24p' "$0" >&2; exit 2; }
+tofec=''
+while getopts "u:v:a:d:i:f:t:nh" opt; do
 	case $opt in
 	u) du=$OPTARG ;;
 	v) version=$OPTARG ;;
@@ -31,12 +36,23 @@ while getopts "u:v:a:d:i:f:nh" opt; do
 	d) staged=$OPTARG ;;
 	i) instances=$OPTARG ;;
 	f) fecs=$OPTARG ;;
+	t) tofec=$OPTARG ;;
 	n) dry='echo' ;;
 	*) usage ;;
 	esac
 done
 [ -n "$du" ] && [ -n "$version" ] && [ -n "$arch" ] && [ -n "$staged" ] || usage
 [ -d "$staged" ] || { echo "yocto-fesa3-deploy: staged dir $staged does not exist" >&2; exit 2; }
+
+if [ -n "$tofec" ]; then
+	[ "$version" = dev ] || { echo "yocto-fesa3-deploy: -t sends a dev release: use -v dev" >&2; exit 2; }
+	$dry "$fec_pack" -dev -to-fec "$tofec" -name "$du" -prefix "opt/fesa/$du/dev" -format "$format" "$staged"
+	if [ -n "$instances" ]; then
+		[ -d "$instances" ] || { echo "yocto-fesa3-deploy: instance dir $instances does not exist" >&2; exit 2; }
+		$dry "$fec_pack" -dev -to-fec "$tofec" -name "$du-instance" -prefix "opt/fesa/$du/dev/instance" -format "$format" "$instances"
+	fi
+	exit 0
+fi
 
 link=
 [ -n "$fecs" ] && link="-link $fecs"

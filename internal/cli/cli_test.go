@@ -62,3 +62,11 @@ func TestHumanBytes(t *testing.T) {
 		assert.Equal(t, want, HumanBytes(n), "HumanBytes(%d)", n)
 	}
 }
+
+// An ssh:// storage is for fec-pack only; other commands say where to run.
+func TestStorageFlagsRemoteRefused(t *testing.T) {
+	t.Parallel()
+	_, err := (&StorageFlags{Dir: "ssh://writer/srv/web-storage"}).Open()
+	require.ErrorIs(t, err, ErrUsage)
+	assert.Contains(t, err.Error(), "run this command on the writer host")
+}

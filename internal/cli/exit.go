@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/publish"
 	"github.com/fair-acc/fecdeploy/storage"
 	"github.com/fair-acc/fecdeploy/version"
 )
@@ -16,7 +17,7 @@ const (
 	ExitError    = 1 // anything else: I/O, permissions, disk full
 	ExitUsage    = 2 // command line, bad name, bad version, bad request
 	ExitNotFound = 3 // not a storage, unknown FEC, missing version
-	ExitRefused  = 4 // immutable version, architecture or decoder mismatch, in use, signing key missing
+	ExitRefused  = 4 // immutable version, architecture or decoder mismatch, in use, signing key missing, unknown ssh host key, unsafe input archive
 	ExitBusy     = 5 // the storage lock could not be taken in time; interrupted
 	ExitProblems = 6 // verify found problems
 )
@@ -37,7 +38,8 @@ func ExitCode(err error) int {
 		return ExitNotFound
 	case errors.Is(err, storage.ErrImmutable), errors.Is(err, storage.ErrArchMismatch), errors.Is(err, storage.ErrNoDecoder),
 		errors.Is(err, storage.ErrInUse), errors.Is(err, storage.ErrExists), errors.Is(err, version.ErrCollides),
-		errors.Is(err, storage.ErrSigningKey), errors.Is(err, storage.ErrNoRollback):
+		errors.Is(err, storage.ErrSigningKey), errors.Is(err, storage.ErrNoRollback),
+		errors.Is(err, publish.ErrHostKey), errors.Is(err, publish.ErrUnsafeInput):
 		return ExitRefused
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return ExitBusy

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/fair-acc/fecdeploy/storage"
 )
@@ -26,6 +28,9 @@ func (f *StorageFlags) Register(fs *flag.FlagSet) {
 // Open opens the storage with the signing key (when one is configured or the
 // default key file exists) and a logger on stderr.
 func (f *StorageFlags) Open() (*storage.Storage, error) {
+	if strings.HasPrefix(f.Dir, "ssh://") {
+		return nil, fmt.Errorf("%w: the storage %s is on another host: only fec-pack publishes through ssh://; run this command on the writer host (ssh writer fecctl ...)", ErrUsage, f.Dir)
+	}
 	opts := []storage.Option{storage.WithLogger(f.Logger())}
 	key, err := LoadSigningKey(f.SignKey)
 	if err != nil {

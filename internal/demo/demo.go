@@ -193,7 +193,7 @@ func build(ctx context.Context, base, work string) (*storage.Storage, error) {
 		return nil, err
 	}
 	// Shared init scripts, linked from both FECs.
-	for name, body := range map[string]string{"10-environment": envScript, "50-start-daemons": startScript} {
+	for name, body := range map[string]string{"10-environment": envScript, "50-start-daemons": StartScript} {
 		if err := st.AddGlobalScript(ctx, name, strings.NewReader(body)); err != nil {
 			return nil, err
 		}
@@ -211,8 +211,9 @@ echo "FEC $FECDEPLOY_FEC booted from $FECDEPLOY_URL"
 echo "software: $FECDEPLOY_SOFTWARE"
 `
 
-// The seed: a FEC running a dev release does not start it as a daemon.
-const startScript = `#!/bin/sh
+// StartScript is the demo's start script. The seed: a FEC running a dev
+// release does not start it as a daemon.
+const StartScript = `#!/bin/sh
 for sw in $FECDEPLOY_SOFTWARE; do
 	case " $FECDEPLOY_DEV_SOFTWARE " in
 	*" $sw "*) echo "$sw is a dev release: not started as a daemon" ;;

@@ -41,14 +41,31 @@ type SSHDOptions struct {
 // sshd or ssh-keygen skips the test; under CI=true it fails it.
 func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 	t.Helper()
-	sshd := RequireTool(t, "sshd", "/usr/sbin/sshd")
-	keygen := RequireTool(t, "ssh-keygen")
+	RequireTool(t, "sshd", "/usr/sbin/sshd")
+	RequireTool(t, "ssh-keygen")
 	RequireTool(t, "ssh")
-	dir := t.TempDir()
+	s, err := NewSSHD(t.TempDir(), FreePort(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	WaitPort(t, s.Addr, 10*time.Second)
+	return s
+}
+
+// NewSSHD starts sshd on 127.0.0.1:port with its configuration and keys in
+// dir, for programs that are not tests (benchmarks); the caller calls Stop.
+func NewSSHD(dir string, port int, opts SSHDOptions) (*SSHD, error) {
+	sshd := "/usr/sbin/sshd"
+	if _, err := os.Stat(sshd); err != nil {
+		if sshd, err = exec.LookPath("sshd"); err != nil {
+			return nil, fmt.Errorf("sshd not found: %w", err)
+		}
+	}
 	for _, k := range []string{"host_key", "client_key"} {
-		out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-C", k, "-f", filepath.Join(dir, k)).CombinedOutput()
+		out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", k, "-f", filepath.Join(dir, k)).CombinedOutput()
 		if err != nil {
-			t.Fatalf("ssh-keygen %s: %v: %s", k, err, out)
+			return nil, fmt.Errorf("ssh-keygen %s: %v: %s", k, err, out)
 		}
 	}
 	if os.Geteuid() == 0 {
@@ -56,20 +73,23 @@ func StartSSHD(t testing.TB, opts SSHDOptions) *SSHD {
 	}
 	pub, err := os.ReadFile(filepath.Join(dir, "client_key.pub"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	line := strings.TrimSpace(string(pub))
 	if opts.KeyOptions != "" {
 		line = opts.KeyOptions + " " + line
 	}
-	writeFile(t, filepath.Join(dir, "authorized_keys"), line+"\n", 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(line+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	hostPub, err := os.ReadFile(filepath.Join(dir, "host_key.pub"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	port := FreePort(t)
 	fields := strings.Fields(string(hostPub))
-	writeFile(t, filepath.Join(dir, "known_hosts"), fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, fields[0], fields[1]), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "known_hosts"), []byte(fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, fields[0], fields[1])), 0o644); err != nil {
+		return nil, err
+	}
 	cfg := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 HostKey %s
@@ -86,7 +106,9 @@ AcceptEnv LANG LC_*
 LogLevel ERROR
 %s
 `, port, filepath.Join(dir, "host_key"), filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "sshd.pid"), opts.Config)
-	writeFile(t, filepath.Join(dir, "sshd_config"), cfg, 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
 	s := &SSHD{Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir,
 		ClientKey: filepath.Join(dir, "client_key"), KnownHosts: filepath.Join(dir, "known_hosts")}
 	if u := os.Getenv("USER"); u != "" {
@@ -98,12 +120,10 @@ LogLevel ERROR
 	cmd.Stderr = &s.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting sshd: %v", err)
+		return nil, fmt.Errorf("starting sshd: %v", err)
 	}
 	s.cmd = cmd
-	t.Cleanup(s.Stop)
-	WaitPort(t, s.Addr, 10*time.Second)
-	return s
+	return s, nil
 }
 
 func writeFile(t testing.TB, p, content string, mode os.FileMode) {
@@ -130,8 +150,17 @@ func (s *SSHD) Target() string { return s.User + "@127.0.0.1" }
 // take "ssh -F <file> <alias>" the way users configure ~/.ssh/config.
 func (s *SSHD) SSHConfig(t testing.TB, alias string) string {
 	t.Helper()
+	p, err := s.WriteSSHConfig(alias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// WriteSSHConfig is SSHConfig for programs that are not tests.
+func (s *SSHD) WriteSSHConfig(alias string) (string, error) {
 	p := filepath.Join(s.Dir, "ssh_config-"+alias)
-	writeFile(t, p, fmt.Sprintf(`Host %s
+	return p, os.WriteFile(p, []byte(fmt.Sprintf(`Host %s
   HostName 127.0.0.1
   Port %d
   User %s
@@ -141,8 +170,7 @@ func (s *SSHD) SSHConfig(t testing.TB, alias string) string {
   StrictHostKeyChecking yes
   BatchMode yes
   ConnectTimeout 5
-`, alias, s.Port, s.User, s.ClientKey, s.KnownHosts), 0o644)
-	return p
+`, alias, s.Port, s.User, s.ClientKey, s.KnownHosts)), 0o644)
 }
 
 // Run runs a command on the server through the system ssh client and
