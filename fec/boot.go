@@ -69,6 +69,7 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 			if werr := writeStatus(cfg, st); werr != nil {
 				cfg.Logger.Error("cannot write the status file", "path", cfg.StatusFile, "error", werr.Error())
 			}
+			reportStatus(ctx, cfg, st)
 		}
 		return st, err
 	}

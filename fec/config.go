@@ -86,6 +86,10 @@ type Config struct {
 	// MaxRestarts bounds how often one archive starts over from zero (a 200
 	// answer to a Range request). Default 2.
 	MaxRestarts int
+	// Report is the release service's URL (e.g. http://fecd:8080): after a
+	// boot the status is sent there, best effort (see Report). "" sends
+	// nothing.
+	Report string
 	// Logger receives progress and failures; nil is silent.
 	Logger *slog.Logger
 	// HTTPClient replaces the client built from the settings above (its
