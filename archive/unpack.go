@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
 
@@ -69,7 +70,30 @@ type Staged struct {
 	items    []stagedItem // files and symlinks
 	res      Result
 	finished bool
+	explicit []string  // entries below the allowed roots, as named in the archive (cleaned)
+	newest   time.Time // the latest modification time of a regular file in the archive
 }
+
+// Tops returns the entries of the archive (below the allowed roots) whose
+// parent directory is not an entry of it: what the archive covers, e.g.
+// {"opt/fesa/data/Foo_DU"} for a persistent-data snapshot of that folder.
+func (s *Staged) Tops() []string {
+	have := make(map[string]bool, len(s.explicit))
+	for _, n := range s.explicit {
+		have[n] = true
+	}
+	var out []string
+	for _, n := range s.explicit {
+		if !have[path.Dir(n)] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// NewestModTime is the latest modification time of a regular file in the
+// archive (the zero time when it has none).
+func (s *Staged) NewestModTime() time.Time { return s.newest }
 
 // area is the staging directory of one allowed root.
 type area struct {
@@ -467,6 +491,10 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 
 	// Parents: never through an earlier symlink or file; create missing
 	// ones in staging.
+	x.s.explicit = append(x.s.explicit, clean)
+	if hdr.Typeflag == tar.TypeReg && hdr.ModTime.After(x.s.newest) {
+		x.s.newest = hdr.ModTime
+	}
 	comps := strings.Split(rel, "/")
 	for i := 1; i < len(comps); i++ {
 		anc := a + "/" + strings.Join(comps[:i], "/")

@@ -14,11 +14,13 @@
 # first: flags; the environment (FECDEPLOY_URL, FECDEPLOY_FEC, FECDEPLOY_ROOT,
 # FECDEPLOY_ALLOWED_ROOTS, FECDEPLOY_PUBLIC_KEYS, FECDEPLOY_RETRIES, ...: a
 # flag's name in upper case); the kernel command line (fecdeploy.url=,
-# fecdeploy.fec=; the file is --cmdline, FECDEPLOY_CMDLINE or /proc/cmdline);
+# fecdeploy.fec=, fecdeploy.report=; the file is --cmdline, FECDEPLOY_CMDLINE
+# or /proc/cmdline);
 # the configuration file (--conf, FECDEPLOY_CONF or /etc/fecdeploy.conf;
 # key=value lines with a flag's name in snake case: url, fec, allowed_roots,
 # public_keys, retries, ...); the defaults (FEC = short host name, allowed
-# roots = opt).
+# roots = opt). With --report URL (FECDEPLOY_REPORT, report=) the status file
+# is sent to the release service after a boot, best effort (docs/service.md).
 #
 # Exit codes: 0 ok, 2 configuration or usage, 3 storage unreachable or INDEX
 # not found, 4 verification (signature, sha256, size, unsafe archive),
@@ -190,6 +192,30 @@ EOT
 	if [ "$(rank 5)" -gt "$(rank "$RC")" ]; then RC=5; fi
 }
 
+# report_status: send the status file to the release service (report=),
+# best effort: at most about 3 s, no retry, never changes the exit code.
+report_status() {
+	[ -n "$REPORT" ] && [ -n "$STATUS_FILE" ] && [ -f "$STATUS_FILE" ] && [ "$COMMAND" = boot ] && [ "$DRY_RUN" = 0 ] || return 0
+	_ru="${REPORT%/}/api/v1/fecs/$FEC/report"
+	if [ "$FETCH" = curl ]; then
+		curl -sS -f -o /dev/null --max-time 3 -H 'Content-Type: application/json' --data-binary "@$STATUS_FILE" "$_ru" 2>/dev/null ||
+			log "warning: status not reported to $(redact "$REPORT") (the boot is not affected)"
+		return 0
+	fi
+	# busybox wget: -T crashes and Yocto has no timeout applet: wait at most 3 s.
+	wget -q -O /dev/null --header 'Content-Type: application/json' --post-file "$STATUS_FILE" "$_ru" 2>/dev/null &
+	_rp=$!
+	_rn=0
+	_rstep=1 _rmax=3
+	if [ "${FRACTIONAL_SLEEP:-0}" = 1 ]; then _rstep=0.05 _rmax=60; fi
+	while kill -0 "$_rp" 2>/dev/null && [ "$_rn" -lt "$_rmax" ]; do
+		sleep "$_rstep"
+		_rn=$((_rn + 1))
+	done
+	kill "$_rp" 2>/dev/null
+	wait "$_rp" || log "warning: status not reported to $(redact "$REPORT") (the boot is not affected)"
+}
+
 # finish: write the status file, clean up, exit with the collected code.
 finish() {
 	# background downloads still running (interrupted): stop them first
@@ -202,6 +228,7 @@ finish() {
 		done
 	fi
 	write_status
+	report_status
 	summary
 	[ -n "$WORK" ] && rm -rf "$WORK"
 	exit "$RC"
@@ -342,6 +369,7 @@ Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --start-jitter D       random delay before a boot starts (default 5s) [FECDEPLOY_START_JITTER, start_jitter=]
   --public-keys FILES    comma-separated PEM files of trusted INDEX signing keys; needs openssl [FECDEPLOY_PUBLIC_KEYS, public_keys=]
   --ca-file FILE         PEM CA certificates for https, needs curl [FECDEPLOY_CA_FILE, ca_file=]
+  --report URL           release service the boot status is sent to, best effort [FECDEPLOY_REPORT, fecdeploy.report=, report=]
   --dry-run              report what would change [FECDEPLOY_DRY_RUN, dry_run=]
   --force                reinstall archives even when installed [FECDEPLOY_FORCE, force=]
   --conf FILE            configuration file (default /etc/fecdeploy.conf) [FECDEPLOY_CONF]
@@ -360,6 +388,8 @@ STARTED=$(now)
 ms
 START_MS=$MS
 STATUS_FILE=
+REPORT=
+FETCH=
 PIDS=
 WORK=
 FEC=
@@ -370,7 +400,7 @@ ERRORS=
 COMMAND=boot
 DRY_RUN=0
 
-KEYS="url fec root allowed_roots state_dir status_file parallel retries retry_wait_max retry_after_cap idle_timeout deadline script_timeout start_jitter public_keys ca_file dry_run force"
+KEYS="url fec root allowed_roots state_dir status_file parallel retries retry_wait_max retry_after_cap idle_timeout deadline script_timeout start_jitter public_keys ca_file report dry_run force"
 # Flags are kept as O_<key>; set_flag KEY VALUE.
 set_flag() { eval "O_$1=\$2; F_$1=1"; }
 O_conf='' O_cmdline='' KINDS='' ARGS_LEFT=''
@@ -453,7 +483,7 @@ CMDLINE=/proc/cmdline
 if [ -n "${FECDEPLOY_CMDLINE:-}" ]; then CMDLINE=$FECDEPLOY_CMDLINE; fi
 if [ -n "$O_cmdline" ]; then CMDLINE=$O_cmdline; fi
 if [ "$CMDLINE" != none ] && [ -r "$CMDLINE" ]; then
-	for _k in url fec; do
+	for _k in url fec report; do
 		_v=$(awk -v key="fecdeploy.$_k" '{
 			s = $0; cur = ""; q = 0; n = 0
 			for (i = 1; i <= length(s); i++) {
@@ -476,7 +506,7 @@ upper() {
 	state_dir) echo STATE_DIR ;; status_file) echo STATUS_FILE ;; parallel) echo PARALLEL ;;
 	retries) echo RETRIES ;; retry_wait_max) echo RETRY_WAIT_MAX ;; retry_after_cap) echo RETRY_AFTER_CAP ;;
 	idle_timeout) echo IDLE_TIMEOUT ;; deadline) echo DEADLINE ;; script_timeout) echo SCRIPT_TIMEOUT ;;
-	start_jitter) echo START_JITTER ;; public_keys) echo PUBLIC_KEYS ;; ca_file) echo CA_FILE ;;
+	start_jitter) echo START_JITTER ;; public_keys) echo PUBLIC_KEYS ;; ca_file) echo CA_FILE ;; report) echo REPORT ;;
 	dry_run) echo DRY_RUN ;; force) echo FORCE ;;
 	esac
 }
@@ -542,6 +572,7 @@ SCRIPT_TIMEOUT=$(seconds script_timeout "$(get script_timeout 300)")
 START_JITTER=$(seconds start_jitter "$(get start_jitter 5)")
 PUBKEYS=$(get public_keys "")
 CA_FILE=$(get ca_file "")
+REPORT=$(get report "")
 DRY_RUN=$(boolean dry_run "$(get dry_run false)")
 FORCE=$(boolean force "$(get force false)")
 PARALLEL=$(get parallel 4)
@@ -1428,11 +1459,53 @@ prepare1() {
 	echo "$_fmt $((MS - _t0))" >"$_base.ok"
 }
 
+# newer_local LISTING: the restore policy of persistent data (as the Go
+# client's newerLocalData): when a regular file below the entries the
+# archive covers (those whose parent is not in it) is newer than the newest
+# file in the archive (and not written by this run: $WORK/begun), print why
+# and return 1: the local data is kept.
+newer_local() {
+	awk -v roots="$ROOTS" '
+	BEGIN { nroots = split(roots, root, " ") }
+	{
+		line = $0
+		if (!match(line, /^[-a-zA-Z][-rwxsStTl]+ [^ ]+ +[0-9]+ [0-9]+-[0-9]+-[0-9]+ [0-9]+:[0-9]+:[0-9]+ /)) next
+		type = substr(line, 1, 1); name = substr(line, RLENGTH + 1)
+		split(line, f, " "); t = f[4] " " f[5]
+		if (type == "l") name = substr(name, 1, index(name, " -> ") - 1)
+		sub(/\/+$/, "", name); sub(/^(\.\/)+/, "", name)
+		for (i = 1; i <= nroots; i++) if (name == root[i] || index(root[i], name "/") == 1) next
+		if (type == "-" && t > newest) newest = t
+		have[name] = 1; order[++n] = name
+	}
+	END {
+		print (newest == "" ? "1970-01-01 00:00:00" : newest)
+		for (i = 1; i <= n; i++) { p = order[i]; if (!sub(/\/[^\/]*$/, "", p) || !(p in have)) print order[i] }
+	}' "$1" >"$1.tops"
+	{
+		read -r _newest
+		touch -d "$_newest" "$1.ref" || { echo "cannot compare with the snapshot time $_newest"; return 1; }
+		while IFS= read -r _top; do
+			[ -e "$R/$_top" ] || continue
+			_f=$(find "$R/$_top" -type f -newer "$1.ref" ! -newer "$WORK/begun" | head -n 1)
+			if [ -n "$_f" ]; then
+				echo "kept the local data: /${_f#"$R"/} is newer than the snapshot (newest file $_newest); remove the local data, or install with --force, to restore the snapshot"
+				return 1
+			fi
+		done
+	} <"$1.tops"
+	return 0
+}
+
 # install_archive KIND NAME FORMAT: extract a prepared archive into staging
 # inside its allowed root, check the staged files, move them into place.
-# Prints the reason and returns 4 (unsafe) or 5 (cannot install).
+# Prints the reason and returns 4 (unsafe), 5 (cannot install) or 9 (data
+# kept: newer local data, see newer_local).
 install_archive() {
 	_base=$WORK/$1.$2
+	if [ "$1" = data ] && [ "$FORCE" = 0 ]; then
+		newer_local "$_base.list" || return 9
+	fi
 	# Stage inside the first allowed root the archive writes to (same
 	# filesystem: the moves are renames), creating the root if missing.
 	_area=
@@ -1663,6 +1736,7 @@ fi
 
 # Archives in INDEX order; entry.<n> holds the status of the n-th.
 : >"$WORK/failed"
+: >"$WORK/begun" # files modified after this were written by this run (newer_local)
 _i=0
 _total=0
 # shellcheck disable=SC2034 # fmt is used in the eval below
@@ -1768,6 +1842,11 @@ while [ "$_j" -le "$_total" ]; do
 		else
 			_code=5 _why="installed, but writing its install record $STATE/installed/$k/$n failed (a full or read-only state filesystem?); it is installed again at the next boot"
 		fi
+	fi
+	if [ "$_code" = 9 ]; then
+		log "$k $n: $_why"
+		add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" kept "$_bytes" "$_dur" "$k $n: $_why"
+		_code=0
 	fi
 	if [ "$_code" != 0 ]; then
 		fail "$_code" "$k $n: $_why"

@@ -49,7 +49,7 @@ func TestHeaderMatchesParser(t *testing.T) {
 		assert.True(t, strings.Contains(help.Stdout, v), "the header names %s, --help does not", v)
 	}
 	for _, p := range regexp.MustCompile(`fecdeploy\.[a-z<>_]+=`).FindAllString(h, -1) {
-		assert.Contains(t, []string{"fecdeploy.url=", "fecdeploy.fec="}, p, "the script reads only fecdeploy.url= and fecdeploy.fec= from the kernel command line")
+		assert.Contains(t, []string{"fecdeploy.url=", "fecdeploy.fec=", "fecdeploy.report="}, p, "the script reads only fecdeploy.url=, fecdeploy.fec= and fecdeploy.report= from the kernel command line")
 	}
 }
 

@@ -378,3 +378,43 @@ func TestYoctoFesa3DevToFEC(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, string(out), "use -v dev")
 }
+
+// The shipped schedule of fec-persist (systemd service and timer, cron):
+// the command line they run is accepted by fec-persist and persists
+// nothing wrongly on a storage without persistent FECs (exit 0), the exit
+// code for "a FEC was not persisted" is not a unit failure, and the cron
+// line never overlaps runs.
+func TestPersistSchedule(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(binDir, "fec-persist")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-persist").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	service := testkit.ReadFile(t, "persist/fec-persist.service")
+	timer := testkit.ReadFile(t, "persist/fec-persist.timer")
+	cron := testkit.ReadFile(t, "persist/fec-persist.cron")
+	assert.Contains(t, service, "SuccessExitStatus=6")
+	assert.Contains(t, timer, "OnCalendar=")
+	assert.Contains(t, timer, "Persistent=true")
+	assert.Contains(t, cron, "flock -n")
+	var cmds []string
+	for _, l := range strings.Split(service, "\n") {
+		if c, ok := strings.CutPrefix(l, "ExecStart="); ok {
+			cmds = append(cmds, c)
+		}
+	}
+	for _, l := range strings.Split(cron, "\n") {
+		if _, c, ok := strings.Cut(l, "/usr/local/bin/fec-persist"); ok && !strings.HasPrefix(l, "#") {
+			c, _, _ = strings.Cut(c, ">>")
+			cmds = append(cmds, "/usr/local/bin/fec-persist"+c)
+		}
+	}
+	require.Len(t, cmds, 2)
+	base := newStorage(t, map[string]string{"scu01": "x86_64"})
+	for _, c := range cmds {
+		args := strings.Fields(c)[1:]
+		cmd := exec.Command(bin, append(args, "-storage", base)...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", c, out)
+		assert.Contains(t, string(out), "0 FECs")
+	}
+}

@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -67,6 +69,7 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 			if werr := writeStatus(cfg, st); werr != nil {
 				cfg.Logger.Error("cannot write the status file", "path", cfg.StatusFile, "error", werr.Error())
 			}
+			reportStatus(ctx, cfg, st)
 		}
 		return st, err
 	}
@@ -284,6 +287,7 @@ func indexRetryable(err error) bool {
 func (s *session) installAll(ctx context.Context, archives []index.Entry, out []EntryStatus) []error {
 	cfg := s.cfg
 	errs := make([]error, len(archives))
+	begun := time.Now() // files modified since were written by this run, not local data
 	var todo []int
 	for i, e := range archives {
 		out[i] = EntryStatus{Kind: string(e.Kind), Name: e.Name, Version: e.Version, Dev: e.Dev, SHA256: e.SHA256}
@@ -321,6 +325,16 @@ func (s *session) installAll(ctx context.Context, archives []index.Entry, out []
 			out[i].Bytes = n
 			if err == nil {
 				<-prev
+				if e.Kind == index.KindData && !cfg.Force {
+					if why := newerLocalData(cfg.Root, staged, begun); why != "" {
+						staged.Discard()
+						out[i].DurationMS = took.Milliseconds()
+						out[i].Action, out[i].Error = ActionKept, fmt.Sprintf("%s %s: %s", e.Kind, e.Name, why)
+						cfg.Logger.Warn("persistent data not restored: newer local data", "name", e.Name, "reason", why)
+						cfg.progress(Event{Kind: e.Kind, Name: e.Name, Phase: ActionKept, Total: e.Size})
+						return
+					}
+				}
 				cstart := time.Now()
 				err = s.commitEntry(ctx, staged)
 				took += time.Since(cstart)
@@ -510,3 +524,37 @@ func initEntries(ix *index.Index) []index.Entry {
 }
 
 var errTooLarge = errors.New("answer too large")
+
+// newerLocalData applies the restore policy of persistent data: a data
+// archive never overwrites newer local data. When a regular file below the
+// directories the archive covers (its top entries) was modified after the
+// newest file in the archive (and before begun: files this run installed
+// are not local data), it returns why (naming that file) and the archive is
+// not restored; "" otherwise. On a diskless FEC those directories are empty
+// at boot; on a FEC with a disk, data changed since the snapshot was taken
+// is newer. docs/persistence.md.
+func newerLocalData(root string, staged *archive.Staged, begun time.Time) string {
+	newest := staged.NewestModTime()
+	for _, top := range staged.Tops() {
+		var found string
+		var at time.Time
+		_ = filepath.WalkDir(filepath.Join(root, filepath.FromSlash(top)), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || found != "" || !d.Type().IsRegular() {
+				return nil
+			}
+			// Whole seconds, as tar and busybox find -newer compare.
+			if fi, err := d.Info(); err == nil && fi.ModTime().Truncate(time.Second).After(newest) &&
+				!fi.ModTime().Truncate(time.Second).After(begun.Truncate(time.Second)) {
+				found, at = p, fi.ModTime()
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		if found != "" {
+			rel, _ := filepath.Rel(root, found)
+			return fmt.Sprintf("kept the local data: /%s (modified %s) is newer than the snapshot (newest file %s); remove the local data, or install with --force, to restore the snapshot",
+				filepath.ToSlash(rel), at.UTC().Format(time.RFC3339), newest.UTC().Format(time.RFC3339))
+		}
+	}
+	return ""
+}

@@ -92,6 +92,10 @@ type Config struct {
 	RootKeys []ed25519.PublicKey
 	// Now is the FEC's clock, for INDEX expiry (nil = time.Now).
 	Now func() time.Time
+	// Report is the release service's URL (e.g. http://fecd:8080): after a
+	// boot the status is sent there, best effort (see Report). "" sends
+	// nothing.
+	Report string
 	// Logger receives progress and failures; nil is silent.
 	Logger *slog.Logger
 	// HTTPClient replaces the client built from the settings above (its

@@ -40,6 +40,7 @@ var settings = []Setting{
 	{Key: "start_jitter", Env: "FECDEPLOY_START_JITTER", Flag: "start-jitter", Doc: "random delay before a boot starts, against boot storms (default 5s)"},
 	{Key: "public_keys", Env: "FECDEPLOY_PUBLIC_KEYS", Flag: "public-keys", Doc: "comma-separated PEM files of trusted INDEX signing keys; when set, unsigned INDEX files are refused"},
 	{Key: "ca_file", Env: "FECDEPLOY_CA_FILE", Flag: "ca-file", Doc: "PEM CA certificates for an https URL"},
+	{Key: "report", Env: "FECDEPLOY_REPORT", Flag: "report", Cmdline: "fecdeploy.report", Doc: "release service URL the boot status is sent to, best effort (default: none)"},
 	{Key: "dry_run", Env: "FECDEPLOY_DRY_RUN", Flag: "dry-run", IsBool: true, Doc: "report what would change; download no archive, run no script"},
 	{Key: "force", Env: "FECDEPLOY_FORCE", Flag: "force", IsBool: true, Doc: "reinstall archives even when already installed"},
 }
@@ -187,6 +188,7 @@ func fromValues(vals map[string]string) (Config, error) {
 	c.StateDir = vals["state_dir"]
 	c.StatusFile = vals["status_file"]
 	c.CAFile = vals["ca_file"]
+	c.Report = strings.TrimRight(vals["report"], "/")
 	num("parallel", &c.Parallel)
 	num("retries", &c.Retries)
 	if v, ok := vals["retries"]; ok && err == nil && c.Retries == 0 && v != "" {

@@ -15,6 +15,10 @@ const (
 	ActionFailed    = "failed"    // see Error; nothing of it was written
 	ActionDryRun    = "dry-run"   // would be installed (or a script would run)
 	ActionRan       = "ran"       // a script ran and exited 0
+	// ActionKept: a data archive was not restored because the FEC holds
+	// newer local data in the directories it covers (see Error for which
+	// file); nothing of it was written. docs/persistence.md.
+	ActionKept = "kept"
 )
 
 // Status is what a boot did; Boot writes it as JSON to Config.StatusFile.
@@ -69,7 +73,7 @@ func (s *Status) Counts() (installed, skipped, failed int) {
 		switch e.Action {
 		case ActionInstalled, ActionDryRun:
 			installed++
-		case ActionSkipped:
+		case ActionSkipped, ActionKept:
 			skipped++
 		case ActionFailed:
 			failed++

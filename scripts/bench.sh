@@ -62,5 +62,10 @@ gobench() {
   echo
   echo "## dev release to a FEC over loopback ssh (issue 13): vs scp + tar -x (target <= 1.2)"
   if [ -n "${BENCH_QUICK:-}" ]; then go run ./bench/devbench -mb 100 -reps 2; else go run ./bench/devbench -mb 100 -reps 5; fi
+  echo
+  echo "## fec-persist (issue 12): 100 MB vs ssh tar -czf (target <= 1.2); 50 FECs x 1 MB vs slowest single x 50/8 (target < 1.5)"
+  if [ -n "${BENCH_QUICK:-}" ]; then export BENCH_REPS=1; fi
+  go test -run '^$' -bench '^BenchmarkPersist' -benchtime 1x -timeout 60m ./persist | grep -E '^persist|^ok|FAIL'
+  unset BENCH_REPS
 } 2>&1 | tee "$log"
 echo "written to $log"

@@ -1,6 +1,7 @@
 package storage
 
-// Cleaning up after killed writers: stale temporary files, missing checksums.
+// Cleaning up after killed writers: stale temporary files, version folders
+// without an archive, missing checksums.
 
 import (
 	"context"
@@ -54,11 +55,17 @@ func staleTemp(p string, d fs.DirEntry) bool {
 // behind (a live writer's are kept: it holds their flock) and writes the
 // .sha256 sidecars that a writer killed between renaming an archive into
 // place and writing its sidecar did not write (the archive itself was
-// complete and synced before the rename). It returns the base-relative paths
-// it removed or wrote.
+// complete and synced before the rename). A version folder that holds no
+// archive and, once the stale temporary files are gone, nothing at all is
+// removed too, when it is older than the temporary files' grace (a publish
+// creates its version folder before it takes the lock, and a young folder
+// may be one between its mkdir and its temporary file). It returns the
+// base-relative paths it removed or wrote.
 func (s *Storage) Clean(ctx context.Context) ([]string, error) {
 	var removed []string
 	err := s.locked(ctx, func() error {
+		// Before the temporary files go: removing one makes its folder young.
+		empty := s.archiveless()
 		temps, err := s.temps()
 		if err != nil {
 			return err
@@ -73,11 +80,76 @@ func (s *Storage) Clean(ctx context.Context) ([]string, error) {
 			removed = append(removed, t.path)
 			s.logger().Info("removed stale temporary file", "path", t.path)
 		}
+		for _, a := range empty {
+			if a.young {
+				continue
+			}
+			// rmdir: only an empty folder goes, even if a publisher has
+			// put a temporary file there since.
+			if err := os.Remove(s.abs(a.path)); err != nil {
+				continue // not empty: Verify reports it
+			}
+			if err := syncDir(filepath.Dir(s.abs(a.path))); err != nil {
+				return fmt.Errorf("storage: removing %s: %w", a.path, err)
+			}
+			removed = append(removed, a.path)
+			s.logger().Info("removed version folder without archive", "path", a.path)
+		}
 		written, err := s.repairChecksums(ctx)
 		removed = append(removed, written...)
 		return err
 	})
 	return removed, err
+}
+
+// archivelessEntry is a version folder that holds no archive.
+type archivelessEntry struct {
+	path  string // base-relative
+	young bool   // changed within tempGrace: maybe a publish in progress
+	// live: it holds a temporary file some writer still holds (or that
+	// is young); others is how many non-temporary entries it holds.
+	live   bool
+	others int
+}
+
+// archiveless finds the version folders under software/ and
+// configuration/ that hold no archive of their version: no version, but
+// what a publish in progress or a killed one leaves.
+func (s *Storage) archiveless() []archivelessEntry {
+	var out []archivelessEntry
+	for _, kind := range []index.Kind{index.KindSoftware, index.KindConfiguration} {
+		top, _ := treeDir(kind)
+		names, _ := os.ReadDir(s.abs(top))
+		for _, n := range names {
+			if !n.IsDir() || isTemp(n.Name()) {
+				continue
+			}
+			versions, _ := os.ReadDir(s.abs(top + "/" + n.Name()))
+			for _, v := range versions {
+				if !v.IsDir() || isTemp(v.Name()) || index.CheckName("version", v.Name()) != nil ||
+					s.holdsArchive(kind, n.Name(), v.Name()) {
+					continue
+				}
+				rel := top + "/" + n.Name() + "/" + v.Name()
+				info, err := v.Info()
+				if err != nil {
+					continue
+				}
+				a := archivelessEntry{path: rel, young: time.Since(info.ModTime()) < tempGrace}
+				files, _ := os.ReadDir(s.abs(rel))
+				for _, f := range files {
+					switch {
+					case !isTemp(f.Name()):
+						a.others++
+					case !staleTemp(s.abs(rel+"/"+f.Name()), f):
+						a.live = true
+					}
+				}
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
 
 type tempEntry struct {

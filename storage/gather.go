@@ -53,7 +53,7 @@ func (s *Storage) gather(ctx context.Context, software string) (gathered, error)
 	if err != nil {
 		return g, err
 	}
-	byName, err := s.versionsPresent(ctx, names)
+	byName, err := s.versionsPresent(ctx, names, &g.warnings)
 	if err != nil {
 		return g, err
 	}
@@ -109,8 +109,11 @@ func (s *Storage) softwareNames(software string, warnings *[]version.Warning) ([
 
 // versionsPresent lists the versions of each software with their mtimes;
 // entries that are not version directories, and versions holding a
-// temporary file, are held.
-func (s *Storage) versionsPresent(ctx context.Context, names []string) (present, error) {
+// temporary file, are held. A version directory without an archive (a
+// publish in progress, or one killed before its rename) is no version: it
+// is left out, with a warning, so it neither counts among the newest nor is
+// removed (fecctl verify -clean removes it once it is empty and old).
+func (s *Storage) versionsPresent(ctx context.Context, names []string, warnings *[]version.Warning) (present, error) {
 	byName := present{}
 	for _, sw := range names {
 		if err := ctx.Err(); err != nil {
@@ -126,6 +129,12 @@ func (s *Storage) versionsPresent(ctx context.Context, names []string) (present,
 		for _, e := range ents {
 			if strings.HasPrefix(e.Name(), ".") {
 				continue // temporary files of a publish or prune in progress
+			}
+			if e.IsDir() && !s.holdsArchive(index.KindSoftware, sw, e.Name()) {
+				*warnings = append(*warnings, version.Warning{Software: sw, Text: fmt.Sprintf(
+					"%s/%s/%s holds no archive: no version (a publish in progress, or one killed before its archive was in place; fecctl verify -clean removes it once empty)",
+					SoftwareDir, sw, e.Name())})
+				continue
 			}
 			m[e.Name()] = versionInput(dir, sw, e.Name())
 		}

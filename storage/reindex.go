@@ -155,8 +155,8 @@ func (s *Storage) buildIndexWith(fec string, c FECConfig, cache *hashCache) (*in
 		}
 		for _, de := range ents {
 			file := de.Name()
-			if strings.HasPrefix(file, ".") {
-				continue // temporary files, hidden files
+			if strings.HasPrefix(file, ".") || (kind == index.KindData && isDataAux(file, de.IsDir())) {
+				continue // temporary files, hidden files; the data declaration and generations
 			}
 			rel := path.Join(dirRel, file)
 			if de.Type()&os.ModeSymlink != 0 {

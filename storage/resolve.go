@@ -149,18 +149,58 @@ func (s *Storage) resolveVisit(rel string, cache *hashCache, visit func(cur stri
 	return path.Join(done...), last, nil
 }
 
-// within turns an absolute path inside the storage into a base-relative one.
+// within turns an absolute path inside the storage into a base-relative one:
+// by its text when it starts with the base (as given or with symlinks
+// evaluated), else by what it reaches on disk (reach).
 func (s *Storage) within(abs string) (string, bool) {
-	abs = filepath.Clean(abs)
+	clean := filepath.Clean(abs)
 	for _, b := range []string{s.base, s.realBase} {
 		if b == "" {
 			continue
 		}
-		if r, err := filepath.Rel(b, abs); err == nil && (r == "." || filepath.IsLocal(r)) {
+		if r, err := filepath.Rel(b, clean); err == nil && (r == "." || filepath.IsLocal(r)) {
 			if r == "." {
 				r = ""
 			}
 			return filepath.ToSlash(r), true
+		}
+	}
+	return s.reach(abs)
+}
+
+// reach finds the storage in an absolute path that gets there through
+// another path (a symlinked alias of the base or of a folder in it, a bind
+// mount of the base): the shortest leading part of abs that is, on disk,
+// the base directory itself (same device and inode, followed like the
+// kernel follows it) or, with its symlinks evaluated, a folder inside the
+// storage. It returns that folder joined with the rest, base-relative, for
+// the caller to resolve inside the storage.
+func (s *Storage) reach(abs string) (string, bool) {
+	base, err := os.Stat(s.base)
+	if err != nil || !filepath.IsAbs(abs) {
+		return "", false
+	}
+	parts := strings.Split(filepath.ToSlash(abs), "/")
+	cur := ""
+	for i, c := range parts {
+		if c == "" || c == "." {
+			continue
+		}
+		cur += "/" + c // not cleaned: ".." after a symlink is the kernel's
+		fi, err := os.Stat(cur)
+		if err != nil || !fi.IsDir() {
+			return "", false
+		}
+		rest := strings.Join(parts[i+1:], "/")
+		if os.SameFile(fi, base) {
+			return rest, true
+		}
+		real, err := filepath.EvalSymlinks(cur)
+		if err != nil || s.realBase == "" {
+			continue
+		}
+		if r, err := filepath.Rel(s.realBase, real); err == nil && filepath.IsLocal(r) {
+			return filepath.ToSlash(r) + "/" + rest, true // not cleaned: the resolver takes ".." as the kernel does
 		}
 	}
 	return "", false

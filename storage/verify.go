@@ -40,6 +40,7 @@ const (
 	ProblemUnsafeArchive   ProblemKind = "unsafe-archive"    // entries a FEC would refuse (archive.Check): "..", absolute, escaping links, devices, PAX records, limits
 	ProblemExpiring        ProblemKind = "expiring-index"    // a signed INDEX expired or expires within a day: FECs will refuse it
 	ProblemVersionCollide  ProblemKind = "version-collision" // two versions of one name that read as the same version (5.1.0-rc.1, 5.1.0-RC.1)
+	ProblemEmptyVersion    ProblemKind = "empty-version"     // a version folder without an archive (a killed publish): no version
 )
 
 // Problem is one finding: where, what, and what to do about it.
@@ -165,6 +166,18 @@ func (s *Storage) Verify(ctx context.Context) (Report, error) {
 		if t.stale {
 			v.add(ProblemTempFile, t.path, "", "temporary file left by a writer that was killed or crashed",
 				"run Clean (fecctl verify --clean); it removes only files no live writer holds")
+		}
+	}
+	for _, a := range s.archiveless() {
+		switch {
+		case a.young || a.live:
+			// A publish in progress.
+		case a.others == 0:
+			v.add(ProblemEmptyVersion, a.path, "", "version folder without an archive (a publish killed before its archive was in place): no version; FECs cannot use it and retention ignores it",
+				"run Clean (fecctl verify -clean); it removes it")
+		default:
+			v.add(ProblemEmptyVersion, a.path, "", "version folder without an archive, holding other files: no version; retention ignores it",
+				"publish the version again, or remove the folder by hand")
 		}
 	}
 	if err := v.checkTrees(); err != nil {
@@ -409,6 +422,10 @@ func (v *verifier) checkFEC(fec string) error {
 			v.r.Entries++
 			p := path.Join(kdir, f.Name())
 			name := f.Name()
+			if kind == index.KindData && isDataAux(name, f.IsDir()) {
+				v.r.Entries--
+				continue // the declaration and the generation folders (persistdata.go)
+			}
 			if kind == index.KindData {
 				stem, _, ok := index.SplitExtension(name)
 				if !ok {

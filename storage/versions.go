@@ -11,8 +11,10 @@ import (
 )
 
 // Versions lists the published versions of a software or configuration
-// (the folders under <kind>/<name>/), in byte order; the version package
-// orders them semantically. ErrNotFound when nothing of that name exists.
+// (the folders under <kind>/<name>/ that hold an archive of their version:
+// one without is a publish in progress or a killed one, no version), in
+// byte order; the version package orders them semantically. ErrNotFound
+// when nothing of that name exists.
 func (s *Storage) Versions(ctx context.Context, kind index.Kind, name string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -34,7 +36,7 @@ func (s *Storage) versions(kind index.Kind, name string) ([]string, error) {
 	}
 	var vs []string
 	for _, e := range ents {
-		if e.IsDir() && index.CheckName("version", e.Name()) == nil {
+		if e.IsDir() && index.CheckName("version", e.Name()) == nil && s.holdsArchive(kind, name, e.Name()) {
 			vs = append(vs, e.Name())
 		}
 	}

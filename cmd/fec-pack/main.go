@@ -35,6 +35,8 @@ Examples:
   fec-pack -name Foo_DU -version 1.2.0 -arch ppc -prefix opt/fesa/Foo_DU/1.2.0 ./staging-ppc   # gzip: ppc's default
   fec-pack -kind configuration -name Foo_DU-instance -version 1.2.0 -arch noarch \
       -prefix opt/fesa/Foo_DU/1.2.0/instance ./instance
+  FECD_TOKEN=... fec-pack -service http://fecd:8080 -name Foo_DU -version 1.2.0 -arch x86_64 \
+      -prefix opt/fesa/Foo_DU/1.2.0 -link fec01 ./staging   # through the release service
   fec-pack -output Foo_DU-dev.tar.zst -prefix opt/fesa/Foo_DU/dev ./staging   # pack only
   fec-pack -dev -to-fec scu01 -name Foo_DU -prefix opt/fesa/Foo_DU/dev ./staging
       # dev release: copied over ssh straight onto the FEC and installed there
@@ -58,6 +60,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	var err error
 	fs := flag.NewFlagSet("fec-pack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
@@ -71,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		noPrune = fs.Bool("no-prune", false, "do not apply the retention plan after a productive release")
 		asJSON  = fs.Bool("json", false, "print the result as JSON")
 		quiet   = fs.Bool("quiet", false, "no progress output")
+		svcURL  = fs.String("service", os.Getenv("FECD_URL"), "publish through the release service at this URL (fecd) instead of writing the storage ($FECD_URL)")
+		svcTok  = fs.String("token", "", "the release service's token (default $FECD_TOKEN)")
 		dev     = fs.Bool("dev", false, "dev release: version dev, copied with -to-fec straight onto one FEC, not into the web storage")
 		toFEC   = fs.String("to-fec", "", "with -dev: the FEC (host name or ssh alias) to copy the dev release to")
 		client  = fs.String("fec-client", cli.EnvOr("FECDEPLOY_FEC_CLIENT", "fec-boot"), "with -to-fec: the FEC's client command (fec-boot, fec-boot.sh, or a path with flags) ($FECDEPLOY_FEC_CLIENT)")
@@ -194,7 +199,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var res publish.Result
-	if remote {
+	if *svcURL != "" {
+		tok := *svcTok
+		if tok == "" {
+			tok = os.Getenv("FECD_TOKEN")
+		}
+		res, err = publish.ReleaseVia(ctx, publish.Service{URL: *svcURL, Token: tok}, req)
+	} else if remote {
 		remoteSSH.ConfigFile = *sshConf
 		res, err = publish.RemoteRelease(ctx, publish.RemoteRequest{Request: req, SSH: remoteSSH, Dir: remoteDir, Fecctl: *rFecctl})
 	} else {

@@ -133,6 +133,11 @@ func newShow(e *env) cli.Command {
 					for _, w := range v.Warnings {
 						fmt.Fprintf(e.stdout, "warning: %s\n", w)
 					}
+					if info.Persistent {
+						if snaps, err := st.Snapshots(e.ctx, args[0]); err == nil {
+							printSnapshots(e, snaps)
+						}
+					}
 				}
 				return info.IndexError
 			})

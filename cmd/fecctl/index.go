@@ -26,11 +26,11 @@ func newReindex(e *env) cli.Command {
 
 func newVerify(e *env) cli.Command {
 	return cli.Command{
-		Name: "verify", Summary: "Check the storage: stale indexes, dangling links, missing or altered archives, arch mismatches, bad names, unknown files.",
+		Name: "verify", Summary: "Check the storage: stale indexes, dangling links, missing or altered archives, empty version folders, arch mismatches, bad names, unknown files.",
 		Examples: []string{"fecctl verify", "fecctl verify -json", "fecctl verify -clean   # first remove what killed writers left behind"},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
 			asJSON := jsonFlag(fs)
-			clean := fs.Bool("clean", false, "remove temp files of killed writers first")
+			clean := fs.Bool("clean", false, "first remove what killed writers left: temp files, version folders without an archive")
 			return withStorage(fs, func(st *storage.Storage, args []string) error {
 				if err := cli.NArgs(args, 0, 0, "no arguments"); err != nil {
 					return err

@@ -257,3 +257,33 @@ func TestVerifyReportsCollidingVersions(t *testing.T) {
 	assert.Contains(t, out+errs, "version-collision: software/Foo_DU/5.1.0-RC.1: version 5.1.0-RC.1 collides with 5.1.0-rc.1")
 	assert.Contains(t, out+errs, "version-collision: software/Foo_DU/5.1.0-rc.1")
 }
+
+// fecctl verify reports a version folder a killed publish left without its
+// archive; verify -clean removes it (once past the temporary files' grace)
+// and nothing else.
+func TestVerifyCleanRemovesArchivelessVersion(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	base := filepath.Join(t.TempDir(), "ws")
+	t.Setenv("FECDEPLOY_STORAGE", base)
+	code, _, errs := fecctl(t, "init")
+	require.Equal(t, 0, code, errs)
+	archive := filepath.Join(base, "software", "Foo_DU", "1.0.0", "Foo_DU-1.0.0-x86_64.tar.gz")
+	testkit.WriteTree(t, filepath.Dir(archive), map[string]string{
+		filepath.Base(archive): "\x1f\x8b\x08 not really gzip, verify only reads the magic",
+	})
+	code, _, errs = fecctl(t, "verify", "-clean") // writes the sidecar
+	require.Equal(t, 0, code, errs)
+	killed := filepath.Join(base, "software", "Foo_DU", "1.1.0")
+	require.NoError(t, os.Mkdir(killed, 0o755))
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(killed, old, old))
+
+	code, out, errs := fecctl(t, "verify")
+	assert.Equal(t, 6, code, "verify with an archive-less version folder: %s%s", out, errs)
+	assert.Contains(t, out, "empty-version: software/Foo_DU/1.1.0: version folder without an archive")
+	code, out, errs = fecctl(t, "verify", "-clean")
+	assert.Equal(t, 0, code, "%s%s", out, errs)
+	assert.Contains(t, errs, "cleaned software/Foo_DU/1.1.0")
+	assert.NoDirExists(t, killed)
+	assert.FileExists(t, archive)
+}

@@ -36,6 +36,9 @@ type Command struct {
 	// Flags declares the flags on fs and returns the function that runs the
 	// command with the remaining arguments.
 	Flags func(fs *flag.FlagSet) func(args []string) error
+	// Sub, when set, makes this a command group ("fecctl persist add ..."):
+	// the next argument names one of them, dispatched like a command.
+	Sub []Command
 }
 
 // NewFlagSet returns a flag set whose -help prints usage, flags and examples.
@@ -96,6 +99,9 @@ func Dispatch(prog, summary string, cmds []Command, args []string, stderr io.Wri
 	for _, c := range cmds {
 		if c.Name != args[0] {
 			continue
+		}
+		if c.Sub != nil {
+			return Dispatch(prog+" "+c.Name, c.Summary, c.Sub, args[1:], stderr, "")
 		}
 		fs := NewFlagSet(prog, c, stderr)
 		run := c.Flags(fs)

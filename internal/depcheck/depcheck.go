@@ -10,7 +10,7 @@
 //	                              internal/progress
 //	1  formats and rules          archive, version, monitor
 //	2  storage and clients        storage, fec, client
-//	3  writer services            publish, monitor/bootcheck (and persist, the release service)
+//	3  writer services            publish, persist, service, monitor/bootcheck
 //	4  command plumbing           internal/cli
 //	5  command bodies             internal/demo
 //	6  commands                   cmd/...
@@ -104,6 +104,8 @@ var Layers = map[string]int{
 	"fec":                2,
 	"client":             2,
 	"publish":            3,
+	"persist":            3,
+	"service":            3,
 	"monitor/bootcheck":  3,
 	"nfsinit":            4,
 	"internal/cli":       4,

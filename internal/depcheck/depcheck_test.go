@@ -108,7 +108,7 @@ func TestRulesFail(t *testing.T) {
 			"test kits are imported only by tests"},
 		{"a library imports a tool", Package{ImportPath: m("storage"), Imports: []string{m("bench/internal/benchkit")}},
 			"tools are imported only by tools"},
-		{"a package without a layer", Package{ImportPath: m("persist")}, "persist imports -: package has no layer"},
+		{"a package without a layer", Package{ImportPath: m("releaseservice")}, "releaseservice imports -: package has no layer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

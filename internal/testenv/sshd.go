@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,7 +161,14 @@ func (s *SSHD) SSHConfig(t testing.TB, alias string) string {
 // WriteSSHConfig is SSHConfig for programs that are not tests.
 func (s *SSHD) WriteSSHConfig(alias string) (string, error) {
 	p := filepath.Join(s.Dir, "ssh_config-"+alias)
-	return p, os.WriteFile(p, []byte(fmt.Sprintf(`Host %s
+	return p, os.WriteFile(p, []byte(s.HostBlock(alias)), 0o644)
+}
+
+// HostBlock is the ssh_config "Host alias" block for this server (port,
+// key, known_hosts, BatchMode), to put several servers into one file the
+// way users configure ~/.ssh/config.
+func (s *SSHD) HostBlock(alias string) string {
+	return fmt.Sprintf(`Host %s
   HostName 127.0.0.1
   Port %d
   User %s
@@ -170,7 +178,42 @@ func (s *SSHD) WriteSSHConfig(alias string) (string, error) {
   StrictHostKeyChecking yes
   BatchMode yes
   ConnectTimeout 5
-`, alias, s.Port, s.User, s.ClientKey, s.KnownHosts)), 0o644)
+`, alias, s.Port, s.User, s.ClientKey, s.KnownHosts)
+}
+
+// KillSessions kills (SIGKILL) every session sshd has forked so far, the
+// way a FEC that loses power mid-transfer drops its connections; sshd
+// itself keeps listening.
+func (s *SSHD) KillSessions(t testing.TB) int {
+	t.Helper()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	parent := s.cmd.Process.Pid
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("listing /proc: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Run runs a command on the server through the system ssh client and

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -488,168 +487,6 @@ func TestPruneHoldsWhatAnIndexNames(t *testing.T) {
 	require.Len(t, p.Removals(), 1)
 }
 
-func TestSwitch(t *testing.T) {
-	t.Parallel()
-	s := newTestStorage(t)
-	mustAddFEC(t, s, "fec01", "x86_64")
-	mustAddFEC(t, s, "fec02", "x86_64")
-	mustAddFEC(t, s, "fec03", "x86_64")
-	mustAddFEC(t, s, "ppc01", "ppc")
-	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0")
-	mustPublish(t, s, index.KindSoftware, "Bar", "1.0.0", "noarch", blob(index.FormatGzip, 10, 1))
-	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
-	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.0.0"))
-	require.NoError(t, s.Link(ctx, "ppc01", index.KindSoftware, "Bar", "1.0.0"))
-
-	res, err := s.Switch(ctx, "fec01", "Foo_DU", "1.2.0")
-	require.NoError(t, err)
-	assert.Equal(t, "1.0.0>1.2.0", res.From+">"+res.To)
-	assert.True(t, res.Changed)
-	assert.Equal(t, "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", readIndex(t, s, "fec01").Entries[0].Path)
-	raw, err := os.Readlink(filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU"))
-	require.NoError(t, err)
-	assert.Equal(t, "../../../software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", raw, "relative link")
-
-	before := snapshot(t, s.Base())
-	res, err = s.Switch(ctx, "fec01", "Foo_DU", "1.2.0")
-	require.NoError(t, err)
-	assert.False(t, res.Changed, "switching to the same version changes nothing")
-	assert.Equal(t, snapshot(t, s.Base()), before)
-
-	for _, tc := range []struct {
-		what, fec, sw, ver string
-		want               error
-		msg                string
-	}{
-		{"unknown FEC", "fec99", "Foo_DU", "1.1.0", ErrUnknownFEC, "fec99"},
-		{"not linked", "fec03", "Foo_DU", "1.1.0", ErrNotFound, "fec03 does not link software Foo_DU"},
-		{"v prefix", "fec01", "Foo_DU", "v1.1.0", version.ErrInvalid, "drop the leading 'v' → 1.1.0"},
-		{"missing version", "fec01", "Foo_DU", "1.9.0", ErrNotFound, "1.0.0, 1.1.0, 1.2.0"},
-		{"bad FEC name", "../fec01", "Foo_DU", "1.1.0", index.ErrBadName, "starts with"},
-	} {
-		t.Run(tc.what, func(t *testing.T) {
-			_, err := s.Switch(ctx, tc.fec, tc.sw, tc.ver)
-			require.ErrorIs(t, err, tc.want)
-			assert.Contains(t, err.Error(), tc.msg)
-			assert.Equal(t, snapshot(t, s.Base()), before, "nothing may change")
-		})
-	}
-
-	// Fleet-wide: every FEC that links Foo_DU, one reindex; fec03 untouched.
-	all, err := s.SwitchAll(ctx, "Foo_DU", "1.1.0")
-	require.NoError(t, err)
-	require.Len(t, all, 2)
-	assert.Equal(t, "fec01:1.2.0>1.1.0 fec02:1.0.0>1.1.0", all[0].FEC+":"+all[0].From+">"+all[0].To+" "+all[1].FEC+":"+all[1].From+">"+all[1].To)
-	for _, f := range []string{"fec01", "fec02"} {
-		assert.Equal(t, "1.1.0", readIndex(t, s, f).Entries[0].Version, f)
-	}
-	require.Len(t, readIndex(t, s, "fec03").Entries, 0)
-
-	// One FEC that cannot take the version: nothing changes.
-	require.NoError(t, s.Link(ctx, "ppc01", index.KindSoftware, "Bar", "1.0.0"))
-	mustPublish(t, s, index.KindSoftware, "Bar", "2.0.0", "x86_64", blob(index.FormatGzip, 10, 2))
-	require.NoError(t, s.Link(ctx, "fec03", index.KindSoftware, "Bar", "1.0.0"))
-	before = snapshot(t, s.Base())
-	_, err = s.SwitchAll(ctx, "Bar", "2.0.0")
-	require.ErrorIs(t, err, ErrArchMismatch)
-	assert.Contains(t, err.Error(), "nothing changed")
-	assert.Equal(t, snapshot(t, s.Base()), before)
-	_, err = s.SwitchAll(ctx, "Nope", "1.0.0")
-	require.ErrorIs(t, err, ErrNotFound)
-
-	// The links and switches are in the link log, for the grace period.
-	log, err := s.readLinkLog()
-	require.NoError(t, err)
-	var lines []string
-	for _, c := range log {
-		lines = append(lines, c.fec+":"+c.software+":"+c.fromVersion+">"+c.toVer)
-	}
-	assert.Equal(t, []string{"fec01:Foo_DU:>1.0.0", "fec02:Foo_DU:>1.0.0", "ppc01:Bar:>1.0.0",
-		"fec01:Foo_DU:1.0.0>1.2.0", "fec01:Foo_DU:1.2.0>1.1.0", "fec02:Foo_DU:1.0.0>1.1.0", "fec03:Bar:>1.0.0"}, lines)
-}
-
-func TestRollback(t *testing.T) {
-	t.Parallel()
-	s := newTestStorage(t)
-	mustAddFEC(t, s, "fec01", "x86_64")
-	mustAddFEC(t, s, "ppc01", "ppc", "gzip")
-	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0-rc.1", "1.2.0", "1.3.0-rc.1", "dev")
-	mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.0.0", "ppc", blob(index.FormatGzip, 10, 1))
-	mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.2.0", "ppc", blob(index.FormatGzip, 10, 2))
-	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "dev"))
-	require.NoError(t, s.Link(ctx, "ppc01", index.KindSoftware, "Foo_DU", "1.2.0"))
-
-	steps := []string{"1.2.0", "1.1.0", "1.0.0"} // from dev: the newest productive, then older, skipping prereleases
-	for _, want := range steps {
-		res, err := s.Rollback(ctx, "fec01", "Foo_DU")
-		require.NoError(t, err, fmt.Sprint("rollback to ", want))
-		assert.Equal(t, want, res.To)
-		assert.Equal(t, want, readIndex(t, s, "fec01").Entries[0].Version)
-	}
-	before := snapshot(t, s.Base())
-	_, err := s.Rollback(ctx, "fec01", "Foo_DU")
-	require.ErrorIs(t, err, ErrNoRollback)
-	assert.Contains(t, err.Error(), "runs Foo_DU 1.0.0")
-	assert.Equal(t, snapshot(t, s.Base()), before)
-
-	// ppc01 skips 1.1.0, which has no ppc build.
-	res, err := s.Rollback(ctx, "ppc01", "Foo_DU")
-	require.NoError(t, err)
-	assert.Equal(t, "1.2.0>1.0.0", res.From+">"+res.To)
-
-	_, err = s.Rollback(ctx, "fec01", "Bar")
-	require.ErrorIs(t, err, ErrNotFound)
-	_, err = s.Rollback(ctx, "fec77", "Foo_DU")
-	require.ErrorIs(t, err, ErrUnknownFEC)
-}
-
-func TestUses(t *testing.T) {
-	t.Parallel()
-	s := newTestStorage(t)
-	for _, f := range []string{"fec01", "fec02", "fec03"} {
-		mustAddFEC(t, s, f, "x86_64")
-	}
-	publishOld(t, s, "Foo_DU", "1.0.0", "1.10.0", "1.2.0")
-	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.2.0"))
-	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.10.0"))
-	require.NoError(t, s.Link(ctx, "fec03", index.KindSoftware, "Foo_DU", "1.2.0"))
-	uses, err := s.Uses(ctx, index.KindSoftware, "Foo_DU", "")
-	require.NoError(t, err)
-	var got []string
-	for _, u := range uses {
-		got = append(got, u.FEC+"@"+u.Version)
-	}
-	assert.Equal(t, []string{"fec02@1.10.0", "fec01@1.2.0", "fec03@1.2.0"}, got, "newest version first, by semver")
-	uses, err = s.Uses(ctx, index.KindSoftware, "Foo_DU", "1.2.0")
-	require.NoError(t, err)
-	require.Len(t, uses, 2)
-	uses, err = s.Uses(ctx, index.KindSoftware, "Foo_DU", "1.0.0")
-	require.NoError(t, err)
-	require.Len(t, uses, 0)
-	_, err = s.Uses(ctx, index.KindSoftware, "Foo DU", "")
-	require.ErrorIs(t, err, index.ErrBadName)
-}
-
-func TestLinkLogCompaction(t *testing.T) {
-	t.Parallel()
-	s := newTestStorage(t)
-	old := time.Now().Add(-30 * 24 * time.Hour)
-	require.NoError(t, s.logLinkChanges([]linkChange{
-		{t: old, fec: "fec01", software: "A", fromVersion: "1.0.0", toVer: "1.1.0"},
-		{t: time.Now(), fec: "fec01", software: "A", fromVersion: "1.1.0", toVer: ""},
-	}))
-	// A malformed line is skipped, never fatal.
-	f, err := os.OpenFile(filepath.Join(s.Base(), LinkLogName), os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	_, _ = f.WriteString("garbage\n")
-	f.Close()
-	require.NoError(t, s.compactLinkLog(time.Now(), 7*24*time.Hour))
-	log, err := s.readLinkLog()
-	require.NoError(t, err)
-	assert.False(t, len(log) != 1 || log[0].fromVersion != "1.1.0" || log[0].toVer != "", "after compaction: %+v", log)
-	assert.False(t, errors.Is(err, os.ErrNotExist), "log vanished")
-}
-
 // BenchmarkPlanPrune measures PlanPrune on a tree built by hand (no INDEX
 // files): fecs FECs each linking every one of sw software, 10 versions each.
 // The cost is dominated by resolving every link by path (Links).
@@ -723,4 +560,103 @@ func TestPruneHoldsVersionWithTempFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:keep:held", decisions(p))
 	assert.Contains(t, p.Software[0].Versions[3].Text, "a publish in progress")
+}
+
+// A publish killed before its archive was renamed into place leaves a
+// version folder without an archive (empty once fecctl verify -clean has
+// removed the temporary file). It is no version: retention does not count
+// it among the newest, so the real rollback target is kept.
+func TestPruneIgnoresArchivelessVersion(t *testing.T) {
+	t.Parallel()
+	s := newTestStorage(t)
+	mustAddFEC(t, s, "fec01", "x86_64")
+	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0")
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "A", "1.3.0"))
+	for _, v := range []string{"1.4.0", "1.5.0"} { // killed publishes, cleaned
+		require.NoError(t, os.Mkdir(filepath.Join(s.Base(), SoftwareDir, "A", v), 0o755))
+		backdate(t, s, "A", v)
+	}
+	// One still holding the killed publisher's temporary file.
+	dir := filepath.Join(s.Base(), SoftwareDir, "A", "1.6.0")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, tmpPrefix+"A-1.6.0-x86_64.tar.zst-1"), []byte("part"), 0o644))
+	backdate(t, s, "A", "1.6.0")
+	later := time.Now().Add(48 * time.Hour)
+
+	p, err := s.PlanPrune(ctx, "A", version.Policy{}, later)
+	require.NoError(t, err)
+	assert.Equal(t, "1.3.0:keep:linked 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:remove:superseded", decisions(p))
+	var warned []string
+	for _, w := range p.Warnings {
+		warned = append(warned, w.Text)
+	}
+	assert.Contains(t, strings.Join(warned, "\n"), "software/A/1.4.0 holds no archive")
+
+	rep, err := s.Prune(ctx, p)
+	require.NoError(t, err)
+	require.Len(t, rep.Removed, 1)
+	assert.Equal(t, "1.0.0", rep.Removed[0].Version)
+	assert.Equal(t, "1.1.0 1.2.0 1.3.0 1.4.0 1.5.0 1.6.0", versionsOnDisk(t, s, "A"),
+		"the rollback targets stay; prune leaves the archive-less folders to fecctl verify -clean")
+	vs, err := s.Versions(ctx, index.KindSoftware, "A")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"1.1.0", "1.2.0", "1.3.0"}, vs, "an archive-less folder is not listed as a version")
+}
+
+// A FEC link that is absolute and reaches the storage through another path
+// (a symlinked alias of the base, or of a folder in it, as an operator's
+// ln -s /srv/alias/... makes) uses its version like any other link: prune
+// keeps it, Uses and Verify see it, and nginx still serves the archive
+// after the prune.
+func TestPruneKeepsVersionLinkedThroughAlias(t *testing.T) {
+	t.Parallel()
+	s := newTestStorage(t)
+	for _, f := range []string{"fec01", "fec02", "fec03"} {
+		mustAddFEC(t, s, f, "x86_64")
+	}
+	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0")
+	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "A", "1.5.0"))
+	aliases := t.TempDir()
+	require.NoError(t, os.Symlink(s.Base(), filepath.Join(aliases, "base")))
+	require.NoError(t, os.Symlink(filepath.Join(s.Base(), SoftwareDir), filepath.Join(aliases, "sw")))
+	handLink := func(fec, target string) {
+		link := filepath.Join(s.Base(), "fecs", fec, "software/A")
+		require.NoError(t, os.MkdirAll(filepath.Dir(link), 0o755))
+		require.NoError(t, os.Symlink(target, link))
+		lbackdate(t, link, longAgo)
+	}
+	handLink("fec01", filepath.Join(aliases, "base/software/A/1.0.0/A-1.0.0-x86_64.tar.zst"))
+	handLink("fec03", filepath.Join(aliases, "sw/A/1.1.0/A-1.1.0-x86_64.tar.zst"))
+	require.NoError(t, s.Reindex(ctx))
+
+	for v, fec := range map[string]string{"1.0.0": "fec01", "1.1.0": "fec03"} {
+		uses, err := s.Uses(ctx, index.KindSoftware, "A", v)
+		require.NoError(t, err)
+		require.Len(t, uses, 1, "the alias link is a use of %s", v)
+		assert.Equal(t, fec, uses[0].FEC)
+		assert.Equal(t, "software/A/"+v+"/A-"+v+"-x86_64.tar.zst", uses[0].Target)
+	}
+	r, err := s.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []Problem{}, r.Problems)
+
+	p, err := s.PlanPrune(ctx, "A", version.Policy{}, time.Now().Add(48*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, "1.5.0:keep:linked 1.4.0:keep:newest 1.3.0:keep:newest 1.2.0:remove:superseded "+
+		"1.1.0:keep:linked 1.0.0:keep:linked", decisions(p))
+	_, err = s.Prune(ctx, p)
+	require.NoError(t, err)
+	assert.Equal(t, "1.0.0 1.1.0 1.3.0 1.4.0 1.5.0", versionsOnDisk(t, s, "A"))
+
+	n := testenv.StartNginx(t, s.Base(), testenv.NginxOptions{})
+	for _, fec := range []string{"fec01", "fec03"} {
+		code, data := n.Get(t, "fecs/"+fec+"/INDEX")
+		require.Equal(t, 200, code)
+		ix, err := index.ParseBytes(data)
+		require.NoError(t, err)
+		require.Len(t, ix.Entries, 1)
+		code, body := n.Get(t, ix.Entries[0].Path)
+		assert.Equal(t, 200, code, "GET %s after the prune", ix.Entries[0].Path)
+		assert.Equal(t, ix.Entries[0].SHA256, sum(body))
+	}
 }
