@@ -192,6 +192,9 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 		switch {
 		case errors.As(err, &he) && he.StatusCode == 404:
 			sig = nil // unsigned: VerifySignature says so
+		case errors.Is(err, errTooLarge):
+			// An ed25519 signature is 64 bytes: this is no signature.
+			return nil, digest, fmt.Errorf("%w: INDEX of FEC %q refused: %w: %v", ErrVerify, cfg.FEC, index.ErrBadSignature, err)
 		case err != nil:
 			return nil, digest, fmt.Errorf("%w: fetching the INDEX signature: %v", ErrUnreachable, err)
 		}

@@ -53,7 +53,7 @@ type EntryStatus struct {
 type ScriptStatus struct {
 	Name       string   `json:"name"`
 	Action     string   `json:"action"`    // ran, failed, dry-run
-	ExitCode   int      `json:"exit_code"` // 124 timed out, 126 not executable, -1 not run
+	ExitCode   int      `json:"exit_code"` // 124 timed out, 126 not executable, 127 interpreter not found, -1 not run
 	DurationMS int64    `json:"duration_ms"`
 	Error      string   `json:"error,omitempty"`
 	Output     []string `json:"output,omitempty"` // the last lines it printed
