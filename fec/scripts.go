@@ -29,7 +29,7 @@ const (
 	// ScriptNotFound: the interpreter the #! line names does not exist (the
 	// shell's code for a command not found).
 	ScriptNotFound = 127
-	ScriptNotRun        = -1
+	ScriptNotRun   = -1
 )
 
 const outputTail = 20
