@@ -1313,7 +1313,18 @@ if [ "$COMMAND" = boot ]; then
 			_t0=$MS
 			# Like execve: a script needs a #! line (ash would run it anyway).
 			case $(od -An -tx1 -N4 "$STATE/scripts/$n" | tr -d ' \n') in
-			2321* | 7f454c46) ;;
+			2321*)
+				# Like execve: a missing interpreter is 127 (both clients).
+				read -r _interp _rest <"$STATE/scripts/$n"
+				_interp=${_interp#??}
+				[ -n "$_interp" ] || _interp=${_rest%% *}
+				if [ -n "$_interp" ] && [ ! -x "$_interp" ]; then
+					_why="cannot execute: interpreter not found (the #! line names a program this FEC does not have)"
+					fail 6 "init $n: $_why"
+					add_script "$n" failed 127 0 "$_why" ""
+					continue
+				fi ;;
+			7f454c46) ;;
 			*)
 				fail 6 "init $n: cannot execute: exec format error (no #! line?)"
 				add_script "$n" failed 126 0 "cannot execute: exec format error (no #! line?)" ""

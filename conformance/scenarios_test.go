@@ -108,6 +108,9 @@ func TestConformance(t *testing.T) {
 		{name: "script-no-shebang", want: []int{6}, steps: []func(*testing.T, *Storage, string){
 			steps(initScript("10-noshebang", "exit 0\n")),
 		}},
+		{name: "script-no-interpreter", want: []int{6}, steps: []func(*testing.T, *Storage, string){
+			steps(initScript("10-nointerp", "#!/nonexistent/bin/sh\nexit 0\n"), initScript("20-env", envScript)),
+		}},
 		{name: "script-hangs", want: []int{6}, steps: []func(*testing.T, *Storage, string){
 			// the daemon it started dies with it (process group), 20-after still runs
 			steps(initScript("10-hang", "#!/bin/sh\nsleep 30 &\necho started\nsleep 30\n"),
