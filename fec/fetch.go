@@ -81,6 +81,7 @@ func newFetcher(cfg Config) (*fetcher, error) {
 			ForceAttemptHTTP2:     true,
 		}}
 	}
+	hc = withRedirectPolicy(hc, cfg.AllowHTTPRedirect)
 	rc := &retryablehttp.Client{
 		HTTPClient:   hc,
 		Logger:       nil, // it would log URLs; we log redacted ones ourselves
@@ -100,6 +101,34 @@ func newFetcher(cfg Config) (*fetcher, error) {
 	return &fetcher{rc: rc, idle: cfg.IdleTimeout, resumes: cfg.Retries, log: log}, nil
 }
 
+// errHTTPRedirect: an https request was redirected to http.
+var errHTTPRedirect = errors.New("redirected from https to plain http: refused (fix the server's redirect, or set allow_http_redirect if this is intended)")
+
+// withRedirectPolicy returns a copy of hc that refuses a redirect from https
+// to http unless allowed, and otherwise keeps hc's own policy (Go's
+// default: at most 10 redirects).
+func withRedirectPolicy(hc *http.Client, allowHTTP bool) *http.Client {
+	c := *hc
+	prev := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !allowHTTP && req.URL.Scheme == "http" {
+			for _, v := range via {
+				if v.URL.Scheme == "https" {
+					return fmt.Errorf("%w: %s", errHTTPRedirect, redact(req.URL))
+				}
+			}
+		}
+		if prev != nil {
+			return prev(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
 // checkRetry retries connection errors, 408, 429 and 5xx except 501; never
 // 403 or 404 (an unknown FEC must fail fast) and never once ctx is done.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
@@ -107,8 +136,8 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		return false, ctx.Err()
 	}
 	if err != nil {
-		if isCertError(err) {
-			return false, err // a certificate problem does not heal by retrying
+		if isCertError(err) || errors.Is(err, errHTTPRedirect) {
+			return false, err // a certificate problem or a refused redirect does not heal by retrying
 		}
 		return true, nil
 	}

@@ -34,6 +34,13 @@ type Status struct {
 	Scripts     []ScriptStatus `json:"scripts"`
 	ExitCode    int            `json:"exit_code"`
 	Error       string         `json:"error,omitempty"`
+	// Repairs: broken local state found at the start and what was done
+	// (a corrupt install record removed, a leftover staging directory of
+	// an interrupted run removed, an invalid status file replaced).
+	Repairs []string `json:"repairs,omitempty"`
+	// Removed: version directories removed after the install phase
+	// (software that left the INDEX, versions before the previous one).
+	Removed []string `json:"removed,omitempty"`
 }
 
 // EntryStatus is one archive of the INDEX.
@@ -128,6 +135,12 @@ func (s *Status) WriteSummary(w io.Writer) error {
 			fmt.Fprintf(&b, "  %s", sc.Error)
 		}
 		b.WriteByte('\n')
+	}
+	for _, r := range s.Repairs {
+		fmt.Fprintf(&b, "  repaired  %s\n", r)
+	}
+	for _, r := range s.Removed {
+		fmt.Fprintf(&b, "  removed   %s\n", r)
 	}
 	in, sk, fa := s.Counts()
 	sf := 0
