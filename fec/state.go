@@ -409,4 +409,3 @@ func (s *session) removeVersionDir(d string, keep map[string]bool) error {
 	}
 	return nil
 }
-
