@@ -394,7 +394,7 @@ func (s *session) commitEntry(ctx context.Context, staged *archive.Staged, e ind
 	}
 	vd := ""
 	if e.Kind == index.KindSoftware {
-		vd = versionDir(staged.Prefix(), e.Version, s.cfg.AllowedRoots)
+		vd = versionDir(staged.Prefix(), e.Name, e.Version, s.cfg.AllowedRoots)
 	}
 	var err error
 	switch {

@@ -189,11 +189,12 @@ func (s *session) checkState() error {
 	return nil
 }
 
-// versionDir is the version directory of a software archive whose own
+// versionDir is the version directory of software name whose archive's own
 // directory is prefix: prefix cut after its last component equal to the
-// version (opt/fesa/Foo/1.2.0 of opt/fesa/Foo/1.2.0/bin), when that lies
+// version, when a component before that is the software's name
+// (opt/fesa/Foo/1.2.0 of opt/fesa/Foo/1.2.0/bin for Foo 1.2.0), it lies
 // below an allowed root and its name is plain. "" otherwise.
-func versionDir(prefix, version string, allowed []string) string {
+func versionDir(prefix, name, version string, allowed []string) string {
 	if prefix == "" || version == "" {
 		return ""
 	}
@@ -201,13 +202,28 @@ func versionDir(prefix, version string, allowed []string) string {
 	for i := len(comps) - 1; i >= 0; i-- {
 		if comps[i] == version {
 			d := strings.Join(comps[:i+1], "/")
-			if below(d, allowed) && plainPath(d) {
+			if isVersionDir(d, name, allowed) {
 				return d
 			}
 			return ""
 		}
 	}
 	return ""
+}
+
+// isVersionDir: d lies below an allowed root, is plain, and has a
+// component equal to the software's name before its last one.
+func isVersionDir(d, name string, allowed []string) bool {
+	if !below(d, allowed) || !plainPath(d) {
+		return false
+	}
+	comps := strings.Split(d, "/")
+	for _, c := range comps[:len(comps)-1] {
+		if c == name {
+			return true
+		}
+	}
+	return false
 }
 
 // below: d lies strictly below one of the allowed roots.
@@ -328,7 +344,7 @@ func (s *session) prune(ix *index.Index) []string {
 	for _, p := range plans {
 		var left []string
 		for _, d := range p.drop {
-			if err := s.removeVersionDir(d, keep); err != nil {
+			if err := s.removeVersionDir(p.name, d, keep); err != nil {
 				cfg.Logger.Warn("cannot remove an old version", "software", p.name, "dir", d, "error", err.Error())
 				left = append(left, d)
 				continue
@@ -366,10 +382,10 @@ func (s *session) prune(ix *index.Index) []string {
 // an allowed root, be a directory (not a symlink) and hold no kept version;
 // it is first renamed into a staging name (so it disappears at once and a
 // kill leaves a leftover that the next run removes), then deleted.
-func (s *session) removeVersionDir(d string, keep map[string]bool) error {
+func (s *session) removeVersionDir(name, d string, keep map[string]bool) error {
 	cfg := s.cfg
-	if !below(d, cfg.AllowedRoots) {
-		return fmt.Errorf("%s is not below the allowed roots %v: left alone", d, cfg.AllowedRoots)
+	if !isVersionDir(d, name, cfg.AllowedRoots) {
+		return fmt.Errorf("%s is no version directory of %s below the allowed roots %v: left alone", d, name, cfg.AllowedRoots)
 	}
 	for k := range keep {
 		if strings.HasPrefix(k+"/", d+"/") || strings.HasPrefix(d+"/", k+"/") {
