@@ -10,6 +10,7 @@
 package fec
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -212,6 +213,14 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
+	// A reindex replaces INDEX and INDEX.sig one after the other: a FEC
+	// that fetched between the two renames holds a pair that does not
+	// match, and a FEC whose INDEX is rewritten several times a second can
+	// meet that again and again. A pair that does not verify is fetched
+	// again, with backoff, until the deadline; only the same pair refused
+	// for pairSettle (no writer leaves a gap that long) is final.
+	var prevData, prevSig []byte
+	var settled time.Time
 	for attempt := 0; len(cfg.PublicKeys) > 0; attempt++ {
 		su := s.base.JoinPath(index.SigURLPath(cfg.FEC))
 		sig, err := f.getSmall(ctx, su, 1024)
@@ -231,19 +240,27 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 		if verr == nil {
 			break
 		}
-		// A reindex replaces INDEX and INDEX.sig one after the other: a FEC
-		// that fetched between the two renames holds a pair that does not
-		// match. Fetch both again (twice at most) before refusing.
-		if attempt >= sigRefetches || ctx.Err() != nil {
+		now := time.Now()
+		if attempt == 0 || !bytes.Equal(data, prevData) || !bytes.Equal(sig, prevSig) {
+			settled = now // a new pair: the writer may be under way
+		}
+		prevData, prevSig = data, sig
+		if now.Sub(settled) >= pairSettle(cfg) || ctx.Err() != nil {
 			return nil, digest, fmt.Errorf("%w: INDEX of FEC %q from %s refused: %w", ErrVerify, cfg.FEC, redact(u), verr)
 		}
-		cfg.Logger.Warn("INDEX signature does not verify; fetching INDEX and signature again (a reindex may be under way)",
-			"url", redact(u), "attempt", attempt+1, "error", verr.Error())
+		if attempt == 0 {
+			cfg.Logger.Warn("INDEX signature does not verify; fetching INDEX and signature again (a reindex may be under way)",
+				"url", redact(u), "error", verr.Error())
+		}
+		wait := backoff(0)(cfg.RetryWaitMin, min(cfg.RetryWaitMax, time.Second), attempt, nil)
 		select {
 		case <-ctx.Done():
-		case <-time.After(cfg.RetryWaitMin):
+		case <-time.After(wait):
 		}
 		if data, err = f.getSmall(ctx, u, index.MaxSize); err != nil {
+			if ctx.Err() != nil {
+				return nil, digest, fmt.Errorf("%w: INDEX of FEC %q from %s refused: %w", ErrVerify, cfg.FEC, redact(u), verr)
+			}
 			return nil, digest, fmt.Errorf("%w: fetching the INDEX of FEC %q again: %w", ErrUnreachable, cfg.FEC, err)
 		}
 		sum = sha256.Sum256(data)
@@ -259,9 +276,12 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	return ix, digest, nil
 }
 
-// sigRefetches is how often INDEX and INDEX.sig are fetched again when they
-// do not match, before the INDEX is refused.
-const sigRefetches = 2
+// pairSettle is how long the same INDEX and INDEX.sig must keep failing
+// verification before the INDEX is refused: twice retry_wait_max, between
+// 1 s and 10 s. A writer renames the two files milliseconds apart.
+func pairSettle(cfg Config) time.Duration {
+	return min(max(2*cfg.RetryWaitMax, time.Second), 10*time.Second)
+}
 
 // indexRetryable: network errors, 408, 429 and 5xx (but 501) are worth
 // another round; 403, 404 and an oversized INDEX are not.
