@@ -106,6 +106,7 @@ func (s *session) readRecord(k index.Kind, name string) (record, bool) {
 	}
 	if !fi.Mode().IsRegular() {
 		if s.cfg.DryRun {
+			s.repair("install record %s is a %s, not a file: a boot would remove it and install %s %s again", p, kindOf(fi.Mode()), k, name)
 			return record{}, false
 		}
 		if err := archive.RemoveTree(p); err != nil {
@@ -122,9 +123,11 @@ func (s *session) readRecord(k index.Kind, name string) (record, bool) {
 	}
 	r, ok := parseRecord(data)
 	if !ok {
-		if !s.cfg.DryRun {
-			os.Remove(p)
+		if s.cfg.DryRun {
+			s.repair("install record %s is corrupt or truncated (%d bytes): a boot would remove it and install %s %s again", p, len(data), k, name)
+			return record{}, false
 		}
+		os.Remove(p)
 		s.repair("install record %s is corrupt or truncated (%d bytes): removed; %s %s is installed again", p, len(data), k, name)
 		return record{}, false
 	}
