@@ -146,12 +146,6 @@ func kindOf(m fs.FileMode) string {
 	return "special file"
 }
 
-// installedSHA returns the sha256 recorded for an entry, or "".
-func (s *session) installedSHA(k index.Kind, name string) string {
-	r, _ := s.readRecord(k, name)
-	return r.SHA256
-}
-
 func (s *session) writeRecord(k index.Kind, name string, r record) error {
 	return writeFileAtomic(s.statePath(k, name), []byte(r.line()), 0o644)
 }
