@@ -77,15 +77,6 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 	if err != nil {
 		return res, err
 	}
-	// 1.2.3 next to v1.2.3 or 01.2.3 would confuse every operator and the
-	// retention order: refuse a name that collides after coercion.
-	existing, err := st.Versions(req.Kind, req.Name)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) { // the first release of a software
-		return res, err
-	}
-	if err := version.CheckCollision(req.Version, existing); err != nil {
-		return res, err
-	}
 	if req.Format == "" {
 		req.Format = index.FormatZstd
 	}
@@ -105,7 +96,7 @@ func Release(ctx context.Context, st *storage.Storage, req Request) (Result, err
 		packDone <- err
 	}()
 	pub, err := st.Publish(ctx, storage.PublishRequest{
-		Kind: req.Kind, Name: req.Name, Version: req.Version, Arch: req.Arch,
+		Kind: req.Kind, Name: req.Name, Version: v, Arch: req.Arch,
 		Body: pr, Force: req.Force, Logger: logger,
 	})
 	pr.CloseWithError(io.ErrClosedPipe) // unblock the packer if Publish gave up early

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/version"
+	"github.com/stretchr/testify/require"
 )
 
 // The BenchmarkReindex fixture: 1,000 FECs with 50 links each into 100
@@ -22,13 +24,11 @@ const (
 // benchFixture builds the storage in dir.
 func benchFixture(b *testing.B, benchDir string) *Storage {
 	s, err := Init(benchDir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	for sw := 0; sw < benchSoftware; sw++ {
 		for v := 0; v < benchVersions; v++ {
-			name, version := fmt.Sprintf("Soft%03d_DU", sw), fmt.Sprintf("1.%d.0", v)
-			if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: version, Arch: "x86_64",
+			name, ver := fmt.Sprintf("Soft%03d_DU", sw), fmt.Sprintf("1.%d.0", v)
+			if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse(ver), Arch: "x86_64",
 				Body: bytes.NewReader(blob(index.FormatZstd, 512, int64(sw*10+v)))}); err != nil {
 				b.Fatal(err)
 			}
@@ -38,19 +38,13 @@ func benchFixture(b *testing.B, benchDir string) *Storage {
 	c, _ := FECConfig{Arch: "x86_64"}.normalize()
 	for f := 0; f < benchFECs; f++ {
 		dir := filepath.Join(benchDir, FECsDir, fmt.Sprintf("fec%04d", f))
-		if err := os.MkdirAll(filepath.Join(dir, SoftwareDir), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, FECConfName), c.marshal(), 0o644); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, os.MkdirAll(filepath.Join(dir, SoftwareDir), 0o755))
+		require.NoError(b, os.WriteFile(filepath.Join(dir, FECConfName), c.marshal(), 0o644))
 		for l := 0; l < benchLinks; l++ {
 			name := fmt.Sprintf("Soft%03d_DU", (f+l*7)%benchSoftware)
 			v := (f + l) % benchVersions
 			target := fmt.Sprintf("../../../software/%s/1.%d.0/%s-1.%d.0-x86_64.tar.zst", name, v, name, v)
-			if err := os.Symlink(target, filepath.Join(dir, SoftwareDir, name)); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, os.Symlink(target, filepath.Join(dir, SoftwareDir, name)))
 		}
 	}
 	return s
@@ -64,10 +58,8 @@ func benchFixture(b *testing.B, benchDir string) *Storage {
 func BenchmarkReindex(b *testing.B) {
 	dir := b.TempDir()
 	s := benchFixture(b, dir)
-	fecs, err := s.FECs()
-	if err != nil || len(fecs) != benchFECs {
-		b.Fatalf("%d FECs: %v", len(fecs), err)
-	}
+	fecs, err := s.FECs(ctx)
+	require.False(b, err != nil || len(fecs) != benchFECs, "%d FECs: %v", len(fecs), err)
 	b.Run(fmt.Sprintf("%dx%d", benchFECs, benchLinks), func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
@@ -75,29 +67,21 @@ func BenchmarkReindex(b *testing.B) {
 				os.Remove(filepath.Join(dir, FECsDir, fec, index.FileName))
 			}
 			b.StartTimer()
-			if err := s.Reindex(ctx); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, s.Reindex(ctx))
 		}
 	})
-	ix, err := s.BuildIndex("fec0001")
-	if err != nil || len(ix.Entries) != benchLinks {
-		b.Fatalf("fixture: %d entries, %v", len(ix.Entries), err)
-	}
+	ix, err := s.BuildIndex(ctx, "fec0001")
+	require.False(b, err != nil || len(ix.Entries) != benchLinks, "fixture: %d entries, %v", len(ix.Entries), err)
 }
 
 // BenchmarkReindexUnchanged: the same storage when nothing changed: every
 // INDEX is built and compared, none written.
 func BenchmarkReindexUnchanged(b *testing.B) {
 	s := benchFixture(b, b.TempDir())
-	if err := s.Reindex(ctx); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, s.Reindex(ctx))
 	b.Run(fmt.Sprintf("%dx%d", benchFECs, benchLinks), func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if err := s.Reindex(ctx); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, s.Reindex(ctx))
 		}
 	})
 }

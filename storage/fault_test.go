@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +16,9 @@ import (
 
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/version"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // mount runs mount(8) and unmounts in Cleanup. Not permitted (not root, a
@@ -27,9 +29,7 @@ func mount(t *testing.T, args ...string) {
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
 		msg := fmt.Sprintf("mount %s: %v: %s", strings.Join(args, " "), err, out)
-		if testenv.InCI() {
-			t.Fatalf("CI=true: %s", msg)
-		}
+		require.False(t, testenv.InCI(), "CI=true: %s", msg)
 		t.Skip(msg)
 	}
 	if args[0] == "-o" && strings.HasPrefix(args[1], "remount") {
@@ -48,9 +48,7 @@ func mount(t *testing.T, args ...string) {
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if testenv.InCI() {
-			t.Fatal("CI=true: this test needs root (mount)")
-		}
+		require.False(t, testenv.InCI(), "CI=true: this test needs root (mount)")
 		t.Skip("needs root to mount")
 	}
 }
@@ -58,11 +56,12 @@ func requireRoot(t *testing.T) {
 // TestReadOnlyStorage: every mutating call on a storage that cannot be
 // written fails with the OS error, and nothing changes.
 func TestReadOnlyStorage(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", blob(index.FormatZstd, 100, 1))
 	mustPublish(t, s, index.KindSoftware, "Foo", "2.0.0", "x86_64", blob(index.FormatZstd, 100, 2))
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	before := snapshot(t, s.Base())
 
 	var ro *Storage
@@ -74,60 +73,61 @@ func TestReadOnlyStorage(t *testing.T) {
 		mount(t, "-o", "remount,bind,ro", view)
 		var err error
 		ro, err = Open(view)
-		must(t, err)
+		require.NoError(t, err)
 		wantErrno = syscall.EROFS
 	} else {
 		for _, d := range []string{"", "software", "software/Foo", "fecs", "fecs/fec01", "fecs/fec01/software"} {
 			p := filepath.Join(s.Base(), d)
-			must(t, os.Chmod(p, 0o555))
+			require.NoError(t, os.Chmod(p, 0o555))
 			t.Cleanup(func() { os.Chmod(p, 0o755) })
 		}
 		ro = s
 		wantErrno = syscall.EACCES
 	}
-	_, err := ro.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "3.0.0", Arch: "x86_64", Body: bytes.NewReader(blob(index.FormatZstd, 100, 3))})
-	wantErr(t, err, wantErrno, "publish")
-	wantErr(t, ro.Link(ctx, "fec01", index.KindSoftware, "Foo", "2.0.0"), wantErrno, "link")
-	wantErr(t, ro.AddFEC(ctx, "fec02", FECConfig{Arch: "x86_64"}), wantErrno, "add FEC")
-	eq(t, snapshot(t, s.Base()), before, "a refused write changed the storage")
+	_, err := ro.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("3.0.0"), Arch: "x86_64", Body: bytes.NewReader(blob(index.FormatZstd, 100, 3))})
+	require.ErrorIs(t, err, wantErrno, "publish")
+	require.ErrorIs(t, ro.Link(ctx, "fec01", index.KindSoftware, "Foo", "2.0.0"), wantErrno, "link")
+	require.ErrorIs(t, ro.AddFEC(ctx, "fec02", FECConfig{Arch: "x86_64"}), wantErrno, "add FEC")
+	assert.Equal(t, before, snapshot(t, s.Base()), "a refused write changed the storage")
 }
 
 // TestDiskFull: a publish that runs out of space fails with ENOSPC, leaves
 // no partial file under the final name and no temp file, and the INDEX is
 // unchanged.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	dir := t.TempDir()
 	mount(t, "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir)
 	s, err := Init(dir)
-	must(t, err)
+	require.NoError(t, err)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", blob(index.FormatZstd, 10<<10, 1))
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	before := snapshot(t, dir)
 
-	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "2.0.0", Arch: "x86_64",
+	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("2.0.0"), Arch: "x86_64",
 		Body: bytes.NewReader(blob(index.FormatZstd, 1<<20, 2))})
-	wantErr(t, err, syscall.ENOSPC)
-	contains(t, err.Error(), "nothing was published")
-	contains(t, err.Error(), "Foo 2.0.0")
-	eq(t, len(tempFiles(t, dir)), 0, "temp file left")
-	eq(t, snapshot(t, dir), before, "a failed publish changed the storage")
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	assert.Contains(t, err.Error(), "nothing was published")
+	assert.Contains(t, err.Error(), "Foo 2.0.0")
+	require.Len(t, tempFiles(t, dir), 0, "temp file left")
+	assert.Equal(t, before, snapshot(t, dir), "a failed publish changed the storage")
 	_, err = os.Stat(filepath.Join(dir, "software/Foo/2.0.0"))
-	truth(t, errors.Is(err, os.ErrNotExist), "the version folder created for the failed publish is still there")
+	assert.ErrorIs(t, err, os.ErrNotExist, "the version folder created for the failed publish is still there")
 
 	// The dev version, replaced in place, keeps its old bytes when the new ones do not fit.
 	old := blob(index.FormatZstd, 10<<10, 3)
 	mustPublish(t, s, index.KindSoftware, "Foo", "dev", "x86_64", old)
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "dev"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "dev"))
 	before = snapshot(t, dir)
-	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "dev", Arch: "x86_64",
+	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("dev"), Arch: "x86_64",
 		Body: bytes.NewReader(blob(index.FormatZstd, 1<<20, 4))})
-	wantErr(t, err, syscall.ENOSPC)
-	eq(t, snapshot(t, dir), before)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	assert.Equal(t, before, snapshot(t, dir))
 	r, err := s.Verify(ctx)
-	must(t, err)
-	eq(t, r.Problems, []Problem{})
+	require.NoError(t, err)
+	assert.Equal(t, []Problem{}, r.Problems)
 }
 
 // The helper process: TestHelperPublisher is run by the tests below as a
@@ -161,34 +161,31 @@ func helperContent(name string, i int) []byte {
 }
 
 func TestHelperPublisher(t *testing.T) {
+	t.Parallel()
 	mode := os.Getenv(helperEnv)
 	if mode == "" {
 		t.Skip("run by other tests as a separate process")
 	}
 	s, err := Open(os.Getenv("FECDEPLOY_BASE"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	name := os.Getenv("FECDEPLOY_NAME")
 	n, _ := strconv.Atoi(os.Getenv("FECDEPLOY_COUNT"))
 	switch mode {
 	case "slow":
 		// A large stream, slowly: killed in the middle by the test.
 		body := &slowReader{data: blob(index.FormatZstd, 64<<20, 7), chunk: 64 << 10, pause: 2 * time.Millisecond}
-		_, err := s.Publish(context.Background(), PublishRequest{Kind: index.KindSoftware, Name: name, Version: "9.0.0", Arch: "x86_64", Body: body})
+		_, err := s.Publish(context.Background(), PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse("9.0.0"), Arch: "x86_64", Body: body})
 		t.Fatalf("the slow publish ended (%v); it should have been killed", err)
 	case "loop":
 		// Publish and link version after version, switching every FEC.
 		for i := 1; i <= n; i++ {
 			v := fmt.Sprintf("1.0.%d", i)
-			if _, err := s.Publish(context.Background(), PublishRequest{Kind: index.KindSoftware, Name: name, Version: v, Arch: "x86_64",
+			if _, err := s.Publish(context.Background(), PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse(v), Arch: "x86_64",
 				Body: bytes.NewReader(helperContent(name, i))}); err != nil {
 				t.Fatal(err)
 			}
 			for _, fec := range strings.Split(os.Getenv("FECDEPLOY_FECS"), ",") {
-				if err := s.Link(context.Background(), fec, index.KindSoftware, name, v); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, s.Link(context.Background(), fec, index.KindSoftware, name, v))
 			}
 			fmt.Printf("done %d\n", i)
 		}
@@ -219,28 +216,26 @@ func checkConsistent(t *testing.T, s *Storage, expected func(rel string) ([]byte
 		want, ok := expected(filepath.ToSlash(rel))
 		if !ok {
 			t.Errorf("unexpected file under a final name: %s", rel)
-		} else if !bytes.Equal(got, want) {
-			t.Errorf("%s is partial or wrong: %d bytes, want %d", rel, len(got), len(want))
+		} else {
+			assert.True(t, bytes.Equal(got, want), "%s is partial or wrong: %d bytes, want %d", rel, len(got), len(want))
 		}
 		return nil
 	})
-	must(t, err)
-	fecs, err := s.FECs()
-	must(t, err)
+	require.NoError(t, err)
+	fecs, err := s.FECs(ctx)
+	require.NoError(t, err)
 	for _, fec := range fecs {
 		b, err := os.ReadFile(filepath.Join(s.Base(), FECsDir, fec, index.FileName))
-		must(t, err, fec)
+		require.NoError(t, err, fec)
 		ix, err := index.ParseBytes(b)
-		must(t, err, fec)
+		require.NoError(t, err, fec)
 		for _, e := range ix.Entries {
 			data, err := os.ReadFile(s.abs(e.Path))
 			if err != nil {
 				t.Errorf("INDEX of %s names %s: %v", fec, e.Path, err)
 				continue
 			}
-			if int64(len(data)) != e.Size || sum(data) != e.SHA256 {
-				t.Errorf("INDEX of %s: %s does not match (size %d/%d)", fec, e.Path, len(data), e.Size)
-			}
+			assert.False(t, int64(len(data)) != e.Size || sum(data) != e.SHA256, "INDEX of %s: %s does not match (size %d/%d)", fec, e.Path, len(data), e.Size)
 		}
 	}
 }
@@ -254,13 +249,13 @@ func TestKilledPublisher(t *testing.T) {
 	mustAddFEC(t, s, "fec01", "x86_64")
 	good := blob(index.FormatZstd, 5000, 1)
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", good)
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	before := snapshot(t, s.Base())
 
 	cmd := helperCmd(t, helperEnv+"=slow", "FECDEPLOY_BASE="+s.Base(), "FECDEPLOY_NAME=Foo")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	must(t, cmd.Start())
+	require.NoError(t, cmd.Start())
 	// Wait until a good part of the stream is in the temp file.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -279,26 +274,26 @@ func TestKilledPublisher(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	must(t, cmd.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
 
 	checkConsistent(t, s, func(rel string) ([]byte, bool) {
 		return good, rel == "software/Foo/1.0.0/Foo-1.0.0-x86_64.tar.zst"
 	})
 	r, err := s.Verify(ctx)
-	must(t, err)
-	eq(t, r.Count(ProblemTempFile), 1, r.Problems)
-	eq(t, len(r.Problems), 1, "only the temp file is a problem: ", r.Problems)
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.Count(ProblemTempFile), r.Problems)
+	require.Len(t, r.Problems, 1, fmt.Sprint("only the temp file is a problem: ", r.Problems))
 
 	removed, err := s.Clean(ctx)
-	must(t, err)
-	eq(t, len(removed), 1)
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
 	r, err = s.Verify(ctx)
-	must(t, err)
-	eq(t, r.Problems, []Problem{})
+	require.NoError(t, err)
+	assert.Equal(t, []Problem{}, r.Problems)
 	after := snapshot(t, s.Base())
 	delete(after, "software/Foo/9.0.0") // the version folder the killed writer created
-	eq(t, after, before)
+	assert.Equal(t, before, after)
 }
 
 // TestKilledPublisherLoop kills a publisher that publishes and links in a
@@ -325,16 +320,14 @@ func TestKilledPublisherLoop(t *testing.T) {
 			"FECDEPLOY_FECS=fec01,fec02")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		must(t, cmd.Start())
+		require.NoError(t, cmd.Start())
 		time.Sleep(time.Duration(150+round*37) * time.Millisecond)
-		must(t, cmd.Process.Signal(syscall.SIGKILL))
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
-		if strings.Contains(out.String(), "FAIL") {
-			t.Fatalf("helper failed: %s", out.String())
-		}
+		require.False(t, strings.Contains(out.String(), "FAIL"), "helper failed: %s", out.String())
 		checkConsistent(t, s, expected)
 		r, err := s.Verify(ctx)
-		must(t, err)
+		require.NoError(t, err)
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 		t.Logf("round %d: killed after %q; problems: %v", round, lines[len(lines)-1], r.Problems)
 		for _, p := range r.Problems {
@@ -347,17 +340,18 @@ func TestKilledPublisherLoop(t *testing.T) {
 			}
 		}
 		_, err = s.Clean(ctx)
-		must(t, err)
-		must(t, s.Reindex(ctx))
+		require.NoError(t, err)
+		require.NoError(t, s.Reindex(ctx))
 		r, err = s.Verify(ctx)
-		must(t, err)
-		eq(t, r.Problems, []Problem{}, fmt.Sprintf("round %d after Clean and Reindex", round))
+		require.NoError(t, err)
+		assert.Equal(t, []Problem{}, r.Problems, fmt.Sprintf("round %d after Clean and Reindex", round))
 	}
 }
 
 // TestConcurrentPublishers: goroutines and processes publishing and linking
 // at once lose no link and leave every INDEX complete.
 func TestConcurrentPublishers(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustAddFEC(t, s, "fec02", "x86_64")
@@ -370,7 +364,7 @@ func TestConcurrentPublishers(t *testing.T) {
 			"FECDEPLOY_FECS=fec01,fec02")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		must(t, cmd.Start())
+		require.NoError(t, cmd.Start())
 		cmds, outs = append(cmds, cmd), append(outs, &out)
 	}
 	// Meanwhile, goroutines in this process.
@@ -383,7 +377,7 @@ func TestConcurrentPublishers(t *testing.T) {
 			name := fmt.Sprintf("Go%d", g)
 			for i := 1; i <= 5; i++ {
 				v := fmt.Sprintf("2.0.%d", i)
-				if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: v, Arch: "x86_64",
+				if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: name, Version: version.MustParse(v), Arch: "x86_64",
 					Body: bytes.NewReader(helperContent(name, i))}); err != nil {
 					errs <- err
 					return
@@ -409,18 +403,16 @@ func TestConcurrentPublishers(t *testing.T) {
 	}
 	for _, fec := range []string{"fec01", "fec02"} {
 		ix := readIndex(t, s, fec)
-		if len(ix.Entries) != 8 {
-			t.Errorf("%s: %d entries, want 8", fec, len(ix.Entries))
-		}
+		assert.False(t, len(ix.Entries) != 8, "%s: %d entries, want 8", fec, len(ix.Entries))
 		for _, e := range ix.Entries {
 			want := "1.0.15"
 			if strings.HasPrefix(e.Name, "Go") {
 				want = "2.0.5"
 			}
-			eq(t, e.Version, want, fec+" "+e.Name)
+			assert.Equal(t, want, e.Version, fec+" "+e.Name)
 		}
 	}
 	r, err := s.Verify(ctx)
-	must(t, err)
-	eq(t, r.Problems, []Problem{})
+	require.NoError(t, err)
+	assert.Equal(t, []Problem{}, r.Problems)
 }

@@ -178,7 +178,7 @@ func (s *Storage) readFECConf(fec string) (FECConfig, error) {
 }
 
 func (s *Storage) knownFECs() string {
-	fecs, err := s.FECs()
+	fecs, err := s.fecs()
 	if err != nil || len(fecs) == 0 {
 		return "none"
 	}
@@ -189,7 +189,14 @@ func (s *Storage) knownFECs() string {
 }
 
 // FECs lists the FECs (folders under fecs/ with a fec.conf), sorted.
-func (s *Storage) FECs() ([]string, error) {
+func (s *Storage) FECs(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.fecs()
+}
+
+func (s *Storage) fecs() ([]string, error) {
 	ents, err := os.ReadDir(s.abs(FECsDir))
 	if err != nil {
 		return nil, fmt.Errorf("storage: listing FECs: %w", err)
@@ -208,7 +215,7 @@ func (s *Storage) FECs() ([]string, error) {
 
 // FEC describes one FEC. When its links do not resolve to a valid index,
 // the returned info still has the configuration, and IndexError says why.
-func (s *Storage) FEC(name string) (FECInfo, error) {
+func (s *Storage) FEC(ctx context.Context, name string) (FECInfo, error) {
 	c, err := s.readFECConf(name)
 	if err != nil {
 		return FECInfo{}, err
@@ -220,7 +227,7 @@ func (s *Storage) FEC(name string) (FECInfo, error) {
 		}
 	}
 	info.Config.Persistent = info.Persistent
-	ix, err := s.BuildIndex(name)
+	ix, err := s.BuildIndex(ctx, name)
 	if err != nil {
 		info.IndexError = err
 		return info, nil

@@ -5,18 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"io/fs"
 	"math/rand"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/version"
+	"github.com/stretchr/testify/require"
 )
 
 // blob returns n bytes that start with the magic of format (the storage
@@ -49,20 +48,20 @@ func noTempGrace(t testing.TB) {
 func newTestStorage(t testing.TB) *Storage {
 	t.Helper()
 	s, err := Init(t.TempDir())
-	must(t, err)
+	require.NoError(t, err)
 	return s
 }
 
-func mustPublish(t testing.TB, s *Storage, kind index.Kind, name, version, arch string, body []byte) Published {
+func mustPublish(t testing.TB, s *Storage, kind index.Kind, name, ver, arch string, body []byte) Published {
 	t.Helper()
-	p, err := s.Publish(context.Background(), PublishRequest{Kind: kind, Name: name, Version: version, Arch: arch, Body: bytes.NewReader(body)})
-	must(t, err)
+	p, err := s.Publish(context.Background(), PublishRequest{Kind: kind, Name: name, Version: version.MustParse(ver), Arch: arch, Body: bytes.NewReader(body)})
+	require.NoError(t, err)
 	return p
 }
 
 func mustAddFEC(t testing.TB, s *Storage, name, arch string, decoders ...string) {
 	t.Helper()
-	must(t, s.AddFEC(context.Background(), name, FECConfig{Arch: arch, Decoders: decoders}))
+	require.NoError(t, s.AddFEC(context.Background(), name, FECConfig{Arch: arch, Decoders: decoders}))
 }
 
 // snapshot records every file, directory and symlink under dir (except the
@@ -93,7 +92,7 @@ func snapshot(t testing.TB, dir string) map[string]string {
 		}
 		return nil
 	})
-	must(t, err)
+	require.NoError(t, err)
 	return m
 }
 
@@ -114,47 +113,8 @@ func tempFiles(t testing.TB, dir string) []string {
 func readIndex(t testing.TB, s *Storage, fec string) *index.Index {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(s.Base(), FECsDir, fec, index.FileName))
-	must(t, err)
+	require.NoError(t, err)
 	ix, err := index.ParseBytes(b)
-	must(t, err)
+	require.NoError(t, err)
 	return ix
-}
-
-// Small assertion helpers (testify's assert needs a go.sum entry for
-// go.yaml.in/yaml/v3 that the module does not have; the standard library
-// is enough here).
-
-func must(t testing.TB, err error, msg ...any) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: unexpected error: %v", fmt.Sprint(msg...), err)
-	}
-}
-
-func wantErr(t testing.TB, err, target error, msg ...any) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("%s: got error %v, want %v", fmt.Sprint(msg...), err, target)
-	}
-}
-
-func eq(t testing.TB, got, want any, msg ...any) {
-	t.Helper()
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s:\n got: %#v\nwant: %#v", fmt.Sprint(msg...), got, want)
-	}
-}
-
-func contains(t testing.TB, s, sub string, msg ...any) {
-	t.Helper()
-	if !strings.Contains(s, sub) {
-		t.Errorf("%s: %q does not contain %q", fmt.Sprint(msg...), s, sub)
-	}
-}
-
-func truth(t testing.TB, ok bool, msg ...any) {
-	t.Helper()
-	if !ok {
-		t.Errorf("%s", fmt.Sprint(msg...))
-	}
 }

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,36 +10,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/durable"
 )
-
-// Versions lists the published versions of a software or configuration
-// (the folders under <kind>/<name>/), in byte order; the version package
-// orders them semantically. ErrNotFound when nothing of that name exists.
-func (s *Storage) Versions(kind index.Kind, name string) ([]string, error) {
-	p, err := s.absFor(treePathSpec{kind, name})
-	if err != nil {
-		return nil, err
-	}
-	ents, err := os.ReadDir(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: no %s %q is published", ErrNotFound, kind, name)
-		}
-		return nil, fmt.Errorf("storage: listing versions of %s %s: %w", kind, name, err)
-	}
-	var vs []string
-	for _, e := range ents {
-		if e.IsDir() && index.CheckName("version", e.Name()) == nil {
-			vs = append(vs, e.Name())
-		}
-	}
-	sort.Strings(vs)
-	return vs, nil
-}
 
 // pickArchive chooses the archive of <kind>/<name>/<version> for a FEC: its
 // architecture (or noarch), a format it can decode (zstd, xz, gzip in that
@@ -55,7 +28,7 @@ func (s *Storage) pickArchive(fec string, c FECConfig, kind index.Kind, name, ve
 		if !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("storage: reading %s: %w", vdir, err)
 		}
-		vs, verr := s.Versions(kind, name)
+		vs, verr := s.versions(kind, name)
 		if verr != nil {
 			return "", verr
 		}
@@ -329,7 +302,7 @@ func (s *Storage) AddGlobalScript(ctx context.Context, name string, body io.Read
 			return fmt.Errorf("storage: writing global script %s: %w", name, err)
 		}
 		s.logger().Info("wrote global script", "path", rel)
-		users, err := s.fecsUsing(rel)
+		users, err := s.fecsUsing(ctx, rel)
 		if err != nil {
 			return err
 		}
@@ -360,124 +333,4 @@ func (s *Storage) LinkInit(ctx context.Context, fec, script string) error {
 			s.logger().Info("linked init script", "fec", fec, "script", script)
 		})
 	})
-}
-
-// PutFile writes a file straight into a FEC's folder and regenerates its
-// INDEX: kind init writes the script init/<name> (0755); configuration
-// writes the FEC-specific archive configuration/<name>; data writes the
-// snapshot persistent-data/<name>.tar.<ext> (creating the folder, which opts
-// the FEC into persistence). Archives are checked by magic bytes
-// (ErrUnknownFormat) and against the FEC's decoders (ErrNoDecoder). An
-// existing symlink or file of that name is replaced atomically.
-func (s *Storage) PutFile(ctx context.Context, fec string, kind index.Kind, name string, body io.Reader) error {
-	if kind == index.KindSoftware {
-		return fmt.Errorf("%w: software is published and linked, not put into a FEC's folder", ErrBadRequest)
-	}
-	if _, err := pathFor(fecEntryPathSpec{fec, kind, name}); err != nil {
-		return err
-	}
-	return s.locked(ctx, func() error {
-		c, err := s.readFECConf(fec)
-		if err != nil {
-			return err
-		}
-		br := bufio.NewReaderSize(body, 64<<10)
-		file, perm := name, os.FileMode(0o755)
-		if kind.IsArchive() {
-			perm = 0o644
-			head, _ := br.Peek(index.MagicLen)
-			format, ok := index.FormatOf(head)
-			if !ok {
-				return fmt.Errorf("%w: %s %s for FEC %s starts with % x", index.ErrUnknownFormat, kind, name, fec, head)
-			}
-			if !c.CanDecode(format) {
-				return fmt.Errorf("%w: FEC %s cannot decompress the %s archive %s (decoders=%s); compress it with gzip",
-					ErrNoDecoder, fec, format, name, strings.Join(c.Decoders, ","))
-			}
-			if kind == index.KindData {
-				file = name + format.Extension()
-			}
-		}
-		dirRel, _ := pathFor(fecKindPathSpec{fec, kind})
-		rel := path.Join(dirRel, file)
-		if err := s.writeStream(ctx, rel, perm, br, true); err != nil {
-			return fmt.Errorf("storage: writing %s: %w", rel, err)
-		}
-		if kind == index.KindData {
-			// Older snapshots of the same name in another format go.
-			ents, _ := os.ReadDir(s.abs(dirRel))
-			for _, e := range ents {
-				if stem, _, ok := index.SplitExtension(e.Name()); ok && stem == name && e.Name() != file {
-					if err := removeDurably(s.abs(dirRel), e.Name()); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		s.logger().Info("wrote file", "fec", fec, "path", rel)
-		return s.reindexLocked(ctx, []string{fec})
-	})
-}
-
-// writeStream writes body to the base-relative rel atomically. A symlink in
-// the way is replaced only when replaceLink; a directory never is.
-func (s *Storage) writeStream(ctx context.Context, rel string, perm os.FileMode, body io.Reader, replaceLink bool) error {
-	if body == nil {
-		return fmt.Errorf("%w: no body", ErrBadRequest)
-	}
-	if st, err := os.Lstat(s.abs(rel)); err == nil {
-		if st.IsDir() || (st.Mode()&os.ModeSymlink != 0 && !replaceLink) {
-			return fmt.Errorf("%w: %s is a %s; remove it by hand first", ErrExists, rel, describeMode(st.Mode()))
-		}
-	}
-	dir := s.abs(path.Dir(rel))
-	created, err := mkdirs(s.base, dir)
-	if err != nil {
-		removeEmpty(created)
-		return err
-	}
-	t, err := createTemp(dir, path.Base(rel))
-	if err != nil {
-		removeEmpty(created)
-		return err
-	}
-	if _, err := io.Copy(t, ctxReader{ctx, body}); err != nil {
-		t.Abort()
-		removeEmpty(created)
-		return err
-	}
-	if err := t.Commit(path.Base(rel), perm); err != nil {
-		removeEmpty(created)
-		return err
-	}
-	return nil
-}
-
-// softwareLinkChange returns the function that records in the link log that
-// fec's link to a software moved from the version it resolves to now to
-// toVer ("" = unlinked), so that the retention plan gives the version left
-// behind its grace period (a FEC that fetched the previous INDEX still
-// downloads it). Call it after the change succeeded, so a refused change
-// writes nothing. A crash in between is safe: the plan then sees a link the
-// log does not explain and gives every unlinked version the grace period.
-// Lock held.
-func (s *Storage) softwareLinkChange(fec string, kind index.Kind, name, linkRel, toVer string) func() {
-	if kind != index.KindSoftware {
-		return func() {}
-	}
-	from := ""
-	if st, err := os.Lstat(s.abs(linkRel)); err == nil && st.Mode()&os.ModeSymlink != 0 {
-		if l := s.link(linkRel); l.TargetKind == index.KindSoftware && l.Software == name {
-			from = l.Version
-		}
-	}
-	return func() {
-		if from == toVer {
-			return
-		}
-		if err := s.logLinkChanges([]linkChange{{t: time.Now(), fec: fec, software: name, fromVersion: from, toVer: toVer}}); err != nil {
-			s.logger().Warn("link changed, but the link log was not written; the retention plan falls back to the link's mtime",
-				"fec", fec, "software", name, "err", err)
-		}
-	}
 }

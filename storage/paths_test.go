@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestPathFor(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		spec pathSpec
 		want string
@@ -53,15 +56,16 @@ func TestPathFor(t *testing.T) {
 	} {
 		got, err := pathFor(tc.spec)
 		if tc.err != nil {
-			wantErr(t, err, tc.err, tc.spec)
+			require.ErrorIs(t, err, tc.err, tc.spec)
 			continue
 		}
-		must(t, err, tc.spec)
-		eq(t, got, tc.want, tc.spec)
+		require.NoError(t, err, tc.spec)
+		assert.Equal(t, tc.want, got, tc.spec)
 	}
 }
 
 func TestArchiveFileNames(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		kind                index.Kind
 		name, version, file string
@@ -80,47 +84,49 @@ func TestArchiveFileNames(t *testing.T) {
 		{index.KindConfiguration, "Cfg", "1.0", "Cfg-1.0-x86_64.tar.gz", false, "", ""},
 	} {
 		an, ok := parseArchiveFileName(tc.kind, tc.name, tc.version, tc.file)
-		eq(t, ok, tc.ok, tc.file)
-		eq(t, an.arch, tc.wantArch, tc.file)
-		eq(t, an.format, tc.wantFormat, tc.file)
+		assert.Equal(t, tc.ok, ok, tc.file)
+		assert.Equal(t, tc.wantArch, an.arch, tc.file)
+		assert.Equal(t, tc.wantFormat, an.format, tc.file)
 		if ok {
 			arch := tc.wantArch
 			got, err := ArchiveFileName(tc.kind, tc.name, tc.version, arch, tc.wantFormat)
-			must(t, err)
-			eq(t, got, tc.file, "ArchiveFileName is the inverse")
+			require.NoError(t, err)
+			assert.Equal(t, tc.file, got, "ArchiveFileName is the inverse")
 		}
 	}
 }
 
 func TestSetDecoders(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", blob(index.FormatZstd, 100, 1))
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	before := snapshot(t, s.Base())
 	err := s.SetDecoders(ctx, "fec01", []string{"gzip", "xz"})
-	wantErr(t, err, ErrNoDecoder)
-	contains(t, err.Error(), "Foo-1.0.0-x86_64.tar.zst")
-	eq(t, snapshot(t, s.Base()), before, "a refused SetDecoders changed something")
-	wantErr(t, s.SetDecoders(ctx, "fec01", []string{"brotli"}), ErrBadRequest)
-	wantErr(t, s.SetDecoders(ctx, "fec01", nil), ErrBadRequest)
-	wantErr(t, s.SetDecoders(ctx, "fec99", []string{"gzip"}), ErrUnknownFEC)
+	require.ErrorIs(t, err, ErrNoDecoder)
+	assert.Contains(t, err.Error(), "Foo-1.0.0-x86_64.tar.zst")
+	assert.Equal(t, before, snapshot(t, s.Base()), "a refused SetDecoders changed something")
+	require.ErrorIs(t, s.SetDecoders(ctx, "fec01", []string{"brotli"}), ErrBadRequest)
+	require.ErrorIs(t, s.SetDecoders(ctx, "fec01", nil), ErrBadRequest)
+	require.ErrorIs(t, s.SetDecoders(ctx, "fec99", []string{"gzip"}), ErrUnknownFEC)
 
-	must(t, s.SetDecoders(ctx, "fec01", []string{"zst", "gz"}))
-	info, err := s.FEC("fec01")
-	must(t, err)
-	eq(t, info.Config.Decoders, []string{"gzip", "zstd"})
+	require.NoError(t, s.SetDecoders(ctx, "fec01", []string{"zst", "gz"}))
+	info, err := s.FEC(ctx, "fec01")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"gzip", "zstd"}, info.Config.Decoders)
 	// Unknown keys in fec.conf survive a rewrite.
 	conf := filepath.Join(s.Base(), "fecs/fec01/fec.conf")
 	b, _ := os.ReadFile(conf)
-	must(t, os.WriteFile(conf, append(b, "location=BG2.009\n"...), 0o644))
-	must(t, s.SetDecoders(ctx, "fec01", []string{"zstd"}))
+	require.NoError(t, os.WriteFile(conf, append(b, "location=BG2.009\n"...), 0o644))
+	require.NoError(t, s.SetDecoders(ctx, "fec01", []string{"zstd"}))
 	b, _ = os.ReadFile(conf)
-	contains(t, string(b), "location=BG2.009\n")
-	contains(t, string(b), "decoders=zstd\n")
+	assert.Contains(t, string(b), "location=BG2.009\n")
+	assert.Contains(t, string(b), "decoders=zstd\n")
 }
 
 func TestSigning(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	_, k1, _ := ed25519.GenerateKey(rand.Reader)
 	_, k2, _ := ed25519.GenerateKey(rand.Reader)
@@ -129,92 +135,95 @@ func TestSigning(t *testing.T) {
 	dir := filepath.Join(s.Base(), "fecs/fec01")
 	data, _ := os.ReadFile(filepath.Join(dir, "INDEX"))
 	sig, err := os.ReadFile(filepath.Join(dir, "INDEX.sig"))
-	must(t, err)
-	must(t, index.VerifySignature(data, sig, []ed25519.PublicKey{k1.Public().(ed25519.PublicKey)}))
+	require.NoError(t, err)
+	require.NoError(t, index.VerifySignature(data, sig, []ed25519.PublicKey{k1.Public().(ed25519.PublicKey)}))
 	r, _ := s.Verify(ctx)
-	eq(t, r.Problems, []Problem{})
+	assert.Equal(t, []Problem{}, r.Problems)
 
 	// Rotation: the next reindex signs with the new key, INDEX unchanged.
 	s.SetSigningKey(k2)
 	r, _ = s.Verify(ctx)
-	eq(t, r.Count(ProblemBadSignature), 1, "a signature by another key")
-	must(t, s.Reindex(ctx))
+	assert.Equal(t, 1, r.Count(ProblemBadSignature), "a signature by another key")
+	require.NoError(t, s.Reindex(ctx))
 	data2, _ := os.ReadFile(filepath.Join(dir, "INDEX"))
 	sig2, _ := os.ReadFile(filepath.Join(dir, "INDEX.sig"))
-	eq(t, data2, data)
-	must(t, index.VerifySignature(data2, sig2, []ed25519.PublicKey{k2.Public().(ed25519.PublicKey)}))
+	assert.Equal(t, data, data2)
+	require.NoError(t, index.VerifySignature(data2, sig2, []ed25519.PublicKey{k2.Public().(ed25519.PublicKey)}))
 
 	// Tampered INDEX: Verify says so.
-	must(t, os.WriteFile(filepath.Join(dir, "INDEX"), append([]byte("# x\n"), data...), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "INDEX"), append([]byte("# x\n"), data...), 0o644))
 	r, _ = s.Verify(ctx)
-	eq(t, r.Count(ProblemBadSignature), 1)
-	eq(t, r.Count(ProblemStaleIndex), 1)
+	assert.Equal(t, 1, r.Count(ProblemBadSignature))
+	assert.Equal(t, 1, r.Count(ProblemStaleIndex))
 
 	// No key: a change that would leave a signed INDEX unsigned (and its
 	// FECs unable to boot) is refused, and nothing changes.
-	must(t, s.Reindex(ctx)) // repair the tampered INDEX, signed with k2
+	require.NoError(t, s.Reindex(ctx)) // repair the tampered INDEX, signed with k2
 	s.SetSigningKey(nil)
-	must(t, s.Reindex(ctx)) // nothing would change: fine, the signature still matches
+	require.NoError(t, s.Reindex(ctx)) // nothing would change: fine, the signature still matches
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", blob(index.FormatZstd, 10, 1))
 	before := snapshot(t, s.Base())
 	err = s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0")
-	wantErr(t, err, ErrSigningKey)
-	contains(t, err.Error(), "fecctl unsign")
-	eq(t, snapshot(t, s.Base()), before)
+	require.ErrorIs(t, err, ErrSigningKey)
+	assert.Contains(t, err.Error(), "fecctl unsign")
+	assert.Equal(t, before, snapshot(t, s.Base()))
 
 	// Stopping to sign is deliberate.
 	removed, err := s.Unsign(ctx)
-	must(t, err)
-	eq(t, removed, []string{"fecs/fec01/INDEX.sig"})
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"fecs/fec01/INDEX.sig"}, removed)
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	_, err = os.Stat(filepath.Join(dir, "INDEX.sig"))
-	truth(t, os.IsNotExist(err), "INDEX.sig came back")
+	assert.True(t, os.IsNotExist(err), "INDEX.sig came back")
 	_, err = s.Unsign(ctx, "nofec")
-	wantErr(t, err, ErrUnknownFEC)
+	require.ErrorIs(t, err, ErrUnknownFEC)
 }
 
 func TestLock(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	unlock, err := s.Lock(ctx)
-	must(t, err)
+	require.NoError(t, err)
 	// A second writer (same process, another open file: flock excludes it) waits and gives up with ctx.
 	tctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	err = s.AddFEC(tctx, "fec01", FECConfig{Arch: "x86_64"})
-	wantErr(t, err, context.DeadlineExceeded)
-	contains(t, err.Error(), "held by pid=")
-	truth(t, time.Since(start) >= 150*time.Millisecond, "did not wait")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "held by pid=")
+	assert.True(t, time.Since(start) >= 150*time.Millisecond, "did not wait")
 	_, err = os.Stat(filepath.Join(s.Base(), "fecs/fec01"))
-	truth(t, os.IsNotExist(err), "wrote without the lock")
+	assert.True(t, os.IsNotExist(err), "wrote without the lock")
 
 	// Released: the waiter gets it.
 	done := make(chan error)
 	go func() { done <- s.AddFEC(ctx, "fec01", FECConfig{Arch: "x86_64"}) }()
 	time.Sleep(50 * time.Millisecond)
-	must(t, unlock())
-	must(t, <-done)
-	must(t, unlock(), "unlock twice")
+	require.NoError(t, unlock())
+	require.NoError(t, <-done)
+	require.NoError(t, unlock(), "unlock twice")
 }
 
 func TestPutFileRefusals(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "ppc01", "ppc")
 	before := snapshot(t, s.Base())
-	wantErr(t, s.PutFile(ctx, "ppc01", index.KindConfiguration, "c", bytes.NewReader(blob(index.FormatZstd, 10, 1))), ErrNoDecoder)
-	wantErr(t, s.PutFile(ctx, "ppc01", index.KindData, "d", strings.NewReader("plain text")), index.ErrUnknownFormat)
-	wantErr(t, s.PutFile(ctx, "ppc01", index.KindSoftware, "s", bytes.NewReader(blob(index.FormatGzip, 10, 1))), ErrBadRequest)
-	wantErr(t, s.PutFile(ctx, "fec99", index.KindInit, "10-x", strings.NewReader("#!/bin/sh\n")), ErrUnknownFEC)
-	wantErr(t, s.PutFile(ctx, "ppc01", index.KindInit, "10 x", strings.NewReader("#!/bin/sh\n")), index.ErrBadName)
-	eq(t, snapshot(t, s.Base()), before)
+	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindConfiguration, "c", bytes.NewReader(blob(index.FormatZstd, 10, 1))), ErrNoDecoder)
+	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindData, "d", strings.NewReader("plain text")), index.ErrUnknownFormat)
+	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindSoftware, "s", bytes.NewReader(blob(index.FormatGzip, 10, 1))), ErrBadRequest)
+	require.ErrorIs(t, s.PutFile(ctx, "fec99", index.KindInit, "10-x", strings.NewReader("#!/bin/sh\n")), ErrUnknownFEC)
+	require.ErrorIs(t, s.PutFile(ctx, "ppc01", index.KindInit, "10 x", strings.NewReader("#!/bin/sh\n")), index.ErrBadName)
+	assert.Equal(t, before, snapshot(t, s.Base()))
 }
 
 // The writer writes INDEX where the protocol says a FEC fetches it.
 func TestIndexPathMatchesProtocol(t *testing.T) {
+	t.Parallel()
 	ip, err := IndexPath("scu01")
-	must(t, err)
-	eq(t, ip, index.IndexURLPath("scu01"))
+	require.NoError(t, err)
+	assert.Equal(t, index.IndexURLPath("scu01"), ip)
 	sp, err := SignaturePath("scu01")
-	must(t, err)
-	eq(t, sp, index.SigURLPath("scu01"))
+	require.NoError(t, err)
+	assert.Equal(t, index.SigURLPath("scu01"), sp)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/version"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var longAgo = time.Now().Add(-10 * 24 * time.Hour)
@@ -40,20 +42,20 @@ func lbackdate(t testing.TB, p string, tm time.Time) {
 	const atFDCWD, atSymlinkNoFollow = -100, 0x100
 	ts := [2]syscall.Timespec{syscall.NsecToTimespec(tm.UnixNano()), syscall.NsecToTimespec(tm.UnixNano())}
 	pp, err := syscall.BytePtrFromString(p)
-	must(t, err)
+	require.NoError(t, err)
 	fdcwd := atFDCWD
 	if _, _, e := syscall.Syscall6(syscall.SYS_UTIMENSAT, uintptr(fdcwd), uintptr(unsafe.Pointer(pp)),
 		uintptr(unsafe.Pointer(&ts[0])), atSymlinkNoFollow, 0, 0); e != 0 {
 		t.Fatalf("utimensat %s: %v", p, e)
 	}
 	st, err := os.Lstat(p)
-	must(t, err)
-	truth(t, st.ModTime().Before(time.Now().Add(-time.Hour)), "symlink mtime not set")
+	require.NoError(t, err)
+	assert.True(t, st.ModTime().Before(time.Now().Add(-time.Hour)), "symlink mtime not set")
 }
 
 func backdate(t testing.TB, s *Storage, software, v string) {
 	t.Helper()
-	must(t, os.Chtimes(filepath.Join(s.Base(), SoftwareDir, software, v), longAgo, longAgo))
+	require.NoError(t, os.Chtimes(filepath.Join(s.Base(), SoftwareDir, software, v), longAgo, longAgo))
 }
 
 // decisions renders a plan as "version:action:reason" (newest first) per software.
@@ -70,7 +72,7 @@ func decisions(p version.Plan) string {
 func versionsOnDisk(t testing.TB, s *Storage, software string) string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(s.Base(), SoftwareDir, software))
-	must(t, err)
+	require.NoError(t, err)
 	var out []string
 	for _, e := range ents {
 		out = append(out, e.Name())
@@ -80,51 +82,49 @@ func versionsOnDisk(t testing.TB, s *Storage, software string) string {
 }
 
 func TestPlanPruneAndPrune(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustAddFEC(t, s, "fec02", "x86_64")
 	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "dev")
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
-	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.4.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.4.0"))
 	later := time.Now().Add(48 * time.Hour) // past the grace period of the links just made
 
 	p, err := s.PlanPrune(ctx, "", version.Policy{}, later)
-	must(t, err)
-	eq(t, decisions(p), "dev:keep:dev 1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest "+
-		"1.1.0:remove:superseded 1.0.0:keep:linked")
-	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0].Text, "because FECs still link older ones: 1.0.0") {
-		t.Errorf("warnings %+v", p.Warnings)
-	}
-	eq(t, p.Software[0].Versions[1].LinkedBy, []string{"fec02"})
+	require.NoError(t, err)
+	assert.Equal(t, "dev:keep:dev 1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest "+
+		"1.1.0:remove:superseded 1.0.0:keep:linked", decisions(p))
+	assert.False(t, len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0].Text, "because FECs still link older ones: 1.0.0"), "warnings %+v", p.Warnings)
+	assert.Equal(t, []string{"fec02"}, p.Software[0].Versions[1].LinkedBy)
 
 	rep, err := s.Prune(ctx, p)
-	must(t, err)
-	if len(rep.Removed) != 1 || rep.Removed[0].Version != "1.1.0" || rep.FreedBytes != 301+int64(len(sum(nil))+2+len("Foo_DU-1.1.0-x86_64.tar.zst")+1) {
-		t.Errorf("report %+v", rep)
-	}
-	eq(t, versionsOnDisk(t, s, "Foo_DU"), "1.0.0 1.2.0 1.3.0 1.4.0 dev")
-	eq(t, tempFiles(t, s.Base()), []string(nil), "no temporary files left")
+	require.NoError(t, err)
+	assert.False(t, len(rep.Removed) != 1 || rep.Removed[0].Version != "1.1.0" || rep.FreedBytes != 301+int64(len(sum(nil))+2+len("Foo_DU-1.1.0-x86_64.tar.zst")+1), "report %+v", rep)
+	assert.Equal(t, "1.0.0 1.2.0 1.3.0 1.4.0 dev", versionsOnDisk(t, s, "Foo_DU"))
+	assert.Equal(t, []string(nil), tempFiles(t, s.Base()), "no temporary files left")
 
 	// Idempotent on the real tree.
 	again, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, later)
-	must(t, err)
-	eq(t, len(again.Removals()), 0, "second plan removes")
+	require.NoError(t, err)
+	require.Len(t, again.Removals(), 0, "second plan removes")
 	before := snapshot(t, s.Base())
 	rep, err = s.Prune(ctx, again)
-	must(t, err)
-	eq(t, len(rep.Removed), 0)
-	eq(t, before, snapshot(t, s.Base()))
+	require.NoError(t, err)
+	require.Len(t, rep.Removed, 0)
+	assert.Equal(t, snapshot(t, s.Base()), before)
 }
 
 func TestPlanPruneBadInput(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	publishOld(t, s, "Foo_DU", "1.0.0")
 	_, err := s.PlanPrune(ctx, "Bar", version.Policy{}, time.Now())
-	wantErr(t, err, ErrNotFound)
-	contains(t, err.Error(), `"Bar"`)
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Contains(t, err.Error(), `"Bar"`)
 	_, err = s.PlanPrune(ctx, "../Foo_DU", version.Policy{}, time.Now())
-	wantErr(t, err, index.ErrBadName)
+	require.ErrorIs(t, err, index.ErrBadName)
 
 	// A plan for something that vanished is skipped, not an error.
 	before := snapshot(t, s.Base())
@@ -132,33 +132,34 @@ func TestPlanPruneBadInput(t *testing.T) {
 		{Name: "1.0.0"}, {Name: "1.1.0"}, {Name: "1.2.0"}, {Name: "1.3.0"}}}
 	fake := version.NewPlan(version.PlanInput{Now: time.Now(), Software: []version.SoftwareInput{gone}})
 	rep, err := s.Prune(ctx, fake)
-	must(t, err)
-	eq(t, len(rep.Removed), 0)
-	eq(t, rep.Skipped, []Skipped{{"Gone", "1.0.0", "no longer present"}})
-	eq(t, before, snapshot(t, s.Base()))
+	require.NoError(t, err)
+	require.Len(t, rep.Removed, 0)
+	assert.Equal(t, []Skipped{{"Gone", "1.0.0", "no longer present"}}, rep.Skipped)
+	assert.Equal(t, snapshot(t, s.Base()), before)
 }
 
 // Prune plans again under the lock: what changed since planning wins.
 func TestPruneRechecksUnderLock(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
 	later := time.Now().Add(48 * time.Hour)
 	p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, later)
-	must(t, err)
-	eq(t, len(p.Removals()), 2)
+	require.NoError(t, err)
+	require.Len(t, p.Removals(), 2)
 
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0")) // after planning
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0")) // after planning
 	rep, err := s.Prune(ctx, p)
-	must(t, err)
-	eq(t, len(rep.Removed), 1)
-	eq(t, rep.Removed[0].Version, "1.1.0")
-	eq(t, len(rep.Skipped), 1)
-	eq(t, rep.Skipped[0].Version, "1.0.0")
-	contains(t, rep.Skipped[0].Why, "kept now: linked by fec01")
-	eq(t, versionsOnDisk(t, s, "Foo_DU"), "1.0.0 1.2.0 1.3.0 1.4.0")
+	require.NoError(t, err)
+	require.Len(t, rep.Removed, 1)
+	assert.Equal(t, "1.1.0", rep.Removed[0].Version)
+	require.Len(t, rep.Skipped, 1)
+	assert.Equal(t, "1.0.0", rep.Skipped[0].Version)
+	assert.Contains(t, rep.Skipped[0].Why, "kept now: linked by fec01")
+	assert.Equal(t, "1.0.0 1.2.0 1.3.0 1.4.0", versionsOnDisk(t, s, "Foo_DU"))
 	st, code := resolveOK(s, "fec01")
-	truth(t, st, "fec01's link still resolves: ", code)
+	assert.True(t, st, fmt.Sprint("fec01's link still resolves: ", code))
 }
 
 func resolveOK(s *Storage, fec string) (bool, string) {
@@ -182,76 +183,77 @@ func resolveOK(s *Storage, fec string) (bool, string) {
 // (Link, by hand) is seen through the link's mtime and counts for every
 // unlinked version of the software.
 func TestPruneGrace(t *testing.T) {
+	t.Parallel()
 	t.Run("logged switch: precise", func(t *testing.T) {
 		s := newTestStorage(t)
 		mustAddFEC(t, s, "fec01", "x86_64")
 		publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
-		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+		require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
 		res, err := s.Switch(ctx, "fec01", "Foo_DU", "1.4.0")
-		must(t, err)
-		eq(t, res, SwitchResult{FEC: "fec01", Software: "Foo_DU", From: "1.0.0", To: "1.4.0",
-			Target: "software/Foo_DU/1.4.0/Foo_DU-1.4.0-x86_64.tar.zst", Changed: true})
+		require.NoError(t, err)
+		assert.Equal(t, SwitchResult{FEC: "fec01", Software: "Foo_DU", From: "1.0.0", To: "1.4.0",
+			Target: "software/Foo_DU/1.4.0/Foo_DU-1.4.0-x86_64.tar.zst", Changed: true}, res)
 
 		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(time.Hour))
-		must(t, err)
-		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded "+
-			"1.0.0:keep:recently-unlinked")
-		contains(t, p.Software[0].Versions[4].Text, "unlinked 1h ago, inside the 24h grace period")
+		require.NoError(t, err)
+		assert.Equal(t, "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded "+
+			"1.0.0:keep:recently-unlinked", decisions(p))
+		assert.Contains(t, p.Software[0].Versions[4].Text, "unlinked 1h ago, inside the 24h grace period")
 
 		p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(25*time.Hour))
-		must(t, err)
-		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded "+
-			"1.0.0:remove:superseded")
+		require.NoError(t, err)
+		assert.Equal(t, "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:remove:superseded "+
+			"1.0.0:remove:superseded", decisions(p))
 		p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{Grace: 3 * time.Hour}, time.Now().Add(2*time.Hour))
-		must(t, err)
-		eq(t, p.Software[0].Versions[4].Reason, version.ReasonRecentlyUnlinked)
+		require.NoError(t, err)
+		assert.Equal(t, version.ReasonRecentlyUnlinked, p.Software[0].Versions[4].Reason)
 	})
 	t.Run("Link and Unlink are logged: precise", func(t *testing.T) {
 		s := newTestStorage(t)
 		mustAddFEC(t, s, "fec01", "x86_64")
 		mustAddFEC(t, s, "fec02", "x86_64")
 		publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
-		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
-		must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.1.0"))
-		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.4.0")) // as fec-pack -link does
-		must(t, s.Unlink(ctx, "fec02", index.KindSoftware, "Foo_DU"))
+		require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+		require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.1.0"))
+		require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.4.0")) // as fec-pack -link does
+		require.NoError(t, s.Unlink(ctx, "fec02", index.KindSoftware, "Foo_DU"))
 		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(time.Hour))
-		must(t, err)
-		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:recently-unlinked "+
-			"1.0.0:keep:recently-unlinked")
+		require.NoError(t, err)
+		assert.Equal(t, "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:recently-unlinked "+
+			"1.0.0:keep:recently-unlinked", decisions(p))
 		log, err := s.readLinkLog()
-		must(t, err)
-		eq(t, len(log), 4)
+		require.NoError(t, err)
+		require.Len(t, log, 4)
 		p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(25*time.Hour))
-		must(t, err)
-		eq(t, len(p.Removals()), 2)
+		require.NoError(t, err)
+		require.Len(t, p.Removals(), 2)
 	})
 	t.Run("hand-edited link: coarse", func(t *testing.T) {
 		s := newTestStorage(t)
 		mustAddFEC(t, s, "fec01", "x86_64")
 		publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
-		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+		require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
 		// An operator switches the link by hand (ln -sfn), which the log
 		// cannot see: every unlinked version gets the grace period.
 		link := filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU")
-		must(t, os.Remove(link))
-		must(t, os.Symlink("../../../software/Foo_DU/1.4.0/Foo_DU-1.4.0-x86_64.tar.zst", link))
-		must(t, s.Reindex(ctx, "fec01"))
+		require.NoError(t, os.Remove(link))
+		require.NoError(t, os.Symlink("../../../software/Foo_DU/1.4.0/Foo_DU-1.4.0-x86_64.tar.zst", link))
+		require.NoError(t, s.Reindex(ctx, "fec01"))
 		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(time.Hour))
-		must(t, err)
-		eq(t, decisions(p), "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:recently-unlinked "+
-			"1.0.0:keep:recently-unlinked")
+		require.NoError(t, err)
+		assert.Equal(t, "1.4.0:keep:linked 1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:recently-unlinked "+
+			"1.0.0:keep:recently-unlinked", decisions(p))
 		p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now().Add(25*time.Hour))
-		must(t, err)
-		eq(t, len(p.Removals()), 2)
+		require.NoError(t, err)
+		require.Len(t, p.Removals(), 2)
 	})
 	t.Run("just published", func(t *testing.T) {
 		s := newTestStorage(t)
 		publishOld(t, s, "Foo_DU", "1.1.0", "1.2.0", "1.3.0")
 		mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.0.5", "x86_64", blob(index.FormatZstd, 10, 9)) // a backport
 		p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, time.Now())
-		must(t, err)
-		eq(t, p.Software[0].Versions[3].Reason, version.ReasonRecentlyPublished)
+		require.NoError(t, err)
+		assert.Equal(t, version.ReasonRecentlyPublished, p.Software[0].Versions[3].Reason)
 	})
 }
 
@@ -260,45 +262,46 @@ func TestPruneGrace(t *testing.T) {
 // same prune without a grace period breaks the download, which shows the
 // test can fail.
 func TestPruneWhileFECDownloadsOldIndex(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
 	ng := testenv.StartNginx(t, s.Base(), testenv.NginxOptions{})
 
 	code, body := ng.Get(t, "fecs/fec01/INDEX")
-	eq(t, code, http.StatusOK)
+	assert.Equal(t, http.StatusOK, code)
 	old, err := index.ParseBytes(body)
-	must(t, err)
-	eq(t, len(old.Entries), 1)
+	require.NoError(t, err)
+	require.Len(t, old.Entries, 1)
 
 	_, err = s.Switch(ctx, "fec01", "Foo_DU", "1.4.0")
-	must(t, err)
+	require.NoError(t, err)
 	p, err := s.PlanPrune(ctx, "", version.Policy{}, time.Now())
-	must(t, err)
+	require.NoError(t, err)
 	rep, err := s.Prune(ctx, p)
-	must(t, err)
-	eq(t, len(rep.Removed), 1, "1.1.0 goes")
-	eq(t, rep.Removed[0].Version, "1.1.0")
+	require.NoError(t, err)
+	require.Len(t, rep.Removed, 1, "1.1.0 goes")
+	assert.Equal(t, "1.1.0", rep.Removed[0].Version)
 
 	for _, e := range old.Entries {
 		code, body := ng.Get(t, e.Path)
-		eq(t, code, http.StatusOK, e.Path)
-		eq(t, sum(body), e.SHA256, e.Path)
+		assert.Equal(t, http.StatusOK, code, e.Path)
+		assert.Equal(t, e.SHA256, sum(body), e.Path)
 	}
 	code, body = ng.Get(t, "fecs/fec01/INDEX")
-	eq(t, code, http.StatusOK)
+	assert.Equal(t, http.StatusOK, code)
 	cur, err := index.ParseBytes(body)
-	must(t, err)
-	eq(t, cur.Entries[0].Version, "1.4.0")
+	require.NoError(t, err)
+	assert.Equal(t, "1.4.0", cur.Entries[0].Version)
 
 	// Without the grace period the old archive is gone.
 	p, err = s.PlanPrune(ctx, "", version.Policy{Grace: version.NoGrace}, time.Now())
-	must(t, err)
+	require.NoError(t, err)
 	_, err = s.Prune(ctx, p)
-	must(t, err)
+	require.NoError(t, err)
 	code, _ = ng.Get(t, old.Entries[0].Path)
-	eq(t, code, http.StatusNotFound)
+	assert.Equal(t, http.StatusNotFound, code)
 	if ok, why := resolveOK(s, "fec01"); !ok {
 		t.Errorf("current INDEX broken: %s", why)
 	}
@@ -309,15 +312,16 @@ func TestPruneWhileFECDownloadsOldIndex(t *testing.T) {
 // file, just-published and just-unlinked versions stay, and the old
 // unlinked ones go while the releases run.
 func TestPruneRacingPublish(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	fecs := []string{"fec01", "fec02", "fec03"}
 	for _, f := range fecs {
 		mustAddFEC(t, s, f, "x86_64")
 	}
 	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0")
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.6.0"))
-	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.6.0"))
-	must(t, s.Link(ctx, "fec03", index.KindSoftware, "Foo_DU", "1.1.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.6.0"))
+	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.6.0"))
+	require.NoError(t, s.Link(ctx, "fec03", index.KindSoftware, "Foo_DU", "1.1.0"))
 	for _, f := range fecs {
 		lbackdate(t, filepath.Join(s.Base(), "fecs", f, "software", "Foo_DU"), longAgo)
 	}
@@ -359,7 +363,7 @@ func TestPruneRacingPublish(t *testing.T) {
 	for i := 0; i < 12; i++ { // the releases
 		v := fmt.Sprintf("2.%d.0", i)
 		fec := fecs[i%2]
-		if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: v, Arch: "x86_64",
+		if _, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: version.MustParse(v), Arch: "x86_64",
 			Body: strings.NewReader(string(blob(index.FormatZstd, 5000, int64(i))))}); err != nil {
 			t.Errorf("publish %s: %v", v, err)
 			continue
@@ -375,24 +379,23 @@ func TestPruneRacingPublish(t *testing.T) {
 		t.Error(err)
 	}
 	p, err := s.PlanPrune(ctx, "", pol, time.Now())
-	must(t, err)
+	require.NoError(t, err)
 	rep, err := s.Prune(ctx, p)
-	must(t, err)
+	require.NoError(t, err)
 	for _, d := range rep.Removed {
 		removed[d.Version] = true
 	}
 	for v := range removed {
-		if strings.HasPrefix(v, "2.") || v == "1.1.0" || v == "1.6.0" {
-			t.Errorf("removed %s (just published, linked, or just unlinked)", v)
-		}
+		assert.False(t, strings.HasPrefix(v, "2.") || v == "1.1.0" || v == "1.6.0", "removed %s (just published, linked, or just unlinked)", v)
 	}
-	eq(t, versionsOnDisk(t, s, "Foo_DU"), "1.1.0 1.6.0 2.0.0 2.1.0 2.10.0 2.11.0 2.2.0 2.3.0 2.4.0 2.5.0 2.6.0 2.7.0 2.8.0 2.9.0")
-	eq(t, tempFiles(t, s.Base()), []string(nil))
+	assert.Equal(t, "1.1.0 1.6.0 2.0.0 2.1.0 2.10.0 2.11.0 2.2.0 2.3.0 2.4.0 2.5.0 2.6.0 2.7.0 2.8.0 2.9.0", versionsOnDisk(t, s, "Foo_DU"))
+	assert.Equal(t, []string(nil), tempFiles(t, s.Base()))
 }
 
 // Links are resolved by path: relative, absolute, chains through other
 // symlinks, trailing slashes, ".." after a version, dangling links.
 func TestPruneLinkCornerCases(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	for _, f := range []string{"fec01", "fec02", "fec03", "fec04", "fec05"} {
 		mustAddFEC(t, s, f, "x86_64")
@@ -402,8 +405,8 @@ func TestPruneLinkCornerCases(t *testing.T) {
 	link := func(rel, target string) {
 		t.Helper()
 		p := filepath.Join(base, filepath.FromSlash(rel))
-		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		must(t, os.Symlink(target, p))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.Symlink(target, p))
 	}
 	// fec01: a chain: its link points at software/Foo_DU/current, itself a
 	// symlink to 0.8.0 (a hand-made "current" pointer).
@@ -424,32 +427,32 @@ func TestPruneLinkCornerCases(t *testing.T) {
 
 	later := time.Now().Add(48 * time.Hour)
 	p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{}, later)
-	must(t, err)
-	eq(t, decisions(p), "1.7.0:keep:newest 1.6.0:keep:newest 1.5.0:keep:newest 1.4.0:remove:superseded "+
+	require.NoError(t, err)
+	assert.Equal(t, "1.7.0:keep:newest 1.6.0:keep:newest 1.5.0:keep:newest 1.4.0:remove:superseded "+
 		"1.3.0:keep:held 1.2.0:keep:linked 1.1.0:keep:held 1.0.0:keep:linked 0.9.0:keep:linked "+
-		"0.8.0:keep:linked current:keep:held")
+		"0.8.0:keep:linked current:keep:held", decisions(p))
 	by := map[string]version.Decision{}
 	for _, d := range p.Software[0].Versions {
 		by[d.Version] = d
 	}
-	eq(t, by["0.8.0"].LinkedBy, []string{"fec01"})
-	eq(t, by["0.9.0"].LinkedBy, []string{"fec02", "fec05"})
-	eq(t, by["1.0.0"].LinkedBy, []string{"fec03"})
-	eq(t, by["1.2.0"].LinkedBy, []string{"fec04"})
-	contains(t, by["1.3.0"].Text, "the broken link fecs/fec05/software/Foo_DU names it")
-	contains(t, by["current"].Text, "is a symlink, not a version directory")
-	contains(t, by["current"].Text, "the link fecs/fec01/software/Foo_DU -> ../../../software/Foo_DU/current/")
-	contains(t, by["1.1.0"].Text, "the link fecs/fec04/software/Foo_DU -> ../../../software/Foo_DU/1.1.0/../1.2.0/")
+	assert.Equal(t, []string{"fec01"}, by["0.8.0"].LinkedBy)
+	assert.Equal(t, []string{"fec02", "fec05"}, by["0.9.0"].LinkedBy)
+	assert.Equal(t, []string{"fec03"}, by["1.0.0"].LinkedBy)
+	assert.Equal(t, []string{"fec04"}, by["1.2.0"].LinkedBy)
+	assert.Contains(t, by["1.3.0"].Text, "the broken link fecs/fec05/software/Foo_DU names it")
+	assert.Contains(t, by["current"].Text, "is a symlink, not a version directory")
+	assert.Contains(t, by["current"].Text, "the link fecs/fec01/software/Foo_DU -> ../../../software/Foo_DU/current/")
+	assert.Contains(t, by["1.1.0"].Text, "the link fecs/fec04/software/Foo_DU -> ../../../software/Foo_DU/1.1.0/../1.2.0/")
 	var warns []string
 	for _, w := range p.Warnings {
 		warns = append(warns, w.Text)
 	}
-	contains(t, strings.Join(warns, "\n"), "link fecs/fec05/software/Foo_DU -> ../../../software/Foo_DU/1.3.0/Foo_DU-1.3.0-typo.tar.zst is broken")
+	assert.Contains(t, strings.Join(warns, "\n"), "link fecs/fec05/software/Foo_DU -> ../../../software/Foo_DU/1.3.0/Foo_DU-1.3.0-typo.tar.zst is broken")
 
 	rep, err := s.Prune(ctx, p)
-	must(t, err)
-	eq(t, len(rep.Removed), 1)
-	eq(t, versionsOnDisk(t, s, "Foo_DU"), "0.8.0 0.9.0 1.0.0 1.1.0 1.2.0 1.3.0 1.5.0 1.6.0 1.7.0 current")
+	require.NoError(t, err)
+	require.Len(t, rep.Removed, 1)
+	assert.Equal(t, "0.8.0 0.9.0 1.0.0 1.1.0 1.2.0 1.3.0 1.5.0 1.6.0 1.7.0 current", versionsOnDisk(t, s, "Foo_DU"))
 	for _, f := range []string{"fec01", "fec02", "fec03", "fec04"} {
 		if _, err := os.Stat(filepath.Join(base, "fecs", f, "software", "Foo_DU")); err != nil {
 			t.Errorf("%s's link no longer resolves: %v", f, err)
@@ -459,34 +462,34 @@ func TestPruneLinkCornerCases(t *testing.T) {
 	// A link to the software folder itself uses every version.
 	link("fecs/fec05/configuration/All", "../../../software/Foo_DU")
 	p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{}, later)
-	must(t, err)
-	eq(t, len(p.Removals()), 0)
+	require.NoError(t, err)
+	require.Len(t, p.Removals(), 0)
 	for _, d := range p.Software[0].Versions {
-		if d.Version != "current" && d.Version != "1.3.0" && !hasString(d.LinkedBy, "fec05") {
-			t.Errorf("%s not linked by fec05: %+v", d.Version, d)
-		}
+		assert.False(t, d.Version != "current" && d.Version != "1.3.0" && !hasString(d.LinkedBy, "fec05"), "%s not linked by fec05: %+v", d.Version, d)
 	}
 }
 
 // An INDEX that still names a version (links changed by hand, no reindex)
 // holds it: FECs fetch what the INDEX says.
 func TestPruneHoldsWhatAnIndexNames(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0", "1.3.0")
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
-	must(t, os.Remove(filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU"))) // by hand
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	require.NoError(t, os.Remove(filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU"))) // by hand
 	p, err := s.PlanPrune(ctx, "Foo_DU", version.Policy{Grace: version.NoGrace}, time.Now())
-	must(t, err)
-	eq(t, decisions(p), "1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:keep:held")
-	contains(t, p.Software[0].Versions[3].Text, "the INDEX of fec01 still names software/Foo_DU/1.0.0/")
-	must(t, s.Reindex(ctx))
+	require.NoError(t, err)
+	assert.Equal(t, "1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:keep:held", decisions(p))
+	assert.Contains(t, p.Software[0].Versions[3].Text, "the INDEX of fec01 still names software/Foo_DU/1.0.0/")
+	require.NoError(t, s.Reindex(ctx))
 	p, err = s.PlanPrune(ctx, "Foo_DU", version.Policy{Grace: version.NoGrace}, time.Now())
-	must(t, err)
-	eq(t, len(p.Removals()), 1)
+	require.NoError(t, err)
+	require.Len(t, p.Removals(), 1)
 }
 
 func TestSwitch(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustAddFEC(t, s, "fec02", "x86_64")
@@ -494,24 +497,24 @@ func TestSwitch(t *testing.T) {
 	mustAddFEC(t, s, "ppc01", "ppc")
 	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0")
 	mustPublish(t, s, index.KindSoftware, "Bar", "1.0.0", "noarch", blob(index.FormatGzip, 10, 1))
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
-	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.0.0"))
-	must(t, s.Link(ctx, "ppc01", index.KindSoftware, "Bar", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "ppc01", index.KindSoftware, "Bar", "1.0.0"))
 
 	res, err := s.Switch(ctx, "fec01", "Foo_DU", "1.2.0")
-	must(t, err)
-	eq(t, res.From+">"+res.To, "1.0.0>1.2.0")
-	truth(t, res.Changed)
-	eq(t, readIndex(t, s, "fec01").Entries[0].Path, "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst")
+	require.NoError(t, err)
+	assert.Equal(t, "1.0.0>1.2.0", res.From+">"+res.To)
+	assert.True(t, res.Changed)
+	assert.Equal(t, "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", readIndex(t, s, "fec01").Entries[0].Path)
 	raw, err := os.Readlink(filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU"))
-	must(t, err)
-	eq(t, raw, "../../../software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", "relative link")
+	require.NoError(t, err)
+	assert.Equal(t, "../../../software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", raw, "relative link")
 
 	before := snapshot(t, s.Base())
 	res, err = s.Switch(ctx, "fec01", "Foo_DU", "1.2.0")
-	must(t, err)
-	truth(t, !res.Changed, "switching to the same version changes nothing")
-	eq(t, before, snapshot(t, s.Base()))
+	require.NoError(t, err)
+	assert.False(t, res.Changed, "switching to the same version changes nothing")
+	assert.Equal(t, snapshot(t, s.Base()), before)
 
 	for _, tc := range []struct {
 		what, fec, sw, ver string
@@ -526,127 +529,125 @@ func TestSwitch(t *testing.T) {
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			_, err := s.Switch(ctx, tc.fec, tc.sw, tc.ver)
-			wantErr(t, err, tc.want)
-			contains(t, err.Error(), tc.msg)
-			eq(t, before, snapshot(t, s.Base()), "nothing may change")
+			require.ErrorIs(t, err, tc.want)
+			assert.Contains(t, err.Error(), tc.msg)
+			assert.Equal(t, snapshot(t, s.Base()), before, "nothing may change")
 		})
 	}
 
 	// Fleet-wide: every FEC that links Foo_DU, one reindex; fec03 untouched.
 	all, err := s.SwitchAll(ctx, "Foo_DU", "1.1.0")
-	must(t, err)
-	eq(t, len(all), 2)
-	eq(t, all[0].FEC+":"+all[0].From+">"+all[0].To+" "+all[1].FEC+":"+all[1].From+">"+all[1].To,
-		"fec01:1.2.0>1.1.0 fec02:1.0.0>1.1.0")
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	assert.Equal(t, "fec01:1.2.0>1.1.0 fec02:1.0.0>1.1.0", all[0].FEC+":"+all[0].From+">"+all[0].To+" "+all[1].FEC+":"+all[1].From+">"+all[1].To)
 	for _, f := range []string{"fec01", "fec02"} {
-		eq(t, readIndex(t, s, f).Entries[0].Version, "1.1.0", f)
+		assert.Equal(t, "1.1.0", readIndex(t, s, f).Entries[0].Version, f)
 	}
-	eq(t, len(readIndex(t, s, "fec03").Entries), 0)
+	require.Len(t, readIndex(t, s, "fec03").Entries, 0)
 
 	// One FEC that cannot take the version: nothing changes.
-	must(t, s.Link(ctx, "ppc01", index.KindSoftware, "Bar", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "ppc01", index.KindSoftware, "Bar", "1.0.0"))
 	mustPublish(t, s, index.KindSoftware, "Bar", "2.0.0", "x86_64", blob(index.FormatGzip, 10, 2))
-	must(t, s.Link(ctx, "fec03", index.KindSoftware, "Bar", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec03", index.KindSoftware, "Bar", "1.0.0"))
 	before = snapshot(t, s.Base())
 	_, err = s.SwitchAll(ctx, "Bar", "2.0.0")
-	wantErr(t, err, ErrArchMismatch)
-	contains(t, err.Error(), "nothing changed")
-	eq(t, before, snapshot(t, s.Base()))
+	require.ErrorIs(t, err, ErrArchMismatch)
+	assert.Contains(t, err.Error(), "nothing changed")
+	assert.Equal(t, snapshot(t, s.Base()), before)
 	_, err = s.SwitchAll(ctx, "Nope", "1.0.0")
-	wantErr(t, err, ErrNotFound)
+	require.ErrorIs(t, err, ErrNotFound)
 
 	// The links and switches are in the link log, for the grace period.
 	log, err := s.readLinkLog()
-	must(t, err)
+	require.NoError(t, err)
 	var lines []string
 	for _, c := range log {
 		lines = append(lines, c.fec+":"+c.software+":"+c.fromVersion+">"+c.toVer)
 	}
-	eq(t, lines, []string{"fec01:Foo_DU:>1.0.0", "fec02:Foo_DU:>1.0.0", "ppc01:Bar:>1.0.0",
-		"fec01:Foo_DU:1.0.0>1.2.0", "fec01:Foo_DU:1.2.0>1.1.0", "fec02:Foo_DU:1.0.0>1.1.0", "fec03:Bar:>1.0.0"})
+	assert.Equal(t, []string{"fec01:Foo_DU:>1.0.0", "fec02:Foo_DU:>1.0.0", "ppc01:Bar:>1.0.0",
+		"fec01:Foo_DU:1.0.0>1.2.0", "fec01:Foo_DU:1.2.0>1.1.0", "fec02:Foo_DU:1.0.0>1.1.0", "fec03:Bar:>1.0.0"}, lines)
 }
 
 func TestRollback(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustAddFEC(t, s, "ppc01", "ppc", "gzip")
 	publishOld(t, s, "Foo_DU", "1.0.0", "1.1.0", "1.2.0-rc.1", "1.2.0", "1.3.0-rc.1", "dev")
 	mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.0.0", "ppc", blob(index.FormatGzip, 10, 1))
 	mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.2.0", "ppc", blob(index.FormatGzip, 10, 2))
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "dev"))
-	must(t, s.Link(ctx, "ppc01", index.KindSoftware, "Foo_DU", "1.2.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "dev"))
+	require.NoError(t, s.Link(ctx, "ppc01", index.KindSoftware, "Foo_DU", "1.2.0"))
 
 	steps := []string{"1.2.0", "1.1.0", "1.0.0"} // from dev: the newest productive, then older, skipping prereleases
 	for _, want := range steps {
 		res, err := s.Rollback(ctx, "fec01", "Foo_DU")
-		must(t, err, "rollback to ", want)
-		eq(t, res.To, want)
-		eq(t, readIndex(t, s, "fec01").Entries[0].Version, want)
+		require.NoError(t, err, fmt.Sprint("rollback to ", want))
+		assert.Equal(t, want, res.To)
+		assert.Equal(t, want, readIndex(t, s, "fec01").Entries[0].Version)
 	}
 	before := snapshot(t, s.Base())
 	_, err := s.Rollback(ctx, "fec01", "Foo_DU")
-	wantErr(t, err, ErrNoRollback)
-	contains(t, err.Error(), "runs Foo_DU 1.0.0")
-	eq(t, before, snapshot(t, s.Base()))
+	require.ErrorIs(t, err, ErrNoRollback)
+	assert.Contains(t, err.Error(), "runs Foo_DU 1.0.0")
+	assert.Equal(t, snapshot(t, s.Base()), before)
 
 	// ppc01 skips 1.1.0, which has no ppc build.
 	res, err := s.Rollback(ctx, "ppc01", "Foo_DU")
-	must(t, err)
-	eq(t, res.From+">"+res.To, "1.2.0>1.0.0")
+	require.NoError(t, err)
+	assert.Equal(t, "1.2.0>1.0.0", res.From+">"+res.To)
 
 	_, err = s.Rollback(ctx, "fec01", "Bar")
-	wantErr(t, err, ErrNotFound)
+	require.ErrorIs(t, err, ErrNotFound)
 	_, err = s.Rollback(ctx, "fec77", "Foo_DU")
-	wantErr(t, err, ErrUnknownFEC)
+	require.ErrorIs(t, err, ErrUnknownFEC)
 }
 
 func TestUses(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	for _, f := range []string{"fec01", "fec02", "fec03"} {
 		mustAddFEC(t, s, f, "x86_64")
 	}
 	publishOld(t, s, "Foo_DU", "1.0.0", "1.10.0", "1.2.0")
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.2.0"))
-	must(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.10.0"))
-	must(t, s.Link(ctx, "fec03", index.KindSoftware, "Foo_DU", "1.2.0"))
-	uses, err := s.Uses("Foo_DU", "")
-	must(t, err)
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.2.0"))
+	require.NoError(t, s.Link(ctx, "fec02", index.KindSoftware, "Foo_DU", "1.10.0"))
+	require.NoError(t, s.Link(ctx, "fec03", index.KindSoftware, "Foo_DU", "1.2.0"))
+	uses, err := s.Uses(ctx, index.KindSoftware, "Foo_DU", "")
+	require.NoError(t, err)
 	var got []string
 	for _, u := range uses {
 		got = append(got, u.FEC+"@"+u.Version)
 	}
-	eq(t, got, []string{"fec02@1.10.0", "fec01@1.2.0", "fec03@1.2.0"}, "newest version first, by semver")
-	uses, err = s.Uses("Foo_DU", "1.2.0")
-	must(t, err)
-	eq(t, len(uses), 2)
-	uses, err = s.Uses("Foo_DU", "1.0.0")
-	must(t, err)
-	eq(t, len(uses), 0)
-	_, err = s.Uses("Foo DU", "")
-	wantErr(t, err, index.ErrBadName)
+	assert.Equal(t, []string{"fec02@1.10.0", "fec01@1.2.0", "fec03@1.2.0"}, got, "newest version first, by semver")
+	uses, err = s.Uses(ctx, index.KindSoftware, "Foo_DU", "1.2.0")
+	require.NoError(t, err)
+	require.Len(t, uses, 2)
+	uses, err = s.Uses(ctx, index.KindSoftware, "Foo_DU", "1.0.0")
+	require.NoError(t, err)
+	require.Len(t, uses, 0)
+	_, err = s.Uses(ctx, index.KindSoftware, "Foo DU", "")
+	require.ErrorIs(t, err, index.ErrBadName)
 }
 
 func TestLinkLogCompaction(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	old := time.Now().Add(-30 * 24 * time.Hour)
-	must(t, s.logLinkChanges([]linkChange{
+	require.NoError(t, s.logLinkChanges([]linkChange{
 		{t: old, fec: "fec01", software: "A", fromVersion: "1.0.0", toVer: "1.1.0"},
 		{t: time.Now(), fec: "fec01", software: "A", fromVersion: "1.1.0", toVer: ""},
 	}))
 	// A malformed line is skipped, never fatal.
 	f, err := os.OpenFile(filepath.Join(s.Base(), LinkLogName), os.O_APPEND|os.O_WRONLY, 0)
-	must(t, err)
+	require.NoError(t, err)
 	_, _ = f.WriteString("garbage\n")
 	f.Close()
-	must(t, s.compactLinkLog(time.Now(), 7*24*time.Hour))
+	require.NoError(t, s.compactLinkLog(time.Now(), 7*24*time.Hour))
 	log, err := s.readLinkLog()
-	must(t, err)
-	if len(log) != 1 || log[0].fromVersion != "1.1.0" || log[0].toVer != "" {
-		t.Errorf("after compaction: %+v", log)
-	}
-	if errors.Is(err, os.ErrNotExist) {
-		t.Error("log vanished")
-	}
+	require.NoError(t, err)
+	assert.False(t, len(log) != 1 || log[0].fromVersion != "1.1.0" || log[0].toVer != "", "after compaction: %+v", log)
+	assert.False(t, errors.Is(err, os.ErrNotExist), "log vanished")
 }
 
 // BenchmarkPlanPrune measures PlanPrune on a tree built by hand (no INDEX
@@ -661,20 +662,20 @@ func BenchmarkPlanPrune(b *testing.B) {
 		for v := 0; v < versions; v++ {
 			ver := fmt.Sprintf("1.%d.0", v)
 			dir := filepath.Join(base, SoftwareDir, name, ver)
-			must(b, os.MkdirAll(dir, 0o755))
-			must(b, os.WriteFile(filepath.Join(dir, name+"-"+ver+"-x86_64.tar.zst"), index.FormatZstd.Magic(), 0o644))
-			must(b, os.Chtimes(dir, longAgo, longAgo))
+			require.NoError(b, os.MkdirAll(dir, 0o755))
+			require.NoError(b, os.WriteFile(filepath.Join(dir, name+"-"+ver+"-x86_64.tar.zst"), index.FormatZstd.Magic(), 0o644))
+			require.NoError(b, os.Chtimes(dir, longAgo, longAgo))
 		}
 	}
 	for f := 0; f < fecs; f++ {
 		dir := filepath.Join(base, FECsDir, fmt.Sprintf("fec%03d", f), SoftwareDir)
-		must(b, os.MkdirAll(dir, 0o755))
-		must(b, os.WriteFile(filepath.Join(filepath.Dir(dir), FECConfName), []byte("arch=x86_64\n"), 0o644))
+		require.NoError(b, os.MkdirAll(dir, 0o755))
+		require.NoError(b, os.WriteFile(filepath.Join(filepath.Dir(dir), FECConfName), []byte("arch=x86_64\n"), 0o644))
 		for i := 0; i < sw; i++ {
 			name := fmt.Sprintf("Soft%02d_DU", i)
 			ver := fmt.Sprintf("1.%d.0", versions-1-(f%4))
 			p := filepath.Join(dir, name)
-			must(b, os.Symlink("../../../software/"+name+"/"+ver+"/"+name+"-"+ver+"-x86_64.tar.zst", p))
+			require.NoError(b, os.Symlink("../../../software/"+name+"/"+ver+"/"+name+"-"+ver+"-x86_64.tar.zst", p))
 			lbackdate(b, p, longAgo)
 		}
 	}
@@ -682,44 +683,44 @@ func BenchmarkPlanPrune(b *testing.B) {
 	var removed int
 	for i := 0; i < b.N; i++ {
 		p, err := s.PlanPrune(ctx, "", version.Policy{}, time.Now())
-		must(b, err)
+		require.NoError(b, err)
 		removed = len(p.Removals())
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(fecs*sw), "links")
-	if removed != sw*(versions-4) {
-		b.Fatalf("removes %d, want %d", removed, sw*(versions-4))
-	}
+	require.False(b, removed != sw*(versions-4), "removes %d, want %d", removed, sw*(versions-4))
 }
 
 // The report's plan is the whole plan: software without removals and their
 // warnings stay, software with removals is replaced by the re-check.
 func TestPruneReportKeepsWholePlan(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0")
 	publishOld(t, s, "B", "1.0.0")
-	must(t, os.Mkdir(filepath.Join(s.Base(), SoftwareDir, "B", "latest"), 0o755))
+	require.NoError(t, os.Mkdir(filepath.Join(s.Base(), SoftwareDir, "B", "latest"), 0o755))
 	p, err := s.PlanPrune(ctx, "", version.Policy{}, time.Now())
-	must(t, err)
-	eq(t, len(p.Removals()), 1)
+	require.NoError(t, err)
+	require.Len(t, p.Removals(), 1)
 	rep, err := s.Prune(ctx, p)
-	must(t, err)
-	eq(t, decisions(rep.Plan), decisions(p))
-	eq(t, len(rep.Plan.Warnings), 1)
-	eq(t, rep.Plan.Warnings[0].Software, "B")
+	require.NoError(t, err)
+	assert.Equal(t, decisions(p), decisions(rep.Plan))
+	require.Len(t, rep.Plan.Warnings, 1)
+	assert.Equal(t, "B", rep.Plan.Warnings[0].Software)
 }
 
 // A temporary file in a version directory (a publish streaming into it, or
 // left by a killed writer) holds the version, even without a grace period.
 func TestPruneHoldsVersionWithTempFile(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	publishOld(t, s, "A", "1.0.0", "1.1.0", "1.2.0", "1.3.0")
 	dir := filepath.Join(s.Base(), SoftwareDir, "A", "1.0.0")
-	must(t, os.WriteFile(filepath.Join(dir, tmpPrefix+"A-1.0.0-ppc.tar.gz-123"), []byte("partial"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, tmpPrefix+"A-1.0.0-ppc.tar.gz-123"), []byte("partial"), 0o644))
 	backdate(t, s, "A", "1.0.0")
 	p, err := s.PlanPrune(ctx, "A", version.Policy{Grace: version.NoGrace}, time.Now())
-	must(t, err)
-	eq(t, decisions(p), "1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:keep:held")
-	contains(t, p.Software[0].Versions[3].Text, "a publish in progress")
+	require.NoError(t, err)
+	assert.Equal(t, "1.3.0:keep:newest 1.2.0:keep:newest 1.1.0:keep:newest 1.0.0:keep:held", decisions(p))
+	assert.Contains(t, p.Software[0].Versions[3].Text, "a publish in progress")
 }

@@ -15,13 +15,19 @@ import (
 	"strings"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/version"
 )
 
 // PublishRequest describes an archive to publish.
 type PublishRequest struct {
-	Kind    index.Kind // index.KindSoftware or index.KindConfiguration
-	Name    string
-	Version string // "dev" is mutable; every other version is immutable once published
+	Kind index.Kind // index.KindSoftware or index.KindConfiguration
+	Name string
+	// Version is a strict semantic version or dev (version.Parse; the zero
+	// Version is refused). dev is mutable; every other version is immutable
+	// once published, and one that collides with a published version of the
+	// same name (5.1.0-RC.1 next to 5.1.0-rc.1, a hand-made v1.2.3 next to
+	// 1.2.3) is refused with version.ErrCollides.
+	Version version.Version
 	// Arch is the architecture the software was built for ("noarch" for
 	// arch-independent content). Required for software; must be "" for
 	// configuration.
@@ -66,6 +72,9 @@ func detectFileFormat(p string) (index.Format, error) {
 }
 
 func (r *PublishRequest) check() error {
+	if !r.Version.IsValid() {
+		return fmt.Errorf("%w: %w: %s %s: no version given (parse it with version.Parse)", ErrBadRequest, version.ErrInvalid, r.Kind, r.Name)
+	}
 	switch r.Kind {
 	case index.KindSoftware:
 		if r.Arch == "" {
@@ -84,7 +93,7 @@ func (r *PublishRequest) check() error {
 	default:
 		return fmt.Errorf("%w: kind %q cannot be published (want software or configuration)", ErrBadRequest, r.Kind)
 	}
-	if _, err := pathFor(versionPathSpec{r.Kind, r.Name, r.Version}); err != nil {
+	if _, err := pathFor(versionPathSpec{r.Kind, r.Name, r.Version.String()}); err != nil {
 		return err
 	}
 	if r.Body == nil {
@@ -114,7 +123,8 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 	if err := req.check(); err != nil {
 		return Published{}, err
 	}
-	what := fmt.Sprintf("%s %s %s", req.Kind, req.Name, req.Version)
+	ver := req.Version.String()
+	what := fmt.Sprintf("%s %s %s", req.Kind, req.Name, ver)
 	if req.Arch != "" {
 		what += " (" + req.Arch + ")"
 	}
@@ -127,13 +137,18 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 	if !ok {
 		return Published{}, fmt.Errorf("%w: publishing %s: the body starts with % x; publish a tar compressed with zstd, gzip or xz", index.ErrUnknownFormat, what, head)
 	}
-	rel, err := pathFor(archivePathSpec{kind: req.Kind, name: req.Name, version: req.Version, arch: req.Arch, format: format})
+	rel, err := pathFor(archivePathSpec{kind: req.Kind, name: req.Name, version: ver, arch: req.Arch, format: format})
 	if err != nil {
 		return Published{}, err
 	}
 	final := s.abs(rel)
 	dir, file := filepath.Dir(final), filepath.Base(final)
 	pub = Published{Path: rel, Format: format}
+	// Checked again under the lock; this early check only spares a
+	// refused upload.
+	if err := s.checkCollision(req.Kind, req.Name, ver); err != nil {
+		return Published{}, fmt.Errorf("storage: publishing %s: %w", what, err)
+	}
 
 	created, err := mkdirs(s.base, dir)
 	if err != nil {
@@ -163,6 +178,11 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 	pub.Size, pub.SHA256 = n, hex.EncodeToString(h.Sum(nil))
 
 	err = s.locked(ctx, func() error {
+		// Under the lock: two colliding versions published at the same
+		// moment cannot both pass.
+		if err := s.checkCollision(req.Kind, req.Name, ver); err != nil {
+			return fmt.Errorf("storage: publishing %s: %w", what, err)
+		}
 		st, err := os.Lstat(final)
 		replaced := false
 		switch {
@@ -188,11 +208,11 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 				log.Info("already published, unchanged", "path", rel, "sha256", pub.SHA256)
 				return nil
 			}
-			if req.Version != index.DevVersion && !req.Force {
+			if !req.Version.IsDev() && !req.Force {
 				return fmt.Errorf("%w: %s is already published as %s with different content; publish a new version (or force, and FECs that installed it will not notice until they reinstall)",
 					ErrImmutable, what, rel)
 			}
-			if req.Version != index.DevVersion {
+			if !req.Version.IsDev() {
 				log.Warn("forced: replacing a published productive version", "path", rel, "sha256", pub.SHA256)
 			}
 			replaced = true
@@ -215,7 +235,7 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 		if !replaced {
 			return nil
 		}
-		users, err := s.fecsUsing(rel)
+		users, err := s.fecsUsing(ctx, rel)
 		if err != nil {
 			return err
 		}
@@ -227,10 +247,63 @@ func (s *Storage) Publish(ctx context.Context, req PublishRequest) (pub Publishe
 	return pub, nil
 }
 
+// checkCollision refuses version ver of <kind>/<name> when it collides
+// (version.CheckCollision) with another published version of that name.
+func (s *Storage) checkCollision(kind index.Kind, name, ver string) error {
+	existing, err := s.publishedVersions(kind, name)
+	if err != nil {
+		return err
+	}
+	return version.CheckCollision(ver, existing)
+}
+
+// publishedVersions lists the version folders of <kind>/<name> that hold an
+// archive. A folder holding none (a publish still streaming its body, one
+// whose publisher was killed) is no version yet.
+func (s *Storage) publishedVersions(kind index.Kind, name string) ([]string, error) {
+	top, err := pathFor(treePathSpec{kind, name})
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(s.abs(top))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: listing versions of %s %s: %w", kind, name, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && s.holdsArchive(kind, name, e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// holdsArchive reports whether <kind>/<name>/<ver>/ holds an archive of that
+// version.
+func (s *Storage) holdsArchive(kind index.Kind, name, ver string) bool {
+	dir, err := pathFor(versionPathSpec{kind, name, ver})
+	if err != nil {
+		return false
+	}
+	files, err := os.ReadDir(s.abs(dir))
+	if err != nil {
+		return false
+	}
+	for _, f := range files {
+		if _, ok := parseArchiveFileName(kind, name, ver, f.Name()); ok && f.Type().IsRegular() {
+			return true
+		}
+	}
+	return false
+}
+
 // fecsUsing lists the FECs with an entry resolving to the base-relative path
 // rel (or into it, when rel is a directory).
-func (s *Storage) fecsUsing(rel string) ([]string, error) {
-	links, err := s.Links()
+func (s *Storage) fecsUsing(ctx context.Context, rel string) ([]string, error) {
+	links, err := s.Links(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +319,7 @@ func (s *Storage) fecsUsing(rel string) ([]string, error) {
 	if strings.HasPrefix(rel, FECsDir+"/"+GlobalDir+"/") {
 		for _, l := range links {
 			if l.FEC == GlobalDir && l.Target != "" && isWithin(l.Target, rel) {
-				more, err := s.fecsUsing(l.Path)
+				more, err := s.fecsUsing(ctx, l.Path)
 				if err != nil {
 					return nil, err
 				}

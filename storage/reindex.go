@@ -128,7 +128,10 @@ func (c *hashCache) put(p string, v cachedFile) {
 // none). It only reads. A broken link (ErrBrokenLink), an archive for
 // another architecture (ErrArchMismatch) or in a format the FEC cannot
 // decode (ErrNoDecoder) is an error: no INDEX is built for such a FEC.
-func (s *Storage) BuildIndex(fec string) (*index.Index, error) {
+func (s *Storage) BuildIndex(ctx context.Context, fec string) (*index.Index, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c, err := s.readFECConf(fec)
 	if err != nil {
 		return nil, err
@@ -242,7 +245,7 @@ func (s *Storage) entry(fec string, c FECConfig, kind index.Kind, name, rel stri
 func (s *Storage) Reindex(ctx context.Context, fecs ...string) error {
 	return s.locked(ctx, func() error {
 		if len(fecs) == 0 {
-			all, err := s.FECs()
+			all, err := s.FECs(ctx)
 			if err != nil {
 				return err
 			}
@@ -347,7 +350,7 @@ func (s *Storage) Unsign(ctx context.Context, fecs ...string) ([]string, error) 
 	var removed []string
 	err := s.locked(ctx, func() error {
 		if len(fecs) == 0 {
-			all, err := s.FECs()
+			all, err := s.FECs(ctx)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -167,7 +168,7 @@ func (s *Storage) within(abs string) (string, bool) {
 
 // Links returns every symlink under fecs/ (walked without following links),
 // resolved by path, sorted by Path.
-func (s *Storage) Links() ([]Link, error) {
+func (s *Storage) Links(ctx context.Context) ([]Link, error) {
 	var links []Link
 	cache := newHashCache() // folders and archives are resolved once per call
 	root := s.abs(FECsDir)
@@ -177,6 +178,9 @@ func (s *Storage) Links() ([]Link, error) {
 				return err
 			}
 			return nil // vanished while walking
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if d.Type()&fs.ModeSymlink == 0 {
 			return nil

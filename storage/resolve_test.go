@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestResolveMatchesKernel builds random trees of folders, files and
@@ -17,6 +20,7 @@ import (
 // directory, the kernel fails too. Paths that leave the storage are not
 // compared (resolve refuses them by design).
 func TestResolveMatchesKernel(t *testing.T) {
+	t.Parallel()
 	names := []string{"a", "b", "c", "d"}
 	compared := 0
 	seeds := []int64{134, 160} // found an absolute link that left resolve's result stale (fixed)
@@ -34,10 +38,10 @@ func TestResolveMatchesKernel(t *testing.T) {
 			parent := dirs[r.Intn(len(dirs))]
 			p := filepath.Join(parent, names[r.Intn(len(names))]+fmt.Sprint(i))
 			if r.Intn(2) == 0 {
-				must(t, os.MkdirAll(filepath.Join(base, p), 0o755))
+				require.NoError(t, os.MkdirAll(filepath.Join(base, p), 0o755))
 				dirs = append(dirs, p)
 			} else {
-				must(t, os.WriteFile(filepath.Join(base, p), []byte(p), 0o644))
+				require.NoError(t, os.WriteFile(filepath.Join(base, p), []byte(p), 0o644))
 			}
 			all = append(all, p)
 		}
@@ -63,7 +67,7 @@ func TestResolveMatchesKernel(t *testing.T) {
 				target = filepath.Join(base, all[r.Intn(len(all))])
 			}
 			p := filepath.Join(parent, "l"+fmt.Sprint(i))
-			must(t, os.Symlink(target, filepath.Join(base, p)))
+			require.NoError(t, os.Symlink(target, filepath.Join(base, p)))
 			all = append(all, p)
 		}
 		// Resolve every path, and some with a suffix through them.
@@ -76,16 +80,12 @@ func TestResolveMatchesKernel(t *testing.T) {
 			kfi, kerr := os.Stat(base + "/" + q) // no Join: it would drop a trailing slash
 			if err != nil {
 				var be *brokenError
-				if !errors.As(err, &be) {
-					t.Fatalf("seed %d: %s: %v", seed, q, err)
-				}
+				require.True(t, errors.As(err, &be), "seed %d: %s: %v", seed, q, err)
 				if strings.Contains(be.reason, "out of the storage") || strings.Contains(be.reason, "outside the storage") {
 					continue
 				}
 				compared++
-				if kerr == nil {
-					t.Errorf("seed %d: resolve(%q) = %v, but the kernel resolves it", seed, q, err)
-				}
+				assert.False(t, kerr == nil, "seed %d: resolve(%q) = %v, but the kernel resolves it", seed, q, err)
 				continue
 			}
 			compared++
@@ -102,8 +102,6 @@ func TestResolveMatchesKernel(t *testing.T) {
 			}
 		}
 	}
-	if compared < 1000 {
-		t.Fatalf("only %d comparisons", compared)
-	}
+	require.False(t, compared < 1000, "only %d comparisons", compared)
 	t.Logf("%d paths compared with the kernel", compared)
 }

@@ -1,7 +1,15 @@
-// Package storage manages the web-storage tree on the writer host: typed
-// paths, FECs and their fec.conf, atomic immutable publishing of compressed
-// tar archives, relative symlinks switched atomically, INDEX generation and
-// signing, the storage lock, reindex, verify and link resolution.
+// Package storage is the writer's side of the web storage: it changes the
+// tree on the writer host, under its lock, so that every INDEX a FEC fetches
+// names only complete, verified archives.
+//
+// One file per job: storage.go (Init, Open, the lock), paths.go (typed
+// paths), fec.go (AddFEC, FECs, FEC, SetDecoders), publish.go (Publish),
+// versions.go (Versions), link.go (Link, Unlink, LinkInit, AddGlobalScript),
+// put.go (PutFile), uses.go (Uses), remove.go (RemoveVersion), switch.go
+// (Switch, SwitchAll, Rollback), retention.go (PlanPrune, Prune), gather.go
+// (the retention plan's input), linklog.go (the link log), resolve.go
+// (Links, link resolution), reindex.go (BuildIndex, Reindex, Unsign),
+// verify.go (Verify), clean.go (Clean).
 //
 // The tree (docs/storage-layout.md has the full description):
 //

@@ -10,66 +10,71 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/version"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var ctx = context.Background()
 
 func TestInitOpen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, err := Open(dir)
-	wantErr(t, err, ErrNotStorage)
-	eq(t, snapshot(t, dir), map[string]string{".": "dir"}, "Open must not create anything")
+	require.ErrorIs(t, err, ErrNotStorage)
+	assert.Equal(t, map[string]string{".": "dir"}, snapshot(t, dir), "Open must not create anything")
 
 	s, err := Init(dir)
-	must(t, err)
+	require.NoError(t, err)
 	for _, p := range []string{MarkerName, LockName} {
 		st, err := os.Stat(filepath.Join(dir, p))
-		truth(t, err == nil && st.Mode().IsRegular(), p, " missing")
+		assert.True(t, err == nil && st.Mode().IsRegular(), fmt.Sprint(p, " missing"))
 	}
 	for _, p := range []string{"fecs/global", "software", "configuration"} {
 		st, err := os.Stat(filepath.Join(dir, p))
-		truth(t, err == nil && st.IsDir(), p, " missing")
+		assert.True(t, err == nil && st.IsDir(), fmt.Sprint(p, " missing"))
 	}
 	_, err = Open(dir)
-	must(t, err)
+	require.NoError(t, err)
 	// Init again is Open.
 	s2, err := Init(dir)
-	must(t, err)
-	eq(t, s.Base(), s2.Base())
+	require.NoError(t, err)
+	assert.Equal(t, s2.Base(), s.Base())
 
 	// A marker of another layout version is refused.
-	must(t, os.WriteFile(filepath.Join(dir, MarkerName), []byte("fecdeploy-storage 2\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, MarkerName), []byte("fecdeploy-storage 2\n"), 0o644))
 	_, err = Open(dir)
-	wantErr(t, err, ErrNotStorage)
-	contains(t, err.Error(), "fecdeploy-storage 2")
+	require.ErrorIs(t, err, ErrNotStorage)
+	assert.Contains(t, err.Error(), "fecdeploy-storage 2")
 }
 
 func TestAddFEC(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustAddFEC(t, s, "ppc01", "ppc")
 	conf, err := os.ReadFile(filepath.Join(s.Base(), "fecs/fec01/fec.conf"))
-	must(t, err)
-	contains(t, string(conf), "arch=x86_64\ndecoders=gzip,xz,zstd\n")
+	require.NoError(t, err)
+	assert.Contains(t, string(conf), "arch=x86_64\ndecoders=gzip,xz,zstd\n")
 
-	info, err := s.FEC("ppc01")
-	must(t, err)
-	eq(t, []string{"gzip", "xz"}, info.Config.Decoders, "busybox FECs have no zstd by default")
-	truth(t, !info.Persistent)
-	must(t, info.IndexError)
-	eq(t, len(info.Entries), 0)
+	info, err := s.FEC(ctx, "ppc01")
+	require.NoError(t, err)
+	assert.Equal(t, info.Config.Decoders, []string{"gzip", "xz"}, "busybox FECs have no zstd by default")
+	assert.False(t, info.Persistent)
+	require.NoError(t, info.IndexError)
+	require.Len(t, info.Entries, 0)
 
 	ix := readIndex(t, s, "fec01")
-	eq(t, "fec01", ix.FEC)
-	eq(t, "x86_64", ix.Arch)
+	assert.Equal(t, ix.FEC, "fec01")
+	assert.Equal(t, ix.Arch, "x86_64")
 
-	fecs, err := s.FECs()
-	must(t, err)
-	eq(t, []string{"fec01", "ppc01"}, fecs)
+	fecs, err := s.FECs(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, fecs, []string{"fec01", "ppc01"})
 
 	before := snapshot(t, s.Base())
 	err = s.AddFEC(ctx, "fec01", FECConfig{Arch: "x86_64"})
-	wantErr(t, err, ErrExists)
+	require.ErrorIs(t, err, ErrExists)
 	for _, tc := range []struct {
 		name string
 		c    FECConfig
@@ -83,61 +88,63 @@ func TestAddFEC(t *testing.T) {
 		{"fec02", FECConfig{Arch: "x86_64", Decoders: []string{"lz4"}}, ErrBadRequest},
 	} {
 		err := s.AddFEC(ctx, tc.name, tc.c)
-		wantErr(t, err, tc.want, fmt.Sprintf("%s %+v", tc.name, tc.c))
+		require.ErrorIs(t, err, tc.want, fmt.Sprintf("%s %+v", tc.name, tc.c))
 	}
-	eq(t, before, snapshot(t, s.Base()), "refused AddFEC calls changed the tree")
+	assert.Equal(t, snapshot(t, s.Base()), before, "refused AddFEC calls changed the tree")
 }
 
 func TestPublishImmutable(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	a := blob(index.FormatZstd, 10000, 1)
 	p := mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.2.0", "x86_64", a)
-	eq(t, Published{Path: "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", SHA256: sum(a), Size: 10000, Format: "zstd"}, p)
+	assert.Equal(t, p, Published{Path: "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", SHA256: sum(a), Size: 10000, Format: "zstd"})
 	got, err := os.ReadFile(filepath.Join(s.Base(), p.Path))
-	must(t, err)
-	eq(t, a, got)
+	require.NoError(t, err)
+	assert.Equal(t, got, a)
 	side, err := os.ReadFile(filepath.Join(s.Base(), p.Path+ChecksumSuffix))
-	must(t, err)
-	eq(t, sum(a)+"  Foo_DU-1.2.0-x86_64.tar.zst\n", string(side))
+	require.NoError(t, err)
+	assert.Equal(t, string(side), sum(a)+"  Foo_DU-1.2.0-x86_64.tar.zst\n")
 
 	// Same bytes: no-op.
 	p2 := mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.2.0", "x86_64", a)
-	truth(t, p2.Unchanged)
-	eq(t, p.SHA256, p2.SHA256)
+	assert.True(t, p2.Unchanged)
+	assert.Equal(t, p2.SHA256, p.SHA256)
 
 	// Different bytes: refused, nothing changes.
 	before := snapshot(t, s.Base())
 	b := blob(index.FormatZstd, 10000, 2)
-	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: "1.2.0", Arch: "x86_64", Body: bytes.NewReader(b)})
-	wantErr(t, err, ErrImmutable)
-	eq(t, before, snapshot(t, s.Base()))
-	eq(t, len(tempFiles(t, s.Base())), 0)
+	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: version.MustParse("1.2.0"), Arch: "x86_64", Body: bytes.NewReader(b)})
+	require.ErrorIs(t, err, ErrImmutable)
+	assert.Equal(t, snapshot(t, s.Base()), before)
+	assert.Equal(t, 0, len(tempFiles(t, s.Base())))
 
 	// Forced: replaced.
-	p3, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: "1.2.0", Arch: "x86_64", Body: bytes.NewReader(b), Force: true})
-	must(t, err)
-	eq(t, sum(b), p3.SHA256)
+	p3, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: version.MustParse("1.2.0"), Arch: "x86_64", Body: bytes.NewReader(b), Force: true})
+	require.NoError(t, err)
+	assert.Equal(t, p3.SHA256, sum(b))
 	got, _ = os.ReadFile(filepath.Join(s.Base(), p.Path))
-	eq(t, b, got)
+	assert.Equal(t, got, b)
 
 	// Another format of the same version is another file.
 	g := blob(index.FormatGzip, 500, 3)
 	p4 := mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.2.0", "x86_64", g)
-	eq(t, "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.gz", p4.Path)
+	assert.Equal(t, p4.Path, "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.gz")
 
 	// dev is mutable.
 	mustPublish(t, s, index.KindSoftware, "Foo_DU", "dev", "x86_64", a)
 	pd := mustPublish(t, s, index.KindSoftware, "Foo_DU", "dev", "x86_64", b)
-	truth(t, !pd.Unchanged)
+	assert.False(t, pd.Unchanged)
 	got, _ = os.ReadFile(filepath.Join(s.Base(), pd.Path))
-	eq(t, b, got)
+	assert.Equal(t, got, b)
 
 	// Configuration has no arch.
 	c := mustPublish(t, s, index.KindConfiguration, "Foo_DU-instance", "1.2.0", "", blob(index.FormatXz, 100, 4))
-	eq(t, "configuration/Foo_DU-instance/1.2.0/Foo_DU-instance-1.2.0.tar.xz", c.Path)
+	assert.Equal(t, c.Path, "configuration/Foo_DU-instance/1.2.0/Foo_DU-instance-1.2.0.tar.xz")
 }
 
 func TestPublishBadInput(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", blob(index.FormatZstd, 100, 1))
 	before := snapshot(t, s.Base())
@@ -147,45 +154,44 @@ func TestPublishBadInput(t *testing.T) {
 		req  PublishRequest
 		want error
 	}{
-		{"bad name", PublishRequest{Kind: index.KindSoftware, Name: "Foo/../x", Version: "1.0.0", Arch: "x86_64"}, index.ErrBadName},
-		{"space in name", PublishRequest{Kind: index.KindSoftware, Name: "Foo Bar", Version: "1.0.0", Arch: "x86_64"}, index.ErrBadName},
-		{"bad version", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "..", Arch: "x86_64"}, index.ErrBadName},
-		{"empty version", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "", Arch: "x86_64"}, index.ErrBadName},
-		{"no arch", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0"}, ErrBadRequest},
-		{"bad arch", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86 64"}, index.ErrBadName},
-		{"config with arch", PublishRequest{Kind: index.KindConfiguration, Name: "Foo", Version: "1.1.0", Arch: "x86_64"}, ErrBadRequest},
-		{"kind init", PublishRequest{Kind: index.KindInit, Name: "Foo", Version: "1.1.0"}, ErrBadRequest},
-		{"kind data", PublishRequest{Kind: index.KindData, Name: "Foo", Version: "1.1.0"}, ErrBadRequest},
-		{"not compressed", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86_64", Body: bytes.NewReader([]byte("#!/bin/sh\necho hi\n"))}, index.ErrUnknownFormat},
-		{"empty body", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "1.1.0", Arch: "x86_64", Body: bytes.NewReader(nil)}, index.ErrUnknownFormat},
+		{"bad name", PublishRequest{Kind: index.KindSoftware, Name: "Foo/../x", Version: version.MustParse("1.0.0"), Arch: "x86_64"}, index.ErrBadName},
+		{"space in name", PublishRequest{Kind: index.KindSoftware, Name: "Foo Bar", Version: version.MustParse("1.0.0"), Arch: "x86_64"}, index.ErrBadName},
+		{"no version", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Arch: "x86_64"}, version.ErrInvalid},
+		{"no arch", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("1.1.0")}, ErrBadRequest},
+		{"bad arch", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("1.1.0"), Arch: "x86 64"}, index.ErrBadName},
+		{"config with arch", PublishRequest{Kind: index.KindConfiguration, Name: "Foo", Version: version.MustParse("1.1.0"), Arch: "x86_64"}, ErrBadRequest},
+		{"kind init", PublishRequest{Kind: index.KindInit, Name: "Foo", Version: version.MustParse("1.1.0")}, ErrBadRequest},
+		{"kind data", PublishRequest{Kind: index.KindData, Name: "Foo", Version: version.MustParse("1.1.0")}, ErrBadRequest},
+		{"not compressed", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("1.1.0"), Arch: "x86_64", Body: bytes.NewReader([]byte("#!/bin/sh\necho hi\n"))}, index.ErrUnknownFormat},
+		{"empty body", PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("1.1.0"), Arch: "x86_64", Body: bytes.NewReader(nil)}, index.ErrUnknownFormat},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			if tc.req.Body == nil {
 				tc.req.Body = bytes.NewReader(good)
 			}
 			_, err := s.Publish(ctx, tc.req)
-			wantErr(t, err, tc.want)
-			eq(t, before, snapshot(t, s.Base()), "nothing may be written")
+			require.ErrorIs(t, err, tc.want)
+			assert.Equal(t, snapshot(t, s.Base()), before, "nothing may be written")
 		})
 	}
 	var ne *index.NameError
-	_, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo:1", Version: "1", Arch: "x86_64", Body: bytes.NewReader(good)})
-	truth(t, errors.As(err, &ne), "want a *index.NameError, got ", err)
-	contains(t, err.Error(), "':'")
+	_, err := s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo:1", Version: version.MustParse("1.0.0"), Arch: "x86_64", Body: bytes.NewReader(good)})
+	assert.True(t, errors.As(err, &ne), fmt.Sprint("want a *index.NameError, got ", err))
+	assert.Contains(t, err.Error(), "':'")
 
 	// A failing reader: the temp file goes, the version folder it created too.
-	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "2.0.0", Arch: "x86_64",
+	_, err = s.Publish(ctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("2.0.0"), Arch: "x86_64",
 		Body: &failingReader{data: good, err: errors.New("network gone")}})
-	truth(t, err != nil, "no error")
-	contains(t, err.Error(), "network gone")
-	eq(t, before, snapshot(t, s.Base()))
+	assert.True(t, err != nil, "no error")
+	assert.Contains(t, err.Error(), "network gone")
+	assert.Equal(t, snapshot(t, s.Base()), before)
 
 	// A cancelled context.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = s.Publish(cctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: "2.0.0", Arch: "x86_64", Body: bytes.NewReader(good)})
-	wantErr(t, err, context.Canceled)
-	eq(t, before, snapshot(t, s.Base()))
+	_, err = s.Publish(cctx, PublishRequest{Kind: index.KindSoftware, Name: "Foo", Version: version.MustParse("2.0.0"), Arch: "x86_64", Body: bytes.NewReader(good)})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, snapshot(t, s.Base()), before)
 }
 
 type failingReader struct {
@@ -203,6 +209,7 @@ func (r *failingReader) Read(p []byte) (int, error) {
 }
 
 func TestLink(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	a1 := blob(index.FormatZstd, 1000, 1)
@@ -210,33 +217,32 @@ func TestLink(t *testing.T) {
 	mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.0.0", "x86_64", a1)
 	mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.1.0", "x86_64", a2)
 
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.0.0"))
 	link := filepath.Join(s.Base(), "fecs/fec01/software/Foo_DU")
 	raw, err := os.Readlink(link)
-	must(t, err)
-	eq(t, "../../../software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst", raw)
+	require.NoError(t, err)
+	assert.Equal(t, raw, "../../../software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst")
 	got, err := os.ReadFile(link)
-	must(t, err)
-	eq(t, a1, got)
+	require.NoError(t, err)
+	assert.Equal(t, got, a1)
 
 	ix := readIndex(t, s, "fec01")
-	if len(ix.Entries) != 1 {
-		t.Fatalf("%d entries, want 1: %+v", len(ix.Entries), ix.Entries)
-	}
-	eq(t, index.Entry{Kind: index.KindSoftware, Name: "Foo_DU", SHA256: sum(a1), Size: 1000,
-		Path: "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst", Format: "zstd", Version: "1.0.0"}, ix.Entries[0])
+	require.False(t, len(ix.Entries) != 1, "%d entries, want 1: %+v", len(ix.Entries), ix.Entries)
+	assert.Equal(t, ix.Entries[0], index.Entry{Kind: index.KindSoftware, Name: "Foo_DU", SHA256: sum(a1), Size: 1000,
+		Path: "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst", Format: "zstd", Version: "1.0.0"})
 
 	// Switch.
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.1.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo_DU", "1.1.0"))
 	raw, _ = os.Readlink(link)
-	eq(t, "../../../software/Foo_DU/1.1.0/Foo_DU-1.1.0-x86_64.tar.zst", raw)
+	assert.Equal(t, raw, "../../../software/Foo_DU/1.1.0/Foo_DU-1.1.0-x86_64.tar.zst")
 	ix = readIndex(t, s, "fec01")
-	eq(t, "1.1.0", ix.Entries[0].Version)
-	eq(t, sum(a2), ix.Entries[0].SHA256)
-	eq(t, len(tempFiles(t, s.Base())), 0)
+	assert.Equal(t, ix.Entries[0].Version, "1.1.0")
+	assert.Equal(t, ix.Entries[0].SHA256, sum(a2))
+	assert.Equal(t, 0, len(tempFiles(t, s.Base())))
 }
 
 func TestLinkRefusals(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustAddFEC(t, s, "ppc01", "ppc")
@@ -244,7 +250,7 @@ func TestLinkRefusals(t *testing.T) {
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.1.0", "x86_64", blob(index.FormatZstd, 100, 2))
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.1.0", "ppc", blob(index.FormatZstd, 100, 3))
 	mustPublish(t, s, index.KindSoftware, "Tool", "1.0.0", "noarch", blob(index.FormatGzip, 100, 4))
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	before := snapshot(t, s.Base())
 
 	for _, tc := range []struct {
@@ -262,25 +268,26 @@ func TestLinkRefusals(t *testing.T) {
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			err := s.Link(ctx, tc.fec, index.KindSoftware, tc.name, tc.version)
-			wantErr(t, err, tc.want)
+			require.ErrorIs(t, err, tc.want)
 			for _, m := range tc.msg {
-				contains(t, err.Error(), m)
+				assert.Contains(t, err.Error(), m)
 			}
-			eq(t, before, snapshot(t, s.Base()), "nothing may change")
+			assert.Equal(t, snapshot(t, s.Base()), before, "nothing may change")
 		})
 	}
 	// noarch goes anywhere.
-	must(t, s.Link(ctx, "ppc01", index.KindSoftware, "Tool", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "ppc01", index.KindSoftware, "Tool", "1.0.0"))
 	// A file in the way is not replaced by a link.
-	must(t, s.PutFile(ctx, "fec01", index.KindConfiguration, "Foo", bytes.NewReader(blob(index.FormatGzip, 50, 5))))
+	require.NoError(t, s.PutFile(ctx, "fec01", index.KindConfiguration, "Foo", bytes.NewReader(blob(index.FormatGzip, 50, 5))))
 	mustPublish(t, s, index.KindConfiguration, "Foo", "1.0.0", "", blob(index.FormatGzip, 60, 6))
 	before = snapshot(t, s.Base())
 	err := s.Link(ctx, "fec01", index.KindConfiguration, "Foo", "1.0.0")
-	wantErr(t, err, ErrExists)
-	eq(t, before, snapshot(t, s.Base()))
+	require.ErrorIs(t, err, ErrExists)
+	assert.Equal(t, snapshot(t, s.Base()), before)
 }
 
 func TestLinkPrefersFormat(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	mustAddFEC(t, s, "ppc01", "ppc")
@@ -289,93 +296,92 @@ func TestLinkPrefersFormat(t *testing.T) {
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "noarch", blob(index.FormatZstd, 100, 3))
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "ppc", blob(index.FormatGzip, 100, 4))
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "ppc", blob(index.FormatZstd, 100, 5))
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
-	must(t, s.Link(ctx, "ppc01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "ppc01", index.KindSoftware, "Foo", "1.0.0"))
 	e, _ := readIndex(t, s, "fec01").Lookup(index.KindSoftware, "Foo")
-	eq(t, "software/Foo/1.0.0/Foo-1.0.0-x86_64.tar.zst", e.Path)
+	assert.Equal(t, e.Path, "software/Foo/1.0.0/Foo-1.0.0-x86_64.tar.zst")
 	e, _ = readIndex(t, s, "ppc01").Lookup(index.KindSoftware, "Foo")
-	eq(t, "software/Foo/1.0.0/Foo-1.0.0-ppc.tar.gz", e.Path)
+	assert.Equal(t, e.Path, "software/Foo/1.0.0/Foo-1.0.0-ppc.tar.gz")
 }
 
 func TestInitScriptsAndFiles(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
-	must(t, s.AddGlobalScript(ctx, "10-network", bytes.NewReader([]byte("#!/bin/sh\necho net\n"))))
-	must(t, s.LinkInit(ctx, "fec01", "10-network"))
-	must(t, s.PutFile(ctx, "fec01", index.KindInit, "20-local", bytes.NewReader([]byte("#!/bin/sh\necho local\n"))))
-	must(t, s.PutFile(ctx, "fec01", index.KindData, "fesa-data", bytes.NewReader(blob(index.FormatGzip, 300, 1))))
+	require.NoError(t, s.AddGlobalScript(ctx, "10-network", bytes.NewReader([]byte("#!/bin/sh\necho net\n"))))
+	require.NoError(t, s.LinkInit(ctx, "fec01", "10-network"))
+	require.NoError(t, s.PutFile(ctx, "fec01", index.KindInit, "20-local", bytes.NewReader([]byte("#!/bin/sh\necho local\n"))))
+	require.NoError(t, s.PutFile(ctx, "fec01", index.KindData, "fesa-data", bytes.NewReader(blob(index.FormatGzip, 300, 1))))
 	raw, err := os.Readlink(filepath.Join(s.Base(), "fecs/fec01/init/10-network"))
-	must(t, err)
-	eq(t, "../../global/10-network", raw)
+	require.NoError(t, err)
+	assert.Equal(t, raw, "../../global/10-network")
 	st, err := os.Stat(filepath.Join(s.Base(), "fecs/fec01/init/20-local"))
-	must(t, err)
-	eq(t, os.FileMode(0o755), st.Mode().Perm())
+	require.NoError(t, err)
+	assert.Equal(t, st.Mode().Perm(), os.FileMode(0o755))
 
 	ix := readIndex(t, s, "fec01")
-	if len(ix.Entries) != 3 {
-		t.Fatalf("%d entries, want 3: %+v", len(ix.Entries), ix.Entries)
-	}
-	eq(t, "fecs/global/10-network", ix.Entries[0].Path)
-	eq(t, sum([]byte("#!/bin/sh\necho net\n")), ix.Entries[0].SHA256)
-	eq(t, "fecs/fec01/init/20-local", ix.Entries[1].Path)
-	eq(t, index.Entry{Kind: index.KindData, Name: "fesa-data", SHA256: sum(blob(index.FormatGzip, 300, 1)), Size: 300,
-		Path: "fecs/fec01/persistent-data/fesa-data.tar.gz", Format: "gzip"}, ix.Entries[2])
+	require.False(t, len(ix.Entries) != 3, "%d entries, want 3: %+v", len(ix.Entries), ix.Entries)
+	assert.Equal(t, ix.Entries[0].Path, "fecs/global/10-network")
+	assert.Equal(t, ix.Entries[0].SHA256, sum([]byte("#!/bin/sh\necho net\n")))
+	assert.Equal(t, ix.Entries[1].Path, "fecs/fec01/init/20-local")
+	assert.Equal(t, ix.Entries[2], index.Entry{Kind: index.KindData, Name: "fesa-data", SHA256: sum(blob(index.FormatGzip, 300, 1)), Size: 300,
+		Path: "fecs/fec01/persistent-data/fesa-data.tar.gz", Format: "gzip"})
 
 	// Changing a global script reindexes the FECs that link it.
-	must(t, s.AddGlobalScript(ctx, "10-network", bytes.NewReader([]byte("#!/bin/sh\necho net2\n"))))
+	require.NoError(t, s.AddGlobalScript(ctx, "10-network", bytes.NewReader([]byte("#!/bin/sh\necho net2\n"))))
 	ix = readIndex(t, s, "fec01")
-	eq(t, sum([]byte("#!/bin/sh\necho net2\n")), ix.Entries[0].SHA256)
+	assert.Equal(t, ix.Entries[0].SHA256, sum([]byte("#!/bin/sh\necho net2\n")))
 
 	err = s.LinkInit(ctx, "fec01", "99-missing")
-	wantErr(t, err, ErrNotFound)
+	require.ErrorIs(t, err, ErrNotFound)
 
-	must(t, s.Unlink(ctx, "fec01", index.KindInit, "10-network"))
-	must(t, s.Unlink(ctx, "fec01", index.KindData, "fesa-data"))
+	require.NoError(t, s.Unlink(ctx, "fec01", index.KindInit, "10-network"))
+	require.NoError(t, s.Unlink(ctx, "fec01", index.KindData, "fesa-data"))
 	ix = readIndex(t, s, "fec01")
-	if len(ix.Entries) != 1 {
-		t.Fatalf("%d entries, want 1: %+v", len(ix.Entries), ix.Entries)
-	}
-	eq(t, "20-local", ix.Entries[0].Name)
-	wantErr(t, s.Unlink(ctx, "fec01", index.KindSoftware, "Nope"), ErrNotFound)
+	require.False(t, len(ix.Entries) != 1, "%d entries, want 1: %+v", len(ix.Entries), ix.Entries)
+	assert.Equal(t, ix.Entries[0].Name, "20-local")
+	require.ErrorIs(t, s.Unlink(ctx, "fec01", index.KindSoftware, "Nope"), ErrNotFound)
 }
 
 func TestDeterministicIndex(t *testing.T) {
+	t.Parallel()
 	build := func() *Storage {
 		s := newTestStorage(t)
 		mustAddFEC(t, s, "fec01", "x86_64")
-		must(t, s.AddGlobalScript(ctx, "10-network", bytes.NewReader([]byte("#!/bin/sh\n"))))
-		must(t, s.LinkInit(ctx, "fec01", "10-network"))
+		require.NoError(t, s.AddGlobalScript(ctx, "10-network", bytes.NewReader([]byte("#!/bin/sh\n"))))
+		require.NoError(t, s.LinkInit(ctx, "fec01", "10-network"))
 		for i, n := range []string{"Zeta", "Alpha", "Mid"} {
 			mustPublish(t, s, index.KindSoftware, n, "1.0.0", "x86_64", blob(index.FormatZstd, 100+i, int64(i)))
-			must(t, s.Link(ctx, "fec01", index.KindSoftware, n, "1.0.0"))
+			require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, n, "1.0.0"))
 		}
 		mustPublish(t, s, index.KindSoftware, "Dev", "dev", "x86_64", blob(index.FormatZstd, 10, 9))
-		must(t, s.Link(ctx, "fec01", index.KindSoftware, "Dev", "dev"))
+		require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Dev", "dev"))
 		return s
 	}
 	s1, s2 := build(), build()
 	b1, err := os.ReadFile(filepath.Join(s1.Base(), "fecs/fec01/INDEX"))
-	must(t, err)
+	require.NoError(t, err)
 	b2, err := os.ReadFile(filepath.Join(s2.Base(), "fecs/fec01/INDEX"))
-	must(t, err)
-	eq(t, string(b1), string(b2), "same state in two dirs, different INDEX")
-	must(t, s1.Reindex(ctx))
+	require.NoError(t, err)
+	assert.Equal(t, string(b2), string(b1), "same state in two dirs, different INDEX")
+	require.NoError(t, s1.Reindex(ctx))
 	b3, _ := os.ReadFile(filepath.Join(s1.Base(), "fecs/fec01/INDEX"))
-	eq(t, b1, b3, "reindex changed the bytes")
-	contains(t, string(b1), " version=dev dev\n")
-	contains(t, string(b1), "software Alpha ")
+	assert.Equal(t, b3, b1, "reindex changed the bytes")
+	assert.Contains(t, string(b1), " version=dev dev\n")
+	assert.Contains(t, string(b1), "software Alpha ")
 }
 
 // TestLinkSwitchIsAtomic: a reader that follows the link while it is
 // switched back and forth always finds one of the two archives, never a
 // missing link.
 func TestLinkSwitchIsAtomic(t *testing.T) {
+	t.Parallel()
 	s := newTestStorage(t)
 	mustAddFEC(t, s, "fec01", "x86_64")
 	a, b := blob(index.FormatZstd, 4000, 1), blob(index.FormatZstd, 4000, 2)
 	mustPublish(t, s, index.KindSoftware, "Foo", "1.0.0", "x86_64", a)
 	mustPublish(t, s, index.KindSoftware, "Foo", "2.0.0", "x86_64", b)
-	must(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
+	require.NoError(t, s.Link(ctx, "fec01", index.KindSoftware, "Foo", "1.0.0"))
 	link := filepath.Join(s.Base(), "fecs/fec01/software/Foo")
 	indexFile := filepath.Join(s.Base(), "fecs/fec01/INDEX")
 	stop := make(chan struct{})
@@ -423,5 +429,5 @@ func TestLinkSwitchIsAtomic(t *testing.T) {
 		}
 	}
 	close(stop)
-	must(t, <-done)
+	require.NoError(t, <-done)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/version"
 )
 
 // ProblemKind classifies what Verify found.
@@ -19,22 +20,23 @@ type ProblemKind string
 
 // The problems Verify reports.
 const (
-	ProblemTempFile        ProblemKind = "temp-file"        // a killed writer's leftover
-	ProblemUnknownFile     ProblemKind = "unknown-file"     // something the layout has no place for
-	ProblemBadName         ProblemKind = "bad-name"         // a name outside the safe character set
-	ProblemBadConfig       ProblemKind = "bad-config"       // fec.conf unreadable or invalid
-	ProblemDanglingLink    ProblemKind = "dangling-link"    // a link that does not resolve (or leaves the storage, or loops)
-	ProblemArchMismatch    ProblemKind = "arch-mismatch"    // an archive for another architecture linked to a FEC
-	ProblemNoDecoder       ProblemKind = "no-decoder"       // an archive format the FEC cannot decompress
-	ProblemBadArchive      ProblemKind = "bad-archive"      // not compressed as its name says
-	ProblemMissingChecksum ProblemKind = "missing-checksum" // a published archive without its .sha256 sidecar
-	ProblemHashMismatch    ProblemKind = "hash-mismatch"    // bytes differ from the sidecar or the INDEX
-	ProblemSizeMismatch    ProblemKind = "size-mismatch"    // size differs from the INDEX
-	ProblemMissingArchive  ProblemKind = "missing-archive"  // an INDEX names a file that does not exist
-	ProblemMissingIndex    ProblemKind = "missing-index"    // a FEC without INDEX
-	ProblemStaleIndex      ProblemKind = "stale-index"      // INDEX differs from what the links say now
-	ProblemBadIndex        ProblemKind = "bad-index"        // INDEX does not parse
-	ProblemBadSignature    ProblemKind = "bad-signature"    // INDEX.sig missing or not matching the signing key
+	ProblemTempFile        ProblemKind = "temp-file"         // a killed writer's leftover
+	ProblemUnknownFile     ProblemKind = "unknown-file"      // something the layout has no place for
+	ProblemBadName         ProblemKind = "bad-name"          // a name outside the safe character set
+	ProblemBadConfig       ProblemKind = "bad-config"        // fec.conf unreadable or invalid
+	ProblemDanglingLink    ProblemKind = "dangling-link"     // a link that does not resolve (or leaves the storage, or loops)
+	ProblemArchMismatch    ProblemKind = "arch-mismatch"     // an archive for another architecture linked to a FEC
+	ProblemNoDecoder       ProblemKind = "no-decoder"        // an archive format the FEC cannot decompress
+	ProblemBadArchive      ProblemKind = "bad-archive"       // not compressed as its name says
+	ProblemMissingChecksum ProblemKind = "missing-checksum"  // a published archive without its .sha256 sidecar
+	ProblemHashMismatch    ProblemKind = "hash-mismatch"     // bytes differ from the sidecar or the INDEX
+	ProblemSizeMismatch    ProblemKind = "size-mismatch"     // size differs from the INDEX
+	ProblemMissingArchive  ProblemKind = "missing-archive"   // an INDEX names a file that does not exist
+	ProblemMissingIndex    ProblemKind = "missing-index"     // a FEC without INDEX
+	ProblemStaleIndex      ProblemKind = "stale-index"       // INDEX differs from what the links say now
+	ProblemBadIndex        ProblemKind = "bad-index"         // INDEX does not parse
+	ProblemBadSignature    ProblemKind = "bad-signature"     // INDEX.sig missing or not matching the signing key
+	ProblemVersionCollide  ProblemKind = "version-collision" // two versions of one name that read as the same version (5.1.0-rc.1, 5.1.0-RC.1)
 )
 
 // Problem is one finding: where, what, and what to do about it.
@@ -165,6 +167,7 @@ func (v *verifier) checkTrees() error {
 			if err != nil {
 				return fmt.Errorf("storage: verify: %w", err)
 			}
+			v.checkCollisions(kind, n.Name(), p)
 			for _, ver := range versions {
 				vp := path.Join(p, ver.Name())
 				if !ver.IsDir() {
@@ -182,6 +185,25 @@ func (v *verifier) checkTrees() error {
 		}
 	}
 	return nil
+}
+
+// checkCollisions reports the published versions of <kind>/<name> (the
+// folders holding an archive) that collide with another one
+// (version.CheckCollision): FECs and operators would take them for the same
+// version, and retention cannot order them.
+func (v *verifier) checkCollisions(kind index.Kind, name, dir string) {
+	published, err := v.s.publishedVersions(kind, name)
+	if err != nil {
+		return // the version loop reports what cannot be read
+	}
+	for _, ver := range published {
+		var ce *version.CollisionError
+		if errors.As(version.CheckCollision(ver, published), &ce) {
+			v.add(ProblemVersionCollide, path.Join(dir, ver), "",
+				fmt.Sprintf("version %s collides with %s: both read as the same version", ver, strings.Join(ce.Existing, ", ")),
+				"keep one: switch the FECs that use the other (fecctl who-uses, fecctl switch), then remove its folder by hand")
+		}
+	}
 }
 
 func (v *verifier) checkVersion(kind index.Kind, name, version, dir string) error {

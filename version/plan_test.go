@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var now = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
@@ -38,6 +41,7 @@ func summary(p Plan) string {
 }
 
 func TestPlanTable(t *testing.T) {
+	t.Parallel()
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	for _, tc := range []struct {
 		name   string
@@ -214,9 +218,7 @@ func TestPlanTable(t *testing.T) {
 				if sub, ok := tc.texts[d.Version]; ok && !strings.Contains(d.Text, sub) {
 					t.Errorf("%s: text %q does not contain %q", d.Version, d.Text, sub)
 				}
-				if d.Text == "" || d.Reason == 0 || d.Software != "Foo_DU" {
-					t.Errorf("%s: incomplete decision %+v", d.Version, d)
-				}
+				assert.False(t, d.Text == "" || d.Reason == 0 || d.Software != "Foo_DU", "%s: incomplete decision %+v", d.Version, d)
 			}
 			var warns []string
 			for _, w := range p.Warnings {
@@ -233,6 +235,7 @@ func TestPlanTable(t *testing.T) {
 }
 
 func TestPlanLinkedByComplete(t *testing.T) {
+	t.Parallel()
 	p := plan1(Policy{}, vi("1.0.0@f7,f1,f3,f2,f5,f6,f4,f1"))
 	if got := p.Software[0].Versions[0].LinkedBy; !reflect.DeepEqual(got, []string{"f1", "f2", "f3", "f4", "f5", "f6", "f7"}) {
 		t.Errorf("LinkedBy = %v, want sorted and unique", got)
@@ -240,14 +243,14 @@ func TestPlanLinkedByComplete(t *testing.T) {
 }
 
 func TestPlanDoesNotModifyInput(t *testing.T) {
+	t.Parallel()
 	in := []VersionInput{vi("1.0.0@b,a"), vi("2.0.0"), vi("1.0.0@c")}
 	plan1(Policy{}, in...)
-	if in[0].Name != "1.0.0" || strings.Join(in[0].LinkedBy, ",") != "b,a" || in[2].LinkedBy[0] != "c" {
-		t.Errorf("input modified: %+v", in)
-	}
+	assert.False(t, in[0].Name != "1.0.0" || strings.Join(in[0].LinkedBy, ",") != "b,a" || in[2].LinkedBy[0] != "c", "input modified: %+v", in)
 }
 
 func TestPlanEffectivePolicy(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want Policy }{
 		{Policy{}, Policy{Keep: 3, Grace: 24 * time.Hour}},
 		{Policy{Keep: -2, Grace: NoGrace}, Policy{Keep: 3, Grace: NoGrace}},
@@ -268,31 +271,22 @@ func TestPlanEffectivePolicy(t *testing.T) {
 }
 
 func TestPlanJSONAndText(t *testing.T) {
+	t.Parallel()
 	p := plan1(Policy{}, vi("1.0.0"), vi("1.1.0@fec1"), vi("1.2.0"), vi("1.3.0"), vi("0.9.0@fec2"))
 	b, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, want := range []string{`"action":"remove"`, `"reason":"superseded"`, `"linked_by":["fec1"]`,
 		`"policy":{"keep":3,"grace":86400000000000`, `"warnings":[{"software":"Foo_DU"`} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("JSON lacks %s:\n%s", want, b)
-		}
+		assert.True(t, strings.Contains(string(b), want), "JSON lacks %s:\n%s", want, b)
 	}
-	if strings.Contains(string(b), `"unlinked"`) {
-		t.Errorf("zero times should be omitted:\n%s", b)
-	}
+	assert.False(t, strings.Contains(string(b), `"unlinked"`), "zero times should be omitted:\n%s", b)
 	var sb strings.Builder
-	if err := p.WriteText(&sb, false); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.WriteText(&sb, false))
 	want := "remove Foo_DU 1.0.0: 4th newest productive version, not linked (keeping 3)\n" +
 		"warning: Foo_DU: 4 productive versions kept, more than 3, because FECs still link older ones: 0.9.0; " +
 		"switch those FECs to a newer version (fecctl who-uses Foo_DU VERSION) to let them go\n" +
 		"1 software, 4 versions kept, 1 to remove (keep 3 newest productive, grace 24h)\n"
-	if sb.String() != want {
-		t.Errorf("text\n got %q\nwant %q", sb.String(), want)
-	}
+	assert.False(t, sb.String() != want, "text\n got %q\nwant %q", sb.String(), want)
 	if rm := p.Removals(); len(rm) != 1 || rm[0].Version != "1.0.0" {
 		t.Errorf("Removals() = %+v", rm)
 	}
@@ -389,6 +383,7 @@ func apply(in PlanInput, p Plan) PlanInput {
 }
 
 func TestPlanProperties(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewSource(20261125))
 	for iter := 0; iter < 3000; iter++ {
 		in := randomInput(rng)
@@ -487,6 +482,7 @@ func MustParseOrZero(s string) Version {
 // The warning about "more than Keep productive" appears exactly when linked
 // versions outside the newest Keep are kept.
 func TestPlanWarningProperty(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewSource(7))
 	for iter := 0; iter < 2000; iter++ {
 		in := randomInput(rng)
@@ -508,10 +504,7 @@ func TestPlanWarningProperty(t *testing.T) {
 					warned = true
 				}
 			}
-			if warned != extra {
-				t.Fatalf("iteration %d, %s: warned %v, linked beyond the newest %d: %v\n%s", iter, sp.Name, warned,
-					pol.Keep, extra, summary(p))
-			}
+			require.False(t, warned != extra, "iteration %d, %s: warned %v, linked beyond the newest %d: %v\n%s", iter, sp.Name, warned, pol.Keep, extra, summary(p))
 		}
 	}
 }

@@ -8,9 +8,12 @@ import (
 	"testing"
 
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseValid(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in               string
 		dev, pre, prodIn bool
@@ -29,12 +32,8 @@ func TestParseValid(t *testing.T) {
 			t.Errorf("Parse(%q): %v", tc.in, err)
 			continue
 		}
-		if v.String() != tc.in || !v.IsValid() {
-			t.Errorf("Parse(%q).String() = %q, valid %v", tc.in, v.String(), v.IsValid())
-		}
-		if v.IsDev() != tc.dev || v.IsPrerelease() != tc.pre {
-			t.Errorf("Parse(%q): IsDev %v IsPrerelease %v, want %v %v", tc.in, v.IsDev(), v.IsPrerelease(), tc.dev, tc.pre)
-		}
+		assert.False(t, v.String() != tc.in || !v.IsValid(), "Parse(%q).String() = %q, valid %v", tc.in, v.String(), v.IsValid())
+		assert.False(t, v.IsDev() != tc.dev || v.IsPrerelease() != tc.pre, "Parse(%q): IsDev %v IsPrerelease %v, want %v %v", tc.in, v.IsDev(), v.IsPrerelease(), tc.dev, tc.pre)
 		if got := v.IsProductive(Policy{}); got != tc.prodIn {
 			t.Errorf("Parse(%q).IsProductive(default) = %v, want %v", tc.in, got, tc.prodIn)
 		}
@@ -45,6 +44,7 @@ func TestParseValid(t *testing.T) {
 }
 
 func TestParseInvalid(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in, reason, suggest string
 		nameErr             bool // also wraps index.ErrBadName
@@ -80,22 +80,14 @@ func TestParseInvalid(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, %v; want a *ParseError wrapping ErrInvalid", tc.in, v, err)
 			continue
 		}
-		if v.IsValid() {
-			t.Errorf("Parse(%q) returned a valid version with an error", tc.in)
-		}
-		if !strings.Contains(pe.Reason, tc.reason) {
-			t.Errorf("Parse(%q): reason %q does not mention %q", tc.in, pe.Reason, tc.reason)
-		}
-		if pe.Suggest != tc.suggest {
-			t.Errorf("Parse(%q): suggestion %q, want %q", tc.in, pe.Suggest, tc.suggest)
-		}
+		assert.False(t, v.IsValid(), "Parse(%q) returned a valid version with an error", tc.in)
+		assert.True(t, strings.Contains(pe.Reason, tc.reason), "Parse(%q): reason %q does not mention %q", tc.in, pe.Reason, tc.reason)
+		assert.False(t, pe.Suggest != tc.suggest, "Parse(%q): suggestion %q, want %q", tc.in, pe.Suggest, tc.suggest)
 		if tc.suggest != "" {
 			if _, err := Parse(tc.suggest); err != nil {
 				t.Errorf("Parse(%q) suggests %q, which does not parse: %v", tc.in, tc.suggest, err)
 			}
-			if !strings.Contains(err.Error(), "→ "+tc.suggest) {
-				t.Errorf("Parse(%q): message %q does not say what to write", tc.in, err)
-			}
+			assert.True(t, strings.Contains(err.Error(), "→ "+tc.suggest), "Parse(%q): message %q does not say what to write", tc.in, err)
 		}
 		if got := errors.Is(err, index.ErrBadName); got != tc.nameErr {
 			t.Errorf("Parse(%q): errors.Is(err, index.ErrBadName) = %v, want %v", tc.in, got, tc.nameErr)
@@ -104,6 +96,7 @@ func TestParseInvalid(t *testing.T) {
 }
 
 func TestParseErrorMessage(t *testing.T) {
+	t.Parallel()
 	_, err := Parse("v1.2.3")
 	if got, want := err.Error(), `bad version "v1.2.3": drop the leading 'v' → 1.2.3`; got != want {
 		t.Errorf("message %q, want %q", got, want)
@@ -111,6 +104,7 @@ func TestParseErrorMessage(t *testing.T) {
 }
 
 func TestCompareAndSort(t *testing.T) {
+	t.Parallel()
 	// Oldest to newest.
 	order := []string{
 		"0.0.1", "0.9.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
@@ -129,9 +123,7 @@ func TestCompareAndSort(t *testing.T) {
 			} else if i > j {
 				exp = 1
 			}
-			if got != exp {
-				t.Errorf("%s.Compare(%s) = %d, want %d", want[i], want[j], got, exp)
-			}
+			assert.False(t, got != exp, "%s.Compare(%s) = %d, want %d", want[i], want[j], got, exp)
 		}
 		if c := Compare(Version{}, want[i]); c != -1 {
 			t.Errorf("zero Version compared to %s = %d, want -1", want[i], c)
@@ -143,32 +135,24 @@ func TestCompareAndSort(t *testing.T) {
 		rng.Shuffle(len(vs), func(i, j int) { vs[i], vs[j] = vs[j], vs[i] })
 		Sort(vs)
 		for i := range vs {
-			if vs[i].String() != order[i] {
-				t.Fatalf("Sort: position %d is %s, want %s", i, vs[i], order[i])
-			}
+			require.False(t, vs[i].String() != order[i], "Sort: position %d is %s, want %s", i, vs[i], order[i])
 		}
 	}
 }
 
 func TestTextRoundTrip(t *testing.T) {
+	t.Parallel()
 	var got struct{ V Version }
-	if err := json.Unmarshal([]byte(`{"V":"1.2.3-rc.1"}`), &got); err != nil {
-		t.Fatal(err)
-	}
-	if got.V.String() != "1.2.3-rc.1" || !got.V.IsPrerelease() {
-		t.Errorf("unmarshalled %v", got.V)
-	}
+	require.NoError(t, json.Unmarshal([]byte(`{"V":"1.2.3-rc.1"}`), &got))
+	assert.False(t, got.V.String() != "1.2.3-rc.1" || !got.V.IsPrerelease(), "unmarshalled %v", got.V)
 	b, err := json.Marshal(got)
-	if err != nil || string(b) != `{"V":"1.2.3-rc.1"}` {
-		t.Errorf("marshalled %s, %v", b, err)
-	}
+	assert.False(t, err != nil || string(b) != `{"V":"1.2.3-rc.1"}`, "marshalled %s, %v", b, err)
 	err = json.Unmarshal([]byte(`{"V":"v1.2.3"}`), &got)
-	if !errors.Is(err, ErrInvalid) {
-		t.Errorf("unmarshalling v1.2.3: %v, want ErrInvalid", err)
-	}
+	assert.ErrorIs(t, err, ErrInvalid, "unmarshalling v1.2.3: %v, want ErrInvalid", err)
 }
 
 func TestCheckCollision(t *testing.T) {
+	t.Parallel()
 	existing := []string{"1.2.3", "2.0.0-RC1", "dev", "v3.0.0", "04.0.0", "5.1", "6.0.0+b7", "latest"}
 	for _, tc := range []struct {
 		name string
@@ -192,9 +176,7 @@ func TestCheckCollision(t *testing.T) {
 	} {
 		err := CheckCollision(tc.name, existing)
 		if tc.hits == nil {
-			if err != nil {
-				t.Errorf("CheckCollision(%q): %v, want none", tc.name, err)
-			}
+			assert.False(t, err != nil, "CheckCollision(%q): %v, want none", tc.name, err)
 			continue
 		}
 		var ce *CollisionError
@@ -202,31 +184,24 @@ func TestCheckCollision(t *testing.T) {
 			t.Errorf("CheckCollision(%q) = %v, want a *CollisionError wrapping ErrCollides", tc.name, err)
 			continue
 		}
-		if strings.Join(ce.Existing, ",") != strings.Join(tc.hits, ",") || ce.Name != tc.name {
-			t.Errorf("CheckCollision(%q) names %q / %v, want %v", tc.name, ce.Name, ce.Existing, tc.hits)
-		}
-		if !strings.Contains(err.Error(), `"`+tc.hits[0]+`"`) {
-			t.Errorf("message %q does not name the existing directory", err)
-		}
+		assert.False(t, strings.Join(ce.Existing, ",") != strings.Join(tc.hits, ",") || ce.Name != tc.name, "CheckCollision(%q) names %q / %v, want %v", tc.name, ce.Name, ce.Existing, tc.hits)
+		assert.True(t, strings.Contains(err.Error(), `"`+tc.hits[0]+`"`), "message %q does not name the existing directory", err)
 	}
 	// Several existing directories collide with one name: all are named, sorted.
 	err := CheckCollision("1.2.3", []string{"v1.2.3", "01.2.3", "1.2.3"})
 	var ce *CollisionError
-	if !errors.As(err, &ce) || strings.Join(ce.Existing, ",") != "01.2.3,v1.2.3" {
-		t.Errorf("got %v", err)
-	}
+	assert.False(t, !errors.As(err, &ce) || strings.Join(ce.Existing, ",") != "01.2.3,v1.2.3", "got %v", err)
 }
 
 // Every name that Parse accepts is its own collision key's only valid
 // spelling: two distinct valid names never collide unless they differ only
 // in letter case of the prerelease.
 func TestValidNamesCollideOnlyByCase(t *testing.T) {
+	t.Parallel()
 	names := []string{"1.2.3", "1.2.30", "1.20.3", "12.3.0", "1.2.3-rc.1", "1.2.3-rc1", "1.2.3-rc.10", "0.0.0", "dev"}
 	for i, a := range names {
 		for j, b := range names {
-			if i != j && CollisionKey(a) == CollisionKey(b) {
-				t.Errorf("%q and %q collide", a, b)
-			}
+			assert.False(t, i != j && CollisionKey(a) == CollisionKey(b), "%q and %q collide", a, b)
 		}
 	}
 }

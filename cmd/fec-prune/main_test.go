@@ -15,6 +15,7 @@ import (
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/storage"
+	"github.com/fair-acc/fecdeploy/version"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,7 +31,7 @@ func fixture(t *testing.T) string {
 	old := time.Now().Add(-30 * 24 * time.Hour)
 	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"} {
 		body := append([]byte{0x28, 0xb5, 0x2f, 0xfd}, bytes.Repeat([]byte{byte(i)}, 100)...)
-		_, err := st.Publish(ctx, storage.PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: v,
+		_, err := st.Publish(ctx, storage.PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: version.MustParse(v),
 			Arch: "x86_64", Body: bytes.NewReader(body)})
 		require.NoError(t, err)
 		require.NoError(t, os.Chtimes(filepath.Join(dir, "software/Foo_DU", v), old, old))

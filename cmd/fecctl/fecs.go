@@ -113,7 +113,7 @@ func newShow(e *env) cli.Command {
 				if err := cli.NArgs(args, 1, 1, "FEC"); err != nil {
 					return err
 				}
-				info, err := st.FEC(args[0])
+				info, err := st.FEC(e.ctx, args[0])
 				if err != nil {
 					return err
 				}

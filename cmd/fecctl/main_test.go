@@ -134,3 +134,22 @@ func TestBadInput(t *testing.T) {
 	}
 	assert.Equal(t, before, snapshot(), "bad input changed the storage")
 }
+
+// fecctl verify reports two versions that read as the same version (made
+// by hand or by another tool: Publish refuses the second).
+func TestVerifyReportsCollidingVersions(t *testing.T) {
+	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
+	base := filepath.Join(t.TempDir(), "ws")
+	t.Setenv("FECDEPLOY_STORAGE", base)
+	code, _, errs := fecctl(t, "init")
+	require.Equal(t, 0, code, errs)
+	for _, v := range []string{"5.1.0-rc.1", "5.1.0-RC.1"} {
+		testkit.WriteTree(t, filepath.Join(base, "software", "Foo_DU", v), map[string]string{
+			"Foo_DU-" + v + "-x86_64.tar.gz": "\x1f\x8b\x08 not really gzip, verify only reads the magic",
+		})
+	}
+	code, out, errs := fecctl(t, "verify")
+	assert.NotEqual(t, 0, code, "verify with colliding versions: %s%s", out, errs)
+	assert.Contains(t, out+errs, "version-collision: software/Foo_DU/5.1.0-RC.1: version 5.1.0-RC.1 collides with 5.1.0-rc.1")
+	assert.Contains(t, out+errs, "version-collision: software/Foo_DU/5.1.0-rc.1")
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/storage"
 )
@@ -28,7 +29,7 @@ func newWhoUses(e *env) cli.Command {
 				if len(args) == 2 {
 					ver = args[1]
 				}
-				uses, err := st.Uses(args[0], ver)
+				uses, err := st.Uses(e.ctx, index.KindSoftware, args[0], ver)
 				if err != nil {
 					return err
 				}

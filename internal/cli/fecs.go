@@ -29,7 +29,7 @@ func NewFECView(in storage.FECInfo) FECView {
 // FECViews summarises every FEC of st, in name order. A FEC whose INDEX
 // cannot be built is listed with the reason in Error, not dropped.
 func FECViews(ctx context.Context, st *storage.Storage) ([]FECView, error) {
-	names, err := st.FECs()
+	names, err := st.FECs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func FECViews(ctx context.Context, st *storage.Storage) ([]FECView, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		info, err := st.FEC(n)
+		info, err := st.FEC(ctx, n)
 		if err != nil {
 			return nil, err
 		}

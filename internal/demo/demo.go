@@ -110,7 +110,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 		prefixes[string(r.kind)+"/"+r.name] = r.prefix
 	}
 	for _, name := range []string{fecSCU, fecPPC} {
-		if err := show(out, st, name, prefixes); err != nil {
+		if err := show(ctx, out, st, name, prefixes); err != nil {
 			return err
 		}
 	}
@@ -221,8 +221,8 @@ for sw in $FECDEPLOY_SOFTWARE; do
 done
 `
 
-func show(out io.Writer, st *storage.Storage, name string, prefixes map[string]string) error {
-	info, err := st.FEC(name)
+func show(ctx context.Context, out io.Writer, st *storage.Storage, name string, prefixes map[string]string) error {
+	info, err := st.FEC(ctx, name)
 	if err != nil {
 		return err
 	}
