@@ -627,7 +627,12 @@ fetch_once() {
 		_rc=$?
 		# busybox wget follows redirects silently: -S shows them, and what
 		# came over plain http is thrown away before anything uses it.
-		if [ -n "$NO_HTTP_REDIRECT" ] && grep -qi '^ *location: *http:' "$3"; then rm -f "$2"; return 3; fi
+		if [ -n "$NO_HTTP_REDIRECT" ]; then
+			if grep -qi '^ *location: *http:' "$3"; then rm -f "$2"; return 3; fi
+			# keep wget's own messages only, not the headers -S printed
+			grep -v '^  ' "$3" >"$3.h"
+			mv -f "$3.h" "$3"
+		fi
 		[ $_rc -eq 0 ] && return 0
 		# busybox wget exits 1 for every HTTP error; the status is in the message.
 		HTTP_CODE=$(sed -n 's/.*server returned error: HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$3" | head -n 1)
