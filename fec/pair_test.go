@@ -54,6 +54,9 @@ func TestBootIndexRewrittenSeveralTimesASecond(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		cfg := testConfig(t, ng.URL, "fec01")
 		cfg.PublicKeys = []ed25519.PublicKey{key.Public}
+		// A stuck pair is refused after 2x this (10 s at most): room for a
+		// writer slowed down by a busy machine.
+		cfg.RetryWaitMax = 5 * time.Second
 		_, err := Boot(context.Background(), cfg)
 		require.NoError(t, err, "boot %d during rewrites", i)
 	}
