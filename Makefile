@@ -6,7 +6,7 @@
 #   make demo    the demo: a web storage served by the built-in server, a simulated FEC booting
 
 GO       ?= go
-BINARIES := fec-pack fec-boot fec-prune fecctl
+BINARIES := fec-pack fec-boot fec-prune fecctl check_fec_boot
 ARCHES   := amd64 386 arm arm64 ppc64le
 TESTFLAGS ?= -count=1 -timeout 40m
 

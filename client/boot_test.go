@@ -110,7 +110,7 @@ func TestBootInstallsAndRunsScripts(t *testing.T) {
 
 func TestCredentialsStayOutOfStatusAndScripts(t *testing.T) {
 	t.Parallel()
-	sh := clienttest.NewShell(t)
+	sh := clienttest.NewShell(t, "curl") // busybox wget is not given a user and password
 	st := clienttest.NewStorage(t)
 	st.Software(t, "fec01", "A", "1.0.0", clienttest.Tree("opt/a", map[string]string{"f": "a"}))
 	st.Init(t, "fec01", "10-url", "#!/bin/sh\necho \"url=$FECDEPLOY_URL\"\n")

@@ -42,23 +42,45 @@ RC=0
 rank() { if [ "$1" = 0 ]; then echo 0; else echo $((10 - $1)); fi; }
 # fail CODE MESSAGE: remember the most severe exit code and log the message.
 fail() {
+	case $1 in [1-9]) ;; *) set -- 5 "$2" ;; esac
 	log "error: $2"
 	if [ "$(rank "$1")" -gt "$(rank "$RC")" ]; then RC=$1; fi
 	ERRORS="${ERRORS:+$ERRORS$NL}$2"
 }
 
-CTRL=$(printf '\001\002\003\004\005\006\007\010\011\012\013\014\015\016\017\020\021\022\023\024\025\026\027\030\031\032\033\034\035\036\037')
+# json_str S: S as a JSON string literal: backslash, quote and control
+# characters escaped, bytes that are not UTF-8 replaced by U+FFFD (as Go's
+# encoding/json does), so that the status file stays valid whatever bytes
+# an error quotes.
 json_str() {
-	# A JSON string literal: escape backslash, quote, control characters.
 	case $1 in
-	*[\\\"$CTRL]*) ;;
+	*[\\\"]* | *[!\ -~]*) ;;
 	*) printf '"%s"' "$1"; return ;;
 	esac
-	printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g' -e "s/$(printf '\r')/\\\\r/g" |
-		awk 'BEGIN { ORS = "" } NR > 1 { print "\\n" } { print }' | {
-		IFS= read -r s || true
-		printf '"%s"' "$s"
+	printf '%s\n' "$1" | awk '
+	BEGIN { ORS = ""; for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i; printf "\"" }
+	NR > 1 { printf "\\n" }
+	{
+		s = $0; n = length(s); o = ""
+		for (i = 1; i <= n; i++) {
+			ch = substr(s, i, 1); c = ord[ch]
+			if (ch == "\"" || ch == "\\") { o = o "\\" ch; continue }
+			if (c < 32) { o = o (c == 9 ? "\\t" : c == 13 ? "\\r" : sprintf("\\u%04x", c)); continue }
+			if (c < 128) { o = o ch; continue }
+			k = 0; lo = 128; hi = 191
+			if (c >= 194 && c <= 223) k = 1
+			else if (c >= 224 && c <= 239) { k = 2; if (c == 224) lo = 160; if (c == 237) hi = 159 }
+			else if (c >= 240 && c <= 244) { k = 3; if (c == 240) lo = 144; if (c == 244) hi = 143 }
+			ok = k > 0 && i + k <= n
+			for (j = 1; ok && j <= k; j++) {
+				d = ord[substr(s, i + j, 1)]
+				if (j == 1 ? (d < lo || d > hi) : (d < 128 || d > 191)) ok = 0
+			}
+			if (ok) { o = o substr(s, i, k + 1); i += k } else o = o "\\ufffd"
+		}
+		printf "%s", o
 	}
+	END { printf "\"" }'
 }
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
@@ -79,12 +101,19 @@ ms() {
 STATUS_ENTRIES=
 STATUS_SCRIPTS=
 REMOVED=
+REPAIRS=
+# repaired MESSAGE: broken state found and repaired; said on stderr, in the
+# summary and in the status file ("repairs"), never silently.
+repaired() {
+	log "state repaired: $1"
+	REPAIRS="${REPAIRS:+$REPAIRS$NL}$1"
+}
 SUMMARY_SCRIPTS=
 # jsv STRING: the JSON literal of STRING in $JV, without a subshell when
 # nothing needs escaping.
 jsv() {
 	case $1 in
-	*[\\\"$CTRL]*) JV=$(json_str "$1") ;;
+	*[\\\"]* | *[!\ -~]*) JV=$(json_str "$1") ;;
 	*) JV="\"$1\"" ;;
 	esac
 }
@@ -150,10 +179,22 @@ write_status() {
 			for _d in $REMOVED; do printf '%s%s' "$_sep" "$(json_str "$_d")"; _sep=', '; done
 			printf '],\n'
 		fi
+		if [ -n "$REPAIRS" ]; then
+			_o=
+			while IFS= read -r _l; do _o="${_o:+$_o, }$(json_str "$_l")"; done <<EOT
+$REPAIRS
+EOT
+			printf '  "repairs": [%s],\n' "$_o"
+		fi
 		printf '  "exit_code": %s' "$RC"
 		if [ -n "$ERRORS" ]; then printf ',\n  "error": %s' "$(json_str "$ERRORS")"; fi
 		printf '\n}\n'
-	} >"$STATUS_FILE.tmp" && mv -f "$STATUS_FILE.tmp" "$STATUS_FILE"
+	} >"$STATUS_FILE.tmp" 2>/dev/null && [ "$(tail -c 2 "$STATUS_FILE.tmp")" = "}" ] &&
+		mv -f "$STATUS_FILE.tmp" "$STATUS_FILE" 2>/dev/null && return 0
+	# a full or read-only state filesystem: no half-written file stays
+	rm -f "$STATUS_FILE.tmp"
+	log "error: cannot write the status file $STATUS_FILE (a full or read-only filesystem?)"
+	if [ "$(rank 5)" -gt "$(rank "$RC")" ]; then RC=5; fi
 }
 
 # finish: write the status file, clean up, exit with the collected code.
@@ -188,6 +229,7 @@ summary() {
 	done
 	printf '%s' "$SUMMARY_SCRIPTS"
 	for _d in $REMOVED; do printf '  removed   %s\n' "$_d"; done
+	[ -z "$REPAIRS" ] || printf '%s\n' "$REPAIRS" | sed 's/^/  repaired  /'
 	_ns=$(printf '%s' "$SUMMARY_SCRIPTS" | grep -c .)
 	_sf=$(printf '%s' "$SUMMARY_SCRIPTS" | grep -c '^  failed ')
 	ms
@@ -211,6 +253,23 @@ redact() {
 	esac
 	case $_u in *\?*) _u="${_u%%\?*}?REDACTED" ;; esac
 	printf '%s' "$_u"
+}
+
+# scrub TEXT: TEXT without the base URL's user information and query, and
+# without the user information of any URL in it (a tool's message may quote them).
+scrub() {
+	_ui=
+	case $URL in *://*@*) _ui=${URL#*://}; _ui=${_ui%%/*}; case $_ui in *@*) _ui=${_ui%@*} ;; *) _ui= ;; esac ;; esac
+	_q=
+	case $URL in *\?*) _q=${URL#*\?} ;; esac
+	printf '%s\n' "$1" | awk -v a="$_ui" -v b="$_q" '
+	function cut(s, x,   i, o) {
+		if (x == "") return s
+		o = ""
+		while ((i = index(s, x)) > 0) { o = o substr(s, 1, i - 1) "REDACTED"; s = substr(s, i + length(x)) }
+		return o s
+	}
+	{ s = cut(cut($0, a), b); gsub(/:\/\/[^\/@ ]*@/, "://REDACTED@", s); print s }'
 }
 
 # plain URL: without user information, query and fragment (the scripts' FECDEPLOY_URL).
@@ -286,7 +345,8 @@ Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --conf FILE            configuration file (default /etc/fecdeploy.conf) [FECDEPLOY_CONF]
   --cmdline FILE         kernel command line (default /proc/cmdline, 'none' ignores it) [FECDEPLOY_CMDLINE]
   --parallel N           archives prepared (downloaded, verified, decompressed) ahead at once (default 4) [FECDEPLOY_PARALLEL, parallel=]
-  (--idle-timeout and --retry-after-cap are accepted and ignored)
+  --idle-timeout D       fail a request whose next bytes do not come within D (default 30s; curl only) [FECDEPLOY_IDLE_TIMEOUT, idle_timeout=]
+  --retry-after-cap D    longest Retry-After honoured (default 60s) [FECDEPLOY_RETRY_AFTER_CAP, retry_after_cap=]
 
 Exit codes (when several problems occur, the lowest non-zero code wins):
   0 ok, 2 configuration or usage, 3 storage unreachable or no INDEX (404),
@@ -458,6 +518,9 @@ STATE=$(get state_dir "")
 STATUS_FILE_CFG=$(get status_file "")
 RETRIES=$(get retries 8)
 RETRY_WAIT_MAX=$(seconds retry_wait_max "$(get retry_wait_max 30)")
+RETRY_AFTER_CAP=$(seconds retry_after_cap "$(get retry_after_cap 60)")
+IDLE_TIMEOUT=$(seconds idle_timeout "$(get idle_timeout 30)")
+[ "$IDLE_TIMEOUT" -ge 1 ] || IDLE_TIMEOUT=30
 DEADLINE=$(seconds deadline "$(get deadline 600)")
 SCRIPT_TIMEOUT=$(seconds script_timeout "$(get script_timeout 300)")
 START_JITTER=$(seconds start_jitter "$(get start_jitter 5)")
@@ -525,11 +588,17 @@ elif command -v wget >/dev/null 2>&1; then
 else
 	fatal 2 "neither curl nor wget found on PATH"
 fi
+# busybox wget sends the user and password of a URL on to whatever host a
+# redirect points to, and cannot be told not to follow redirects.
+case $URL in
+*://*@*) _h=${URL#*://}; _h=${_h%%/*}
+	case $_h in *@*) [ "$FETCH" = curl ] || fatal 2 "the base URL $(redact "$URL") carries a user and password, but this FEC has only busybox wget, which would send them on to any host a redirect points to: add curl to the image, or give the credential as a query (?token=...)" ;; esac ;;
+esac
 if [ -n "$CA_FILE" ] && [ "$FETCH" != curl ]; then
 	log "warning: ca_file=$CA_FILE needs curl; busybox wget uses its own certificate handling"
 fi
-HAVE_TIMEOUT=0
-command -v timeout >/dev/null 2>&1 && HAVE_TIMEOUT=1
+TIMEOUT=
+command -v timeout >/dev/null 2>&1 && TIMEOUT=1
 FRACTIONAL_SLEEP=0
 sleep 0.001 2>/dev/null && FRACTIONAL_SLEEP=1
 
@@ -602,80 +671,191 @@ left() {
 	[ "$LEFT" -ge 1 ] || LEFT=1
 }
 
+# sizeof FILE: the size in bytes without reading the file (0 when missing).
+sizeof() {
+	[ -e "$1" ] || { echo 0; return; }
+	set -- $(ls -ln "$1")
+	echo "$5"
+}
+
 HTTP_CODE=
-# An https base URL never silently turns into http (allow_http_redirect).
+RETRY_AFTER_MS=
+# hdr NAME: the value of header NAME in the last response of $HDRS (header
+# lines as curl -D or busybox wget -S print them), empty when absent.
+hdr() {
+	printf '%s\n' "$HDRS" | awk -v n="$1" 'BEGIN { n = tolower(n) ":" }
+	{ sub(/\r$/, ""); sub(/^  /, "") }
+	/^HTTP\// { v = "" }
+	{ i = index($0, ":"); if (i && tolower(substr($0, 1, i)) == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v) } }
+	END { print v }'
+}
+
+# retry_after: a Retry-After header of the last response (seconds or an HTTP
+# date) in RETRY_AFTER_MS, capped at retry_after_cap; empty when absent.
+retry_after() {
+	RETRY_AFTER_MS=
+	_ra=$(hdr Retry-After)
+	case $_ra in
+	'') return ;;
+	*[!0-9]*)
+		_ra=$(date -u -D '%a, %d %b %Y %H:%M:%S' -d "${_ra% GMT}" +%s 2>/dev/null) || return
+		_ra=$((_ra - $(date -u +%s)))
+		[ "$_ra" -ge 0 ] || _ra=0 ;;
+	esac
+	[ "${#_ra}" -le 9 ] || _ra=999999999
+	[ "$_ra" -le "$RETRY_AFTER_CAP" ] || _ra=$RETRY_AFTER_CAP
+	RETRY_AFTER_MS=$((_ra * 1000))
+}
+
+# fetch_once URL FILE CAP [EXPECT]: one GET of URL into FILE, reading at most
+# CAP+1 bytes (a longer body is refused without being written whole). EXPECT,
+# when given, is the size the INDEX names: a body cut short before it leaves
+# FILE and its validator (FILE.v) for the next attempt, which resumes with a
+# Range (and If-Range) request.
+# Returns 0 ok; 1 retryable; 2 final HTTP error (403, 404...); 3 larger than
+# CAP; 4 FILE could not be written (a local failure, not the network's); 5 a
+# redirect from https to http, refused (allow_http_redirect).
+# FETCH_MSG says why.
+# An https base URL never silently turns into http: the headers of every
+# response (curl -D, wget -S) are checked for a Location to http.
 NO_HTTP_REDIRECT=
 case $URL in https://*) [ "$ALLOW_HTTP_REDIRECT" = 1 ] || NO_HTTP_REDIRECT=1 ;; esac
-# fetch_once URL FILE ERRFILE: 0 ok; 1 retryable failure; 2 HTTP error that is
-# final (403, 404...); 3 a redirect from https to http, refused.
 fetch_once() {
-	HTTP_CODE=
-	if [ "$FETCH" = curl ]; then
-		left
-		HTTP_CODE=$(curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time 30 --max-time "$LEFT" \
-			${CA_FILE:+--cacert "$CA_FILE"} ${NO_HTTP_REDIRECT:+--proto-redir =https} -o "$2" -w '%{http_code}' "$1" 2>"$3")
-		_rc=$?
-		if [ $_rc -eq 0 ] && [ "$HTTP_CODE" = 200 ]; then return 0; fi
-		if [ $_rc -eq 1 ] && [ -n "$NO_HTTP_REDIRECT" ] && grep -qi 'protocol.*http' "$3"; then rm -f "$2"; return 3; fi
-	else
-		if [ "$HAVE_TIMEOUT" = 1 ]; then
-			left
-			timeout "$LEFT" wget -q ${NO_HTTP_REDIRECT:+-S} -O "$2" "$1" 2>"$3"
-		else
-			wget -q ${NO_HTTP_REDIRECT:+-S} -O "$2" "$1" 2>"$3"
-		fi
-		_rc=$?
-		# busybox wget follows redirects silently: -S shows them, and what
-		# came over plain http is thrown away before anything uses it.
-		if [ -n "$NO_HTTP_REDIRECT" ]; then
-			if grep -qi '^ *location: *http:' "$3"; then rm -f "$2"; return 3; fi
-			# keep wget's own messages only, not the headers -S printed
-			grep -v '^  ' "$3" >"$3.h"
-			mv -f "$3.h" "$3"
-		fi
-		[ $_rc -eq 0 ] && return 0
-		# busybox wget exits 1 for every HTTP error; the status is in the message.
-		HTTP_CODE=$(sed -n 's/.*server returned error: HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$3" | head -n 1)
+	HTTP_CODE= RETRY_AFTER_MS= FETCH_MSG= HDRS=
+	_off=0 _ir=
+	if [ -n "${4:-}" ] && [ -s "$2" ] && [ -s "$2.v" ]; then
+		_off=$(sizeof "$2")
+		read -r _ir <"$2.v" || _ir=
+		if [ "$_off" -ge "$4" ] || [ -z "$_ir" ]; then _off=0 _ir=; fi
 	fi
-	rm -f "$2"
+	rm -f "$2.v"
+	[ "$_off" -gt 0 ] || { : >"$2"; } 2>/dev/null || {
+		FETCH_MSG="cannot create $2 (is the state filesystem full or read-only?)"
+		return 4
+	}
+	left
+	# Everything but the body is kept in memory ($_res): on a full state
+	# filesystem the reason must not need a file there. fd 3 collects the
+	# tools' messages, the headers and the exit codes.
+	if [ "$FETCH" = curl ]; then
+		_res=$({ { curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time "$IDLE_TIMEOUT" --max-time "$LEFT" \
+			${CA_FILE:+--cacert "$CA_FILE"} ${NO_HTTP_REDIRECT:+--proto-redir =https} -D /proc/self/fd/3 ${_ir:+-C "$_off" -H "If-Range: $_ir"} -o - "$1" 2>&3 3>&3
+			echo "rc=$?" >&3; } | head -c $(($3 + 1 - _off)) 2>&3 >>"$2" || echo "local=$?" >&3; } 3>&1)
+	else
+		# busybox wget: -c resumes (it restarts from zero itself when the
+		# server answers 200); -S prints the headers, indented, on stderr.
+		if [ "$_off" -gt 0 ]; then
+			# wget -c writes FILE itself: a watcher stops it past the cap.
+			rm -f "$2.pid"
+			_res=$({
+				(
+					sh -c 'echo $$ >"$0"; exec "$@"' "$2.pid" ${TIMEOUT:+timeout "$LEFT"} \
+						wget -S -q -c --header "If-Range: $_ir" -O "$2" "$1" 2>&3
+					echo "rc=$?" >&3
+				) &
+				_bg=$!
+				while kill -0 "$_bg" 2>/dev/null; do
+					_st=
+					[ -r "/proc/$_bg/stat" ] && read -r _ _ _st _ <"/proc/$_bg/stat"
+					[ "$_st" != Z ] || break
+					if [ "$(sizeof "$2")" -gt "$3" ]; then
+						read -r _p <"$2.pid" && kill "$_p" 2>/dev/null
+						break
+					fi
+					sleep_ms 100
+				done
+			} 3>&1)
+			rm -f "$2.pid"
+		else
+			_res=$({ { ${TIMEOUT:+timeout "$LEFT"} wget -S -q -O - "$1" 2>&3 3>&3
+				echo "rc=$?" >&3; } | head -c $(($3 + 1)) 2>&3 >>"$2" || echo "local=$?" >&3; } 3>&1)
+		fi
+	fi
+	# one awk for what the tools said: exit code, status, local and other errors
+	HDRS=$_res
+	eval "$(printf '%s\n' "$_res" | awk '
+	function q(s) { gsub(/\047/, "\047\\\047\047", s); return "\047" s "\047" }
+	/^rc=/ { rc = substr($0, 4); next }
+	/^local=/ { loc = loc ? loc : "write error"; next }
+	/^ *HTTP\/[0-9.]* [0-9][0-9][0-9]/ { sub(/^ */, ""); split($0, f, " "); code = f[2]; next }
+	/^head:|can.t create|No space left|Read-only file system/ { if (!lm) lm = $0; next }
+	/^(curl|wget|timeout):/ { if ($0 !~ /restart failed/) em = $0 }
+	END { print "_rc=" q(rc) " HTTP_CODE=" q(code) " _lmsg=" q(lm ? lm : loc) " _emsg=" q(em) }')"
+	if [ -n "$NO_HTTP_REDIRECT" ] && printf '%s\n' "$_res" | grep -qi '^ *location: *http:'; then
+		# what came over plain http (busybox wget follows redirects
+		# silently) is thrown away before anything uses it
+		rm -f "$2" "$2.v"
+		FETCH_MSG="redirected from https to plain http: refused (fix the server's redirect, or set allow_http_redirect if this is intended)"
+		return 5
+	fi
+	if [ -n "$_lmsg" ]; then
+		rm -f "$2"
+		FETCH_MSG="cannot write $2: $_lmsg (a local failure: free space in ${2%/*} or make it writable)"
+		return 4
+	fi
+	_got=$(sizeof "$2")
+	if [ "$_got" -gt "$3" ]; then
+		rm -f "$2"
+		FETCH_MSG="response larger than $3 bytes"
+		return 3
+	fi
 	case $HTTP_CODE in
-	501) return 2 ;;
-	408 | 429 | 5??) return 1 ;;
-	[1-5]??) return 2 ;;
+	'' | 000 | 2??) ;;
+	*)
+		rm -f "$2"
+		retry_after
+		FETCH_MSG="HTTP $HTTP_CODE"
+		case $HTTP_CODE in
+		416) return 1 ;; # the partial file is gone: the next attempt starts from zero
+		501) return 2 ;;
+		408 | 429 | 5??) return 1 ;;
+		*) return 2 ;;
+		esac ;;
 	esac
+	# A complete response (its length as the server said) is the caller's
+	# to verify; a transfer that broke after the status line (reset, stall,
+	# truncation: curl 18/28/56 with status 200) is retried like a failed
+	# connection, and resumed when the server sent a validator.
+	[ "$_rc" != 0 ] || return 0
+	FETCH_MSG=${_emsg:-"transfer failed (exit status $_rc)"}
+	_v=$(hdr ETag)
+	[ -n "$_v" ] || _v=$(hdr Last-Modified)
+	case $_rc in 33) _v= ;; esac # the server cannot resume: start from zero
+	if [ -n "${4:-}" ] && [ -n "$_v" ] && [ "$_got" -gt 0 ]; then
+		printf '%s\n' "$_v" >"$2.v" 2>/dev/null || rm -f "$2.v"
+	else
+		rm -f "$2"
+	fi
 	return 1
 }
 
 FETCH_ERR=
-# fetch URL FILE: retries (connection errors, 408, 429, 5xx; never 403/404)
-# with full-jitter exponential backoff (0.5 s, 1 s, 2 s ... retry_wait_max),
-# within the overall deadline. Returns 0, 1 (gave up), 2 (final HTTP error) or
-# 3 (refused redirect to http).
+# fetch URL FILE CAP [EXPECT]: fetch_once with retries (connection errors,
+# broken transfers, 408, 429, 5xx; never 403/404) and full-jitter
+# exponential backoff (0.5 s, 1 s, 2 s ... retry_wait_max; a Retry-After
+# header instead when the server sends one), within the overall deadline.
+# Returns 0, 1 (gave up), 2 (final HTTP error), 3 (too large) or 4 (local
+# write failure); FETCH_ERR says why, without credentials.
 fetch() {
 	_n=0
 	_cap=500
-	_err=$2.err
 	while :; do
-		fetch_once "$1" "$2" "$_err"
-		case $? in
-		0) rm -f "$_err"; return 0 ;;
-		2) FETCH_ERR="GET $(redact "$1"): HTTP $HTTP_CODE"; rm -f "$_err"; return 2 ;;
-		3) FETCH_ERR="GET $(redact "$1"): redirected from https to plain http: refused (fix the server's redirect, or set allow_http_redirect if this is intended)"
-			rm -f "$_err"; return 3 ;;
+		fetch_once "$1" "$2" "$3" "${4:-}"
+		_frc=$?
+		FETCH_ERR="GET $(redact "$1"): $(scrub "$FETCH_MSG")"
+		case $_frc in
+		0) rm -f "$2.v"; return 0 ;;
+		1) ;;
+		*) rm -f "$2" "$2.v"; return $_frc ;;
 		esac
-		if [ -n "$HTTP_CODE" ] && [ "$HTTP_CODE" != 000 ]; then
-			FETCH_ERR="GET $(redact "$1"): HTTP $HTTP_CODE"
-		else
-			FETCH_ERR="GET $(redact "$1"): $(tr '\n' ' ' <"$_err" | sed 's/ *$//')"
-		fi
-		rm -f "$_err"
-		[ "$_n" -lt "$RETRIES" ] || return 1
+		if [ "$_n" -ge "$RETRIES" ]; then rm -f "$2" "$2.v"; return 1; fi
 		ms
 		if [ $(((MS - START_MS) / 1000)) -ge "$DEADLINE" ]; then
 			FETCH_ERR="$FETCH_ERR (deadline of ${DEADLINE}s reached)"
+			rm -f "$2" "$2.v"
 			return 1
 		fi
-		_w=$(rand "$_cap")
+		_w=${RETRY_AFTER_MS:-$(rand "$_cap")}
 		log "attempt $((_n + 1)) failed ($FETCH_ERR); retrying in ${_w}ms"
 		sleep_ms "$_w"
 		_n=$((_n + 1))
@@ -694,42 +874,101 @@ fi
 
 INDEX_URL=$(url_for "fecs/$FEC/INDEX")
 
-# fetch_index: INDEX into $WORK/INDEX, its sha256 into INDEX_SHA256.
+# fetch_index: INDEX into $WORK/INDEX, its sha256 into INDEX_SHA256. A FEC
+# that boots before the web server keeps asking until the deadline: each
+# round is a full set of retries, then a jittered pause (as the Go client).
 fetch_index() {
-	fetch "$INDEX_URL" "$WORK/INDEX"
-	case $? in
+	_round=1
+	while :; do
+		fetch "$INDEX_URL" "$WORK/INDEX" 4194304
+		_frc=$?
+		[ "$_frc" = 1 ] || break
+		ms
+		_rest=$((DEADLINE * 1000 - (MS - START_MS)))
+		if [ "$_rest" -le 0 ]; then
+			fatal 3 "no INDEX for FEC \"$FEC\" within the deadline of ${DEADLINE}s: $FETCH_ERR"
+		fi
+		_w=$(rand $((RETRY_WAIT_MAX * 1000)))
+		[ "$_w" -le "$_rest" ] || _w=$_rest
+		log "storage unreachable, trying again until the deadline (round $_round, waiting ${_w}ms): $FETCH_ERR"
+		sleep_ms "$_w"
+		_round=$((_round + 1))
+	done
+	case $_frc in
 	0) ;;
-	3) fatal 4 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
+	5) fatal 4 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 	2) case $HTTP_CODE in
 		403 | 404) fatal 3 "FEC \"$FEC\" is not known to the storage at $(redact "$URL"): $FETCH_ERR; check the FEC name (--fec, fecdeploy.fec=) and the base URL" ;;
 		*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 		esac ;;
-	*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
+	3) fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") is larger than 4 MiB (the download was stopped there)" ;;
+	4) fatal 5 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 	esac
 	INDEX_SHA256=$(sha256 "$WORK/INDEX")
 	INDEX_SHA256=${INDEX_SHA256%% *}
-	set -- $(ls -ln "$WORK/INDEX")
-	[ "$5" -le 4194304 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") is larger than 4 MiB"
+}
+
+# start_sig: fetch INDEX.sig in the background, at the same moment as the
+# INDEX: the two requests are milliseconds apart, so a storage that rewrites
+# the pair several times a second still hands out matching pairs. The
+# result goes to $WORK/sig.rc (no `wait`: see the Busybox notes).
+start_sig() {
+	rm -f "$WORK/sig.rc"
+	(
+		fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig" 1024
+		printf '%s %s %s\n' "$?" "${HTTP_CODE:-0}" "$FETCH_ERR" >"$WORK/sig.rc.tmp"
+		mv -f "$WORK/sig.rc.tmp" "$WORK/sig.rc"
+	) &
+	SIG_PID=$!
+	PIDS="$PIDS $SIG_PID"
 }
 
 # check_signature: 0 when $WORK/INDEX.sig verifies $WORK/INDEX with a trusted
-# key; otherwise 1 with SIG_ERR set. Fetches INDEX.sig itself.
+# key; otherwise 1 with SIG_ERR set. Waits for start_sig's fetch.
 check_signature() {
-	fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig"
-	case $? in
+	while [ ! -e "$WORK/sig.rc" ]; do
+		if ! kill -0 "$SIG_PID" 2>/dev/null; then
+			[ -e "$WORK/sig.rc" ] || echo "1 0 fetching INDEX.sig failed (the background job died)" >"$WORK/sig.rc"
+		fi
+		sleep_ms 20
+	done
+	read -r _src HTTP_CODE FETCH_ERR <"$WORK/sig.rc"
+	case $_src in
 	0) ;;
-	3) fatal 4 "fetching the INDEX signature: $FETCH_ERR" ;;
+	5) fatal 4 "fetching the INDEX signature: $FETCH_ERR" ;;
 	2) [ "$HTTP_CODE" = 404 ] || fatal 3 "fetching the INDEX signature: $FETCH_ERR"
 		SIG_ERR="index: INDEX is not signed (no INDEX.sig) but this FEC trusts signing keys"
+		: >"$WORK/INDEX.sig"
 		return 1 ;;
+	3) fatal 4 "INDEX of FEC \"$FEC\" refused: its signature INDEX.sig is larger than 1 KiB (an ed25519 signature is 64 bytes)" ;;
+	4) fatal 5 "fetching the INDEX signature: $FETCH_ERR" ;;
 	*) fatal 3 "fetching the INDEX signature: $FETCH_ERR" ;;
 	esac
+	verify_pair "$WORK/INDEX" "$WORK/INDEX.sig" && return 0
+	# The storage changed between the two requests: the INDEX of this round
+	# may match the signature of the previous one, or the other way round
+	# (both are signed by a trusted key: either is authentic and recent).
+	if [ -s "$WORK/INDEX.prev" ]; then
+		verify_pair "$WORK/INDEX" "$WORK/INDEX.sig.prev" && return 0
+		if verify_pair "$WORK/INDEX.prev" "$WORK/INDEX.sig"; then
+			mv -f "$WORK/INDEX.prev" "$WORK/INDEX"
+			INDEX_SHA256=$(sha256 "$WORK/INDEX")
+			INDEX_SHA256=${INDEX_SHA256%% *}
+			return 0
+		fi
+	fi
+	verify_pair "$WORK/INDEX" "$WORK/INDEX.sig"
+}
+
+# verify_pair INDEX SIG: 0 when SIG is a signature of INDEX by a trusted key,
+# else 1 with SIG_ERR set.
+verify_pair() {
 	_nkeys=0
-	_sigsize=$(set -- $(ls -ln "$WORK/INDEX.sig"); echo "$5")
+	_sigsize=$(sizeof "$2")
 	for _key in "$WORK"/key.*.pem; do
 		[ -e "$_key" ] || continue
 		_nkeys=$((_nkeys + 1))
-		if [ "$_sigsize" = 64 ] && openssl pkeyutl -verify -pubin -inkey "$_key" -rawin -in "$WORK/INDEX" -sigfile "$WORK/INDEX.sig" >/dev/null 2>&1; then
+		if [ "$_sigsize" = 64 ] && openssl pkeyutl -verify -pubin -inkey "$_key" -rawin -in "$1" -sigfile "$2" >/dev/null 2>&1; then
 			return 0
 		fi
 	done
@@ -737,6 +976,7 @@ check_signature() {
 	return 1
 }
 
+[ -z "$PUBKEYS" ] || start_sig
 fetch_index
 
 # Signature: when the FEC trusts keys, the INDEX must carry a valid signature
@@ -750,13 +990,30 @@ if [ -n "$PUBKEYS" ]; then
 	done
 	# A reindex replaces INDEX and INDEX.sig one after the other: a FEC that
 	# fetched between the two renames holds a pair that does not match.
-	# Fetch both again (twice at most) before refusing, like the Go client.
-	_attempt=0
+	# Fetch both again, with backoff, while the storage keeps changing them
+	# (until the deadline); a pair that stays the same and does not verify
+	# is refused after two more fetches.
+	_same=0
+	_wcap=250
+	_pair=
 	until check_signature; do
-		[ "$_attempt" -lt 2 ] || fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: $SIG_ERR"
-		_attempt=$((_attempt + 1))
-		log "INDEX signature does not verify ($SIG_ERR); fetching INDEX and signature again (a reindex may be under way)"
-		sleep_ms 500
+		_now="$INDEX_SHA256 $(sha256 "$WORK/INDEX.sig" | cut -c1-64)"
+		if [ "$_now" = "$_pair" ]; then _same=$((_same + 1)); else _same=0; fi
+		_pair=$_now
+		ms
+		_rest=$((DEADLINE * 1000 - (MS - START_MS)))
+		if [ "$_same" -ge 2 ] || [ "$_rest" -le 0 ]; then
+			[ "$_rest" -gt 0 ] || SIG_ERR="$SIG_ERR (the INDEX kept changing until the deadline of ${DEADLINE}s)"
+			fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: $SIG_ERR"
+		fi
+		_w=$(rand "$_wcap")
+		[ "$_w" -le "$_rest" ] || _w=$_rest
+		log "INDEX signature does not verify ($SIG_ERR); fetching INDEX and signature again in ${_w}ms (a reindex may be under way)"
+		sleep_ms "$_w"
+		_wcap=$((_wcap * 2))
+		[ "$_wcap" -le 2000 ] || _wcap=2000
+		cp -f "$WORK/INDEX" "$WORK/INDEX.prev" && cp -f "$WORK/INDEX.sig" "$WORK/INDEX.sig.prev" || fatal 5 "cannot copy the INDEX in $WORK"
+		start_sig
 		fetch_index
 	done
 fi
@@ -768,6 +1025,14 @@ parse_index() {
 	_last=$(tail -c 1 "$1" | od -An -tx1 | tr -d ' ')
 	[ -s "$1" ] || { echo "malformed INDEX: empty file"; return 1; }
 	[ "$_last" = 0a ] || { echo "malformed INDEX: last line does not end in a newline (truncated download?)"; return 1; }
+	# The INDEX is ASCII (docs/index-format.md): any other byte, in a comment
+	# too, is refused (tab and CR get their own message below).
+	_bad=$(tr -d '\t\r\n -~' <"$1" | head -c 1 | od -An -tx1 | tr -d ' \n')
+	if [ -n "$_bad" ]; then
+		_ln=$(od -An -v -tx1 "$1" | tr -s ' ' '\n' | awk -v b="$_bad" '$0 == "" { next } { if ($0 == b) { print n + 1; exit } if ($0 == "0a") n++ }')
+		echo "malformed INDEX: line $_ln: byte 0x$_bad is not ASCII (the INDEX is ASCII text: a damaged or foreign file?)"
+		return 1
+	fi
 	_ln=0 _hdr=0 _seen=" "
 	while IFS= read -r _line; do
 		_ln=$((_ln + 1))
@@ -800,7 +1065,7 @@ parse_index() {
 			done
 			valid_name "$_ifec" && [ "$_ifec" != global ] || { echo "malformed INDEX: header: bad FEC name \"$_ifec\""; return 1; }
 			valid_name "$_iarch" || { echo "malformed INDEX: header: bad architecture \"$_iarch\""; return 1; }
-			[ "$_ifec" = "$FEC" ] || { echo "INDEX at $INDEX_URL is for FEC $_ifec, not $FEC"; return 1; }
+			[ "$_ifec" = "$FEC" ] || { echo "INDEX at $(redact "$INDEX_URL") is for FEC $_ifec, not $FEC"; return 1; }
 			_hdr=1
 			continue
 		fi
@@ -852,12 +1117,6 @@ fi
 log "INDEX fetched: FEC $FEC, $(wc -l <"$WORK/entries" | tr -d ' ') entries, sha256 $INDEX_SHA256"
 
 # ---------------------------------------------------------------- archives
-
-# sizeof FILE: the size in bytes without reading the file.
-sizeof() {
-	set -- $(ls -ln "$1")
-	echo "$5"
-}
 
 # magic FILE: the compression format from the first bytes.
 magic() {
@@ -1023,12 +1282,40 @@ merge() {
 }
 
 # list_archive FILE FORMAT OUT TAR: decompress a verified archive once into
-# the plain tar TAR, then list that (`tar -tv` seeks over the data) into OUT;
-# the extraction reads TAR too, so nothing is decompressed twice. Prints a
-# reason and returns 1 when the archive cannot be read.
+# the plain tar TAR while listing the stream (`tar -tv`) into OUT; the
+# extraction reads TAR, so nothing is decompressed twice. The listing is
+# watched as it streams: past 200,000 entries or 8 GiB of file data the
+# decompression stops at once, before the rest of the tar is written.
+# Prints a reason and returns 1 when the archive cannot be read or is over a
+# limit, 2 when TAR or OUT cannot be written (a local failure).
 list_archive() {
-	if ! decode "$2" "$1" >"$4" 2>"$3.err"; then
-		echo "archive: corrupt $2 stream: $(head -n 1 "$3.err")"
+	rm -f "$3.stop"
+	# Messages and exit codes are kept in memory: on a full state filesystem
+	# a file for them could not be written either.
+	_res=$({ { decode "$2" "$1" 2>&3; echo "drc=$?" >&3; } | tee "$4" 2>&3 |
+		{ tar -tvf - 2>&3; echo "trc=$?" >&3; [ -e "$3.stop" ] || cat >/dev/null; } |
+		awk -v out="$3" -v stop="$3.stop" '
+		{ print > out; n++; split($0, f, " "); s += f[3] }
+		n > 200000 || s > 8589934592 {
+			printf "" > stop; close(stop)
+			print (n > 200000 ? "limit=more than 200000 entries" : "limit=more than 8 GiB of files")
+			exit
+		}' 2>&3; } 3>&1)
+	_lim=$(printf '%s\n' "$_res" | sed -n 's/^limit=//p' | head -n 1)
+	if [ -n "$_lim" ]; then
+		rm -f "$4"
+		echo "archive: unsafe entry: $_lim (decompression stopped there)"
+		return 1
+	fi
+	_e=$(printf '%s\n' "$_res" | grep -e '^tee:' -e '^awk:' -e 'No space left' -e 'Read-only file system' -e "can't create" | head -n 1)
+	if [ -n "$_e" ]; then
+		rm -f "$4"
+		echo "archive: cannot write the decompressed archive to ${4%/*}: $_e (a local failure: free space there, or set parallel = 1)"
+		return 2
+	fi
+	_drc=$(printf '%s\n' "$_res" | sed -n 's/^drc=//p')
+	if [ "$_drc" != 0 ]; then
+		echo "archive: corrupt $2 stream: $(printf '%s\n' "$_res" | grep -v -e '^[dt]rc=' -e '^tar:' | head -n 1)"
 		return 1
 	fi
 	# A tar ends in two zero blocks: anything else is a truncated archive
@@ -1038,11 +1325,9 @@ list_archive() {
 		echo "archive: corrupt archive: the tar does not end in an end-of-archive marker (truncated, or data after its end)"
 		return 1
 	fi
-	tar -tvf "$4" >"$3" 2>"$3.err"
-	_trc=$?
-	if [ -s "$3.err" ]; then
+	_e=$(printf '%s\n' "$_res" | grep '^tar:' | head -n 1)
+	if [ -n "$_e" ]; then
 		# busybox reports stripped absolute names and ".." prefixes here
-		_e=$(head -n 1 "$3.err")
 		case $_e in
 		*"removing leading '"*..*) echo "archive: unsafe entry: a name contains \"..\" ($_e)" ;;
 		*"removing leading '/"*) echo "archive: unsafe entry: absolute name; entries must be relative to / ($_e)" ;;
@@ -1050,6 +1335,7 @@ list_archive() {
 		esac
 		return 1
 	fi
+	_trc=$(printf '%s\n' "$_res" | sed -n 's/^trc=//p')
 	if [ "$_trc" != 0 ]; then
 		echo "archive: corrupt archive: tar exited with $_trc"
 		return 1
@@ -1071,10 +1357,11 @@ prepare1() {
 		printf '5 is zstd-compressed (%s) but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz (fec-pack --format gzip) and record the FEC'"'"'s decoders (fecctl add-fec --decoders gzip,xz) so that fecctl link refuses zstd archives for it\n' "$5" >"$_base.fail"
 		return
 	fi
-	fetch "$(url_for "$5")" "$_base.dl"
+	fetch "$(url_for "$5")" "$_base.dl" "$4" "$4"
 	case $? in
 	0) ;;
-	3) printf '4 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
+	3) printf '4 verify: size mismatch: the download is longer than the %s bytes the INDEX says, stopped there (%s)\n' "$4" "$5" >"$_base.fail"; return ;;
+	5) printf '4 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
 	*) printf '5 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
 	esac
 	_got=$(sizeof "$_base.dl")
@@ -1092,7 +1379,12 @@ prepare1() {
 	zstd) command -v zstd >/dev/null 2>&1 || {
 		printf '5 is zstd-compressed but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz\n' >"$_base.fail"; return; } ;;
 	esac
-	_why=$(list_archive "$_base.dl" "$_fmt" "$_base.list" "$_base.tar") || { printf '4 %s\n' "$_why" >"$_base.fail"; return; }
+	_why=$(list_archive "$_base.dl" "$_fmt" "$_base.list" "$_base.tar")
+	case $? in
+	0) ;;
+	2) printf '5 %s\n' "$_why" >"$_base.fail"; return ;;
+	*) printf '4 %s\n' "$_why" >"$_base.fail"; return ;;
+	esac
 	rm -f "$_base.dl"
 	_why=$(check_listing <"$_base.list")
 	[ -z "$_why" ] || { printf '4 archive: unsafe entry: %s\n' "$_why" >"$_base.fail"; return; }
@@ -1254,21 +1546,45 @@ want_kind() {
 }
 
 # installed_sha KIND NAME: the sha256 recorded after the last commit, in $ISHA.
+# A record that cannot be used (not a file, unreadable, no sha256) is
+# removed, so that this install can write a good one, and said so.
 installed_sha() {
 	ISHA=
-	[ -f "$STATE/installed/$1/$2" ] || return 0
-	read -r _l <"$STATE/installed/$1/$2" || true
-	for _w in $_l; do
-		case $_w in sha256=*) ISHA=${_w#sha256=}; return 0 ;; esac
-	done
+	_rec=$STATE/installed/$1/$2
+	[ -e "$_rec" ] || [ -L "$_rec" ] || return 0
+	_l=
+	if [ -f "$_rec" ] && [ ! -L "$_rec" ]; then
+		read -r _l <"$_rec" || true
+		for _w in $_l; do
+			case $_w in sha256=*) ISHA=${_w#sha256=} ;; esac
+		done
+		case $ISHA in *[!0-9a-f]*) ISHA= ;; esac
+		[ "${#ISHA}" = 64 ] && return 0
+		ISHA=
+		_what="is corrupt (no sha256 in \"$(printf '%.60s' "$_l")\")"
+		rm -f "$_rec"
+	else
+		_what="is not a regular file"
+		rm -rf "$_rec"
+	fi
+	if [ -e "$_rec" ] || [ -L "$_rec" ]; then
+		fail 5 "state: the install record $_rec $_what and cannot be removed"
+	else
+		repaired "the install record $_rec $_what: removed, $1 $2 is installed again"
+	fi
 }
 
 # record KIND NAME SHA256 VERSION PATH [DIR [OLD]]: the state line the Go
-# client writes.
+# client writes (written whole or not at all: a short write leaves no record).
 record() {
-	mkdir -p "$STATE/installed/$1" &&
-		printf 'sha256=%s version=%s path=%s%s%s\n' "$3" "$4" "$5" "${6:+ dir=$6}" "${7:+ old=$7}" >"$STATE/installed/$1/.$2.tmp" &&
-		mv -f "$STATE/installed/$1/.$2.tmp" "$STATE/installed/$1/$2"
+	_t=$STATE/installed/$1/.$2.tmp
+	if mkdir -p "$STATE/installed/$1" 2>/dev/null &&
+		printf 'sha256=%s version=%s path=%s%s%s\n' "$3" "$4" "$5" "${6:+ dir=$6}" "${7:+ old=$7}" >"$_t" 2>/dev/null &&
+		[ "$(sizeof "$_t")" -gt 80 ] && mv -f "$_t" "$STATE/installed/$1/$2" 2>/dev/null; then
+		return 0
+	fi
+	rm -f "$_t"
+	return 1
 }
 
 # Archives in INDEX order; entry.<n> holds the status of the n-th.
@@ -1344,12 +1660,18 @@ while [ "$_j" -le "$_total" ]; do
 	_code=0
 	_why=
 	_prep_ms=0
+	_lost="preparing the archive failed, and its reason could not be written to $WORK (a full state filesystem?)"
 	if [ -f "$_base.fail" ]; then
-		read -r _code _why <"$_base.fail"
+		read -r _code _why <"$_base.fail" || true
+		case $_code in [2-6]) ;; *) _code=5 _why=$_lost ;; esac
 	elif [ -f "$_base.ok" ]; then
-		read -r _dfmt _prep_ms <"$_base.ok"
-		_why=$(install_archive "$k" "$n" "$_dfmt" "$ver")
-		_code=$?
+		read -r _dfmt _prep_ms <"$_base.ok" || true
+		case $_dfmt in
+		gzip | xz | zstd)
+			_why=$(install_archive "$k" "$n" "$_dfmt" "$ver")
+			_code=$? ;;
+		*) _code=5 _why=$_lost _prep_ms=0 ;;
+		esac
 	else
 		_code=5 _why="preparing the download failed"
 	fi
@@ -1373,7 +1695,7 @@ while [ "$_j" -le "$_total" ]; do
 			printf '%s %s %s %s %s\n' "$k" "$n" "${ver:--}" "$dev" "$sum" >"$WORK/done.$_i"
 			add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" installed "$_bytes" "$_dur" ""
 		else
-			_code=5 _why="installed, but recording it in $STATE failed"
+			_code=5 _why="installed, but writing its install record $STATE/installed/$k/$n failed (a full or read-only state filesystem?); it is installed again at the next boot"
 		fi
 	fi
 	if [ "$_code" != 0 ]; then
@@ -1481,8 +1803,13 @@ fetch_script() {
 		if [ "${_got%% *}" = "$2" ]; then chmod 0755 "$_dst"; return 0; fi
 	fi
 	_tmp=$STATE/scripts/.$1.tmp
-	fetch "$(url_for "$4")" "$_tmp"
-	case $? in 0) ;; 3) echo "$FETCH_ERR"; return 4 ;; *) echo "$FETCH_ERR"; return 5 ;; esac
+	fetch "$(url_for "$4")" "$_tmp" "$3" "$3"
+	case $? in
+	0) ;;
+	3) echo "verify: size mismatch: the download is longer than the $3 bytes the INDEX says, stopped there"; return 4 ;;
+	5) echo "$FETCH_ERR"; return 4 ;;
+	*) echo "$FETCH_ERR"; return 5 ;;
+	esac
 	_got=$(sizeof "$_tmp")
 	[ "$_got" = "$3" ] || { rm -f "$_tmp"; echo "verify: size mismatch: got $_got bytes, INDEX says $3"; return 4; }
 	_got=$(sha256 "$_tmp")

@@ -49,6 +49,11 @@ gobench() {
   echo "## retention (issue 5): plan for 1,000 FECs x 200 software x 10 versions"
   gobench ./version '^BenchmarkPlan$' 1 "retention plan"
   echo
+  echo "## monitoring (issue 15): fecctl icinga for 5,000 FECs x 20 checks (target < 2 s), the read-only baseline, rendering alone"
+  gobench ./storage '^BenchmarkIcinga$' 2 "icinga 5000x20 (read, validate, render, write, switch)"
+  gobench ./storage '^BenchmarkIcingaReadBaseline$' 2 "baseline: os.ReadFile of every declaration file"
+  gobench ./storage '^BenchmarkIcingaRender$' 2 "render only"
+  echo
   echo "## fec-boot (issue 3): vs curl|tar -xz loop (target <= 0.5) and the zstd loop; second boot < 5%; RSS < 64 MB"
   sh bench/boot.sh "${quick[@]}"
   echo

@@ -227,6 +227,7 @@ func (s *Storage) Link(ctx context.Context, fec string, kind index.Kind, name, v
 		logChange := s.softwareLinkChange(fec, kind, name, link, version)
 		return s.linkAndReindex(ctx, fec, link, target, func() {
 			logChange()
+			s.syncMonitor(ctx, fec, kind, name)
 			s.logger().Info("linked", "fec", fec, "kind", kind, "name", name, "version", version, "target", target)
 		})
 	})
@@ -283,6 +284,7 @@ func (s *Storage) Unlink(ctx context.Context, fec string, kind index.Kind, name 
 		if err := removeDurably(dir, aside); err != nil {
 			return fmt.Errorf("storage: unlinking %s: %w", path.Join(dirRel, file), err)
 		}
+		s.syncMonitor(ctx, fec, kind, name)
 		s.logger().Info("unlinked", "fec", fec, "kind", kind, "name", name)
 		return nil
 	})

@@ -9,7 +9,8 @@
 // (Switch, SwitchAll, Rollback), retention.go (PlanPrune, Prune), gather.go
 // (the retention plan's input), linklog.go (the link log), resolve.go
 // (Links, link resolution), reindex.go (BuildIndex, Reindex, Unsign),
-// verify.go (Verify), clean.go (Clean).
+// verify.go (Verify), clean.go (Clean), monitor.go (the monitoring
+// declaration, kept in line with links: MonitorHosts, AddMonitorService).
 //
 // The tree (docs/storage-layout.md has the full description):
 //

@@ -51,6 +51,7 @@ func (s *Storage) Switch(ctx context.Context, fec, software, ver string) (Switch
 		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
 			return err
 		}
+		defer s.syncMonitor(ctx, fec, index.KindSoftware, software)
 		return s.reindexLocked(ctx, []string{fec})
 	})
 	if err != nil {
@@ -94,6 +95,7 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string) ([]Switch
 			return nil
 		}
 		applyErr := s.applySwitches(todo)
+		defer s.syncMonitors(ctx, todo)
 		changed := make([]string, 0, len(todo))
 		for _, p := range todo {
 			changed = append(changed, p.result.FEC)
@@ -158,6 +160,7 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string) (SwitchRes
 		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
 			return err
 		}
+		defer s.syncMonitor(ctx, fec, index.KindSoftware, software)
 		return s.reindexLocked(ctx, []string{fec})
 	})
 	if err != nil {

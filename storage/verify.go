@@ -337,6 +337,7 @@ func (v *verifier) checkFEC(fec string) error {
 			v.add(ProblemUnknownFile, path.Join(dir, e.Name()), fec, "the layout has no place for it in a FEC folder", "move or remove it")
 		}
 	}
+	v.checkMonitor(fec)
 	// Every entry on its own, so that all problems are reported.
 	broken := false
 	cache := newHashCache()

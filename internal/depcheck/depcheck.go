@@ -7,9 +7,9 @@
 //
 //	0  protocol and leaf helpers  index, internal/verify, internal/durable,
 //	                              internal/serve, internal/busybox, internal/nginxconf
-//	1  formats and rules          archive, version
+//	1  formats and rules          archive, version, monitor
 //	2  storage and clients        storage, fec, client
-//	3  writer services            publish (and persist, the release service)
+//	3  writer services            publish, monitor/bootcheck (and persist, the release service)
 //	4  command plumbing           internal/cli
 //	5  command bodies             internal/demo
 //	6  commands                   cmd/...
@@ -97,10 +97,12 @@ var Layers = map[string]int{
 	"internal/nginxconf": 0,
 	"archive":            1,
 	"version":            1,
+	"monitor":            1,
 	"storage":            2,
 	"fec":                2,
 	"client":             2,
 	"publish":            3,
+	"monitor/bootcheck":  3,
 	"internal/cli":       4,
 	"internal/demo":      5,
 	"cmd/...":            6,
