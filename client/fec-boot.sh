@@ -2165,6 +2165,12 @@ if [ "$COMMAND" = boot ]; then
 					sh -c 'echo $$ >"$1"; exec sleep "$2"' watchdog "$WORK/watchdog.pid" "$SCRIPT_TIMEOUT"
 					[ -e "$WORK/script.done" ] && exit 0
 					: >"$WORK/script.timeout"
+					# On a loaded FEC the timeout can pass before the script has
+					# written its pid: wait for it rather than kill nothing.
+					while [ ! -s "$WORK/script.pid" ]; do
+						[ ! -e "$WORK/script.done" ] || exit 0
+						sleep_ms 10
+					done
 					read -r _p <"$WORK/script.pid" || exit 0
 					kill -KILL -"$_p" 2>/dev/null || kill -KILL "$_p" 2>/dev/null
 				) </dev/null >/dev/null 2>&1 7>&- &
