@@ -194,10 +194,11 @@ func preflight(ctx context.Context, st *storage.Storage, req Request, v version.
 	if err := version.CheckCollision(req.Version, existing); err != nil && !containsString(existing, req.Version) {
 		return err
 	}
+	// The source is a directory or an input archive (read by InputDir).
 	if fi, err := os.Stat(req.SourceDir); err != nil {
-		return fmt.Errorf("source directory: %w", err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("%w: source %s is not a directory", storage.ErrBadRequest, req.SourceDir)
+		return fmt.Errorf("source: %w", err)
+	} else if !fi.IsDir() && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: source %s is neither a directory nor an archive file", storage.ErrBadRequest, req.SourceDir)
 	}
 	if len(req.Link) > 0 {
 		// Linking rewrites the FECs' INDEX: without the key a signed one

@@ -184,7 +184,7 @@ func TestConfigFileIsValid(t *testing.T) {
 	assert.NoError(t, err, "Go client")
 	bb, dir := testenv.BusyboxPath(t)
 	cmd := exec.Command(bb, "sh", "../../client/fec-boot.sh", "--conf", "files/fecdeploy.conf", "--cmdline", "none",
-		"--url", "http://127.0.0.1:1", "--retries", "0", "--start-jitter", "0", "--dry-run", "--root", t.TempDir())
+		"--url", "http://127.0.0.1:1", "--retries", "0", "--deadline", "3", "--start-jitter", "0", "--dry-run", "--root", t.TempDir())
 	cmd.Env = []string{"PATH=" + dir}
 	out, _ := cmd.CombinedOutput()
 	// Gets past the configuration (a storage at port 1 is unreachable: 3).
