@@ -1,0 +1,192 @@
+package examples
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// indexCacheSeconds is what caching-proxy.conf documents for INDEX and INDEX.sig:
+// valid 2 s, counted in whole seconds by nginx.
+const indexCacheSeconds = 3
+
+// cachingProxyConf returns a complete nginx.conf around
+// examples/nginx/caching-proxy.conf: listening on 127.0.0.1:port, proxying
+// to origin, its cache and everything nginx writes under dir. The http-level
+// proxy_cache_path is taken from the file's own comment.
+func cachingProxyConf(t *testing.T, dir string, port int, origin string) string {
+	t.Helper()
+	site, err := os.ReadFile("nginx/caching-proxy.conf")
+	require.NoError(t, err)
+	var cachePath string
+	for _, line := range strings.Split(string(site), "\n") {
+		if rest, ok := strings.CutPrefix(line, "#   proxy_cache_path "); ok {
+			cachePath = "proxy_cache_path " + strings.Replace(rest, "/var/cache/nginx/fecdeploy", dir+"/cache", 1)
+		}
+	}
+	require.NotEmpty(t, cachePath, "caching-proxy.conf documents its proxy_cache_path")
+	s := strings.ReplaceAll(string(site), "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port))
+	s = strings.ReplaceAll(s, "listen [::]:80;", "")
+	s = strings.ReplaceAll(s, "http://fecdeploy-origin.example.org", origin)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;\n"
+	}
+	return user + "pid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log warn;\nevents { worker_connections 512; }\nhttp {\n" +
+		"access_log " + dir + "/access.log;\nclient_body_temp_path " + dir + "/cb;\nproxy_temp_path " + dir + "/p;\nfastcgi_temp_path " + dir + "/f;\nuwsgi_temp_path " + dir + "/u;\nscgi_temp_path " + dir + "/s;\n" +
+		cachePath + "\n" + s + "\n}\n"
+}
+
+// The caching proxy example is valid nginx.
+func TestCachingProxyConfig(t *testing.T) {
+	t.Parallel()
+	nginx := testenv.RequireTool(t, "nginx", "/usr/sbin/nginx")
+	dir := t.TempDir()
+	conf := cachingProxyConf(t, dir, 1, "http://127.0.0.1:2")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
+	out, err := exec.Command(nginx, "-t", "-c", filepath.Join(dir, "nginx.conf"), "-p", dir+"/").CombinedOutput()
+	require.NoError(t, err, "nginx -t:\n%s", out)
+}
+
+// startCachingProxy runs the example in front of origin and stops it when the test ends.
+func startCachingProxy(t *testing.T, origin string) string {
+	t.Helper()
+	nginx := testenv.RequireTool(t, "nginx", "/usr/sbin/nginx")
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(cachingProxyConf(t, dir, port, origin)), 0o644))
+	cmd := exec.Command(nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir+"/", "-g", "daemon off;")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	testenv.WaitPort(t, addr, 10*time.Second)
+	return "http://" + addr
+}
+
+func get(t *testing.T, url string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, body
+}
+
+// A storm of FECs behind the proxy: the origin sends an archive once while
+// five clients fetch it at the same moment; a changed INDEX is seen through
+// the proxy within the documented seconds; Range requests get 206 from the
+// cache; only GET and HEAD pass.
+func TestCachingProxyStorm(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	archive := make([]byte, 8<<20)
+	_, err := rand.Read(archive)
+	require.NoError(t, err)
+	const archPath = "software/big/1.0.0/big-1.0.0-x86_64.tar.zst"
+	testkit.WriteTree(t, root, map[string]string{
+		archPath:           string(archive),
+		"fecs/scu01/INDEX": "one\n",
+	})
+	// The origin rate-limits its answers so the five requests overlap.
+	origin := testenv.StartNginx(t, root, testenv.NginxOptions{Extra: "limit_rate 4m;"})
+	proxy := startCachingProxy(t, origin.URL)
+
+	want := sha256.Sum256(archive)
+	var wg sync.WaitGroup
+	sums := make([][32]byte, 5)
+	codes := make([]int, 5)
+	for i := range sums {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(proxy + "/" + archPath)
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer resp.Body.Close()
+			h := sha256.New()
+			_, err = io.Copy(h, resp.Body)
+			assert.NoError(t, err)
+			codes[i] = resp.StatusCode
+			copy(sums[i][:], h.Sum(nil))
+		}()
+	}
+	wg.Wait()
+	for i := range sums {
+		assert.Equal(t, http.StatusOK, codes[i], "client %d", i)
+		assert.Equal(t, want, sums[i], "client %d got other bytes", i)
+	}
+	originFetches := func() int { return strings.Count(origin.AccessLog(), "GET /"+archPath) }
+	assert.Equal(t, 1, originFetches(), "origin served the archive more than once:\n%s", origin.AccessLog())
+
+	// A resumed download: 206 from the cache, the right bytes, no origin request.
+	resp, body := get(t, proxy+"/"+archPath, http.Header{"Range": {"bytes=1000-1999"}})
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Equal(t, archive[1000:2000], body)
+	assert.Equal(t, "HIT", resp.Header.Get("X-Cache-Status"))
+	assert.Equal(t, 1, originFetches())
+
+	// INDEX: a change on the origin is visible through the proxy within the documented seconds.
+	resp, body = get(t, proxy+"/fecs/scu01/INDEX", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "one\n", string(body))
+	assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+	testkit.WriteTree(t, root, map[string]string{"fecs/scu01/INDEX": "two\n"})
+	changed := time.Now()
+	for {
+		_, body = get(t, proxy+"/fecs/scu01/INDEX", nil)
+		if string(body) == "two\n" {
+			break
+		}
+		require.Less(t, time.Since(changed), (indexCacheSeconds+1)*time.Second, "proxy still serves the old INDEX")
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("changed INDEX seen through the proxy after %v", time.Since(changed).Round(time.Millisecond))
+
+	// Only GET and HEAD.
+	req, err := http.NewRequest(http.MethodHead, proxy+"/"+archPath, nil)
+	require.NoError(t, err)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, fmt.Sprint(len(archive)), resp.Header.Get("Content-Length"))
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
+		req, err := http.NewRequest(m, proxy+"/"+archPath, strings.NewReader("x"))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "%s", m)
+	}
+	assert.NotContains(t, origin.AccessLog(), "POST ", "a write reached the origin")
+	assert.Equal(t, 1, originFetches())
+}
