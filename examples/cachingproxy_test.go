@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/internal/nginxconf"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/stretchr/testify/assert"
@@ -27,30 +28,14 @@ import (
 const indexCacheSeconds = 3
 
 // cachingProxyConf returns a complete nginx.conf around
-// examples/nginx/caching-proxy.conf: listening on 127.0.0.1:port, proxying
-// to origin, its cache and everything nginx writes under dir. The http-level
-// proxy_cache_path is taken from the file's own comment.
+// examples/nginx/caching-proxy.conf on 127.0.0.1:port in front of origin.
 func cachingProxyConf(t *testing.T, dir string, port int, origin string) string {
 	t.Helper()
 	site, err := os.ReadFile("nginx/caching-proxy.conf")
 	require.NoError(t, err)
-	var cachePath string
-	for _, line := range strings.Split(string(site), "\n") {
-		if rest, ok := strings.CutPrefix(line, "#   proxy_cache_path "); ok {
-			cachePath = "proxy_cache_path " + strings.Replace(rest, "/var/cache/nginx/fecdeploy", dir+"/cache", 1)
-		}
-	}
-	require.NotEmpty(t, cachePath, "caching-proxy.conf documents its proxy_cache_path")
-	s := strings.ReplaceAll(string(site), "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port))
-	s = strings.ReplaceAll(s, "listen [::]:80;", "")
-	s = strings.ReplaceAll(s, "http://fecdeploy-origin.example.org", origin)
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;\n"
-	}
-	return user + "pid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log warn;\nevents { worker_connections 512; }\nhttp {\n" +
-		"access_log " + dir + "/access.log;\nclient_body_temp_path " + dir + "/cb;\nproxy_temp_path " + dir + "/p;\nfastcgi_temp_path " + dir + "/f;\nuwsgi_temp_path " + dir + "/u;\nscgi_temp_path " + dir + "/s;\n" +
-		cachePath + "\n" + s + "\n}\n"
+	conf, err := nginxconf.CachingProxy(string(site), dir, fmt.Sprintf("127.0.0.1:%d", port), origin)
+	require.NoError(t, err)
+	return conf
 }
 
 // The caching proxy example is valid nginx.
