@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,14 +25,41 @@ import (
 const stormFECs = 5
 
 // A small boot storm: four separate fec-boot processes and one fec-boot.sh
-// under busybox boot at the same moment from one real nginx, each FEC into a
-// root of its own, with no start jitter. Every boot succeeds and all five
-// installed trees are identical.
+// under busybox boot at the same moment, each FEC into a root of its own,
+// with no start jitter: from one real nginx, and from two caching proxies
+// (examples/nginx/caching-proxy.conf) in front of it. Every boot succeeds
+// and all five installed trees are identical; behind the proxies the origin
+// sends each archive once per proxy.
 func TestStormSmoke(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "fec-boot")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-boot").CombinedOutput()
-	require.NoError(t, err, "building fec-boot:\n%s", out)
+	for _, proxies := range []int{0, 2} {
+		t.Run(fmt.Sprintf("proxies=%d", proxies), func(t *testing.T) {
+			t.Parallel()
+			stormSmoke(t, proxies)
+		})
+	}
+}
+
+// binDir holds fec-boot once built; TestMain removes it.
+var binDir string
+
+// fecBootBin builds cmd/fec-boot once for the package's tests.
+var fecBootBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "fecdeploy-conformance-")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
+	bin := filepath.Join(dir, "fec-boot")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-boot").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building fec-boot: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func stormSmoke(t *testing.T, proxies int) {
+	bin, err := fecBootBin()
+	require.NoError(t, err)
 	sh := clienttest.NewShell(t, "zstd", "openssl")
 
 	// The same software for every FEC, as after an accelerator-wide release.
@@ -50,6 +78,18 @@ func TestStormSmoke(t *testing.T) {
 		st.WriteIndex(t, fecs[i], nil)
 	}
 	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	urls := []string{ng.URL}
+	var proxyLogs []func() string
+	if proxies > 0 {
+		site, err := os.ReadFile("../examples/nginx/caching-proxy.conf")
+		require.NoError(t, err)
+		urls = nil
+		for range proxies {
+			p := testenv.StartCachingProxy(t, string(site), ng.URL)
+			urls = append(urls, p.URL)
+			proxyLogs = append(proxyLogs, p.AccessLog)
+		}
+	}
 
 	roots := make([]string, stormFECs)
 	codes := make([]int, stormFECs)
@@ -67,11 +107,11 @@ func TestStormSmoke(t *testing.T) {
 			defer func() { took[i] = time.Since(t0).Round(time.Millisecond) }()
 			if i == stormFECs-1 {
 				r := sh.Run(t, []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0"},
-					"--url", ng.URL, "--fec", fecs[i], "--root", roots[i])
+					"--url", urls[i%len(urls)], "--fec", fecs[i], "--root", roots[i])
 				codes[i], outs[i] = r.Code, r.Stdout+r.Stderr
 				return
 			}
-			cmd := exec.Command(bin, "--url", ng.URL, "--fec", fecs[i], "--root", roots[i],
+			cmd := exec.Command(bin, "--url", urls[i%len(urls)], "--fec", fecs[i], "--root", roots[i],
 				"--conf", "/dev/null", "--cmdline", "none", "--start-jitter", "0s")
 			var b bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &b, &b
@@ -102,9 +142,19 @@ func TestStormSmoke(t *testing.T) {
 		assert.Equal(t, want.Entries, got.Entries, "FEC %s", fecs[i])
 		assert.Equal(t, want.Status, got.Status, "FEC %s", fecs[i])
 	}
-	// Each FEC fetched each archive exactly once: no retries in the storm.
+	// Each FEC fetched each archive exactly once: no retries in the storm;
+	// behind proxies the origin sent each archive once per proxy.
 	log := ng.AccessLog()
 	for _, du := range []string{"Alpha_DU", "Beta_DU", "Gamma_DU"} {
-		assert.Equal(t, stormFECs, strings.Count(log, "GET /software/"+du+"/"), "requests for %s:\n%s", du, log)
+		if proxies == 0 {
+			assert.Equal(t, stormFECs, strings.Count(log, "GET /software/"+du+"/"), "requests for %s:\n%s", du, log)
+			continue
+		}
+		assert.Equal(t, proxies, strings.Count(log, "GET /software/"+du+"/"), "origin requests for %s:\n%s", du, log)
+		n := 0
+		for _, pl := range proxyLogs {
+			n += strings.Count(pl(), "GET /software/"+du+"/")
+		}
+		assert.Equal(t, stormFECs, n, "proxy requests for %s", du)
 	}
 }

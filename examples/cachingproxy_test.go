@@ -1,7 +1,6 @@
 package examples
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,27 +47,6 @@ func TestCachingProxyConfig(t *testing.T) {
 	require.NoError(t, err, "nginx -t:\n%s", out)
 }
 
-// startCachingProxy runs the example in front of origin and stops it when the test ends.
-func startCachingProxy(t *testing.T, origin string) string {
-	t.Helper()
-	nginx := testenv.RequireTool(t, "nginx", "/usr/sbin/nginx")
-	dir := t.TempDir()
-	port := testenv.FreePort(t)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(cachingProxyConf(t, dir, port, origin)), 0o644))
-	cmd := exec.Command(nginx, "-c", filepath.Join(dir, "nginx.conf"), "-p", dir+"/", "-g", "daemon off;")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	testenv.WaitPort(t, addr, 10*time.Second)
-	return "http://" + addr
-}
-
 func get(t *testing.T, url string, header http.Header) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
@@ -102,7 +79,9 @@ func TestCachingProxyStorm(t *testing.T) {
 	})
 	// The origin rate-limits its answers so the five requests overlap.
 	origin := testenv.StartNginx(t, root, testenv.NginxOptions{Extra: "limit_rate 4m;"})
-	proxy := startCachingProxy(t, origin.URL)
+	site, err := os.ReadFile("nginx/caching-proxy.conf")
+	require.NoError(t, err)
+	proxy := testenv.StartCachingProxy(t, string(site), origin.URL).URL
 
 	want := sha256.Sum256(archive)
 	var wg sync.WaitGroup
