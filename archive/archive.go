@@ -12,7 +12,11 @@
 // outside their allowed root and entries written through symlinks, strips
 // setuid/setgid/sticky bits, limits size and entry count, and writes
 // everything into a staging directory next to the destination. Commit then
-// moves the staged files into place with one rename per file.
+// moves each directory that does not exist yet (a new version directory)
+// into place with one rename of the whole tree, and files going into
+// existing directories with one rename each; CommitReplacing swaps a whole
+// directory. RemoveLeftovers removes the staging directories of interrupted
+// runs.
 package archive
 
 import (

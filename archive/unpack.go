@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,7 +34,9 @@ const (
 )
 
 // StagingPrefix starts the name of the staging directories Stage creates
-// inside each allowed root. Leftovers (after a power cut) can be removed.
+// inside each allowed root: .fecdeploy-staging-<pid>-<random>, where pid is
+// the process that stages (both boot clients name them so).
+// RemoveLeftovers removes those of processes that no longer run.
 const StagingPrefix = ".fecdeploy-staging-"
 
 const (
@@ -633,7 +636,7 @@ func (x *extractor) area(a string) (*area, error) {
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, err
 	}
-	ar.stRel = a + "/" + StagingPrefix + hex.EncodeToString(rnd[:])
+	ar.stRel = a + "/" + StagingPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:])
 	if err := x.s.root.Mkdir(ar.stRel, 0o700); err != nil {
 		return nil, fmt.Errorf("archive: creating the staging directory: %w", err)
 	}
@@ -689,19 +692,89 @@ func (x *extractor) checkLinks() error {
 	return nil
 }
 
-// Commit moves every staged file and symlink into place, one rename each
-// (atomic per file), creating missing directories and keeping existing
-// ones; existing files and symlinks are replaced. Before anything moves it
+// Commit moves the staged archive into place. A directory of the archive
+// that does not exist yet (a new version directory, with everything below
+// it) moves with one rename of the whole staged tree, its modes already
+// final: a reader sees all of it or none of it, and a kill leaves either
+// nothing or the whole directory. Files and symlinks that go into existing
+// directories move one rename each (atomic per file) and replace what is
+// there; existing directories keep their modes. Before anything moves it
 // checks the whole plan: a non-directory where a directory must go, or a
 // directory where a file must go, fails the commit with nothing changed.
 // The staging directories are removed in every case.
 func (s *Staged) Commit() (Result, error) {
+	return s.commit("")
+}
+
+// CommitReplacing is Commit, but replaces the directory dir (relative to the
+// root, e.g. opt/fesa/Foo/dev) as a whole when it exists: every entry of the
+// archive must lie in dir or be one of its parent directories, and the
+// staged dir takes the place of the old one in one step (renameat2
+// RENAME_EXCHANGE where the kernel has it, else two renames with dir absent
+// for that moment); the old tree is removed with the staging directory.
+// Files of the old tree that the archive does not have are gone. When dir
+// does not exist it is Commit.
+func (s *Staged) CommitReplacing(dir string) (Result, error) {
+	return s.commit(path.Clean(dir))
+}
+
+// Prefix returns the archive's own directory below its allowed root: the
+// deepest directory such that every entry is that directory, inside it, or
+// one of its parent directories (opt/fesa/Foo/1.2.0 for a packed version
+// tree). "" when that is an allowed root itself or above.
+func (s *Staged) Prefix() string {
+	cand, set := "", false
+	shrink := func(n string) {
+		if !set {
+			cand, set = n, true
+			return
+		}
+		for !within(n, cand) {
+			cand = path.Dir(cand)
+		}
+	}
+	for _, it := range s.items {
+		shrink(path.Dir(it.name))
+	}
+	for _, d := range s.dirs {
+		if set && within(cand, d.name) {
+			continue // cand's parent (or cand)
+		}
+		shrink(d.name)
+	}
+	if !set {
+		return ""
+	}
+	for _, ar := range s.areas {
+		if within(cand, ar.allowed) && cand != ar.allowed {
+			return cand
+		}
+	}
+	return ""
+}
+
+func (s *Staged) commit(replace string) (Result, error) {
 	if s.finished {
 		return Result{}, errors.New("archive: Commit after Commit or Discard")
 	}
 	defer s.discard()
+	if replace != "" && replace != "." {
+		fi, err := s.root.Lstat(replace)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			replace = ""
+		case err != nil:
+			return Result{}, fmt.Errorf("archive: commit: %w", err)
+		case !fi.IsDir():
+			return Result{}, fmt.Errorf("archive: commit: %s exists as a %s where the archive has a directory; nothing was changed (remove it if the archive is right): %w",
+				filepath.Join(s.rootPath, replace), fileKind(fi.Mode()), fs.ErrExist)
+		default:
+			return s.replaceDir(replace)
+		}
+	}
 	// Plan.
 	create := map[string]bool{}
+	var tops []*stagedDir // created directories whose parent exists: one rename each
 	for _, d := range s.dirs {
 		if create[path.Dir(d.name)] {
 			create[d.name] = true
@@ -711,6 +784,7 @@ func (s *Staged) Commit() (Result, error) {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			create[d.name] = true
+			tops = append(tops, d)
 		case err != nil:
 			return Result{}, fmt.Errorf("archive: commit: %w", err)
 		case !fi.IsDir():
@@ -732,24 +806,24 @@ func (s *Staged) Commit() (Result, error) {
 				filepath.Join(s.rootPath, it.name), fs.ErrExist)
 		}
 	}
+	// Final modes inside the staged trees first (children before parents),
+	// so that what appears has them from its first instant.
+	if err := s.stageModes(func(d *stagedDir) bool { return create[d.name] }); err != nil {
+		return Result{}, err
+	}
 	// Execute. From here on the allowed roots stay.
 	for _, ar := range s.areas {
 		ar.created = nil
 	}
-	var made []*stagedDir
-	for _, d := range s.dirs {
-		if !create[d.name] {
-			continue
+	for _, d := range tops {
+		if err := s.moveDir(d, d.name); err != nil {
+			return Result{}, err
 		}
-		if err := s.root.Mkdir(d.name, 0o700); err != nil {
-			if fi, serr := s.root.Lstat(d.name); serr != nil || !fi.IsDir() {
-				return Result{}, fmt.Errorf("archive: commit: %w", err)
-			}
-			continue // created concurrently: keep it as it is
-		}
-		made = append(made, d)
 	}
 	for _, it := range s.items {
+		if create[path.Dir(it.name)] {
+			continue // moved with its directory
+		}
 		from := filepath.Join(it.a.stPath, filepath.FromSlash(it.rel))
 		to := filepath.Join(s.rootPath, filepath.FromSlash(it.name))
 		// syscall.Rename, not os.Rename: os.Rename stats the target first,
@@ -758,15 +832,132 @@ func (s *Staged) Commit() (Result, error) {
 			return Result{}, fmt.Errorf("archive: commit (partially done): %w", &os.LinkError{Op: "rename", Old: from, New: to, Err: err})
 		}
 	}
-	for i := len(made) - 1; i >= 0; i-- {
-		d := made[i]
-		f, err := s.root.Open(d.name)
-		if err == nil {
-			err = f.Chmod(d.mode)
-			f.Close()
+	return s.res, nil
+}
+
+// stageModes gives the staged directories selected by sel their final mode,
+// deepest first. A directory keeps owner write while it still has to be
+// renamed to another parent (Linux needs it to update ".."): moveDir
+// removes it afterwards.
+func (s *Staged) stageModes(sel func(*stagedDir) bool) error {
+	for i := len(s.dirs) - 1; i >= 0; i-- {
+		d := s.dirs[i]
+		if !sel(d) {
+			continue
 		}
+		p, err := s.stagedPath(d.name)
 		if err != nil {
-			return Result{}, fmt.Errorf("archive: commit: setting the mode of %s: %w", d.name, err)
+			return err
+		}
+		if err := os.Chmod(p, d.mode|0o200); err != nil {
+			return fmt.Errorf("archive: commit: setting the mode of %s: %w", d.name, err)
+		}
+		if d.mode&0o200 == 0 {
+			// Children are in place: the parent can lose write now, except
+			// a directory about to be renamed (moveDir's job).
+			if err := os.Chmod(p, d.mode); err != nil {
+				return fmt.Errorf("archive: commit: setting the mode of %s: %w", d.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// stagedPath returns the staging location of name (relative to the root).
+func (s *Staged) stagedPath(name string) (string, error) {
+	for _, ar := range s.areas {
+		if within(name, ar.allowed) && name != ar.allowed && ar.stPath != "" {
+			return filepath.Join(ar.stPath, filepath.FromSlash(name[len(ar.allowed)+1:])), nil
+		}
+	}
+	return "", fmt.Errorf("archive: commit: %s has no staging area", name)
+}
+
+// moveDir renames the staged directory d to to (relative to the root) in
+// one step. Its mode gets owner write for the rename when it lacks it, and
+// loses it right after.
+func (s *Staged) moveDir(d *stagedDir, to string) error {
+	from, err := s.stagedPath(d.name)
+	if err != nil {
+		return err
+	}
+	if d.mode&0o200 == 0 {
+		if err := os.Chmod(from, d.mode|0o200); err != nil {
+			return fmt.Errorf("archive: commit: %w", err)
+		}
+	}
+	dst := filepath.Join(s.rootPath, filepath.FromSlash(to))
+	if err := syscall.Rename(from, dst); err != nil {
+		return fmt.Errorf("archive: commit (partially done): %w", &os.LinkError{Op: "rename", Old: from, New: dst, Err: err})
+	}
+	if d.mode&0o200 == 0 {
+		if err := os.Chmod(dst, d.mode); err != nil {
+			return fmt.Errorf("archive: commit: setting the mode of %s: %w", to, err)
+		}
+	}
+	return nil
+}
+
+// replaceDir swaps the staged copy of dir with the existing one.
+func (s *Staged) replaceDir(dir string) (Result, error) {
+	var sd *stagedDir
+	for _, d := range s.dirs {
+		if d.name == dir {
+			sd = d
+		}
+	}
+	if sd == nil {
+		return Result{}, fmt.Errorf("archive: commit: the archive has no directory %s to replace it with; nothing was changed", dir)
+	}
+	for _, it := range s.items {
+		if !within(it.name, dir) {
+			return Result{}, fmt.Errorf("archive: commit: %s lies outside %s, which the archive was to replace as a whole; nothing was changed", it.name, dir)
+		}
+	}
+	for _, d := range s.dirs {
+		if !within(d.name, dir) && !within(dir, d.name) {
+			return Result{}, fmt.Errorf("archive: commit: %s lies outside %s, which the archive was to replace as a whole; nothing was changed", d.name, dir)
+		}
+	}
+	if err := s.stageModes(func(d *stagedDir) bool { return within(d.name, dir) }); err != nil {
+		return Result{}, err
+	}
+	for _, ar := range s.areas {
+		ar.created = nil
+	}
+	from, err := s.stagedPath(dir)
+	if err != nil {
+		return Result{}, err
+	}
+	dst := filepath.Join(s.rootPath, filepath.FromSlash(dir))
+	if sd.mode&0o200 == 0 {
+		if err := os.Chmod(from, sd.mode|0o200); err != nil {
+			return Result{}, fmt.Errorf("archive: commit: %w", err)
+		}
+	}
+	// The old directory ends up in staging (where discard removes it); it
+	// may lack owner write, which moving it needs.
+	old, err := s.root.Open(dir)
+	if err == nil {
+		if fi, serr := old.Stat(); serr == nil && fi.Mode()&0o200 == 0 {
+			old.Chmod(fi.Mode().Perm() | 0o200)
+		}
+		old.Close()
+	}
+	if err := exchange(from, dst); err != nil {
+		// No RENAME_EXCHANGE: move the old one aside, the new one in.
+		aside := from + ".old"
+		if err := syscall.Rename(dst, aside); err != nil {
+			return Result{}, fmt.Errorf("archive: commit: moving the old %s aside: %w", dir, err)
+		}
+		if err := syscall.Rename(from, dst); err != nil {
+			syscall.Rename(aside, dst)
+			return Result{}, fmt.Errorf("archive: commit: %w", &os.LinkError{Op: "rename", Old: from, New: dst, Err: err})
+		}
+	}
+	if sd.mode&0o200 == 0 {
+		if err := os.Chmod(dst, sd.mode); err != nil {
+			return Result{}, fmt.Errorf("archive: commit: setting the mode of %s: %w", dir, err)
 		}
 	}
 	return s.res, nil
@@ -803,7 +994,7 @@ func (s *Staged) discard() error {
 			ar.st.Close()
 		}
 		if ar.stPath != "" {
-			if err := os.RemoveAll(ar.stPath); err != nil && first == nil {
+			if err := RemoveTree(ar.stPath); err != nil && first == nil {
 				first = fmt.Errorf("archive: removing the staging directory: %w", err)
 			}
 		}
@@ -813,4 +1004,26 @@ func (s *Staged) discard() error {
 	}
 	s.root.Close()
 	return first
+}
+
+// RemoveTree removes a directory tree like os.RemoveAll, also when some of
+// its directories lack owner write or search permission (a replaced
+// version directory with mode 0555, a staging tree whose modes were already
+// final): those get 0700 first.
+func RemoveTree(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			os.Chmod(q, 0o700)
+		}
+		if err != nil && d != nil && d.IsDir() {
+			os.Chmod(q, 0o700)
+			return nil
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
 }

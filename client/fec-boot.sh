@@ -102,6 +102,7 @@ ms() {
 
 STATUS_ENTRIES=
 STATUS_SCRIPTS=
+REMOVED=
 REPAIRS=
 # repaired MESSAGE: broken state found and repaired; said on stderr, in the
 # summary and in the status file ("repairs"), never silently.
@@ -174,6 +175,12 @@ write_status() {
 		printf '  "duration_ms": %s,\n' "$((MS - START_MS))"
 		printf '  "entries": [%s%s%s],\n' "${STATUS_ENTRIES:+$NL    }" "$STATUS_ENTRIES" "${STATUS_ENTRIES:+$NL  }"
 		printf '  "scripts": [%s%s%s],\n' "${STATUS_SCRIPTS:+$NL    }" "$STATUS_SCRIPTS" "${STATUS_SCRIPTS:+$NL  }"
+		if [ -n "$REMOVED" ]; then
+			printf '  "removed": ['
+			_sep=
+			for _d in $REMOVED; do printf '%s%s' "$_sep" "$(json_str "$_d")"; _sep=', '; done
+			printf '],\n'
+		fi
 		if [ -n "$REPAIRS" ]; then
 			_o=
 			while IFS= read -r _l; do _o="${_o:+$_o, }$(json_str "$_l")"; done <<EOT
@@ -248,6 +255,7 @@ summary() {
 		_i=$((_i + 1))
 	done
 	printf '%s' "$SUMMARY_SCRIPTS"
+	for _d in $REMOVED; do printf '  removed   %s\n' "$_d"; done
 	[ -z "$REPAIRS" ] || printf '%s\n' "$REPAIRS" | sed 's/^/  repaired  /'
 	_ns=$(printf '%s' "$SUMMARY_SCRIPTS" | grep -c .)
 	_sf=$(printf '%s' "$SUMMARY_SCRIPTS" | grep -c '^  failed ')
@@ -372,6 +380,10 @@ Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --report URL           release service the boot status is sent to, best effort [FECDEPLOY_REPORT, fecdeploy.report=, report=]
   --dry-run              report what would change [FECDEPLOY_DRY_RUN, dry_run=]
   --force                reinstall archives even when installed [FECDEPLOY_FORCE, force=]
+  --keep-previous[=false] keep each software's previous version for a rollback; older ones are removed
+                         (default true) [FECDEPLOY_KEEP_PREVIOUS, keep_previous=]
+  --allow-http-redirect  let an https URL follow a redirect to http (default false: refused)
+                         [FECDEPLOY_ALLOW_HTTP_REDIRECT, allow_http_redirect=]
   --conf FILE            configuration file (default /etc/fecdeploy.conf) [FECDEPLOY_CONF]
   --cmdline FILE         kernel command line (default /proc/cmdline, 'none' ignores it) [FECDEPLOY_CMDLINE]
   --parallel N           archives prepared (downloaded, verified, decompressed) ahead at once (default 4) [FECDEPLOY_PARALLEL, parallel=]
@@ -400,7 +412,7 @@ ERRORS=
 COMMAND=boot
 DRY_RUN=0
 
-KEYS="url fec root allowed_roots state_dir status_file parallel retries retry_wait_max retry_after_cap idle_timeout deadline script_timeout start_jitter public_keys ca_file report dry_run force"
+KEYS="url fec root allowed_roots state_dir status_file parallel retries retry_wait_max retry_after_cap idle_timeout deadline script_timeout start_jitter public_keys ca_file report dry_run force keep_previous allow_http_redirect"
 # Flags are kept as O_<key>; set_flag KEY VALUE.
 set_flag() { eval "O_$1=\$2; F_$1=1"; }
 O_conf='' O_cmdline='' KINDS='' ARGS_LEFT=''
@@ -436,7 +448,7 @@ while [ $# -gt 0 ]; do
 	*) usage >&2; fatal 2 "flag provided but not defined: -$_a (see fec-boot.sh --help)" ;;
 	esac
 	case $_k in
-	dry_run | force | json) [ "$_hasv" = 1 ] || _v=true ;;
+	dry_run | force | json | keep_previous | allow_http_redirect) [ "$_hasv" = 1 ] || _v=true ;;
 	*) if [ "$_hasv" = 0 ]; then
 		[ $# -ge 2 ] || fatal 2 "flag needs an argument: -$_a (see fec-boot.sh --help)"
 		_v=$2
@@ -508,6 +520,7 @@ upper() {
 	idle_timeout) echo IDLE_TIMEOUT ;; deadline) echo DEADLINE ;; script_timeout) echo SCRIPT_TIMEOUT ;;
 	start_jitter) echo START_JITTER ;; public_keys) echo PUBLIC_KEYS ;; ca_file) echo CA_FILE ;; report) echo REPORT ;;
 	dry_run) echo DRY_RUN ;; force) echo FORCE ;;
+	keep_previous) echo KEEP_PREVIOUS ;; allow_http_redirect) echo ALLOW_HTTP_REDIRECT ;;
 	esac
 }
 
@@ -575,6 +588,8 @@ CA_FILE=$(get ca_file "")
 REPORT=$(get report "")
 DRY_RUN=$(boolean dry_run "$(get dry_run false)")
 FORCE=$(boolean force "$(get force false)")
+KEEP_PREVIOUS=$(boolean keep_previous "$(get keep_previous true)")
+ALLOW_HTTP_REDIRECT=$(boolean allow_http_redirect "$(get allow_http_redirect false)")
 PARALLEL=$(get parallel 4)
 case $PARALLEL in -*) PARALLEL=0 ;; esac
 case $PARALLEL in *[!0-9]* | '') fatal 2 "parallel=\"$PARALLEL\" is not a whole number" ;; esac
@@ -653,10 +668,29 @@ if [ "$DRY_RUN" = 1 ]; then
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/fec-boot.XXXXXXXX") || fatal 5 "cannot create a work directory in ${TMPDIR:-/tmp}"
 else
 	mkdir -p "$STATE" || fatal 5 "cannot create the state directory $STATE"
-	# work directories a power cut left behind (not those of a running boot:
-	# an init script may call `fec-boot.sh install` while the boot waits)
-	find "$STATE" -maxdepth 1 -name '.work-*' -mtime +1 -exec rm -rf {} + 2>/dev/null
-	WORK=$(mktemp -d "$STATE/.work-XXXXXXXX") || fatal 5 "cannot create a work directory in $STATE"
+	# Work and staging directories of interrupted runs (a kill, a power
+	# cut): named .work-<pid>-* and .fecdeploy-staging-<pid>-*, removed when
+	# that process no longer runs (not those of a running boot: an init
+	# script may call `fec-boot.sh install` while the boot waits); names
+	# without a pid (older clients) when older than a day.
+	leftover() {
+		[ -d "$1" ] && [ ! -L "$1" ] || return 0
+		_n=${1##*/}
+		_n=${_n#.work-}
+		_n=${_n#.fecdeploy-staging-}
+		case $_n in
+		[0-9]*-*) _pid=${_n%%-*}
+			[ "$_pid" != $$ ] && ! kill -0 "$_pid" 2>/dev/null || return 0 ;;
+		*) [ -n "$(find "$1" -maxdepth 0 -mtime +1)" ] || return 0 ;;
+		esac
+		chmod -R u+rwx "$1" 2>/dev/null
+		rm -rf "$1" && log "removed $1, the staging or work directory of an interrupted run"
+	}
+	for _d in "$STATE"/.work-*; do leftover "$_d"; done
+	for _r in $ROOTS; do
+		for _d in "$R/$_r"/.fecdeploy-staging-*; do leftover "$_d"; done
+	done
+	WORK=$(mktemp -d "$STATE/.work-$$-XXXXXXXX") || fatal 5 "cannot create a work directory in $STATE"
 fi
 trap 'fail 5 "interrupted"; finish' INT TERM HUP
 
@@ -740,8 +774,13 @@ retry_after() {
 # FILE and its validator (FILE.v) for the next attempt, which resumes with a
 # Range (and If-Range) request.
 # Returns 0 ok; 1 retryable; 2 final HTTP error (403, 404...); 3 larger than
-# CAP; 4 FILE could not be written (a local failure, not the network's).
+# CAP; 4 FILE could not be written (a local failure, not the network's); 5 a
+# redirect from https to http, refused (allow_http_redirect).
 # FETCH_MSG says why.
+# An https base URL never silently turns into http: the headers of every
+# response (curl -D, wget -S) are checked for a Location to http.
+NO_HTTP_REDIRECT=
+case $URL in https://*) [ "$ALLOW_HTTP_REDIRECT" = 1 ] || NO_HTTP_REDIRECT=1 ;; esac
 fetch_once() {
 	HTTP_CODE= RETRY_AFTER_MS= FETCH_MSG= HDRS=
 	_off=0 _ir=
@@ -761,7 +800,7 @@ fetch_once() {
 	# tools' messages, the headers and the exit codes.
 	if [ "$FETCH" = curl ]; then
 		_res=$({ { curl -sS -L --connect-timeout 10 --speed-limit 1 --speed-time "$IDLE_TIMEOUT" --max-time "$LEFT" \
-			${CA_FILE:+--cacert "$CA_FILE"} -D /proc/self/fd/3 ${_ir:+-C "$_off" -H "If-Range: $_ir"} -o - "$1" 2>&3 3>&3
+			${CA_FILE:+--cacert "$CA_FILE"} ${NO_HTTP_REDIRECT:+--proto-redir =https} -D /proc/self/fd/3 ${_ir:+-C "$_off" -H "If-Range: $_ir"} -o - "$1" 2>&3 3>&3
 			echo "rc=$?" >&3; } | head -c $(($3 + 1 - _off)) 2>&3 >>"$2" || echo "local=$?" >&3; } 3>&1)
 	else
 		# busybox wget: -c resumes (it restarts from zero itself when the
@@ -803,6 +842,13 @@ fetch_once() {
 	/^head:|can.t create|No space left|Read-only file system/ { if (!lm) lm = $0; next }
 	/^(curl|wget|timeout):/ { if ($0 !~ /restart failed/) em = $0 }
 	END { print "_rc=" q(rc) " HTTP_CODE=" q(code) " _lmsg=" q(lm ? lm : loc) " _emsg=" q(em) }')"
+	if [ -n "$NO_HTTP_REDIRECT" ] && printf '%s\n' "$_res" | grep -qi '^ *location: *http:'; then
+		# what came over plain http (busybox wget follows redirects
+		# silently) is thrown away before anything uses it
+		rm -f "$2" "$2.v"
+		FETCH_MSG="redirected from https to plain http: refused (fix the server's redirect, or set allow_http_redirect if this is intended)"
+		return 5
+	fi
 	if [ -n "$_lmsg" ]; then
 		rm -f "$2"
 		FETCH_MSG="cannot write $2: $_lmsg (a local failure: free space in ${2%/*} or make it writable)"
@@ -911,6 +957,7 @@ fetch_index() {
 	done
 	case $_frc in
 	0) ;;
+	5) fatal 4 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
 	2) case $HTTP_CODE in
 		403 | 404) fatal 3 "FEC \"$FEC\" is not known to the storage at $(redact "$URL"): $FETCH_ERR; check the FEC name (--fec, fecdeploy.fec=) and the base URL" ;;
 		*) fatal 3 "fetching the INDEX of FEC \"$FEC\": $FETCH_ERR" ;;
@@ -949,6 +996,7 @@ check_signature() {
 	read -r _src HTTP_CODE FETCH_ERR <"$WORK/sig.rc"
 	case $_src in
 	0) ;;
+	5) fatal 4 "fetching the INDEX signature: $FETCH_ERR" ;;
 	2) [ "$HTTP_CODE" = 404 ] || fatal 3 "fetching the INDEX signature: $FETCH_ERR"
 		SIG_ERR="index: INDEX is not signed (no INDEX.sig) but this FEC trusts signing keys"
 		: >"$WORK/INDEX.sig"
@@ -1377,6 +1425,7 @@ prepare1() {
 	case $? in
 	0) ;;
 	3) printf '4 verify: size mismatch: the download is longer than the %s bytes the INDEX says, stopped there (%s)\n' "$4" "$5" >"$_base.fail"; return ;;
+	5) printf '4 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
 	*) printf '5 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
 	esac
 	_got=$(sizeof "$_base.dl")
@@ -1445,12 +1494,71 @@ newer_local() {
 	return 0
 }
 
-# install_archive KIND NAME FORMAT: extract a prepared archive into staging
-# inside its allowed root, check the staged files, move them into place.
-# Prints the reason and returns 4 (unsafe), 5 (cannot install) or 9 (data
-# kept: newer local data, see newer_local).
+# version_dir PREFIX NAME VERSION: the version directory of a software
+# archive whose own directory is PREFIX (as the Go client's versionDir):
+# PREFIX cut after its last component equal to VERSION, when a component
+# before it is NAME, below an allowed root and plain; "" otherwise.
+version_dir() {
+	[ -n "$1" ] && [ -n "$3" ] || return 0
+	_vp= _acc= _nm=0 _hit=
+	for _c in $(printf '%s' "$1" | tr '/' ' '); do
+		_acc=${_acc:+$_acc/}$_c
+		if [ "$_c" = "$3" ]; then _hit=$_acc _vp=$_nm; fi
+		[ "$_c" != "$2" ] || _nm=1
+	done
+	[ -n "$_hit" ] && [ "$_vp" = 1 ] || return 0
+	is_version_dir "$2" "$_hit" && printf '%s' "$_hit"
+}
+
+# is_version_dir NAME DIR: DIR lies below an allowed root, is plain, and has
+# a component NAME before its last one.
+is_version_dir() {
+	case /$2/ in */../* | */./* | *//*) return 1 ;; esac
+	case $2 in *[!A-Za-z0-9._+/@:-]*) return 1 ;; esac
+	_ivd=1
+	for _r in $ROOTS; do case $2 in "$_r"/?*) _ivd=0 ;; esac; done
+	[ "$_ivd" = 0 ] || return 1
+	case /${2%/*}/ in *"/$1/"*) return 0 ;; esac
+	return 1
+}
+
+# read_record FILE: an install record into REC_SHA, REC_VERSION, REC_DIR,
+# REC_OLD, REC_DEV; 1 when it is not one.
+read_record() {
+	REC_SHA= REC_VERSION= REC_DIR= REC_OLD= REC_DEV=
+	[ -f "$1" ] || return 1
+	read -r _l <"$1" || return 1
+	for _w in $_l; do
+		case $_w in
+		sha256=*) REC_SHA=${_w#sha256=} ;; version=*) REC_VERSION=${_w#version=} ;;
+		dir=*) REC_DIR=${_w#dir=} ;; old=*) REC_OLD=${_w#old=} ;;
+		dev=*) REC_DEV=${_w#dev=} ;;
+		esac
+	done
+	[ "${#REC_SHA}" = 64 ]
+}
+
+# owns DIR VERSION: the record read last names DIR as installed by this
+# client (its dir, an old one, or, for records without dir=, the same
+# version).
+owns() {
+	[ -n "$REC_SHA" ] || return 1
+	[ "$REC_DIR" != "$1" ] || return 0
+	case ,$REC_OLD, in *",$1,"*) return 0 ;; esac
+	[ -z "$REC_DIR" ] && [ "$REC_VERSION" = "$2" ] && [ "${1##*/}" = "$2" ]
+}
+
+# install_archive KIND NAME FORMAT VERSION: extract a prepared archive into
+# staging inside its allowed root, check the staged files, move them into
+# place. A software version directory that does not exist moves in with one
+# rename; one this client installed before is replaced as a whole (moved
+# aside, the new one moved in, the old one removed: busybox mv cannot swap
+# two directories in one step). The version directory it now owns goes to
+# $WORK/<kind>.<name>.dir. Prints the reason and returns 4 (unsafe), 5
+# (cannot install) or 9 (data kept: newer local data, see newer_local).
 install_archive() {
 	_base=$WORK/$1.$2
+	_kind=$1 _name=$2 _ver=$4
 	if [ "$1" = data ] && [ "$FORCE" = 0 ]; then
 		newer_local "$_base.list" || return 9
 	fi
@@ -1470,7 +1578,7 @@ install_archive() {
 			_made="$R/$_p $_made"
 		fi
 	done
-	_stage=$(mktemp -d "$R/$_area/.fecdeploy-staging-XXXXXXXX") || { echo "cannot create a staging directory in $R/$_area"; return 5; }
+	_stage=$(mktemp -d "$R/$_area/.fecdeploy-staging-$$-XXXXXXXX") || { echo "cannot create a staging directory in $R/$_area"; return 5; }
 	_rc=0
 	_why=
 	tar -xof "$_base.tar" -C "$_stage/" 2>"$_base.err"
@@ -1483,9 +1591,35 @@ install_archive() {
 		_why=$(tree_check "$_stage")
 		[ -z "$_why" ] || { _why="archive: unsafe entry: $_why"; _rc=4; }
 	fi
+	_vd= _own= _aside=
 	if [ $_rc = 0 ]; then
 		# setuid, setgid and sticky bits are not installed (as in the Go client)
 		find "$_stage" ! -type l \( -perm -4000 -o -perm -2000 -o -perm -1000 \) -exec chmod ug-s,o-t {} +
+		if [ "$_kind" = software ]; then
+			# the archive's own directory: the single-directory chain of the staged tree (paths from the root)
+			_c=$_stage _rel=
+			while :; do
+				_cnt=0 _one=
+				for _e in "$_c"/* "$_c"/.[!.]* "$_c"/..?*; do
+					[ -e "$_e" ] || [ -L "$_e" ] || continue
+					_cnt=$((_cnt + 1)) _one=$_e
+				done
+				[ "$_cnt" = 1 ] && [ -d "$_one" ] && [ ! -L "$_one" ] || break
+				_c=$_one _rel=${_rel:+$_rel/}${_one##*/}
+			done
+			_vd=$(version_dir "$_rel" "$_name" "$_ver")
+		fi
+		if [ -n "$_vd" ]; then
+			read_record "$STATE/installed/$_kind/$_name"
+			if [ ! -e "$R/$_vd" ] && [ ! -L "$R/$_vd" ]; then
+				_own=$_vd
+			elif [ -d "$R/$_vd" ] && [ ! -L "$R/$_vd" ] && owns "$_vd" "$_ver"; then
+				_own=$_vd _aside=$_stage-old
+				mv "$R/$_vd" "$_aside" || { _why="archive: commit: cannot move the old $_vd aside"; _rc=5; _aside=; }
+			fi
+		fi
+	fi
+	if [ $_rc = 0 ]; then
 		_why=$(merge_check "$_stage" "$R")
 		[ -z "$_why" ] || { _why="archive: commit: $_why"; _rc=5; }
 	fi
@@ -1493,6 +1627,15 @@ install_archive() {
 		_made=
 		merge "$_stage" "$R" || { _why="archive: commit (partially done): moving files into $ROOT failed"; _rc=5; }
 	fi
+	if [ -n "$_aside" ]; then
+		if [ $_rc = 0 ]; then
+			chmod -R u+rwx "$_aside" 2>/dev/null
+			rm -rf "$_aside"
+		elif [ ! -e "$R/$_vd" ]; then
+			mv "$_aside" "$R/$_vd"
+		fi
+	fi
+	[ $_rc != 0 ] || printf '%s\n' "$_own" >"$_base.dir"
 	rm -rf "$_stage"
 	for _d in $_made; do rmdir "$_d" 2>/dev/null; done
 	[ -z "$_why" ] || echo "$_why"
@@ -1537,12 +1680,12 @@ installed_sha() {
 	fi
 }
 
-# record KIND NAME SHA256 VERSION PATH: the state line the Go client writes
-# (written whole or not at all: a short write leaves no record).
+# record KIND NAME SHA256 VERSION PATH [DIR [OLD]]: the state line the Go
+# client writes (written whole or not at all: a short write leaves no record).
 record() {
 	_t=$STATE/installed/$1/.$2.tmp
 	if mkdir -p "$STATE/installed/$1" 2>/dev/null &&
-		printf 'sha256=%s version=%s path=%s\n' "$3" "$4" "$5" >"$_t" 2>/dev/null &&
+		printf 'sha256=%s version=%s path=%s%s%s\n' "$3" "$4" "$5" "${6:+ dir=$6}" "${7:+ old=$7}" >"$_t" 2>/dev/null &&
 		[ "$(sizeof "$_t")" -gt 80 ] && mv -f "$_t" "$STATE/installed/$1/$2" 2>/dev/null; then
 		return 0
 	fi
@@ -1770,7 +1913,7 @@ while [ "$_j" -le "$_total" ]; do
 		read -r _dfmt _prep_ms <"$_base.ok" || true
 		case $_dfmt in
 		gzip | xz | zstd)
-			_why=$(install_archive "$k" "$n" "$_dfmt")
+			_why=$(install_archive "$k" "$n" "$_dfmt" "$ver")
 			_code=$? ;;
 		*) _code=5 _why=$_lost _prep_ms=0 ;;
 		esac
@@ -1779,11 +1922,20 @@ while [ "$_j" -le "$_total" ]; do
 	fi
 	_bytes=0
 	[ -e "$_base.dl" ] || [ -e "$_base.tar" ] || [ -e "$_base.ok" ] && _bytes=$size
+	_own=
+	[ ! -f "$_base.dir" ] || read -r _own <"$_base.dir"
 	rm -rf "$_base".*
 	ms
 	_dur=$((MS - _t0 + ${_prep_ms:-0}))
 	if [ "$_code" = 0 ]; then
-		if record "$k" "$n" "$sum" "$ver" "$path"; then
+		# the version directories of earlier versions still on disk, newest first
+		read_record "$STATE/installed/$k/$n"
+		_old=
+		[ -z "$REC_DIR" ] || [ "$REC_DIR" = "$_own" ] || _old=$REC_DIR
+		for _o in $(printf '%s' "$REC_OLD" | tr ',' ' '); do
+			[ "$_o" = "$_own" ] || [ "$_o" = "$REC_DIR" ] || _old=${_old:+$_old,}$_o
+		done
+		if record "$k" "$n" "$sum" "$ver" "$path" "$_own" "$_old"; then
 			log "$k $n${ver:+ $ver}: installed ($_bytes bytes, ${_dur}ms)"
 			printf '%s %s %s %s %s\n' "$k" "$n" "${ver:--}" "$dev" "$sum" >"$WORK/done.$_i"
 			add_entry "$_i" "$k" "$n" "$ver" "$dev" "$sum" installed "$_bytes" "$_dur" ""
@@ -1804,6 +1956,94 @@ while [ "$_j" -le "$_total" ]; do
 	_j=$((_j + 1))
 done
 
+# ---------------------------------------------------------------- old versions
+
+# remove_version_dir NAME DIR: remove one version directory this client
+# installed (as the Go client's removeVersionDir): below an allowed root, a
+# directory (not a symlink), holding and lying in no kept one ($KEEP); renamed
+# into a staging name first, then deleted; parents left empty are removed up
+# to the allowed root.
+remove_version_dir() {
+	is_version_dir "$1" "$2" || { log "$2 is no version directory of $1 below the allowed roots: left alone"; return 1; }
+	for _k in $KEEP; do
+		case $_k/ in "$2"/*) log "$2 holds the kept version directory $_k: left alone"; return 1 ;; esac
+		case $2/ in "$_k"/*) log "$2 lies in the kept version directory $_k: left alone"; return 1 ;; esac
+	done
+	[ -e "$R/$2" ] || [ -L "$R/$2" ] || return 0
+	[ -d "$R/$2" ] && [ ! -L "$R/$2" ] || { log "$2 is not a directory: left alone"; return 1; }
+	_ar=
+	for _r in $ROOTS; do
+		case $2 in "$_r"/*) [ "${#_r}" -le "${#_ar}" ] || _ar=$_r ;; esac
+	done
+	_tmp=$(mktemp -d "$R/$_ar/.fecdeploy-staging-$$-XXXXXXXX") || return 1
+	mv "$R/$2" "$_tmp/d" || { rmdir "$_tmp"; return 1; }
+	chmod -R u+rwx "$_tmp" 2>/dev/null
+	rm -rf "$_tmp"
+	_p=${2%/*}
+	while [ "$_p" != "$_ar" ] && is_dir_below "$_p"; do
+		rmdir "$R/$_p" 2>/dev/null || break
+		_p=${_p%/*}
+	done
+}
+is_dir_below() {
+	for _r in $ROOTS; do case $1 in "$_r"/?*) return 0 ;; esac; done
+	return 1
+}
+
+# After a boot whose archives all installed: remove the version directories
+# of software that left the INDEX and of versions before the previous one
+# (the previous one too unless keep_previous), only those the install
+# records name (docs/boot.md "Old versions").
+REMOVED=
+if [ "$COMMAND" = boot ] && [ "$DRY_RUN" = 0 ] && [ -d "$STATE/installed/software" ]; then
+	if [ -s "$WORK/failed" ]; then
+		log "old versions are kept: not every archive of the INDEX is installed"
+	else
+		KEEP=
+		for _f in "$STATE/installed/software"/*; do
+			grep -q "^software ${_f##*/} " "$WORK/entries" && read_record "$_f" || continue
+			KEEP="$KEEP $REC_DIR"
+			[ "$KEEP_PREVIOUS" = 0 ] || [ -z "$REC_OLD" ] || KEEP="$KEEP ${REC_OLD%%,*}"
+		done
+		for _f in "$STATE/installed/software"/*; do
+			_n=${_f##*/}
+			valid_name "$_n" && read_record "$_f" || continue
+			# a dev release the INDEX does not name is kept (kept-dev above)
+			[ "$REC_DEV" != 1 ] || grep -q "^software $_n " "$WORK/entries" || continue
+			_path=$(sed -n 's/.* path=\([^ ]*\).*/\1/p' "$_f")
+			_in=0
+			grep -q "^software $_n " "$WORK/entries" && _in=1
+			_prev=
+			if [ "$_in" = 1 ]; then
+				_drop=$REC_OLD
+				if [ "$KEEP_PREVIOUS" = 1 ] && [ -n "$REC_OLD" ]; then
+					_prev=${REC_OLD%%,*}
+					case $REC_OLD in *,*) _drop=${REC_OLD#*,} ;; *) _drop= ;; esac
+				fi
+			else
+				_drop=$REC_DIR${REC_OLD:+,$REC_OLD}
+			fi
+			_left=
+			for _d in $(printf '%s' "$_drop" | tr ',' ' '); do
+				if remove_version_dir "$_n" "$_d"; then
+					log "removed $_d (software $_n)"
+					REMOVED="$REMOVED $_d"
+				else
+					_left=${_left:+$_left,}$_d
+				fi
+			done
+			if [ "$_in" = 0 ]; then
+				if [ -z "$_left" ]; then rm -f "$_f"; else record software "$_n" "$REC_SHA" "$REC_VERSION" "$_path" "" "$_left"; fi
+				continue
+			fi
+			_new=$_prev${_left:+${_prev:+,}$_left}
+			if [ "$_new" != "$REC_OLD" ]; then
+				record software "$_n" "$REC_SHA" "$REC_VERSION" "$_path" "$REC_DIR" "$_new"
+			fi
+		done
+	fi
+fi
+
 # ---------------------------------------------------------------- init scripts
 
 # fetch_script NAME SHA256 SIZE PATH: a verified local copy in $STATE/scripts.
@@ -1819,6 +2059,7 @@ fetch_script() {
 	case $? in
 	0) ;;
 	3) echo "verify: size mismatch: the download is longer than the $3 bytes the INDEX says, stopped there"; return 4 ;;
+	5) echo "$FETCH_ERR"; return 4 ;;
 	*) echo "$FETCH_ERR"; return 5 ;;
 	esac
 	_got=$(sizeof "$_tmp")
@@ -1894,7 +2135,18 @@ if [ "$COMMAND" = boot ]; then
 			_t0=$MS
 			# Like execve: a script needs a #! line (ash would run it anyway).
 			case $(od -An -tx1 -N4 "$STATE/scripts/$n" | tr -d ' \n') in
-			2321* | 7f454c46) ;;
+			2321*)
+				# Like execve: a missing interpreter is 127 (both clients).
+				read -r _interp _rest <"$STATE/scripts/$n"
+				_interp=${_interp#??}
+				[ -n "$_interp" ] || _interp=${_rest%% *}
+				if [ -n "$_interp" ] && [ ! -x "$_interp" ]; then
+					_why="cannot execute: interpreter not found (the #! line names a program this FEC does not have)"
+					fail 6 "init $n: $_why"
+					add_script "$n" failed 127 0 "$_why" ""
+					continue
+				fi ;;
+			7f454c46) ;;
 			*)
 				fail 6 "init $n: cannot execute: exec format error (no #! line?)"
 				add_script "$n" failed 126 0 "cannot execute: exec format error (no #! line?)" ""
@@ -1913,6 +2165,12 @@ if [ "$COMMAND" = boot ]; then
 					sh -c 'echo $$ >"$1"; exec sleep "$2"' watchdog "$WORK/watchdog.pid" "$SCRIPT_TIMEOUT"
 					[ -e "$WORK/script.done" ] && exit 0
 					: >"$WORK/script.timeout"
+					# On a loaded FEC the timeout can pass before the script has
+					# written its pid: wait for it rather than kill nothing.
+					while [ ! -s "$WORK/script.pid" ]; do
+						[ ! -e "$WORK/script.done" ] || exit 0
+						sleep_ms 10
+					done
 					read -r _p <"$WORK/script.pid" || exit 0
 					kill -KILL -"$_p" 2>/dev/null || kill -KILL "$_p" 2>/dev/null
 				) </dev/null >/dev/null 2>&1 7>&- &

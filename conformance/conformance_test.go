@@ -8,8 +8,11 @@ package conformance
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,7 +32,14 @@ import (
 type client interface {
 	name() string
 	// boot runs one boot; keys is a PEM file of trusted INDEX signing keys ("" = none).
-	boot(t *testing.T, base, fecName, root, keys string) int
+	boot(t *testing.T, base, fecName, root, keys string, o options) int
+}
+
+// options are the FEC settings a scenario changes from the defaults.
+type options struct {
+	dropPrevious      bool   // keep_previous=false
+	allowHTTPRedirect bool   // allow_http_redirect=true
+	caFile            string // ca_file (the https front's certificate)
 }
 
 // scriptTimeout is both clients' script_timeout in the scenarios. It leaves
@@ -40,9 +50,10 @@ const scriptTimeout = 5 * time.Second
 type goClient struct{}
 
 func (goClient) name() string { return "go" }
-func (goClient) boot(t *testing.T, base, fecName, root, keys string) int {
+func (goClient) boot(t *testing.T, base, fecName, root, keys string, o options) int {
 	cfg := fec.Config{BaseURL: base, FEC: fecName, Root: root,
-		AllowedRoots: []string{"opt"}, Retries: -1, ScriptOutput: io.Discard, ScriptTimeout: scriptTimeout}
+		AllowedRoots: []string{"opt"}, Retries: -1, ScriptOutput: io.Discard, ScriptTimeout: scriptTimeout,
+		DropPrevious: o.dropPrevious, AllowHTTPRedirect: o.allowHTTPRedirect, CAFile: o.caFile}
 	if keys != "" {
 		ks, err := index.ParsePublicKeys([]byte(testkit.ReadFile(t, keys)))
 		require.NoError(t, err)
@@ -55,9 +66,11 @@ func (goClient) boot(t *testing.T, base, fecName, root, keys string) int {
 type shellClient struct{ sh *clienttest.Shell }
 
 func (shellClient) name() string { return "shell" }
-func (c shellClient) boot(t *testing.T, base, fecName, root, keys string) int {
+func (c shellClient) boot(t *testing.T, base, fecName, root, keys string, o options) int {
 	r := c.sh.Run(t, []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0",
-		"FECDEPLOY_RETRIES=0", "FECDEPLOY_PUBLIC_KEYS=" + keys, fmt.Sprintf("FECDEPLOY_SCRIPT_TIMEOUT=%d", int(scriptTimeout.Seconds()))}, "--url", base, "--fec", fecName, "--root", root, "--allowed-roots", "opt")
+		"FECDEPLOY_RETRIES=0", "FECDEPLOY_PUBLIC_KEYS=" + keys, fmt.Sprintf("FECDEPLOY_SCRIPT_TIMEOUT=%d", int(scriptTimeout.Seconds())),
+		fmt.Sprintf("FECDEPLOY_KEEP_PREVIOUS=%t", !o.dropPrevious), fmt.Sprintf("FECDEPLOY_ALLOW_HTTP_REDIRECT=%t", o.allowHTTPRedirect),
+		"FECDEPLOY_CA_FILE=" + o.caFile}, "--url", base, "--fec", fecName, "--root", root, "--allowed-roots", "opt")
 	if testing.Verbose() {
 		t.Logf("shell client:\n%s%s", r.Stdout, r.Stderr)
 	}
@@ -125,6 +138,14 @@ type scenario struct {
 	known string
 	// keys is a PEM file of trusted signing keys for both clients.
 	keys string
+	// prepare puts files of the FEC's own into both roots before the first step.
+	prepare func(t *testing.T, root string)
+	// opts are the settings both clients boot with.
+	opts options
+	// https boots through an https front that redirects every request to
+	// the (plain http) nginx. The shell FEC then has curl: this busybox's
+	// wget speaks no TLS (an https FEC needs curl or a TLS-enabled wget).
+	https bool
 }
 
 // runScenarios lays out every step's storage, serves it with one nginx and
@@ -135,6 +156,7 @@ func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 	// client tests cover the error without it.
 	sh := clienttest.NewShell(t, "zstd", "openssl")
 	goc, shc := goClient{}, shellClient{sh}
+	shcTLS := shellClient{clienttest.NewShell(t, "zstd", "openssl", "curl")}
 	// Multi-step scenarios use one FEC name per step and share the roots.
 	for _, sc := range scenarios {
 		for i, step := range sc.steps {
@@ -142,10 +164,20 @@ func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 		}
 	}
 	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	front, ca := httpsFront(t, ng.URL)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			goRoot, shellRoot := t.TempDir(), t.TempDir()
+			if sc.prepare != nil {
+				sc.prepare(t, goRoot)
+				sc.prepare(t, shellRoot)
+			}
+			base, shc := ng.URL, shc
+			if sc.https {
+				base, shc = front, shcTLS
+				sc.opts.caFile = ca
+			}
 			for i := range sc.steps {
 				fec := fecName(sc.name, i)
 				var shellCode int
@@ -153,9 +185,9 @@ func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					shellCode = shc.boot(t, ng.URL, fec, shellRoot, sc.keys)
+					shellCode = shc.boot(t, base, fec, shellRoot, sc.keys, sc.opts)
 				}()
-				goCode := goc.boot(t, ng.URL, fec, goRoot, sc.keys)
+				goCode := goc.boot(t, base, fec, goRoot, sc.keys, sc.opts)
 				wg.Wait()
 				g, s := observe(t, goRoot, goCode), observe(t, shellRoot, shellCode)
 				if sc.known != "" {
@@ -178,4 +210,17 @@ func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 // fecName maps a scenario and a step to a FEC of its own in the storage.
 func fecName(scenario string, step int) string {
 	return fmt.Sprintf("%s-%d", scenario, step)
+}
+
+// httpsFront starts an https server that redirects every request to the same
+// path on target (plain http) and returns its URL and a PEM file of its
+// certificate.
+func httpsFront(t *testing.T, target string) (string, string) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "front.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
+	return srv.URL, ca
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
+	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,6 +26,16 @@ echo "hello from $FECDEPLOY_SCRIPT"
 func software(name, version string, files map[string]string) func(*testing.T, *Storage, string) {
 	return func(t *testing.T, st *Storage, fec string) {
 		st.Software(t, fec, name, version, clienttest.Tree("opt/fesa/"+name+"/"+version, files))
+	}
+}
+
+// rebuilt is software NAME VERSION stored at a path of the step's own, so
+// that each step can publish a different build of the same version.
+func rebuilt(name, version string, files map[string]string) func(*testing.T, *Storage, string) {
+	return func(t *testing.T, st *Storage, fec string) {
+		st.Put(t, fec, index.Entry{Kind: index.KindSoftware, Name: name, Version: version, Dev: version == index.DevVersion,
+			Format: index.FormatGzip, Path: "software/" + name + "/" + fec + "/" + name + ".tar.gz"},
+			clienttest.TarGz(t, clienttest.Tree("opt/fesa/"+name+"/"+version, files)))
 	}
 }
 
@@ -108,6 +119,9 @@ func TestConformance(t *testing.T) {
 		{name: "script-no-shebang", want: []int{6}, steps: []func(*testing.T, *Storage, string){
 			steps(initScript("10-noshebang", "exit 0\n")),
 		}},
+		{name: "script-no-interpreter", want: []int{6}, steps: []func(*testing.T, *Storage, string){
+			steps(initScript("10-nointerp", "#!/nonexistent/bin/sh\nexit 0\n"), initScript("20-env", envScript)),
+		}},
 		{name: "script-hangs", want: []int{6}, steps: []func(*testing.T, *Storage, string){
 			// the daemon it started dies with it (process group), 20-after still runs
 			steps(initScript("10-hang", "#!/bin/sh\nsleep 30 &\necho started\nsleep 30\n"),
@@ -144,6 +158,33 @@ func TestConformance(t *testing.T) {
 			signed(priv, foo1),
 		}},
 		{name: "unsigned", want: []int{4}, keys: keys, steps: []func(*testing.T, *Storage, string){
+			steps(foo1),
+		}},
+		// A new build of dev and a forced republish replace the version
+		// directory as a whole.
+		{name: "mutable-replaced", want: []int{0, 0}, steps: []func(*testing.T, *Storage, string){
+			steps(rebuilt("Bar", "dev", map[string]string{"bin/Bar": "build 1", "lib/old.so": "only in build 1"}),
+				rebuilt("Foo", "1.0.0", map[string]string{"bin/foo": "first", "etc/dropped": "x"})),
+			steps(rebuilt("Bar", "dev", map[string]string{"bin/Bar": "build 2"}),
+				rebuilt("Foo", "1.0.0", map[string]string{"bin/foo": "republished"})),
+		}},
+		// Software that leaves the INDEX goes, and versions before the
+		// previous one; what the client did not install stays.
+		{name: "dropped-software", want: []int{0, 0, 0}, prepare: ownFiles, steps: []func(*testing.T, *Storage, string){
+			steps(software("Foo", "1.0.0", map[string]string{"bin/foo": "1.0.0"}), software("Baz", "1.0.0", map[string]string{"bin/baz": "1"})),
+			steps(software("Foo", "1.1.0", map[string]string{"bin/foo": "1.1.0"})),
+			steps(software("Foo", "1.2.0", map[string]string{"bin/foo": "1.2.0"})),
+		}},
+		{name: "dropped-software-no-previous", want: []int{0, 0, 0}, prepare: ownFiles, opts: options{dropPrevious: true}, steps: []func(*testing.T, *Storage, string){
+			steps(software("Foo", "1.0.0", map[string]string{"bin/foo": "1.0.0"}), software("Baz", "1.0.0", map[string]string{"bin/baz": "1"})),
+			steps(software("Foo", "1.1.0", map[string]string{"bin/foo": "1.1.0"})),
+			steps(software("Foo", "1.2.0", map[string]string{"bin/foo": "1.2.0"})),
+		}},
+		// An https base URL never silently turns into http.
+		{name: "https-to-http-refused", want: []int{4}, https: true, steps: []func(*testing.T, *Storage, string){
+			steps(foo1),
+		}},
+		{name: "https-to-http-allowed", want: []int{0}, https: true, opts: options{allowHTTPRedirect: true}, steps: []func(*testing.T, *Storage, string){
 			steps(foo1),
 		}},
 		{name: "dir-where-file", want: []int{0, 5}, steps: []func(*testing.T, *Storage, string){
@@ -187,4 +228,9 @@ var knownDifferences = map[string]string{
 	"dir-with-data":        "busybox tar skips the data of a directory entry",
 	"garbage-after-stream": "busybox gzip ignores bytes after the gzip stream",
 	"pax-global":           "busybox tar ignores PAX global headers",
+}
+
+// ownFiles are files of the FEC's own next to installed software.
+func ownFiles(t *testing.T, root string) {
+	testkit.WriteTree(t, root, map[string]string{"opt/fesa/Manual/1.0/x": "by hand", "opt/fesa/Foo/local.conf": "by hand"})
 }

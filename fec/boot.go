@@ -10,6 +10,7 @@
 package fec
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,6 +65,9 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 	s := &session{cfg: cfg, base: base}
 	st.FEC, st.BaseURL, st.Root, st.DryRun = cfg.FEC, redact(base), cfg.Root, cfg.DryRun
 	done := func(err error) (*Status, error) {
+		s.mu.Lock()
+		st.Repairs = append([]string(nil), s.repairs...)
+		s.mu.Unlock()
 		st.finish(err)
 		if boot && !cfg.DryRun {
 			if werr := writeStatus(cfg, st); werr != nil {
@@ -91,6 +95,17 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 		if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
 			return done(fmt.Errorf("%w: creating the root: %v", ErrInstall, err))
 		}
+		if err := s.checkState(); err != nil {
+			return done(err)
+		}
+		// Staging directories of interrupted runs (a kill, a power cut).
+		removed, err := archive.RemoveLeftovers(cfg.Root, cfg.AllowedRoots)
+		for _, p := range removed {
+			s.repair("removed %s, the staging directory of an interrupted run", p)
+		}
+		if err != nil {
+			cfg.Logger.Warn("cannot remove the staging directory of an interrupted run", "error", err.Error())
+		}
 	}
 	ix, digest, err := s.fetchIndex(dctx)
 	if err != nil {
@@ -117,6 +132,13 @@ func run(ctx context.Context, cfg Config, boot bool) (*Status, error) {
 	st.Entries = make([]EntryStatus, len(archives))
 	errs := s.installAll(dctx, archives, st.Entries)
 	st.Entries = append(st.Entries, kept...)
+	if boot && !cfg.DryRun {
+		if errors.Join(errs...) == nil {
+			st.Removed = s.prune(ix)
+		} else {
+			cfg.Logger.Warn("old versions are kept: not every archive of the INDEX is installed")
+		}
+	}
 	if boot {
 		if err := s.bootScripts(ctx, dctx, ix, st); err != nil {
 			errs = append(errs, err)
@@ -140,6 +162,9 @@ type session struct {
 	cfg  Config
 	base *url.URL
 	f    *fetcher
+
+	mu      sync.Mutex
+	repairs []string // broken state found and what was done (Status.Repairs)
 }
 
 func writeStatus(cfg Config, st *Status) error {
@@ -191,6 +216,8 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 				ErrUnreachable, cfg.FEC, err)
 		case errors.Is(err, errTooLarge):
 			return nil, "", fmt.Errorf("%w: %w: %v", ErrVerify, index.ErrTooLarge, err)
+		case errors.Is(err, errHTTPRedirect):
+			return nil, "", fmt.Errorf("%w: fetching the INDEX of FEC %q: %w", ErrVerify, cfg.FEC, err)
 		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errDeadline):
 			return nil, "", fmt.Errorf("%w: no INDEX for FEC %q within the deadline of %v: %w", ErrUnreachable, cfg.FEC, cfg.Deadline, err)
 		}
@@ -198,6 +225,14 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
+	// A reindex replaces INDEX and INDEX.sig one after the other: a FEC
+	// that fetched between the two renames holds a pair that does not
+	// match, and a FEC whose INDEX is rewritten several times a second can
+	// meet that again and again. A pair that does not verify is fetched
+	// again, with backoff, until the deadline; only the same pair refused
+	// for pairSettle (no writer leaves a gap that long) is final.
+	var prevData, prevSig []byte
+	var settled time.Time
 	for attempt := 0; len(cfg.PublicKeys) > 0; attempt++ {
 		su := s.base.JoinPath(index.SigURLPath(cfg.FEC))
 		sig, err := f.getSmall(ctx, su, 1024)
@@ -205,6 +240,11 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 		switch {
 		case errors.As(err, &he) && he.StatusCode == 404:
 			sig = nil // unsigned: VerifySignature says so
+		case errors.Is(err, errHTTPRedirect):
+			return nil, digest, fmt.Errorf("%w: fetching the INDEX signature: %w", ErrVerify, err)
+		case errors.Is(err, errTooLarge):
+			// An ed25519 signature is 64 bytes: this is no signature.
+			return nil, digest, fmt.Errorf("%w: INDEX of FEC %q refused: %w: %v", ErrVerify, cfg.FEC, index.ErrBadSignature, err)
 		case err != nil:
 			return nil, digest, fmt.Errorf("%w: fetching the INDEX signature: %v", ErrUnreachable, err)
 		}
@@ -212,19 +252,27 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 		if verr == nil {
 			break
 		}
-		// A reindex replaces INDEX and INDEX.sig one after the other: a FEC
-		// that fetched between the two renames holds a pair that does not
-		// match. Fetch both again (twice at most) before refusing.
-		if attempt >= sigRefetches || ctx.Err() != nil {
+		now := time.Now()
+		if attempt == 0 || !bytes.Equal(data, prevData) || !bytes.Equal(sig, prevSig) {
+			settled = now // a new pair: the writer may be under way
+		}
+		prevData, prevSig = data, sig
+		if now.Sub(settled) >= pairSettle(cfg) || ctx.Err() != nil {
 			return nil, digest, fmt.Errorf("%w: INDEX of FEC %q from %s refused: %w", ErrVerify, cfg.FEC, redact(u), verr)
 		}
-		cfg.Logger.Warn("INDEX signature does not verify; fetching INDEX and signature again (a reindex may be under way)",
-			"url", redact(u), "attempt", attempt+1, "error", verr.Error())
+		if attempt == 0 {
+			cfg.Logger.Warn("INDEX signature does not verify; fetching INDEX and signature again (a reindex may be under way)",
+				"url", redact(u), "error", verr.Error())
+		}
+		wait := backoff(0)(cfg.RetryWaitMin, min(cfg.RetryWaitMax, time.Second), attempt, nil)
 		select {
 		case <-ctx.Done():
-		case <-time.After(cfg.RetryWaitMin):
+		case <-time.After(wait):
 		}
 		if data, err = f.getSmall(ctx, u, index.MaxSize); err != nil {
+			if ctx.Err() != nil {
+				return nil, digest, fmt.Errorf("%w: INDEX of FEC %q from %s refused: %w", ErrVerify, cfg.FEC, redact(u), verr)
+			}
 			return nil, digest, fmt.Errorf("%w: fetching the INDEX of FEC %q again: %w", ErrUnreachable, cfg.FEC, err)
 		}
 		sum = sha256.Sum256(data)
@@ -240,9 +288,12 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	return ix, digest, nil
 }
 
-// sigRefetches is how often INDEX and INDEX.sig are fetched again when they
-// do not match, before the INDEX is refused.
-const sigRefetches = 2
+// pairSettle is how long the same INDEX and INDEX.sig must keep failing
+// verification before the INDEX is refused: twice retry_wait_max, between
+// 1 s and 10 s. A writer renames the two files milliseconds apart.
+func pairSettle(cfg Config) time.Duration {
+	return min(max(2*cfg.RetryWaitMax, time.Second), 10*time.Second)
+}
 
 // indexRetryable: network errors, 408, 429 and 5xx (but 501) are worth
 // another round; 403, 404 and an oversized INDEX are not.
@@ -252,7 +303,7 @@ func indexRetryable(err error) bool {
 		c := he.StatusCode
 		return c == 408 || c == 429 || (c >= 500 && c != 501)
 	}
-	return !errors.Is(err, errTooLarge) && !errors.Is(err, ErrConfig) && !isCertError(err)
+	return !errors.Is(err, errTooLarge) && !errors.Is(err, ErrConfig) && !isCertError(err) && !errors.Is(err, errHTTPRedirect)
 }
 
 // installAll installs the archives with at most cfg.Parallel downloads at
@@ -271,11 +322,14 @@ func indexRetryable(err error) bool {
 func (s *session) installAll(ctx context.Context, archives []index.Entry, out []EntryStatus) []error {
 	cfg := s.cfg
 	errs := make([]error, len(archives))
-	begun := time.Now() // files modified since were written by this run, not local data
+	begun := time.Now()                   // files modified since were written by this run, not local data
+	recs := make([]record, len(archives)) // the records before this run
+	dirs := make([]string, len(archives)) // the version directory each now owns
 	var todo []int
 	for i, e := range archives {
 		out[i] = EntryStatus{Kind: string(e.Kind), Name: e.Name, Version: e.Version, Dev: e.Dev, SHA256: e.SHA256}
-		if !cfg.Force && s.installedSHA(e.Kind, e.Name) == e.SHA256 {
+		recs[i], _ = s.readRecord(e.Kind, e.Name)
+		if !cfg.Force && recs[i].SHA256 == e.SHA256 {
 			out[i].Action = ActionSkipped
 			cfg.progress(Event{Kind: e.Kind, Name: e.Name, Phase: ActionSkipped, Total: e.Size})
 			continue
@@ -320,7 +374,7 @@ func (s *session) installAll(ctx context.Context, archives []index.Entry, out []
 					}
 				}
 				cstart := time.Now()
-				err = s.commitEntry(ctx, staged)
+				dirs[i], err = s.commitEntry(ctx, staged, e, recs[i])
 				took += time.Since(cstart)
 			}
 			out[i].DurationMS = took.Milliseconds()
@@ -360,7 +414,7 @@ func (s *session) installAll(ctx context.Context, archives []index.Entry, out []
 	}
 	cfg.Logger.Info("installed files flushed to disk", "duration", time.Since(start).String())
 	for _, i := range installed {
-		if err := s.recordInstalled(archives[i]); err != nil {
+		if err := s.writeRecord(archives[i].Kind, archives[i].Name, recs[i].next(archives[i], dirs[i])); err != nil {
 			err = fmt.Errorf("%s %s: %w: installed, but recording it in %s failed: %v", archives[i].Kind, archives[i].Name, ErrInstall, cfg.StateDir, err)
 			out[i].Action, out[i].Error = ActionFailed, err.Error()
 			errs[i] = err
@@ -370,16 +424,44 @@ func (s *session) installAll(ctx context.Context, archives []index.Entry, out []
 }
 
 // commitEntry moves a staged archive into place, or discards it when the
-// boot was cancelled or ran out of time while it waited for its turn.
-func (s *session) commitEntry(ctx context.Context, staged *archive.Staged) error {
+// boot was cancelled or ran out of time while it waited for its turn. It
+// returns the version directory the entry owns now ("" for none): a
+// software archive's version directory that did not exist (committed
+// whole), or that the entry's record says the client installed, which is
+// then replaced as a whole (a new dev build, a forced republish: files
+// the new build does not have are gone).
+func (s *session) commitEntry(ctx context.Context, staged *archive.Staged, e index.Entry, prev record) (string, error) {
 	if ctx.Err() != nil {
 		staged.Discard()
-		return fmt.Errorf("%w: staged, but the boot ended before its turn to be committed: %w", ErrInstall, context.Cause(ctx))
+		return "", fmt.Errorf("%w: staged, but the boot ended before its turn to be committed: %w", ErrInstall, context.Cause(ctx))
 	}
-	if _, err := staged.Commit(); err != nil {
-		return classify(ctx, fmt.Errorf("committing into %s: %w", s.cfg.Root, err))
+	vd := ""
+	if e.Kind == index.KindSoftware {
+		vd = versionDir(staged.Prefix(), e.Name, e.Version, s.cfg.AllowedRoots)
 	}
-	return nil
+	var err error
+	switch {
+	case vd == "":
+		_, err = staged.Commit()
+	default:
+		_, serr := os.Lstat(filepath.Join(s.cfg.Root, filepath.FromSlash(vd)))
+		exists := serr == nil
+		switch {
+		case !exists:
+			_, err = staged.Commit() // created whole: ours
+		case prev.owns(vd, e.Version, true):
+			_, err = staged.CommitReplacing(vd)
+		default:
+			// Not the client's own (installed by hand or by another
+			// archive): merged, and never removed.
+			vd = ""
+			_, err = staged.Commit()
+		}
+	}
+	if err != nil {
+		return "", classify(ctx, fmt.Errorf("committing into %s: %w", s.cfg.Root, err))
+	}
+	return vd, nil
 }
 
 func (c Config) progress(ev Event) {
@@ -480,7 +562,7 @@ func isVerifyErr(err error) bool {
 func classify(ctx context.Context, err error) error {
 	var de *downloadError
 	switch {
-	case isVerifyErr(err):
+	case isVerifyErr(err), errors.Is(err, errHTTPRedirect):
 		return fmt.Errorf("%w: %w", ErrVerify, err)
 	case errors.As(err, &de):
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), errDeadline) {

@@ -277,6 +277,8 @@ type proxy struct {
 	cuts     int    // ...this many times
 	badRange bool   // replace If-Range by a stale validator
 	stall    bool   // stall instead of closing
+	noValid  bool   // drop ETag and Last-Modified from answers
+	status   int    // answer Range requests with this status (416)
 
 	mu   sync.Mutex
 	seen []string // "path range if-range"
@@ -297,6 +299,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.badRange && req.Header.Get("If-Range") != "" {
 		req.Header.Set("If-Range", `"stale"`)
 	}
+	if p.status != 0 && req.Header.Get("Range") != "" {
+		w.WriteHeader(p.status)
+		return
+	}
 	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
 	if err != nil {
 		http.Error(w, err.Error(), 502)
@@ -305,6 +311,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	for k, v := range resp.Header {
 		w.Header()[k] = v
+	}
+	if p.noValid {
+		w.Header().Del("ETag")
+		w.Header().Del("Last-Modified")
 	}
 	w.WriteHeader(resp.StatusCode)
 	if !cut {
@@ -357,6 +367,12 @@ func TestBootResumesCutDownload(t *testing.T) {
 			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range=bytes=100000-"}},
 		{"200 to a Range request restarts from zero", &proxy{cutAfter: 100000, cuts: 1, badRange: true},
 			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range=bytes=100000-", "/" + foo.Path + " range="}},
+		{"no ETag or Last-Modified: starts over instead of failing", &proxy{cutAfter: 100000, cuts: 1, noValid: true},
+			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range="}},
+		{"416 to a Range request restarts from zero", &proxy{cutAfter: 100000, cuts: 1, status: 416},
+			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range=bytes=100000-", "/" + foo.Path + " range="}},
+		{"stall at byte 0 is a plain retry, not a restart", &proxy{cutAfter: 0, cuts: 1, stall: true},
+			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -440,6 +456,9 @@ func TestBootSignedIndex(t *testing.T) {
 			require.NoError(t, os.Remove(filepath.Join(st.Dir, "fecs/fec01/INDEX.sig")))
 		}, []ed25519.PublicKey{key.Public}, index.ErrUnsigned},
 		{"signed by an untrusted key", nil, []ed25519.PublicKey{other.Public}, index.ErrBadSignature},
+		{"INDEX.sig over 1 KiB", func(t *testing.T, st *clienttest.Storage) {
+			st.WriteRaw(t, "fecs/fec01/INDEX.sig", bytes.Repeat([]byte("x"), 1025))
+		}, []ed25519.PublicKey{key.Public}, index.ErrBadSignature},
 		{"rotation: second trusted key", nil, []ed25519.PublicKey{other.Public, key.Public}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -489,6 +508,7 @@ func TestBootScriptFailures(t *testing.T) {
 	s.Init(t, "fec02", "10-fails", "#!/bin/sh\necho failing\nexit 3\n")
 	s.Init(t, "fec02", "20-hangs", "#!/bin/sh\nsleep 60 &\necho $! > \"$FECDEPLOY_ROOT/child.pid\"\necho hanging\nwait\n")
 	s.Init(t, "fec02", "30-no-shebang", "echo I have no interpreter line\n")
+	s.Init(t, "fec02", "35-no-interpreter", "#!/nonexistent/bin/sh\necho never\n")
 	s.Init(t, "fec02", "40-ok", "#!/bin/sh\necho still running\n")
 	s.WriteIndex(t, "fec02", nil)
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
@@ -510,8 +530,9 @@ func TestBootScriptFailures(t *testing.T) {
 		got = append(got, script{sc.Name, sc.Action, sc.ExitCode})
 	}
 	assert.Equal(t, []script{{"10-fails", ActionFailed, 3}, {"20-hangs", ActionFailed, ScriptTimedOut},
-		{"30-no-shebang", ActionFailed, ScriptNotExecutable}, {"40-ok", ActionRan, 0}}, got)
-	require.Len(t, st.Scripts, 4)
+		{"30-no-shebang", ActionFailed, ScriptNotExecutable}, {"35-no-interpreter", ActionFailed, ScriptNotFound}, {"40-ok", ActionRan, 0}}, got)
+	require.Len(t, st.Scripts, 5)
+	assert.Contains(t, st.Scripts[3].Error, "interpreter not found")
 	assert.Contains(t, st.Scripts[2].Error, "exec format error")
 	assert.Equal(t, "[10-fails] failing\n[20-hangs] hanging\n[40-ok] still running\n", out.String())
 	// The hanging script's child was killed with its process group.

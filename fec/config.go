@@ -83,6 +83,15 @@ type Config struct {
 	DryRun bool
 	// Force reinstalls archives even when the state says they are installed.
 	Force bool
+	// DropPrevious removes, after a boot, the version directory of each
+	// software's previous version too; by default it is kept for a fast
+	// rollback (setting keep_previous, default true). Versions before the
+	// previous one, and every version of software that left the INDEX, are
+	// always removed (only what the client installed itself).
+	DropPrevious bool
+	// AllowHTTPRedirect lets an https base URL follow a redirect to http.
+	// By default such a redirect is refused.
+	AllowHTTPRedirect bool
 	// MaxRestarts bounds how often one archive starts over from zero (a 200
 	// answer to a Range request). Default 2.
 	MaxRestarts int

@@ -1,8 +1,6 @@
 package fec
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -139,8 +137,8 @@ func InstallArchive(ctx context.Context, cfg Config, req ArchiveRequest) (EntryS
 	if err := syncFS(cfg.Root); err != nil {
 		cfg.Logger.Warn("cannot flush the installed files to disk", "root", cfg.Root, "error", err.Error())
 	}
-	line := fmt.Sprintf("sha256=%s version=%s path=dev:%s dev=1 prefix=%s installed=%s\n",
-		req.SHA256, req.Version, filepath.Base(req.File), dash(req.Prefix), time.Now().UTC().Format(time.RFC3339))
+	line := record{SHA256: req.SHA256, Version: req.Version, Path: "dev:" + filepath.Base(req.File),
+		Dev: true, Prefix: req.Prefix, Installed: time.Now().UTC().Format(time.RFC3339)}.line()
 	p := filepath.Join(cfg.StateDir, "installed", string(index.KindSoftware), req.Name)
 	if err := writeFileAtomic(p, []byte(line), 0o644); err != nil {
 		err = fmt.Errorf("%w: installed, but recording it in %s failed: %v", ErrInstall, p, err)
@@ -166,19 +164,6 @@ func underAllowed(p string, roots []string) bool {
 		}
 	}
 	return false
-}
-
-// parseRecord reads the words of a state record.
-func parseRecord(data []byte) map[string]string {
-	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Split(bufio.ScanWords)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 // DevReleases lists the dev installs recorded in the state, by name.
@@ -208,15 +193,15 @@ func devReleases(stateDir string) ([]DevRelease, error) {
 		if err != nil {
 			continue
 		}
-		m := parseRecord(data)
-		if m["dev"] != "1" {
+		r, ok := parseRecord(data)
+		if !ok || !r.Dev {
 			continue
 		}
-		d := DevRelease{Name: de.Name(), Version: m["version"], SHA256: m["sha256"], File: strings.TrimPrefix(m["path"], "dev:")}
-		if m["prefix"] != "-" {
-			d.Prefix = m["prefix"]
+		d := DevRelease{Name: de.Name(), Version: r.Version, SHA256: r.SHA256, File: strings.TrimPrefix(r.Path, "dev:")}
+		if r.Prefix != "-" {
+			d.Prefix = r.Prefix
 		}
-		d.Installed, _ = time.Parse(time.RFC3339, m["installed"])
+		d.Installed, _ = time.Parse(time.RFC3339, r.Installed)
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -27,9 +27,10 @@ var (
 	// ErrScript: an init script failed, hung past its timeout or could not
 	// be executed.
 	ErrScript = errors.New("fec: init script failed")
-	// ErrRestart: the server answered a Range request with the whole file
-	// (200), so a resumed download has to start over from byte zero.
-	ErrRestart = errors.New("fec: server ignored the Range request; download restarts from zero")
+	// ErrRestart: a download that broke off cannot be resumed (the server
+	// answered the Range request with the whole file or 416, or sent no
+	// ETag/Last-Modified to resume with), so it starts over from byte zero.
+	ErrRestart = errors.New("fec: download restarts from zero")
 )
 
 // Exit codes of fec-boot, documented in docs/boot.md.

@@ -81,6 +81,7 @@ func newFetcher(cfg Config) (*fetcher, error) {
 			ForceAttemptHTTP2:     true,
 		}}
 	}
+	hc = withRedirectPolicy(hc, cfg.AllowHTTPRedirect)
 	rc := &retryablehttp.Client{
 		HTTPClient:   hc,
 		Logger:       nil, // it would log URLs; we log redacted ones ourselves
@@ -100,6 +101,34 @@ func newFetcher(cfg Config) (*fetcher, error) {
 	return &fetcher{rc: rc, idle: cfg.IdleTimeout, resumes: cfg.Retries, log: log}, nil
 }
 
+// errHTTPRedirect: an https request was redirected to http.
+var errHTTPRedirect = errors.New("redirected from https to plain http: refused (fix the server's redirect, or set allow_http_redirect if this is intended)")
+
+// withRedirectPolicy returns a copy of hc that refuses a redirect from https
+// to http unless allowed, and otherwise keeps hc's own policy (Go's
+// default: at most 10 redirects).
+func withRedirectPolicy(hc *http.Client, allowHTTP bool) *http.Client {
+	c := *hc
+	prev := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !allowHTTP && req.URL.Scheme == "http" {
+			for _, v := range via {
+				if v.URL.Scheme == "https" {
+					return fmt.Errorf("%w: %s", errHTTPRedirect, redact(req.URL))
+				}
+			}
+		}
+		if prev != nil {
+			return prev(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
 // checkRetry retries connection errors, 408, 429 and 5xx except 501; never
 // 403 or 404 (an unknown FEC must fail fast) and never once ctx is done.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
@@ -107,8 +136,8 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		return false, ctx.Err()
 	}
 	if err != nil {
-		if isCertError(err) {
-			return false, err // a certificate problem does not heal by retrying
+		if isCertError(err) || errors.Is(err, errHTTPRedirect) {
+			return false, err // a certificate problem or a refused redirect does not heal by retrying
 		}
 		return true, nil
 	}
@@ -262,6 +291,7 @@ type resumingReader struct {
 	validator string
 	resumed   int
 	onResume  func(off int64)
+	total     int64 // the file's size from the first answer, -1 if unknown
 }
 
 func (f *fetcher) openResuming(ctx context.Context, u *url.URL) (*resumingReader, error) {
@@ -276,7 +306,7 @@ func (f *fetcher) openResuming(ctx context.Context, u *url.URL) (*resumingReader
 	if v == "" {
 		v = resp.Header.Get("Last-Modified")
 	}
-	return &resumingReader{ctx: ctx, f: f, u: u, body: resp.Body, close: closeFn, validator: v}, nil
+	return &resumingReader{ctx: ctx, f: f, u: u, body: resp.Body, close: closeFn, validator: v, total: resp.ContentLength}, nil
 }
 
 func (r *resumingReader) Read(p []byte) (int, error) {
@@ -291,8 +321,13 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 		if err == nil || err == io.EOF {
 			return n, err
 		}
-		if r.ctx.Err() != nil || r.resumed >= r.f.resumes || r.validator == "" {
+		if r.ctx.Err() != nil || r.resumed >= r.f.resumes {
 			return n, fmt.Errorf("GET %s: reading at byte %d: %w", redact(r.u), r.off, err)
+		}
+		if r.validator == "" && r.off > 0 {
+			// Without ETag or Last-Modified a Range request could splice
+			// two versions of the file: start over instead.
+			return n, fmt.Errorf("GET %s: broke off at byte %d (%v) and the server sent no ETag or Last-Modified to resume with: %w", redact(r.u), r.off, err, ErrRestart)
 		}
 		r.f.log.Warn("download broke off, resuming", "url", redact(r.u), "offset", r.off, "error", err.Error())
 		r.close()
@@ -306,17 +341,39 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 
 func (r *resumingReader) reopen() error {
 	resp, closeFn, err := r.f.open(r.ctx, r.u, r.off, r.validator)
+	var he *HTTPError
+	if errors.As(err, &he) && he.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		if r.total >= 0 && r.off == r.total {
+			// Every byte is here already (the break came after the last
+			// one): the end of the stream; the verifier checks the rest.
+			return io.EOF
+		}
+		return fmt.Errorf("GET %s: resuming at byte %d: answer %s: %w", redact(r.u), r.off, he.Status, ErrRestart)
+	}
 	if err != nil {
 		return err
 	}
 	switch resp.StatusCode {
+	case http.StatusOK:
+		if r.off == 0 {
+			// Nothing had arrived (a stall at byte 0): no Range was asked
+			// for, so this is a plain retry.
+			if v := resp.Header.Get("ETag"); v != "" && !strings.HasPrefix(v, "W/") {
+				r.validator = v
+			} else {
+				r.validator = resp.Header.Get("Last-Modified")
+			}
+			break
+		}
+		closeFn()
+		return fmt.Errorf("GET %s: resuming at byte %d: answer %s, the server ignored the Range request (or the file changed): %w", redact(r.u), r.off, resp.Status, ErrRestart)
 	case http.StatusPartialContent:
 		start, ok := contentRangeStart(resp.Header.Get("Content-Range"))
 		if !ok || start != r.off {
 			closeFn()
 			return fmt.Errorf("GET %s: asked for bytes from %d, got Content-Range %q: %w", redact(r.u), r.off, resp.Header.Get("Content-Range"), ErrRestart)
 		}
-	default: // 200: the whole file again
+	default:
 		closeFn()
 		return fmt.Errorf("GET %s: resuming at byte %d: answer %s: %w", redact(r.u), r.off, resp.Status, ErrRestart)
 	}

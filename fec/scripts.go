@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,10 @@ import (
 const (
 	ScriptTimedOut      = 124
 	ScriptNotExecutable = 126
-	ScriptNotRun        = -1
+	// ScriptNotFound: the interpreter the #! line names does not exist (the
+	// shell's code for a command not found).
+	ScriptNotFound = 127
+	ScriptNotRun   = -1
 )
 
 const outputTail = 20
@@ -212,6 +216,10 @@ func runScript(ctx context.Context, cfg Config, name, path string, env []string)
 	case sctx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
 		ss.Action, ss.ExitCode = ActionFailed, ScriptTimedOut
 		ss.Error = fmt.Sprintf("timed out after %v; its process group was killed", cfg.ScriptTimeout)
+	case err != nil && cmd.ProcessState == nil && errors.Is(err, fs.ErrNotExist):
+		// The script is there (fetched and verified): its interpreter is not.
+		ss.Action, ss.ExitCode = ActionFailed, ScriptNotFound
+		ss.Error = "cannot execute: interpreter not found (the #! line names a program this FEC does not have)"
 	case err != nil && cmd.ProcessState == nil:
 		ss.Action, ss.ExitCode = ActionFailed, ScriptNotExecutable
 		ss.Error = "cannot execute: " + execErrText(err)

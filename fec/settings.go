@@ -43,6 +43,8 @@ var settings = []Setting{
 	{Key: "report", Env: "FECDEPLOY_REPORT", Flag: "report", Cmdline: "fecdeploy.report", Doc: "release service URL the boot status is sent to, best effort (default: none)"},
 	{Key: "dry_run", Env: "FECDEPLOY_DRY_RUN", Flag: "dry-run", IsBool: true, Doc: "report what would change; download no archive, run no script"},
 	{Key: "force", Env: "FECDEPLOY_FORCE", Flag: "force", IsBool: true, Doc: "reinstall archives even when already installed"},
+	{Key: "keep_previous", Env: "FECDEPLOY_KEEP_PREVIOUS", Flag: "keep-previous", IsBool: true, Doc: "keep each software's previous version for a rollback; older ones are removed (default true)"},
+	{Key: "allow_http_redirect", Env: "FECDEPLOY_ALLOW_HTTP_REDIRECT", Flag: "allow-http-redirect", IsBool: true, Doc: "let an https URL follow a redirect to http (default false: refused)"},
 }
 
 // Settings returns every configuration key, in the order of fec-boot --help.
@@ -202,6 +204,10 @@ func fromValues(vals map[string]string) (Config, error) {
 	dur("start_jitter", &c.StartJitter)
 	boolean("dry_run", &c.DryRun)
 	boolean("force", &c.Force)
+	keep := true
+	boolean("keep_previous", &keep)
+	c.DropPrevious = !keep
+	boolean("allow_http_redirect", &c.AllowHTTPRedirect)
 	if err != nil {
 		return c, err
 	}

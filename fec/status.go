@@ -41,6 +41,13 @@ type Status struct {
 	// Warnings are problems of the INDEX that do not stop the boot, e.g. a
 	// FESA instance configuration at another version than its software.
 	Warnings []string `json:"warnings,omitempty"`
+	// Repairs: broken local state found at the start and what was done
+	// (a corrupt install record removed, a leftover staging directory of
+	// an interrupted run removed, an invalid status file replaced).
+	Repairs []string `json:"repairs,omitempty"`
+	// Removed: version directories removed after the install phase
+	// (software that left the INDEX, versions before the previous one).
+	Removed []string `json:"removed,omitempty"`
 }
 
 // EntryStatus is one archive of the INDEX.
@@ -60,7 +67,7 @@ type EntryStatus struct {
 type ScriptStatus struct {
 	Name       string   `json:"name"`
 	Action     string   `json:"action"`    // ran, failed, dry-run
-	ExitCode   int      `json:"exit_code"` // 124 timed out, 126 not executable, -1 not run
+	ExitCode   int      `json:"exit_code"` // 124 timed out, 126 not executable, 127 interpreter not found, -1 not run
 	DurationMS int64    `json:"duration_ms"`
 	Error      string   `json:"error,omitempty"`
 	Output     []string `json:"output,omitempty"` // the last lines it printed
@@ -135,6 +142,12 @@ func (s *Status) WriteSummary(w io.Writer) error {
 			fmt.Fprintf(&b, "  %s", sc.Error)
 		}
 		b.WriteByte('\n')
+	}
+	for _, r := range s.Repairs {
+		fmt.Fprintf(&b, "  repaired  %s\n", r)
+	}
+	for _, r := range s.Removed {
+		fmt.Fprintf(&b, "  removed   %s\n", r)
 	}
 	in, sk, fa := s.Counts()
 	sf := 0

@@ -148,6 +148,11 @@ func (ix *Index) Validate() error {
 	if err := CheckName("architecture", ix.Arch); err != nil {
 		return fmt.Errorf("%w: header: %v", ErrFormat, err)
 	}
+	for _, k := range sortedKeys(ix.Attrs) {
+		if err := checkAttr(k, ix.Attrs[k]); err != nil {
+			return fmt.Errorf("%w: header: %v", ErrFormat, err)
+		}
+	}
 	seen := make(map[string]bool, len(ix.Entries))
 	for i, e := range ix.Entries {
 		if err := e.validate(); err != nil {
@@ -209,6 +214,11 @@ func checkAttr(k, v string) error {
 	if strings.ContainsAny(v, " \t\r\n") {
 		return fmt.Errorf("attribute %s has white space in its value", k)
 	}
+	for i := 0; i < len(v); i++ {
+		if v[i] >= 0x80 {
+			return fmt.Errorf("attribute %s has a non-ASCII byte in its value; the INDEX is ASCII text", k)
+		}
+	}
 	return nil
 }
 
@@ -237,6 +247,15 @@ func ParseBytes(data []byte) (*Index, error) {
 	}
 	if data[len(data)-1] != '\n' {
 		return nil, fmt.Errorf("%w: last line does not end in a newline (truncated download?)", ErrFormat)
+	}
+	// The file is ASCII: a byte above 0x7f (in an entry, an attribute or a
+	// comment) is refused, and the message does not quote it, so that it
+	// cannot make a status file invalid JSON.
+	for i, b := range data {
+		if b >= 0x80 {
+			line := 1 + bytes.Count(data[:i], []byte{'\n'})
+			return nil, fmt.Errorf("%w: line %d: byte 0x%02x at offset %d is not ASCII; the INDEX is ASCII text", ErrFormat, line, b, i)
+		}
 	}
 	ix := &Index{}
 	// Split by hand: bufio.ScanLines would drop a '\r' before '\n', which a

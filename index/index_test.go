@@ -172,6 +172,9 @@ func TestParseMalformed(t *testing.T) {
 		{"bad attribute key", entry(good + " =x"), ErrFormat, "attribute key"},
 		{"duplicate", entry(good) + good + "\n", ErrFormat, "listed twice"},
 		{"two headers", hdr + hdr, ErrFormat, "want at least 5"},
+		{"non-ASCII attribute value", entry(good + " note=caf\xc3\xa9"), ErrFormat, "line 2: byte 0xc3 at offset"},
+		{"non-ASCII in a comment", "# \xff\n" + entry(good), ErrFormat, "line 1: byte 0xff"},
+		{"non-ASCII header attribute", "fecdeploy-index 1 fec=a arch=b site=\x80\n", ErrFormat, "not ASCII"},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			t.Parallel()
@@ -270,4 +273,12 @@ func TestDefaultFormat(t *testing.T) {
 	assert.Equal(t, FormatZstd, DefaultFormat("x86_64"))
 	assert.Equal(t, FormatGzip, DefaultFormat(NoArch), "noarch goes to every FEC")
 	assert.Equal(t, []Format{FormatGzip, FormatXz}, DefaultDecoders("ppc"))
+}
+
+// The writer never produces what the clients refuse.
+func TestMarshalRefusesNonASCII(t *testing.T) {
+	t.Parallel()
+	ix := &Index{FEC: "a", Arch: "b", Attrs: map[string]string{"site": "caf\xc3\xa9"}}
+	_, err := ix.Marshal()
+	assert.ErrorContains(t, err, "non-ASCII")
 }
