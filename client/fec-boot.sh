@@ -1117,15 +1117,22 @@ parse_index() {
 			[ $# -ge 2 ] || { echo "malformed INDEX: line $_ln: header has no format version"; return 1; }
 			case $2 in 1 | 0*1 | +1 | +0*1) ;; *) echo "unsupported INDEX format version: header says \"$2\", this client reads version 1"; return 1 ;; esac
 			shift 2
-			_ifec= _iarch=
+			_ifec= _iarch= _iser= _iexp=
 			for _kv in "$@"; do
 				case $_kv in *=*) ;; *) echo "malformed INDEX: line $_ln: header attribute \"$_kv\" is not key=value"; return 1 ;; esac
 				case $_kv in
 				fec=*) _ifec=${_kv#*=} ;;
 				arch=*) _iarch=${_kv#*=} ;;
+				serial=* | expires=*)
+					_v=${_kv#*=}
+					case $_v in [1-9] | [1-9]*[0-9]) ;; *) _v=x ;; esac
+					case $_v in *[!0-9]*) echo "malformed INDEX: line $_ln: ${_kv%%=*} \"${_kv#*=}\" is not a plain decimal number above 0"; return 1 ;; esac
+					[ "${#_v}" -le 19 ] || { echo "malformed INDEX: line $_ln: ${_kv%%=*} \"$_v\" has more than 19 digits"; return 1; }
+					case $_kv in serial=*) _iser=$_v ;; *) _iexp=$_v ;; esac ;;
 				*) valid_name "${_kv%%=*}" || { echo "malformed INDEX: line $_ln: bad attribute key \"${_kv%%=*}\""; return 1; } ;;
 				esac
 			done
+			echo "${_iser:--} ${_iexp:--}" >"$WORK/fresh"
 			valid_name "$_ifec" && [ "$_ifec" != global ] || { echo "malformed INDEX: header: bad FEC name \"$_ifec\""; return 1; }
 			valid_name "$_iarch" || { echo "malformed INDEX: header: bad architecture \"$_iarch\""; return 1; }
 			[ "$_ifec" = "$FEC" ] || { echo "INDEX at $(redact "$INDEX_URL") is for FEC $_ifec, not $FEC"; return 1; }
@@ -1178,6 +1185,51 @@ _msg=
 if [ -n "$_msg" ]; then
 	fatal 4 "INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused: $_msg"
 fi
+
+# ---------------------------------------------------------------- freshness
+
+# CLIENT_EPOCH: a clock before this date (the date of this client's
+# freshness rules, index.ClientEpoch) is not set: expiry cannot be judged.
+CLIENT_EPOCH=1796083200
+
+# num_lt A B: A < B for plain decimals without leading zeros, compared as
+# strings (no 64-bit shell arithmetic needed).
+num_lt() {
+	[ "${#1}" -lt "${#2}" ] && return 0
+	[ "${#1}" -gt "${#2}" ] && return 1
+	[ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | LC_ALL=C sort | head -n 1)" = "$1" ]
+}
+
+# check_fresh: the rules of index.CheckFresh on a signed INDEX: refuse a
+# serial below the highest accepted (replay) and, with a sane clock, an
+# expired INDEX (freeze); then record the serial. Refusals change nothing.
+check_fresh() {
+	read -r _iser _iexp <"$WORK/fresh" || { _iser=- _iexp=-; }
+	_acc=
+	if [ -f "$STATE/accepted-serial" ]; then
+		read -r _acc <"$STATE/accepted-serial"
+		case $_acc in [1-9] | [1-9]*[0-9]) ;; *) fatal 5 "the state file $STATE/accepted-serial is damaged (\"$_acc\"): restore it, or remove it deliberately (docs/security.md, serial reset)" ;; esac
+	fi
+	_refused="INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused"
+	if [ -n "$_acc" ]; then
+		[ "$_iser" != - ] || fatal 4 "$_refused: replay: it has no serial, this FEC already accepted serial $_acc"
+		! num_lt "$_iser" "$_acc" || fatal 4 "$_refused: replay: serial $_iser, this FEC already accepted serial $_acc (an old INDEX served again; docs/security.md)"
+	fi
+	_now=$(date -u +%s)
+	if num_lt "$_now" "$CLIENT_EPOCH"; then
+		log "warning: the clock ($(now)) is before this client's date: INDEX expiry not checked, only its serial"
+	elif [ "$_iexp" != - ] && ! num_lt "$_now" "$_iexp"; then
+		_when=$(date -u -d "@$_iexp" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null) || _when="unix time $_iexp"
+		fatal 4 "$_refused: expired at $_when, the clock says $(now) (is the writer's re-signing job running?)"
+	fi
+	[ "$DRY_RUN" = 0 ] && [ "$_iser" != - ] || return 0
+	if [ -z "$_acc" ] || num_lt "$_acc" "$_iser"; then
+		{ echo "$_iser" >"$STATE/.accepted-serial.tmp" && mv -f "$STATE/.accepted-serial.tmp" "$STATE/accepted-serial"; } 2>/dev/null ||
+			fail 5 "cannot record the INDEX serial $_iser in $STATE/accepted-serial (disk full?): replays are not detected until it can"
+	fi
+}
+[ -z "$PUBKEYS" ] || [ -n "$DEV_CMD" ] || check_fresh
+
 [ -n "$DEV_CMD" ] || log "INDEX fetched: FEC $FEC, $(wc -l <"$WORK/entries" | tr -d ' ') entries, sha256 $INDEX_SHA256"
 
 # ---------------------------------------------------------------- archives

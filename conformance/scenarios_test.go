@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
@@ -54,6 +55,21 @@ func signed(priv ed25519.PrivateKey, fns ...func(*testing.T, *Storage, string)) 
 		for _, f := range fns {
 			f(t, st, fec)
 		}
+		st.WriteIndex(t, fec, priv)
+	}
+}
+
+// week is an expiry far enough ahead for every step.
+var week = time.Now().Add(7 * 24 * time.Hour)
+
+// fresh is signed with serial= and expires= in the header.
+func fresh(priv ed25519.PrivateKey, serial uint64, expires time.Time, fns ...func(*testing.T, *Storage, string)) func(*testing.T, *Storage, string) {
+	return func(t *testing.T, st *Storage, fec string) {
+		for _, f := range fns {
+			f(t, st, fec)
+		}
+		ix := st.Index(fec)
+		ix.Serial, ix.Expires = serial, expires
 		st.WriteIndex(t, fec, priv)
 	}
 }
@@ -156,6 +172,20 @@ func TestConformance(t *testing.T) {
 		}},
 		{name: "signed-untrusted", want: []int{4}, keys: onlyOther, steps: []func(*testing.T, *Storage, string){
 			signed(priv, foo1),
+		}},
+		// Replay: an older, validly signed INDEX (lower serial) after a newer
+		// one; the second step leaves foo2 installed and the state as it was.
+		{name: "replay", want: []int{0, 4, 0}, keys: keys, steps: []func(*testing.T, *Storage, string){
+			fresh(priv, 200, week, foo2),
+			fresh(priv, 100, week, foo1),
+			fresh(priv, 200, week, foo2), // the same serial again is no replay
+		}},
+		{name: "replay-no-serial", want: []int{0, 4}, keys: keys, steps: []func(*testing.T, *Storage, string){
+			fresh(priv, 200, week, foo2),
+			signed(priv, foo1),
+		}},
+		{name: "expired", want: []int{4}, keys: keys, steps: []func(*testing.T, *Storage, string){
+			fresh(priv, 300, time.Now().Add(-time.Hour), foo1),
 		}},
 		{name: "unsigned", want: []int{4}, keys: keys, steps: []func(*testing.T, *Storage, string){
 			steps(foo1),

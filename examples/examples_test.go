@@ -248,6 +248,65 @@ func TestNginxSiteConfig(t *testing.T) {
 	require.NoError(t, err, "nginx -t:\n%s", out)
 }
 
+// TestSystemdResign runs what examples/systemd/fecdeploy-resign.service runs
+// (its Environment= lines pointed at a test storage, key and state
+// directory): every INDEX gets a new serial and a new expiry.
+func TestSystemdResign(t *testing.T) {
+	t.Parallel()
+	unit, err := os.ReadFile("systemd/fecdeploy-resign.service")
+	require.NoError(t, err)
+	timer, err := os.ReadFile("systemd/fecdeploy-resign.timer")
+	require.NoError(t, err)
+	assert.Contains(t, string(timer), "OnCalendar=daily")
+
+	dir := t.TempDir()
+	keyPath, statePath := filepath.Join(dir, "signing.key"), filepath.Join(dir, "state")
+	fecctl := filepath.Join(dir, "fecctl")
+	out, err := exec.Command("go", "build", "-o", fecctl, "../cmd/fecctl").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command(fecctl, "keygen", filepath.Join(dir, "signing")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	base := newStorage(t, map[string]string{"fec01": "x86_64"})
+
+	var env []string
+	var argv []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "Environment="); ok {
+			k, _, _ := strings.Cut(v, "=")
+			switch k {
+			case "FECDEPLOY_STORAGE":
+				v = k + "=" + base
+			case "FECDEPLOY_SIGNING_KEY":
+				v = k + "=" + keyPath
+			case "FECDEPLOY_STATE_DIR":
+				v = k + "=" + statePath
+			}
+			env = append(env, v)
+		}
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			argv = strings.Fields(v)
+		}
+	}
+	require.Len(t, env, 3, "the unit's Environment= lines")
+	require.Equal(t, []string{"/usr/local/bin/fecctl", "resign"}, argv)
+	idx := filepath.Join(base, "fecs/fec01/INDEX")
+	before := testkit.ReadFile(t, idx)
+	require.NotContains(t, before, "serial=", "unsigned before")
+
+	for i := 0; i < 2; i++ {
+		cmd := exec.Command(fecctl, argv[1:]...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err = cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	after := testkit.ReadFile(t, idx)
+	assert.Contains(t, after, " serial=")
+	assert.Contains(t, after, " expires=")
+	assert.FileExists(t, filepath.Join(base, "fecs/fec01/INDEX.sig"))
+	state := testkit.ReadFile(t, filepath.Join(statePath, storage.SerialFileName))
+	assert.Contains(t, after, " serial="+strings.TrimSpace(state)+" ", "the state file holds the last serial issued")
+}
+
 var fecBootBin = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(binDir, "fec-boot")
 	out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-boot").CombinedOutput()

@@ -225,6 +225,14 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
+	commitKeyring := func() error { return nil }
+	if len(cfg.RootKeys) > 0 {
+		keys, commit, err := s.keyring(ctx)
+		if err != nil {
+			return nil, digest, err
+		}
+		cfg.PublicKeys, commitKeyring = keys, commit
+	}
 	// A reindex replaces INDEX and INDEX.sig one after the other: a FEC
 	// that fetched between the two renames holds a pair that does not
 	// match, and a FEC whose INDEX is rewritten several times a second can
@@ -284,6 +292,14 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	}
 	if ix.FEC != cfg.FEC {
 		return nil, digest, fmt.Errorf("%w: INDEX at %s is for FEC %q, not %q", ErrVerify, redact(u), ix.FEC, cfg.FEC)
+	}
+	if len(cfg.PublicKeys) > 0 { // serial and expiry mean something only when signed
+		if err := s.checkFresh(ix, redact(u)); err != nil {
+			return nil, digest, err
+		}
+		if err := commitKeyring(); err != nil {
+			return nil, digest, err
+		}
 	}
 	return ix, digest, nil
 }

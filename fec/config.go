@@ -95,6 +95,12 @@ type Config struct {
 	// MaxRestarts bounds how often one archive starts over from zero (a 200
 	// answer to a Range request). Default 2.
 	MaxRestarts int
+	// RootKeys, when set, make Boot follow the storage's keyring
+	// (keys/keyring, signed by a root key): the INDEX must be signed by a
+	// key the keyring lists, and PublicKeys is ignored.
+	RootKeys []ed25519.PublicKey
+	// Now is the FEC's clock, for INDEX expiry (nil = time.Now).
+	Now func() time.Time
 	// Report is the release service's URL (e.g. http://fecd:8080): after a
 	// boot the status is sent there, best effort (see Report). "" sends
 	// nothing.

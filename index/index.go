@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Magic starts the header line; FormatVersion follows it.
@@ -113,6 +114,12 @@ type Entry struct {
 type Index struct {
 	FEC  string
 	Arch string
+	// Serial is the signed, strictly increasing serial= (0 = none): a
+	// client refuses one below the highest it accepted (CheckFresh).
+	Serial uint64
+	// Expires is the signed expires= in unix seconds (zero = never): a
+	// client with a sane clock refuses the INDEX from then on.
+	Expires time.Time
 	// Attrs holds further header attributes (key=value), e.g. decoders=gzip,xz.
 	Attrs   map[string]string
 	Entries []Entry
@@ -147,6 +154,14 @@ func (ix *Index) Validate() error {
 	}
 	if err := CheckName("architecture", ix.Arch); err != nil {
 		return fmt.Errorf("%w: header: %v", ErrFormat, err)
+	}
+	if !ix.Expires.IsZero() && ix.Expires.Unix() <= 0 {
+		return fmt.Errorf("%w: header: expires %s is not after 1970", ErrFormat, ix.Expires)
+	}
+	for _, k := range []string{SerialKey, ExpiresKey} {
+		if _, ok := ix.Attrs[k]; ok {
+			return fmt.Errorf("%w: header: %s= belongs in Index.Serial/Expires, not Attrs", ErrFormat, k)
+		}
 	}
 	for _, k := range sortedKeys(ix.Attrs) {
 		if err := checkAttr(k, ix.Attrs[k]); err != nil {
@@ -300,6 +315,24 @@ func ParseBytes(data []byte) (*Index, error) {
 					ix.FEC = val
 				case "arch":
 					ix.Arch = val
+				case SerialKey:
+					n, err := parseDecimal("serial", val)
+					if err != nil {
+						return nil, fail("%v", err)
+					}
+					if n == 0 {
+						return nil, fail("serial=0: serials start at 1 (omit serial= for none)")
+					}
+					ix.Serial = n
+				case ExpiresKey:
+					n, err := parseDecimal("expires", val)
+					if err != nil {
+						return nil, fail("%v", err)
+					}
+					if n > 1<<62/uint64(time.Second) {
+						return nil, fail("expires %q is too far in the future", val)
+					}
+					ix.Expires = time.Unix(int64(n), 0).UTC()
 				default:
 					if err := checkAttr(k, val); err != nil {
 						return nil, fail("%v", err)
@@ -361,6 +394,12 @@ func (ix *Index) Marshal() ([]byte, error) {
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s %d fec=%s arch=%s", Magic, FormatVersion, c.FEC, c.Arch)
+	if c.Serial != 0 {
+		fmt.Fprintf(&b, " %s=%d", SerialKey, c.Serial)
+	}
+	if !c.Expires.IsZero() {
+		fmt.Fprintf(&b, " %s=%d", ExpiresKey, c.Expires.Unix())
+	}
 	for _, k := range sortedKeys(c.Attrs) {
 		fmt.Fprintf(&b, " %s=%s", k, c.Attrs[k])
 	}

@@ -91,7 +91,7 @@ func TestUnknownAttributesSurvive(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, ix.Entries)
 	assert.Equal(t, map[string]string{"mirror": "http-cache-7", "pinned": ""}, ix.Entries[0].Attrs, "entry attrs")
-	assert.Equal(t, map[string]string{"serial": "42", "zz": "top"}, ix.Attrs, "header attrs")
+	assert.Equal(t, map[string]string{"epoch": "42", "zz": "top"}, ix.Attrs, "header attrs")
 }
 
 func TestRoundTrip(t *testing.T) {

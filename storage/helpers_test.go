@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -13,22 +15,35 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/version"
 	"github.com/stretchr/testify/require"
 )
 
-// blob returns n bytes that start with the magic of format (the storage
-// only looks at the magic; the archive package tests real archives).
+// blob returns a real, safe archive in format holding one file of n random
+// bytes (opt/blob-<seed>), since Link checks archives with the clients'
+// rules; with no format, n random bytes starting with "PLAIN!".
 func blob(format index.Format, n int, seed int64) []byte {
-	magic := format.Magic()
-	if magic == nil {
-		magic = []byte("PLAIN!")
-	}
 	b := make([]byte, n)
 	r := rand.New(rand.NewSource(seed))
 	r.Read(b)
-	copy(b, magic)
+	if format.Magic() == nil {
+		copy(b, "PLAIN!")
+		return b
+	}
+	return clienttest.Compress(clienttest.Must, format, clienttest.Tar(clienttest.Must, []clienttest.Entry{
+		{Name: "opt/", Type: tar.TypeDir},
+		{Name: fmt.Sprintf("opt/blob-%d", seed), Body: string(b)},
+	}))
+}
+
+// fakeArchive is n bytes that only start with the magic of format: what a
+// buggy builder might place in the storage by hand.
+func fakeArchive(format index.Format, n int, seed int64) []byte {
+	b := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(b)
+	copy(b, format.Magic())
 	return b
 }
 

@@ -227,6 +227,10 @@ func (s *Storage) Link(ctx context.Context, fec string, kind index.Kind, name, v
 		if err := s.requireKeyFor(fmt.Sprintf("linking %s %s %s", kind, name, version), fec); err != nil {
 			return err
 		}
+		if err := s.checkLinkTarget(ctx, target); err != nil {
+			return fmt.Errorf("storage: not linking %s %s %s to FEC %s: %w (republish a fixed build; fecctl verify lists every such archive)",
+				kind, name, version, fec, err)
+		}
 		logChange := s.softwareLinkChange(fec, kind, name, link, version)
 		return s.linkAndReindex(ctx, fec, link, target, func() {
 			logChange()

@@ -256,8 +256,15 @@ func (s *Storage) Reindex(ctx context.Context, fecs ...string) error {
 }
 
 // reindexLocked is Reindex with the lock held. Files are only rewritten
-// when their bytes change.
+// when their content changes, or, when signed, when less than half of the
+// INDEX's lifetime is left.
 func (s *Storage) reindexLocked(ctx context.Context, fecs []string) error {
+	return s.reindexWith(ctx, fecs, false)
+}
+
+// reindexWith is reindexLocked; force gives every signed INDEX a new serial
+// and expiry (Resign).
+func (s *Storage) reindexWith(ctx context.Context, fecs []string, force bool) error {
 	seen := make(map[string]bool, len(fecs))
 	uniq := fecs[:0:0]
 	for _, f := range fecs {
@@ -272,6 +279,13 @@ func (s *Storage) reindexLocked(ctx context.Context, fecs []string) error {
 	}
 	cache := newHashCache()
 	key := s.signingKey()
+	issuer := &serialIssuer{s: s}
+	var issueMu sync.Mutex
+	nextSerial := func() (uint64, error) {
+		issueMu.Lock()
+		defer issueMu.Unlock()
+		return issuer.next()
+	}
 	errs := make([]error, len(fecs))
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -283,7 +297,7 @@ func (s *Storage) reindexLocked(ctx context.Context, fecs []string) error {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				errs[i] = s.writeIndex(fecs[i], cache, key)
+				errs[i] = s.writeIndex(fecs[i], cache, key, nextSerial, force)
 			}
 		}()
 	}
@@ -299,7 +313,7 @@ func (s *Storage) reindexLocked(ctx context.Context, fecs []string) error {
 	return errors.Join(errs...)
 }
 
-func (s *Storage) writeIndex(fec string, cache *hashCache, key ed25519.PrivateKey) error {
+func (s *Storage) writeIndex(fec string, cache *hashCache, key ed25519.PrivateKey, nextSerial func() (uint64, error), force bool) error {
 	c, err := s.readFECConf(fec)
 	if err != nil {
 		return err
@@ -308,13 +322,35 @@ func (s *Storage) writeIndex(fec string, cache *hashCache, key ed25519.PrivateKe
 	if err != nil {
 		return err
 	}
+	dir, _ := s.absFor(fecPathSpec{fec})
+	old, err := os.ReadFile(filepath.Join(dir, index.FileName))
+	// The content is compared with the freshness fields of the old INDEX:
+	// a new serial alone is no change.
+	if err == nil {
+		if oix, perr := index.ParseBytes(old); perr == nil {
+			ix.Serial, ix.Expires = oix.Serial, oix.Expires
+		}
+	}
 	data, err := ix.Marshal()
 	if err != nil {
 		return fmt.Errorf("storage: FEC %s: %w", fec, err)
 	}
-	dir, _ := s.absFor(fecPathSpec{fec})
-	old, err := os.ReadFile(filepath.Join(dir, index.FileName))
-	changed := err != nil || !bytes.Equal(old, data)
+	changed := old == nil || !bytes.Equal(old, data)
+	if key != nil {
+		now := s.now()
+		stale := ix.Serial == 0 || ix.Expires.IsZero() || ix.Expires.Sub(now) < s.indexLifetime()/2
+		if changed || stale || force {
+			serial, err := nextSerial()
+			if err != nil {
+				return fmt.Errorf("storage: FEC %s: %w", fec, err)
+			}
+			ix.Serial, ix.Expires = serial, now.Add(s.indexLifetime()).Truncate(time.Second)
+			if data, err = ix.Marshal(); err != nil {
+				return fmt.Errorf("storage: FEC %s: %w", fec, err)
+			}
+			changed = true
+		}
+	}
 	if key == nil {
 		// A FEC that trusts a key refuses an unsigned INDEX: rewriting a
 		// signed one without the key would stop it from booting. Refuse;

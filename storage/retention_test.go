@@ -99,7 +99,7 @@ func TestPlanPruneAndPrune(t *testing.T) {
 
 	rep, err := s.Prune(ctx, p)
 	require.NoError(t, err)
-	assert.False(t, len(rep.Removed) != 1 || rep.Removed[0].Version != "1.1.0" || rep.FreedBytes != 301+int64(len(sum(nil))+2+len("Foo_DU-1.1.0-x86_64.tar.zst")+1), "report %+v", rep)
+	assert.False(t, len(rep.Removed) != 1 || rep.Removed[0].Version != "1.1.0" || rep.FreedBytes != int64(len(blob(index.FormatZstd, 301, int64(len("1.1.0")*100+1))))+int64(len(sum(nil))+2+len("Foo_DU-1.1.0-x86_64.tar.zst")+1), "report %+v", rep)
 	assert.Equal(t, "1.0.0 1.2.0 1.3.0 1.4.0 dev", versionsOnDisk(t, s, "Foo_DU"))
 	assert.Equal(t, []string(nil), tempFiles(t, s.Base()), "no temporary files left")
 

@@ -79,6 +79,13 @@ type Storage struct {
 	key        ed25519.PrivateKey
 	lockWait   time.Duration       // WithLockWait; 0: until the context ends
 	lockNotice func(holder string) // WithLockWait
+
+	stateDir string           // writer state outside the served tree ("" = none)
+	lifetime time.Duration    // of a signed INDEX; 0 = index.DefaultLifetime
+	clock    func() time.Time // nil = time.Now
+
+	allowedRoots []string // the FECs' allowed roots, for the archive check
+	checker      archiveChecker
 }
 
 // Option configures Init and Open.

@@ -98,7 +98,7 @@ func TestPublishImmutable(t *testing.T) {
 	s := newTestStorage(t)
 	a := blob(index.FormatZstd, 10000, 1)
 	p := mustPublish(t, s, index.KindSoftware, "Foo_DU", "1.2.0", "x86_64", a)
-	assert.Equal(t, p, Published{Path: "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", SHA256: sum(a), Size: 10000, Format: "zstd"})
+	assert.Equal(t, p, Published{Path: "software/Foo_DU/1.2.0/Foo_DU-1.2.0-x86_64.tar.zst", SHA256: sum(a), Size: int64(len(a)), Format: "zstd"})
 	got, err := os.ReadFile(filepath.Join(s.Base(), p.Path))
 	require.NoError(t, err)
 	assert.Equal(t, got, a)
@@ -228,7 +228,7 @@ func TestLink(t *testing.T) {
 
 	ix := readIndex(t, s, "fec01")
 	require.False(t, len(ix.Entries) != 1, "%d entries, want 1: %+v", len(ix.Entries), ix.Entries)
-	assert.Equal(t, ix.Entries[0], index.Entry{Kind: index.KindSoftware, Name: "Foo_DU", SHA256: sum(a1), Size: 1000,
+	assert.Equal(t, ix.Entries[0], index.Entry{Kind: index.KindSoftware, Name: "Foo_DU", SHA256: sum(a1), Size: int64(len(a1)),
 		Path: "software/Foo_DU/1.0.0/Foo_DU-1.0.0-x86_64.tar.zst", Format: "zstd", Version: "1.0.0"})
 
 	// Switch.
@@ -324,7 +324,7 @@ func TestInitScriptsAndFiles(t *testing.T) {
 	assert.Equal(t, ix.Entries[0].Path, "fecs/global/10-network")
 	assert.Equal(t, ix.Entries[0].SHA256, sum([]byte("#!/bin/sh\necho net\n")))
 	assert.Equal(t, ix.Entries[1].Path, "fecs/fec01/init/20-local")
-	assert.Equal(t, ix.Entries[2], index.Entry{Kind: index.KindData, Name: "fesa-data", SHA256: sum(blob(index.FormatGzip, 300, 1)), Size: 300,
+	assert.Equal(t, ix.Entries[2], index.Entry{Kind: index.KindData, Name: "fesa-data", SHA256: sum(blob(index.FormatGzip, 300, 1)), Size: int64(len(blob(index.FormatGzip, 300, 1))),
 		Path: "fecs/fec01/persistent-data/fesa-data.tar.gz", Format: "gzip"})
 
 	// Changing a global script reindexes the FECs that link it.

@@ -65,7 +65,7 @@ func (s *Storage) Switch(ctx context.Context, fec, software, ver string, opts ..
 		if err := s.requireKeyFor(fmt.Sprintf("switching %s on %s to %s", software, fec, ver), fec); err != nil {
 			return err
 		}
-		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
+		if err := s.applySwitches(ctx, []pendingSwitch{p}); err != nil {
 			return err
 		}
 		defer s.syncMonitor(ctx, fec, index.KindSoftware, software)
@@ -127,7 +127,7 @@ func (s *Storage) SwitchAll(ctx context.Context, software, ver string, opts ...S
 		if len(todo) == 0 {
 			return nil
 		}
-		applyErr := s.applySwitches(todo)
+		applyErr := s.applySwitches(ctx, todo)
 		defer s.syncMonitors(ctx, todo)
 		// Reindex even after a partial failure, so INDEX files match links.
 		return errors.Join(applyErr, s.reindexLocked(ctx, changed))
@@ -190,7 +190,7 @@ func (s *Storage) Rollback(ctx context.Context, fec, software string, opts ...Sw
 		if err := s.requireKeyFor(fmt.Sprintf("rolling %s on %s back to %s", software, fec, p.result.To), fec); err != nil {
 			return err
 		}
-		if err := s.applySwitches([]pendingSwitch{p}); err != nil {
+		if err := s.applySwitches(ctx, []pendingSwitch{p}); err != nil {
 			return err
 		}
 		defer s.syncMonitor(ctx, fec, index.KindSoftware, software)
@@ -283,7 +283,15 @@ func (s *Storage) prepareSwitch(ctx context.Context, fec, software, ver string, 
 }
 
 // applySwitches logs the changes, then switches the links. Lock held.
-func (s *Storage) applySwitches(todo []pendingSwitch) error {
+func (s *Storage) applySwitches(ctx context.Context, todo []pendingSwitch) error {
+	for _, p := range todo {
+		if !p.result.Changed {
+			continue
+		}
+		if err := s.checkLinkTarget(ctx, p.target); err != nil {
+			return fmt.Errorf("storage: not switching %s to %s: %w (nothing was switched)", p.link, p.result.To, err)
+		}
+	}
 	now := time.Now()
 	changes := make([]linkChange, 0, len(todo))
 	for _, p := range todo {

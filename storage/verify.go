@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/version"
@@ -36,6 +37,8 @@ const (
 	ProblemStaleIndex      ProblemKind = "stale-index"       // INDEX differs from what the links say now
 	ProblemBadIndex        ProblemKind = "bad-index"         // INDEX does not parse
 	ProblemBadSignature    ProblemKind = "bad-signature"     // INDEX.sig missing or not matching the signing key
+	ProblemUnsafeArchive   ProblemKind = "unsafe-archive"    // entries a FEC would refuse (archive.Check): "..", absolute, escaping links, devices, PAX records, limits
+	ProblemExpiring        ProblemKind = "expiring-index"    // a signed INDEX expired or expires within a day: FECs will refuse it
 	ProblemVersionCollide  ProblemKind = "version-collision" // two versions of one name that read as the same version (5.1.0-rc.1, 5.1.0-RC.1)
 	ProblemEmptyVersion    ProblemKind = "empty-version"     // a version folder without an archive (a killed publish): no version
 )
@@ -80,6 +83,7 @@ type verifier struct {
 	ctx    context.Context
 	r      Report
 	hashes map[string]string // real sha256 by base-relative path
+	unsafe map[string]bool   // base-relative paths reported as unsafe archives
 }
 
 func (v *verifier) add(k ProblemKind, p, fec, msg, fix string) {
@@ -99,15 +103,61 @@ func (v *verifier) realHash(rel string) (string, error) {
 	return h, nil
 }
 
+// checkContent runs the clients' archive rules on an archive, once per
+// sha256 (Storage.checkArchive caches), and reports each path that holds
+// an unsafe archive once.
+func (v *verifier) checkContent(rel, fec, sum string, format index.Format) error {
+	if v.unsafe[rel] {
+		return nil
+	}
+	err := v.s.checkArchive(v.ctx, rel, sum, format)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnsafeArchive):
+		v.unsafe[rel] = true
+		v.add(ProblemUnsafeArchive, rel, fec, err.Error(),
+			"do not link it; republish a fixed build, switch the FECs that use it (fecctl who-uses), then remove it")
+		return nil
+	}
+	return fmt.Errorf("storage: verify: %w", err)
+}
+
+// checkKeyring: a keyring that does not parse, expires within 30 days, or
+// does not name the writer's signing key (FECs that follow the keyring
+// would refuse every INDEX).
+func (v *verifier) checkKeyring() error {
+	data, _, err := v.s.ReadKeyring(v.ctx)
+	if err != nil || data == nil {
+		return err
+	}
+	p := index.KeyringURLPath()
+	k, err := index.ParseKeyring(data)
+	if err != nil {
+		v.add(ProblemBadIndex, p, "", err.Error(), "restore it from a backup, or rewrite it with fecctl keyring resign -root-key ROOT.key")
+		return nil
+	}
+	if k.Expires.Sub(v.s.now()) < 30*24*time.Hour {
+		v.add(ProblemExpiring, p, "", "keyring expires at "+k.Expires.UTC().Format(time.RFC3339)+": FECs that follow it then refuse every INDEX",
+			"fecctl keyring resign -root-key ROOT.key")
+	}
+	if key := v.s.signingKey(); key != nil && !k.HasKey(key.Public().(ed25519.PublicKey)) {
+		v.add(ProblemBadSignature, p, "", "the signing key "+index.KeyID(key.Public().(ed25519.PublicKey))+" is not in the keyring: FECs that follow it refuse every INDEX",
+			"fecctl keyring add -root-key ROOT.key SIGNING.pub")
+	}
+	return nil
+}
+
 // Verify checks the whole storage without changing it: leftover temporary
 // files, names, unknown files, every published archive against its magic
 // bytes and sidecar (re-hashing every byte), every FEC's fec.conf and
-// entries (dangling links, architecture, decoders) and its INDEX (missing,
+// entries (dangling links, architecture, decoders), every archive's entries
+// with the clients' safety rules (once per sha256), and its INDEX (missing,
 // unparseable, stale, naming missing files or wrong sizes or hashes,
 // signature when a signing key is set). The error is only for failures to
 // check (I/O, ctx); findings are in the Report, sorted by path.
 func (s *Storage) Verify(ctx context.Context) (Report, error) {
-	v := &verifier{s: s, ctx: ctx, hashes: map[string]string{}, r: Report{Problems: []Problem{}}}
+	v := &verifier{s: s, ctx: ctx, hashes: map[string]string{}, unsafe: map[string]bool{}, r: Report{Problems: []Problem{}}}
 	temps, err := s.temps()
 	if err != nil {
 		return v.r, err
@@ -134,6 +184,9 @@ func (s *Storage) Verify(ctx context.Context) (Report, error) {
 		return v.r, err
 	}
 	if err := v.checkFECs(); err != nil {
+		return v.r, err
+	}
+	if err := v.checkKeyring(); err != nil {
 		return v.r, err
 	}
 	sort.SliceStable(v.r.Problems, func(i, j int) bool { return v.r.Problems[i].Path < v.r.Problems[j].Path })
@@ -264,6 +317,11 @@ func (v *verifier) checkVersion(kind index.Kind, name, version, dir string) erro
 		case side != real:
 			v.add(ProblemHashMismatch, fp, "", fmt.Sprintf("content has sha256 %s, published as %s: the archive changed after publishing", real, side),
 				"republish the version (FECs verify the hash and will refuse it)")
+		}
+		if err == nil && format == an.format {
+			if err := v.checkContent(fp, "", real, format); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -421,6 +479,7 @@ func (v *verifier) checkIndex(fec string, c FECConfig, broken bool, cache *hashC
 	if !broken {
 		want, err := v.s.buildIndexWith(fec, c, cache)
 		if err == nil {
+			want.Serial, want.Expires = ix.Serial, ix.Expires // freshness is no content
 			current = want.Entries
 			wb, err := want.Marshal()
 			if err == nil && !bytes.Equal(wb, data) {
@@ -428,6 +487,10 @@ func (v *verifier) checkIndex(fec string, c FECConfig, broken bool, cache *hashC
 					"reindex "+fec)
 			}
 		}
+	}
+	if !ix.Expires.IsZero() && ix.Expires.Sub(v.s.now()) < 24*time.Hour {
+		v.add(ProblemExpiring, ipath, fec, fmt.Sprintf("INDEX expires at %s: FECs with a sane clock refuse it from then on",
+			ix.Expires.UTC().Format(time.RFC3339)), "fecctl resign "+fec+" (and check that the fecdeploy-resign.timer runs)")
 	}
 	for _, p := range instanceProblems(fec, current) {
 		v.add(p.Kind, p.Path, p.FEC, p.Message, p.Fix)
@@ -452,6 +515,13 @@ func (v *verifier) checkIndex(fec string, c FECConfig, broken bool, cache *hashC
 		if real != e.SHA256 {
 			v.add(ProblemHashMismatch, ipath, fec, fmt.Sprintf("says %s has sha256 %s, it has %s", e.Path, e.SHA256, real),
 				"reindex "+fec+"; if the archive was changed after publishing, republish it")
+		} else if e.Kind.IsArchive() {
+			// Published archives were checked with their tree; this
+			// catches the files placed in a FEC folder (configuration,
+			// persistent data).
+			if err := v.checkContent(target, fec, real, e.Format); err != nil {
+				return err
+			}
 		}
 	}
 	if key := v.s.signingKey(); key != nil {

@@ -43,7 +43,8 @@ func TestVerify(t *testing.T) {
 	w("fecs/fec03/INDEX", []byte("garbage"))
 	// A changed INDEX entry: size.
 	ib, _ := os.ReadFile(filepath.Join(base, "fecs/fec01/INDEX"))
-	w("fecs/fec01/INDEX", bytes.Replace(ib, []byte(" 100 software/Foo"), []byte(" 101 software/Foo"), 1))
+	fooSize := len(blob(index.FormatZstd, 100, 1))
+	w("fecs/fec01/INDEX", bytes.Replace(ib, []byte(fmt.Sprintf(" %d software/Foo", fooSize)), []byte(fmt.Sprintf(" %d software/Foo", fooSize+1)), 1))
 	w("software/"+tmpPrefix+"leftover", []byte("x"))
 
 	r, err = s.Verify(ctx)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/cli"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
@@ -30,7 +31,9 @@ func fixture(t *testing.T) string {
 	require.NoError(t, st.AddFEC(ctx, "fec01", storage.FECConfig{Arch: "x86_64"}))
 	old := time.Now().Add(-30 * 24 * time.Hour)
 	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"} {
-		body := append([]byte{0x28, 0xb5, 0x2f, 0xfd}, bytes.Repeat([]byte{byte(i)}, 100)...)
+		// a real archive: Link checks its entries with the clients' rules
+		body := clienttest.Compress(t, index.FormatZstd, clienttest.Tar(t, clienttest.Tree("opt/foo/"+v,
+			map[string]string{"f": string(bytes.Repeat([]byte{byte('a' + i)}, 100))})))
 		_, err := st.Publish(ctx, storage.PublishRequest{Kind: index.KindSoftware, Name: "Foo_DU", Version: version.MustParse(v),
 			Arch: "x86_64", Body: bytes.NewReader(body)})
 		require.NoError(t, err)

@@ -10,15 +10,17 @@ import (
 
 // INDEX signatures: create a key pair, sign, stop signing.
 
-func init() { register(newKeygen, newSign, newUnsign) }
+func init() { register(newKeygen, newSign, newResign, newUnsign) }
 
 func newKeygen(e *env) cli.Command {
 	return cli.Command{
-		Name: "keygen", Args: "PREFIX", Summary: "Create an ed25519 key pair for INDEX signatures: PREFIX.key (0600) and PREFIX.pub.",
+		Name: "keygen", Args: "PREFIX", Summary: "Create an ed25519 key pair for INDEX signatures (or, with -root, the offline root key of a keyring): PREFIX.key (0600) and PREFIX.pub.",
 		Examples: []string{
 			"fecctl keygen /etc/fecdeploy/signing   # signing.key stays on the writer host; signing.pub goes to every FEC",
+			"fecctl keygen -root /media/offline/root   # root.key stays offline; root.pub goes to every FEC (root_keys=)",
 		},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
+			root := fs.Bool("root", false, "a root key: signs the keyring (keys/keyring), kept offline")
 			return func(args []string) error {
 				if err := cli.NArgs(args, 1, 1, "PREFIX"); err != nil {
 					return err
@@ -27,7 +29,11 @@ func newKeygen(e *env) cli.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "wrote %s (keep it on the writer host) and %s (install it on the FECs)\n", key, pub)
+				if *root {
+					fmt.Fprintf(e.stdout, "wrote %s (the root key: keep it offline, back it up) and %s (install it on the FECs as root key)\n", key, pub)
+					return nil
+				}
+				fmt.Fprintf(e.stdout, "wrote %s (keep it on the writer host) and %s (install it on the FECs, or add it to the keyring)\n", key, pub)
 				return nil
 			}
 		},
@@ -56,6 +62,18 @@ func newSign(e *env) cli.Command {
 				}
 				return st.Reindex(e.ctx, args...)
 			}
+		},
+	}
+}
+
+func newResign(e *env) cli.Command {
+	return cli.Command{
+		Name: "resign", Args: "[FEC...]", Summary: "Re-sign the INDEX of the given FECs (or all) with a new serial and expiry (run daily: examples/systemd).",
+		Examples: []string{"fecctl resign", "systemctl enable --now fecdeploy-resign.timer"},
+		Flags: func(fs *flag.FlagSet) func([]string) error {
+			return withStorage(fs, func(st *storage.Storage, args []string) error {
+				return st.Resign(e.ctx, args...)
+			})
 		},
 	}
 }

@@ -269,7 +269,8 @@ func TestVerifyCleanRemovesArchivelessVersion(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	archive := filepath.Join(base, "software", "Foo_DU", "1.0.0", "Foo_DU-1.0.0-x86_64.tar.gz")
 	testkit.WriteTree(t, filepath.Dir(archive), map[string]string{
-		filepath.Base(archive): "\x1f\x8b\x08 not really gzip, verify only reads the magic",
+		// a real archive: verify checks its entries with the clients' rules
+		filepath.Base(archive): string(clienttest.TarGz(t, clienttest.Tree("opt/foo", map[string]string{"f": "x"}))),
 	})
 	code, _, errs = fecctl(t, "verify", "-clean") // writes the sidecar
 	require.Equal(t, 0, code, errs)

@@ -39,6 +39,7 @@ func ExitCode(err error) int {
 	case errors.Is(err, storage.ErrImmutable), errors.Is(err, storage.ErrArchMismatch), errors.Is(err, storage.ErrNoDecoder),
 		errors.Is(err, storage.ErrInUse), errors.Is(err, storage.ErrExists), errors.Is(err, version.ErrCollides),
 		errors.Is(err, storage.ErrSigningKey), errors.Is(err, storage.ErrNoRollback),
+		errors.Is(err, storage.ErrUnsafeArchive), errors.Is(err, storage.ErrKeyring),
 		errors.Is(err, publish.ErrHostKey), errors.Is(err, publish.ErrUnsafeInput):
 		return ExitRefused
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -1,0 +1,74 @@
+package fec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fair-acc/fecdeploy/index"
+)
+
+// Freshness of a signed INDEX (docs/security.md): the highest serial this
+// FEC accepted is kept in <state>/accepted-serial (the shell client's file
+// too); a lower one is a replay, an expired INDEX a freeze. Both are refused
+// before anything is installed, and the file is only rewritten with a
+// higher serial.
+
+// AcceptedSerialFile is the file in the state directory holding the highest
+// INDEX serial this FEC accepted, one decimal line.
+const AcceptedSerialFile = "accepted-serial"
+
+func (s *session) acceptedSerialPath() string {
+	return filepath.Join(s.cfg.StateDir, AcceptedSerialFile)
+}
+
+// readAcceptedSerial returns the stored serial (0 = none).
+func (s *session) readAcceptedSerial() (uint64, error) {
+	b, err := os.ReadFile(s.acceptedSerialPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: reading %s: %v", ErrInstall, s.acceptedSerialPath(), err)
+	}
+	v := strings.TrimSpace(string(b))
+	n, perr := strconv.ParseUint(v, 10, 64)
+	if index.CheckDecimal("serial", v) != nil || perr != nil || n == 0 {
+		return 0, fmt.Errorf("%w: the state file %s is damaged (%q): restore it, or remove it deliberately (docs/security.md, serial reset)",
+			ErrInstall, s.acceptedSerialPath(), v)
+	}
+	return n, nil
+}
+
+// checkFresh applies index.CheckFresh to a verified INDEX and records its
+// serial when it is higher than the stored one (not in a dry run). u is
+// the INDEX URL for the message.
+func (s *session) checkFresh(ix *index.Index, u string) error {
+	acc, err := s.readAcceptedSerial()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if s.cfg.Now != nil {
+		now = s.cfg.Now()
+	}
+	sane := index.ClockSane(now)
+	if !sane {
+		s.cfg.Logger.Warn("the clock is before this client's date: INDEX expiry not checked, only its serial",
+			"clock", now.UTC().Format(time.RFC3339), "client_date", index.ClientEpoch.Format(time.RFC3339))
+	}
+	if err := index.CheckFresh(ix, acc, now, sane); err != nil {
+		return fmt.Errorf("%w: INDEX of FEC %q from %s refused: %w", ErrVerify, s.cfg.FEC, u, err)
+	}
+	if s.cfg.DryRun || ix.Serial <= acc {
+		return nil
+	}
+	if err := writeFileAtomic(s.acceptedSerialPath(), []byte(strconv.FormatUint(ix.Serial, 10)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("%w: cannot record the INDEX serial %d in %s (disk full?): %v", ErrInstall, ix.Serial, s.acceptedSerialPath(), err)
+	}
+	return nil
+}
