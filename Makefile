@@ -4,6 +4,7 @@
 #   make build   the binaries for this machine into bin/
 #   make cross   static binaries for the FEC architectures into dist/<os>-<arch>/
 #   make bench   every benchmark, with ratios against the baselines (see docs/benchmarks.md)
+#   make bench-storm   N FECs booting at once over shaped links, as root (see docs/scale.md)
 #   make demo    the demo: a web storage served by the built-in server, a simulated FEC booting
 
 GO       ?= go
@@ -11,7 +12,7 @@ BINARIES := fec-pack fec-boot fec-prune fec-persist fecctl check_fec_boot fecd
 ARCHES   := amd64 386 arm arm64 ppc64le
 TESTFLAGS ?= -count=1 -timeout 40m
 
-.PHONY: all test deps vet fmt-check shellcheck cross-check build cross bench demo clean
+.PHONY: all test deps vet fmt-check shellcheck cross-check build cross bench bench-storm demo clean
 
 all: build
 
@@ -56,6 +57,12 @@ cross:
 
 bench: deps build
 	./scripts/bench.sh
+
+# Boot storm over shaped links in network namespaces (root; not part of
+# `make bench`, see docs/scale.md). STORM="-n 50 -proxies 2" passes options.
+bench-storm: deps
+	$(GO) build -o bin/storm ./bench/storm
+	./bin/storm $(STORM)
 
 demo:
 	$(GO) run ./cmd/fecctl demo

@@ -7,6 +7,10 @@
 #   BENCH_QUICK=1 scripts/bench.sh   smaller payloads, fewer repetitions (a smoke run)
 #
 # The whole output is also written to bench/out/bench-<date>.txt (git-ignored).
+#
+# Not part of this run: the boot storm (`make bench-storm`, bench/storm), which
+# needs root for its network namespaces and loads the machine for minutes;
+# docs/scale.md describes it and records its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/out

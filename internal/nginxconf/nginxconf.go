@@ -6,6 +6,7 @@ package nginxconf
 import (
 	"fmt"
 	"os"
+	"strings"
 )
 
 // Options describe one server.
@@ -58,4 +59,31 @@ http {
     }
 }
 `, user, o.Dir, o.Port, o.Root, accessLog, o.HTTP, o.Extra)
+}
+
+// CachingProxy returns a complete nginx.conf around site, the text of
+// examples/nginx/caching-proxy.conf: listening on listen (host:port),
+// proxying to origin (http://host:port), its cache and everything nginx
+// writes under dir. The http-level proxy_cache_path is the one the site
+// file documents in its comment "#   proxy_cache_path …", moved into dir.
+func CachingProxy(site, dir, listen, origin string) (string, error) {
+	var cachePath string
+	for _, line := range strings.Split(site, "\n") {
+		if rest, ok := strings.CutPrefix(line, "#   proxy_cache_path "); ok {
+			cachePath = "proxy_cache_path " + strings.Replace(rest, "/var/cache/nginx/fecdeploy", dir+"/cache", 1)
+		}
+	}
+	if cachePath == "" {
+		return "", fmt.Errorf("the caching proxy site documents no proxy_cache_path")
+	}
+	s := strings.ReplaceAll(site, "listen 80;", "listen "+listen+";")
+	s = strings.ReplaceAll(s, "listen [::]:80;", "")
+	s = strings.ReplaceAll(s, "http://fecdeploy-origin.example.org", origin)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;\n"
+	}
+	return user + "worker_processes 2;\npid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log warn;\nevents { worker_connections 1024; }\nhttp {\n" +
+		"access_log " + dir + "/access.log;\nclient_body_temp_path " + dir + "/cb;\nproxy_temp_path " + dir + "/p;\nfastcgi_temp_path " + dir + "/f;\nuwsgi_temp_path " + dir + "/u;\nscgi_temp_path " + dir + "/s;\n" +
+		cachePath + "\n" + s + "\n}\n", nil
 }

@@ -116,6 +116,13 @@ func StartNginx(t testing.TB, root string, opts NginxOptions) *Nginx {
 		HTTP:      "types { text/plain INDEX; }\n    " + opts.HTTP,
 		Extra:     opts.Extra,
 	})
+	return startNginx(t, bin, dir, port, conf)
+}
+
+// startNginx runs nginx with conf (listening on 127.0.0.1:port, writing in
+// dir) until the test ends.
+func startNginx(t testing.TB, bin, dir string, port int, conf string) *Nginx {
+	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +155,21 @@ func StartNginx(t testing.TB, root string, opts NginxOptions) *Nginx {
 	}
 	n.cmd = cmd
 	return n
+}
+
+// StartCachingProxy runs site (the text of examples/nginx/caching-proxy.conf)
+// on a free loopback port in front of origin (http://host:port) until the
+// test ends. Its access log is AccessLog.
+func StartCachingProxy(t testing.TB, site, origin string) *Nginx {
+	t.Helper()
+	bin := RequireTool(t, "nginx", "/usr/sbin/nginx")
+	dir := t.TempDir()
+	port := FreePort(t)
+	conf, err := nginxconf.CachingProxy(site, dir, fmt.Sprintf("127.0.0.1:%d", port), origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startNginx(t, bin, dir, port, conf)
 }
 
 // Stop stops nginx (idempotent).
