@@ -27,14 +27,14 @@ func smallTmpfs(t *testing.T, size string) string {
 		if testenv.InCI() {
 			t.Fatal("needs root to mount a small tmpfs")
 		}
-		t.Skip("needs root to mount a small tmpfs")
+		testenv.Unavailable(t, "needs root to mount a small tmpfs")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
 		if testenv.InCI() {
 			t.Fatalf("mount tmpfs: %v: %s", err, out)
 		}
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		testenv.Unavailable(t, "cannot mount a tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 	return dir

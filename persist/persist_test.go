@@ -310,14 +310,14 @@ func TestDiskFullKeepsPrevious(t *testing.T) {
 		if testenv.InCI() {
 			t.Fatal("mounting a tmpfs needs root")
 		}
-		t.Skip("mounting a tmpfs needs root")
+		testenv.Unavailable(t, "mounting a tmpfs needs root")
 	}
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
 		if testenv.InCI() {
 			t.Fatalf("mount tmpfs: %v: %s", err, out)
 		}
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		testenv.Unavailable(t, "cannot mount a tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
 	st, err := storage.Init(filepath.Join(mnt, "storage"))

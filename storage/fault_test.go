@@ -49,7 +49,7 @@ func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		require.False(t, testenv.InCI(), "CI=true: this test needs root (mount)")
-		t.Skip("needs root to mount")
+		testenv.Unavailable(t, "needs root to mount")
 	}
 }
 

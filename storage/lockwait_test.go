@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,10 +21,7 @@ import (
 // until the test ends; it returns flock's pid.
 func holdWithFlock(t *testing.T, lock string) int {
 	t.Helper()
-	flock, err := exec.LookPath("flock")
-	if err != nil {
-		t.Skip("flock(1) not installed")
-	}
+	flock := testenv.RequireTool(t, "flock")
 	cmd := exec.Command(flock, "--exclusive", lock, "sleep", "60")
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

@@ -53,6 +53,17 @@ func RequireTool(t testing.TB, name string, candidates ...string) string {
 	return ""
 }
 
+// Unavailable skips a test whose real component (a tool, a tmpfs mount,
+// root) is not available here, and fails it under CI, where it must be.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if InCI() {
+		t.Fatalf("CI=true: %s", msg)
+	}
+	t.Skip(msg)
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
