@@ -31,17 +31,25 @@ func fecctl(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-func TestWorkflow(t *testing.T) {
+// workspace points fecctl at a storage base dir/ws (not created: "init"
+// does), without a signing key, and returns mustOK, which runs fecctl and
+// fails the test unless it exits 0.
+func workspace(t *testing.T) (dir, base string, mustOK func(args ...string) string) {
+	t.Helper()
 	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
-	dir := t.TempDir()
-	base := filepath.Join(dir, "ws")
+	dir = t.TempDir()
+	base = filepath.Join(dir, "ws")
 	t.Setenv("FECDEPLOY_STORAGE", base)
-	mustOK := func(args ...string) string {
+	return dir, base, func(args ...string) string {
 		t.Helper()
 		code, out, errs := fecctl(t, args...)
 		require.Equal(t, 0, code, "fecctl %v: %s", args, errs)
 		return out
 	}
+}
+
+func TestWorkflow(t *testing.T) {
+	dir, base, mustOK := workspace(t)
 	mustOK("init")
 	mustOK("add-fec", "-arch", "x86_64", "scu01")
 	mustOK("add-fec", "-arch", "ppc", "ppc01")

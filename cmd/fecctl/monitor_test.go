@@ -15,16 +15,7 @@ import (
 
 func TestMonitorAndIcinga(t *testing.T) {
 	bin := testenv.RequireTool(t, "icinga2", "/usr/sbin/icinga2")
-	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
-	dir := t.TempDir()
-	base := filepath.Join(dir, "ws")
-	t.Setenv("FECDEPLOY_STORAGE", base)
-	mustOK := func(args ...string) string {
-		t.Helper()
-		code, out, errs := fecctl(t, args...)
-		require.Equal(t, 0, code, "fecctl %v: %s", args, errs)
-		return out
-	}
+	dir, base, mustOK := workspace(t)
 	mustOK("init")
 	mustOK("add-fec", "-arch", "x86_64", "scu01")
 	mustOK("add-fec", "-arch", "x86_64", "scu02")

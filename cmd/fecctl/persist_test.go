@@ -18,15 +18,7 @@ import (
 // fecctl persist add|ls|restore|rm and show's snapshot listing; bad input
 // leaves the storage unchanged.
 func TestPersistCommands(t *testing.T) {
-	t.Setenv("FECDEPLOY_SIGNING_KEY", "")
-	base := filepath.Join(t.TempDir(), "ws")
-	t.Setenv("FECDEPLOY_STORAGE", base)
-	mustOK := func(args ...string) string {
-		t.Helper()
-		code, out, errs := fecctl(t, args...)
-		require.Equal(t, 0, code, "fecctl %v: %s", args, errs)
-		return out
-	}
+	_, base, mustOK := workspace(t)
 	mustOK("init")
 	mustOK("add-fec", "-arch", "x86_64", "scu01")
 	mustOK("persist", "add", "scu01", "Foo_DU", "/opt/fesa/data/Foo_DU")
