@@ -66,7 +66,7 @@ var (
 	payloadMB  = flag.Int("payload-mb", 0, "instead of the real trees: two archives of incompressible data, together this many MB per FEC (the fleet case: little CPU per byte, so the links, not the FECs' shared CPU, are the bound)")
 	jitter     = flag.Duration("jitter", 0, "start jitter of every client (0: all start at the same moment)")
 	limit      = flag.Int("limit", -1, "requests in flight the origin and each proxy admit before answering 503 with Retry-After (limit_conn fecdeploy_total); -1: as in examples/nginx/, 0: no limit")
-	roots      = flag.String("roots", "auto", "where the FECs' roots are: tmpfs (each FEC has a disk of its own; one shared disk would serialise their syncs), disk (under -out), auto (tmpfs when the unpacked payload of all FECs fits in a third of the free memory)")
+	roots      = flag.String("roots", "auto", "where the FECs' roots are: tmpfs (each FEC has a disk of its own; one shared disk would serialise their syncs), disk (under -out), auto (tmpfs when the payload of all FECs fits in half of the free memory)")
 	nsPrefix   = flag.String("ns-prefix", "fst-", "prefix of every namespace this run creates (and removes)")
 	out        = flag.String("out", "bench/out/_storm", "work directory (payload, storage, roots, logs); git-ignored")
 	cleanup    = flag.Bool("cleanup", false, "only remove namespaces named <ns-prefix>* that an interrupted run left, then exit")
@@ -348,8 +348,8 @@ func run(e *env) error {
 	if err := os.MkdirAll(rootDir, 0o755); err != nil {
 		return err
 	}
-	need := int64(*n) * (unpacked + payload + 8<<20) * 12 / 10
-	onTmpfs := *roots == "tmpfs" || (*roots == "auto" && need < memAvailable()/3)
+	need := int64(*n)*(unpacked+payload+1<<20) + 256<<20
+	onTmpfs := *roots == "tmpfs" || (*roots == "auto" && need < memAvailable()/2)
 	if *roots != "tmpfs" && *roots != "disk" && *roots != "auto" {
 		return fmt.Errorf("-roots %q: want tmpfs, disk or auto", *roots)
 	}
@@ -602,7 +602,7 @@ func run(e *env) error {
 	retries -= perServer
 	fails := 0
 	var rssGo, rssSh int64
-	var slowGo, slowSh, cpuSum time.Duration
+	var slowGo, slowSh, cpuSum, cpuGo, cpuSh time.Duration
 	walls := make([]time.Duration, 0, len(results))
 	slowest := results[0]
 	for _, r := range results {
@@ -617,6 +617,11 @@ func run(e *env) error {
 		}
 		walls = append(walls, r.wall)
 		cpuSum += r.cpu
+		if r.shell {
+			cpuSh += r.cpu
+		} else {
+			cpuGo += r.cpu
+		}
 		if r.shell {
 			rssSh, slowSh = max(rssSh, r.rss), max(slowSh, r.wall)
 		} else {
@@ -678,8 +683,9 @@ func run(e *env) error {
 	} else {
 		fmt.Printf("| peak RSS per client | not measured: GNU time (apt-get install time) is missing |\n")
 	}
-	fmt.Printf("| CPU of the clients (user+sys) | %.0f s = %.0f %% of %d cores over the run; machine busy %.0f %% |\n",
-		cpuSum.Seconds(), 100*cpuSum.Seconds()/total.Seconds()/float64(numCPU()), numCPU(), busy)
+	fmt.Printf("| CPU of the clients (user+sys) | %.0f s = %.0f %% of %d cores over the run; per FEC: fec-boot %.2f s, fec-boot.sh %.2f s; machine busy %.0f %% |\n",
+		cpuSum.Seconds(), 100*cpuSum.Seconds()/total.Seconds()/float64(numCPU()), numCPU(),
+		cpuGo.Seconds()/float64(max(1, *n-nShell)), cpuSh.Seconds()/float64(max(1, nShell)), busy)
 	if !onTmpfs {
 		os.RemoveAll(rootDir) // the tmpfs goes with its unmount
 	}
