@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -284,7 +286,11 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		root := t.TempDir()
 		r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=2", "FECDEPLOY_RETRY_WAIT_MAX=1"))
 		require.Equal(t, 0, r.Code, "%s%s", r.Stdout, r.Stderr)
-		assert.Contains(t, r.Stderr, "retrying in 3000ms")
+		// Retry-After plus a random extra of up to half of it.
+		m := regexp.MustCompile(`retrying in (\d+)ms`).FindStringSubmatch(r.Stderr)
+		require.NotNil(t, m, r.Stderr)
+		w, _ := strconv.Atoi(m[1])
+		assert.True(t, w >= 3000 && w <= 4500, "waited %d ms for Retry-After 3", w)
 		var times []int64
 		for _, l := range fs.requests() {
 			if strings.Contains(l, ".tar.gz") {

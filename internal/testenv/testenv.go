@@ -183,6 +183,25 @@ func StartCachingProxy(t testing.TB, site, origin string) *Nginx {
 	return startNginx(t, bin, dir, port, conf)
 }
 
+// StartOrigin runs site (the text of examples/nginx/fecdeploy.conf, the
+// production web storage, possibly edited by the test) serving root on a
+// free loopback port until the test ends. Its access log is AccessLog.
+func StartOrigin(t testing.TB, site, root string) *Nginx {
+	t.Helper()
+	bin := RequireTool(t, "nginx", "/usr/sbin/nginx")
+	dir := t.TempDir()
+	port := FreePort(t)
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := nginxconf.Origin(site, dir, fmt.Sprintf("127.0.0.1:%d", port), absRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startNginx(t, bin, dir, port, conf)
+}
+
 // Stop stops nginx (idempotent).
 func (n *Nginx) Stop() {
 	if n.cmd == nil || n.cmd.Process == nil {
