@@ -315,6 +315,66 @@ func TestTrustClockAt1970And2038(t *testing.T) {
 	}
 }
 
+// A server or cache that swaps two archives (the old version's bytes under
+// the new version's name) or truncates one: the download does not match
+// the signed INDEX, the archive is refused (exit 4) in one summary line,
+// and the installed software stays as it was. When the server is honest
+// again the new version is installed.
+func TestTrustSwappedAndTruncatedArchive(t *testing.T) {
+	t.Parallel()
+	for _, kind := range fecKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			site, c := newTrustSite(t), newFECProcess(t, kind)
+			week := unixSeconds(time.Now().Add(7 * 24 * time.Hour))
+			n := index.NextSerial(time.Now())
+			site.publish(t, "1.0.0", n, week)
+			oldPath := "/" + site.st.Index(trustFEC).Entries[0].Path
+			root := t.TempDir()
+			boot := func() bootResult { return c.boot(t, site.proxy.URL, trustFEC, root, bootOpts{keys: site.keys}) }
+			r := boot()
+			require.Equal(t, 0, r.code, r.out)
+			installed := func() map[string]string {
+				return testkit.Snapshot(t, root, testkit.SnapshotOptions{Skip: func(rel string) bool {
+					// the INDEX itself is genuine: its serial is accepted
+					return rel == "var/lib/fecdeploy/status.json" || rel == "var/lib/fecdeploy/accepted-serial"
+				}})
+			}
+			before := installed()
+
+			site.publish(t, "2.0.0", n+1, week)
+			newPath := "/" + site.st.Index(trustFEC).Entries[0].Path
+			for _, fault := range []struct {
+				name  string
+				rules []*faultproxy.Rule
+			}{
+				{"swapped", []*faultproxy.Rule{{Path: newPath, From: oldPath}}},
+				{"truncated", []*faultproxy.Rule{{Path: newPath, Kind: faultproxy.Truncate, After: 100}}},
+			} {
+				site.proxy.Set(fault.rules...)
+				r = boot()
+				assert.Equal(t, 4, r.code, "%s: %s", fault.name, r.out)
+				var lines []string
+				for _, l := range strings.Split(r.out, "\n") {
+					if strings.HasPrefix(l, "  failed ") {
+						lines = append(lines, l)
+					}
+				}
+				if assert.Len(t, lines, 1, "%s: one summary line says why:\n%s", fault.name, r.out) {
+					assert.Contains(t, lines[0], "A 2.0.0", fault.name)
+					assert.Regexp(t, "sha256|size", lines[0], fault.name)
+				}
+				assert.Equal(t, before, installed(), "%s: installed software unchanged", fault.name)
+			}
+
+			site.proxy.Set()
+			r = boot()
+			require.Equal(t, 0, r.code, "the server is honest again: %s", r.out)
+			assert.Equal(t, "2.0.0", testkit.ReadFile(t, filepath.Join(root, "opt/a/version")))
+		})
+	}
+}
+
 // The keyring (docs/security.md, "Keys"), with the real writer: package
 // storage does what fecctl keyring, -sign-key and resign do. The FECs pin
 // only the root key and follow the keyring through the Go client
