@@ -95,10 +95,3 @@ func TestProgressOnTerminal(t *testing.T) {
 	assert.Contains(t, stderr.String(), "\x1b[K", "the bar clears the rest of its line")
 	assert.Contains(t, stderr.String(), "100%")
 }
-
-// The binary a FEC runs has no way to set its clock from the environment:
-// the hook exists only with -tags fectestclock.
-func TestNoTestClockInTheShippedBinary(t *testing.T) {
-	t.Parallel()
-	assert.Nil(t, testClock, "fec-boot built without -tags fectestclock must use the system clock")
-}
