@@ -79,12 +79,12 @@ func (f *fecProcess) boot(t *testing.T, base, name, root string, o bootOpts) boo
 			defer f.sh.RealClock(t)
 		}
 		r := f.sh.Run(t, []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0",
-			"FECDEPLOY_RETRIES=0", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_PUBLIC_KEYS=" + o.keys},
+			"FECDEPLOY_RETRIES=0", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=120", "FECDEPLOY_PUBLIC_KEYS=" + o.keys},
 			"--url", base, "--fec", name, "--root", root)
 		return bootResult{r.Code, r.Stdout + r.Stderr}
 	}
 	cmd := exec.Command(f.bin, "--url", base, "--fec", name, "--root", root, "--conf", "/dev/null", "--cmdline", "none",
-		"--start-jitter", "0", "--retries", "0", "--retry-wait-max", "1s", "--public-keys", o.keys)
+		"--start-jitter", "0", "--retries", "0", "--retry-wait-max", "1s", "--deadline", "120s", "--public-keys", o.keys)
 	cmd.Env = os.Environ()
 	if o.clock != 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("FECDEPLOY_TEST_CLOCK=%d", o.clock))
