@@ -113,7 +113,8 @@ type Request struct {
 	Range         string
 	IfRange       string
 	Authorization string
-	Kind          Kind // what the proxy did (Forward when no rule matched)
+	Kind          Kind   // what the proxy did (Forward when no rule matched)
+	Err           string // the upstream's failure when the proxy answered 502
 }
 
 // Proxy forwards to an upstream URL, applying its rules.
@@ -346,7 +347,15 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rule *Rule) {
 	}
 	resp, err := p.tr.RoundTrip(req)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
+		p.mu.Lock()
+		for i := len(p.log) - 1; i >= 0; i-- {
+			if p.log[i].Path == r.URL.Path && p.log[i].Err == "" {
+				p.log[i].Err = err.Error()
+				break
+			}
+		}
+		p.mu.Unlock()
+		http.Error(w, "faultproxy: upstream: "+err.Error(), http.StatusBadGateway)
 		return
 	}
 	defer resp.Body.Close()
@@ -419,5 +428,9 @@ func (c countingWriter) Write(b []byte) (int, error) {
 
 // String describes a request in one line: "GET /path range=... if-range=... (kind)".
 func (r Request) String() string {
-	return fmt.Sprintf("%s %s range=%s if-range=%s (%s)", r.Method, r.Path, r.Range, r.IfRange, r.Kind)
+	s := fmt.Sprintf("%s %s range=%s if-range=%s (%s)", r.Method, r.Path, r.Range, r.IfRange, r.Kind)
+	if r.Err != "" {
+		s += ": upstream failed: " + r.Err
+	}
+	return s
 }

@@ -140,4 +140,13 @@ func TestFaults(t *testing.T) {
 	assert.Equal(t, "/x", last.Path)
 	assert.Equal(t, faultproxy.Endless, last.Kind)
 	assert.Equal(t, "GET /x range= if-range= (endless)", last.String())
+
+	// An upstream that is gone: 502, and the log says why.
+	p.Set()
+	ng.Stop()
+	resp, _, err = get(t, p.URL+"/a")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	reqs = p.Requests()
+	assert.Contains(t, reqs[len(reqs)-1].String(), "upstream failed: ")
 }
