@@ -51,21 +51,39 @@ func TestStormOverload(t *testing.T) {
 	stormSmoke(t, 0, true)
 }
 
-// binDir holds fec-boot once built; TestMain removes it.
+// binDir holds the binaries the tests build; TestMain removes it.
 var binDir string
 
-// fecBootBin builds cmd/fec-boot once for the package's tests.
-var fecBootBin = sync.OnceValues(func() (string, error) {
+var makeBinDir = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "fecdeploy-conformance-")
+	binDir = dir
+	return dir, err
+})
+
+// buildFECBoot builds cmd/fec-boot (with the build tags, if any) as name.
+func buildFECBoot(name string, tags ...string) (string, error) {
+	dir, err := makeBinDir()
 	if err != nil {
 		return "", err
 	}
-	binDir = dir
-	bin := filepath.Join(dir, "fec-boot")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-boot").CombinedOutput(); err != nil {
+	bin := filepath.Join(dir, name)
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	if out, err := exec.Command("go", append(args, "../cmd/fec-boot")...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building fec-boot: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// fecBootBin is cmd/fec-boot as shipped, built once for the package's tests.
+var fecBootBin = sync.OnceValues(func() (string, error) { return buildFECBoot("fec-boot") })
+
+// fecBootClockBin is cmd/fec-boot built with -tags fectestclock: its clock
+// can be set (FECDEPLOY_TEST_CLOCK, cmd/fec-boot/testclock.go).
+var fecBootClockBin = sync.OnceValues(func() (string, error) {
+	return buildFECBoot("fec-boot-testclock", "fectestclock")
 })
 
 func stormSmoke(t *testing.T, proxies int, overload bool) {
