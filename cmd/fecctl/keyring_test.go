@@ -60,6 +60,17 @@ func TestKeyringCommands(t *testing.T) {
 	assert.Equal(t, cli.ExitRefused, code, errs)
 	after, _ := os.ReadFile(filepath.Join(base, "keys/keyring"))
 	assert.Equal(t, string(data), string(after))
+	// A serial reset: the new key is the only one, the reset is shown.
+	ok("keygen", filepath.Join(dir, "on3"))
+	out := ok("keyring", "reset-serial", root, filepath.Join(dir, "on3.pub"))
+	assert.Contains(t, out, "serial reset ")
+	assert.Contains(t, out, "fecctl resign -sign-key")
+	show = ok("keyring", "show")
+	assert.Contains(t, show, "serial reset ")
+	assert.NotContains(t, show, "key "+index.KeyID(k2[0]))
+	code, _, errs = fecctl(t, "keyring", "reset-serial", root)
+	assert.Equal(t, cli.ExitUsage, code, errs)
+
 	code, _, errs = fecctl(t, "keyring", "frobnicate")
 	assert.Equal(t, cli.ExitUsage, code)
 	assert.True(t, strings.Contains(errs, "unknown action"), errs)
