@@ -71,6 +71,27 @@ func TestKeyringCommands(t *testing.T) {
 	code, _, errs = fecctl(t, "keyring", "reset-serial", root)
 	assert.Equal(t, cli.ExitUsage, code, errs)
 
+	// A root rotation needs the new root's private key: the current keyring
+	// is then signed by it, the hand-over kept as a link.
+	ok("keygen", "-root", filepath.Join(dir, "root2"))
+	code, _, errs = fecctl(t, "keyring", "set-root", root)
+	assert.Equal(t, cli.ExitUsage, code, errs)
+	assert.Contains(t, errs, "-new-root-key")
+	ok("keyring", "set-root", root, "-new-root-key="+filepath.Join(dir, "root2.key"))
+	rot, err := os.ReadFile(filepath.Join(base, "keys", index.KeyringRotationsFile))
+	require.NoError(t, err)
+	rotations, err := index.ParseRotations(rot)
+	require.NoError(t, err)
+	require.Len(t, rotations, 1)
+	root2Pub, err := os.ReadFile(filepath.Join(dir, "root2.pub"))
+	require.NoError(t, err)
+	roots2, err := index.ParsePublicKeys(root2Pub)
+	require.NoError(t, err)
+	data, _ = os.ReadFile(filepath.Join(base, "keys/keyring"))
+	sig, _ = os.ReadFile(filepath.Join(base, "keys/keyring.sig"))
+	_, err = index.VerifyKeyring(data, sig, roots2, 0, time.Now(), true)
+	require.NoError(t, err, "the current keyring is signed by the new root")
+
 	code, _, errs = fecctl(t, "keyring", "frobnicate")
 	assert.Equal(t, cli.ExitUsage, code)
 	assert.True(t, strings.Contains(errs, "unknown action"), errs)
