@@ -6,13 +6,13 @@
 # checked against it by the conformance suite (conformance/).
 #
 #   fec-boot.sh [boot] [--url URL] [--fec NAME] [--root DIR]
-#               [--allowed-roots LIST] [--public-keys FILES] [--conf FILE]
+#               [--allowed-roots LIST] [--public-keys FILES] [--root-keys FILES] [--conf FILE]
 #               [--cmdline FILE] [--retries N] [--dry-run] [--force] [flags]
 #   fec-boot.sh install [flags] [KIND...]
 #
 # fec-boot.sh --help lists every flag. Configuration, highest precedence
 # first: flags; the environment (FECDEPLOY_URL, FECDEPLOY_FEC, FECDEPLOY_ROOT,
-# FECDEPLOY_ALLOWED_ROOTS, FECDEPLOY_PUBLIC_KEYS, FECDEPLOY_RETRIES, ...: a
+# FECDEPLOY_ALLOWED_ROOTS, FECDEPLOY_PUBLIC_KEYS, FECDEPLOY_ROOT_KEYS, ...: a
 # flag's name in upper case); the kernel command line (fecdeploy.url=,
 # fecdeploy.fec=, fecdeploy.report=; the file is --cmdline, FECDEPLOY_CMDLINE
 # or /proc/cmdline);
@@ -376,6 +376,8 @@ Flags [environment variable, kernel parameter, /etc/fecdeploy.conf key]:
   --script-timeout D     timeout of each init script, needs a timeout applet (default 5m) [FECDEPLOY_SCRIPT_TIMEOUT, script_timeout=]
   --start-jitter D       random delay before a boot starts (default 5s) [FECDEPLOY_START_JITTER, start_jitter=]
   --public-keys FILES    comma-separated PEM files of trusted INDEX signing keys; needs openssl [FECDEPLOY_PUBLIC_KEYS, public_keys=]
+  --root-keys FILES      comma-separated PEM files of the pinned root keys: follow the storage's keyring (keys/keyring);
+                         public_keys is then ignored; needs openssl [FECDEPLOY_ROOT_KEYS, root_keys=]
   --ca-file FILE         PEM CA certificates for https, needs curl [FECDEPLOY_CA_FILE, ca_file=]
   --report URL           release service the boot status is sent to, best effort [FECDEPLOY_REPORT, fecdeploy.report=, report=]
   --dry-run              report what would change [FECDEPLOY_DRY_RUN, dry_run=]
@@ -412,7 +414,7 @@ ERRORS=
 COMMAND=boot
 DRY_RUN=0
 
-KEYS="url fec root allowed_roots state_dir status_file parallel retries retry_wait_max retry_after_cap idle_timeout deadline script_timeout start_jitter public_keys ca_file report dry_run force keep_previous allow_http_redirect"
+KEYS="url fec root allowed_roots state_dir status_file parallel retries retry_wait_max retry_after_cap idle_timeout deadline script_timeout start_jitter public_keys root_keys ca_file report dry_run force keep_previous allow_http_redirect"
 # Flags are kept as O_<key>; set_flag KEY VALUE.
 set_flag() { eval "O_$1=\$2; F_$1=1"; }
 O_conf='' O_cmdline='' KINDS='' ARGS_LEFT=''
@@ -518,7 +520,8 @@ upper() {
 	state_dir) echo STATE_DIR ;; status_file) echo STATUS_FILE ;; parallel) echo PARALLEL ;;
 	retries) echo RETRIES ;; retry_wait_max) echo RETRY_WAIT_MAX ;; retry_after_cap) echo RETRY_AFTER_CAP ;;
 	idle_timeout) echo IDLE_TIMEOUT ;; deadline) echo DEADLINE ;; script_timeout) echo SCRIPT_TIMEOUT ;;
-	start_jitter) echo START_JITTER ;; public_keys) echo PUBLIC_KEYS ;; ca_file) echo CA_FILE ;; report) echo REPORT ;;
+	start_jitter) echo START_JITTER ;; public_keys) echo PUBLIC_KEYS ;; root_keys) echo ROOT_KEYS ;;
+	ca_file) echo CA_FILE ;; report) echo REPORT ;;
 	dry_run) echo DRY_RUN ;; force) echo FORCE ;;
 	keep_previous) echo KEEP_PREVIOUS ;; allow_http_redirect) echo ALLOW_HTTP_REDIRECT ;;
 	esac
@@ -584,6 +587,7 @@ DEADLINE=$(seconds deadline "$(get deadline 600)")
 SCRIPT_TIMEOUT=$(seconds script_timeout "$(get script_timeout 300)")
 START_JITTER=$(seconds start_jitter "$(get start_jitter 5)")
 PUBKEYS=$(get public_keys "")
+ROOTKEYS=$(get root_keys "")
 CA_FILE=$(get ca_file "")
 REPORT=$(get report "")
 DRY_RUN=$(boolean dry_run "$(get dry_run false)")
@@ -636,6 +640,19 @@ if [ -n "$PUBKEYS" ]; then
 	command -v openssl >/dev/null 2>&1 ||
 		fatal 2 "public keys are configured ($PUBKEYS) but this FEC has no openssl binary to verify INDEX.sig: add openssl (3.0 or newer) to the image, or remove public_keys"
 fi
+# Root keys: the FEC follows the keyring (docs/security.md, "Keys"). Without
+# openssl nothing can be verified: refused, never booted unverified.
+if [ -n "$ROOTKEYS" ]; then
+	for _f in $(printf '%s' "$ROOTKEYS" | tr ',' ' '); do
+		[ -r "$_f" ] || fatal 2 "reading root key file: $_f does not exist or is not readable"
+		grep -q -- '-----BEGIN PUBLIC KEY-----' "$_f" || fatal 2 "root key file $_f: no PEM \"PUBLIC KEY\" block found"
+	done
+	command -v openssl >/dev/null 2>&1 ||
+		fatal 2 "root keys are configured ($ROOTKEYS) but this FEC has no openssl binary to verify the keyring and INDEX.sig: add openssl (3.0 or newer) to the image; nothing is installed unverified"
+fi
+# TRUST: the INDEX must be signed (by a pinned key, or by a key of the keyring).
+TRUST=
+[ -z "$PUBKEYS$ROOTKEYS" ] || TRUST=1
 
 # ---------------------------------------------------------------- tools
 
@@ -1045,20 +1062,288 @@ verify_pair() {
 	return 1
 }
 
+# CLIENT_EPOCH: a clock before this date (the date of this client's
+# freshness rules, index.ClientEpoch) is not set: expiry cannot be judged.
+CLIENT_EPOCH=1796083200
+
+# num_lt A B: A < B for plain decimals without leading zeros, compared as
+# strings (no 64-bit shell arithmetic needed).
+num_lt() {
+	[ "${#1}" -lt "${#2}" ] && return 0
+	[ "${#1}" -gt "${#2}" ] && return 1
+	[ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | LC_ALL=C sort | head -n 1)" = "$1" ]
+}
+
+# ---------------------------------------------------------------- keyring
+
+# The keyring (docs/security.md, "Keys"; index.VerifyKeyring and
+# index.WalkKeyrings are the rules): with root_keys the FEC trusts no INDEX
+# key directly. keys/keyring, signed by a root key (keys/keyring.sig, raw
+# ed25519 like INDEX.sig), names the keys that sign INDEX files. A keyring
+# that hands over to new root keys is also served as keys/keyring.<serial>
+# and listed in keys/rotations; a FEC walks those above the keyring serial
+# it accepted, in order. What it accepted is recorded in
+# $STATE/keyring-state (serial=, reset=, the roots to trust as PEM), in one
+# atomic write, after the INDEX was accepted too.
+
+# split_pem FILE PREFIX: each PEM public key block of FILE into PREFIX.<n>.pem
+# (openssl reads only the first key of a file).
+split_pem() {
+	awk -v p="$2" '/-----BEGIN PUBLIC KEY-----/ { n++; f = p "." n ".pem" } f { print > f } /-----END PUBLIC KEY-----/ { close(f); f = "" }' "$1"
+}
+
+# is_decimal V MAX: a plain decimal (no leading zero) of at most MAX digits.
+is_decimal() {
+	case $1 in 0 | [1-9] | [1-9]*[0-9]) ;; *) return 1 ;; esac
+	case $1 in *[!0-9]*) return 1 ;; esac
+	[ "${#1}" -le "$2" ]
+}
+
+# verify_with DIR DATA SIG: 0 when SIG (64 bytes) is a signature of DATA by
+# one of the keys DIR/*.pem.
+verify_with() {
+	[ "$(sizeof "$3")" = 64 ] || return 1
+	for _vk in "$1"/*.pem; do
+		[ -e "$_vk" ] || continue
+		openssl pkeyutl -verify -pubin -inkey "$_vk" -rawin -in "$2" -sigfile "$3" >/dev/null 2>&1 && return 0
+	done
+	return 1
+}
+
+# parse_keyring FILE DIR: the checks of index.ParseKeyring. Sets KP_SERIAL,
+# KP_EXPIRES, KP_RESET (0 = none); writes the root keys as DIR/root.<n>.pem
+# and the INDEX keys as DIR/key.<n>.pem. On failure prints why, returns 1.
+parse_keyring() {
+	_kd=$2
+	rm -rf "$_kd" && mkdir -p "$_kd" || { echo "cannot create $_kd"; return 1; }
+	[ -s "$1" ] || { echo "malformed keyring: empty"; return 1; }
+	[ "$(tail -c 1 "$1" | od -An -tx1 | tr -d ' ')" = 0a ] || { echo "malformed keyring: the last line does not end in a newline"; return 1; }
+	KP_SERIAL= KP_EXPIRES= KP_RESET=0
+	_ln=0 _nr=0 _nk=0 _ids=" " _rev=" " _cr=$(printf '\r')
+	while IFS= read -r _line; do
+		_ln=$((_ln + 1))
+		_bad="malformed keyring: line $_ln"
+		case $_line in *"  "* | ' '* | *' ' | *"	"* | *"$_cr"*) echo "$_bad: empty field, tab or carriage return"; return 1 ;; esac
+		set -f
+		set -- $_line
+		set +f
+		if [ "$_ln" = 1 ]; then
+			[ $# = 4 ] && [ "$1" = fecdeploy-keyring ] && [ "$2" = 1 ] || { echo "$_bad: want \"fecdeploy-keyring 1 serial=<n> expires=<unix seconds>\""; return 1; }
+			case $3 in serial=*) ;; *) echo "$_bad: want serial= then expires="; return 1 ;; esac
+			case $4 in expires=*) ;; *) echo "$_bad: want serial= then expires="; return 1 ;; esac
+			KP_SERIAL=${3#serial=} KP_EXPIRES=${4#expires=}
+			is_decimal "$KP_SERIAL" 19 && [ "$KP_SERIAL" != 0 ] || { echo "$_bad: bad serial \"$KP_SERIAL\""; return 1; }
+			# expires: at most 1<<62 nanoseconds in seconds (index.ParseKeyring)
+			is_decimal "$KP_EXPIRES" 19 && [ "$KP_EXPIRES" != 0 ] && ! num_lt 4611686018 "$KP_EXPIRES" || { echo "$_bad: bad expires \"$KP_EXPIRES\""; return 1; }
+			continue
+		fi
+		case $#:$1 in
+		3:root | 3:key)
+			# an ed25519 PKIX key is 44 bytes: 60 base64 characters
+			case $3 in *[!A-Za-z0-9+/=]*) echo "$_bad: key $2: not base64"; return 1 ;; esac
+			[ "${#3}" = 60 ] || { echo "$_bad: key $2 is not an ed25519 key"; return 1; }
+			printf '%s\n' "$3" | openssl base64 -d -A >"$_kd/der" 2>/dev/null
+			[ "$(sizeof "$_kd/der")" = 44 ] && [ "$(od -An -tx1 -N12 "$_kd/der" | tr -d ' \n')" = 302a300506032b6570032100 ] ||
+				{ echo "$_bad: key $2 is not an ed25519 key"; return 1; }
+			_id=$(sha256 "$_kd/der" | cut -c1-16)
+			[ "$_id" = "$2" ] || { echo "$_bad: key id $2 does not match the key ($_id)"; return 1; }
+			if [ "$1" = root ]; then
+				_nr=$((_nr + 1)) _f=$_kd/root.$_nr.pem
+			else
+				_nk=$((_nk + 1)) _f=$_kd/key.$_nk.pem _ids="$_ids$_id "
+			fi
+			printf -- '-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n' "$3" >"$_f" || { echo "cannot write $_f"; return 1; } ;;
+		2:revoked)
+			case $2 in *[!0-9a-f]*) echo "$_bad: want root|key <keyid> <base64>, revoked <keyid> or reset <serial>"; return 1 ;; esac
+			[ "${#2}" = 16 ] || { echo "$_bad: want root|key <keyid> <base64>, revoked <keyid> or reset <serial>"; return 1; }
+			_rev="$_rev$2 " ;;
+		2:reset)
+			is_decimal "$2" 19 && [ "$2" != 0 ] || { echo "$_bad: bad reset \"$2\": want a serial above 0"; return 1; }
+			[ "$KP_RESET" = 0 ] || { echo "$_bad: a second reset line"; return 1; }
+			KP_RESET=$2 ;;
+		*) echo "$_bad: want root|key <keyid> <base64>, revoked <keyid> or reset <serial>"; return 1 ;;
+		esac
+	done <"$1"
+	[ "$_nk" -gt 0 ] || { echo "malformed keyring: no INDEX-signing key"; return 1; }
+	for _id in $_rev; do
+		case $_ids in *" $_id "*) echo "malformed keyring: key $_id is both listed and revoked"; return 1 ;; esac
+	done
+	rm -f "$_kd/der"
+}
+
+# get_keyfile PATH FILE CAP: fetch a keyring file below the base URL and
+# add its sha256 to KR_SEEN. No answer (network, 5xx after the retries) exits
+# 3 as for the INDEX; returns 1 with KR_ERR set when the storage refuses it
+# (404, 403, too large, https to http): the caller decides.
+get_keyfile() {
+	fetch "$(url_for "$1")" "$2" "$3"
+	_gk=$?
+	case $_gk in
+	0) KR_SEEN="$KR_SEEN $(sha256 "$2" | cut -c1-64)"; return 0 ;;
+	2) case $HTTP_CODE in 404 | 403) KR_ERR="index: keyring: $1: HTTP $HTTP_CODE"; return 1 ;; esac ;;
+	3) KR_ERR="$1 is larger than $3 bytes"; return 1 ;;
+	5) KR_ERR="fetching $1: $FETCH_ERR"; return 1 ;;
+	4) fatal 5 "fetching the keyring: $1: $FETCH_ERR" ;;
+	esac
+	fatal 3 "fetching the keyring: $1: $FETCH_ERR"
+}
+
+# check_keyring PATH ACCEPTED SANE: fetch PATH and PATH.sig, verify with
+# $WORK/roots/*.pem, parse into $WORK/kr (index.VerifyKeyring). Returns 1
+# with KR_ERR set when refused.
+check_keyring() {
+	get_keyfile "$1" "$WORK/kr.data" 65536 || return 1
+	get_keyfile "$1.sig" "$WORK/kr.sig" 1024 || return 1
+	if ! verify_with "$WORK/roots" "$WORK/kr.data" "$WORK/kr.sig"; then
+		_nr=$(find "$WORK/roots" -name '*.pem' | wc -l | tr -d ' ')
+		KR_ERR="$1: index: keyring signature does not verify with any trusted root key ($_nr root keys tried)"
+		[ -s "$WORK/kr.sig" ] || KR_ERR="$1: index: keyring signature does not verify with any trusted root key: its signature file is empty"
+		return 1
+	fi
+	parse_keyring "$WORK/kr.data" "$WORK/kr" >"$WORK/kr.msg" || { KR_ERR="$1: $(cat "$WORK/kr.msg")"; return 1; }
+	if num_lt "$KP_SERIAL" "$2"; then
+		KR_ERR="$1: index: keyring is older than the one already accepted (replay): serial $KP_SERIAL, this FEC already accepted serial $2"
+		return 1
+	fi
+	if [ "$3" = 1 ] && ! num_lt "$(date -u +%s)" "$KP_EXPIRES"; then
+		_when=$(date -u -d "@$KP_EXPIRES" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null) || _when="unix time $KP_EXPIRES"
+		KR_ERR="$1: index: keyring has expired: it expired at $_when (re-sign it with the root key: fecctl keyring resign)"
+		return 1
+	fi
+}
+
+# next_roots: the roots the checked keyring names, if any, become the trusted ones.
+next_roots() {
+	[ -e "$WORK/kr/root.1.pem" ] || return 0
+	rm -rf "$WORK/roots" && mkdir "$WORK/roots" && cp "$WORK"/kr/root.*.pem "$WORK/roots/" || fatal 5 "cannot copy the root keys in $WORK"
+}
+
+# load_roots: the trusted roots into $WORK/roots (from the keyring state, or
+# the pinned root keys) and the state into KR_SERIAL, KR_APPLIED.
+KR_SERIAL=0 KR_APPLIED=0 KR_RESET=0 KR_NEW=0
+load_roots() {
+	rm -rf "$WORK/roots" && mkdir -p "$WORK/roots" || fatal 5 "cannot create $WORK/roots"
+	_ks=$STATE/keyring-state
+	if [ -f "$_ks" ]; then
+		_l1= _l2=
+		{ read -r _l1 && read -r _l2; } <"$_ks"
+		_damaged="the state file $_ks is damaged"
+		_how="restore it, or remove it deliberately to trust only the pinned root keys again (docs/security.md)"
+		case $_l1 in serial=*) KR_SERIAL=${_l1#serial=} ;; *) fatal 5 "$_damaged (line 1: want serial=<number>): $_how" ;; esac
+		case $_l2 in reset=*) KR_APPLIED=${_l2#reset=} ;; *) fatal 5 "$_damaged (line 2: want reset=<number>): $_how" ;; esac
+		is_decimal "$KR_SERIAL" 19 || fatal 5 "$_damaged (line 1: want serial=<number>): $_how"
+		is_decimal "$KR_APPLIED" 19 || fatal 5 "$_damaged (line 2: want reset=<number>): $_how"
+		split_pem "$_ks" "$WORK/roots/r"
+		[ -e "$WORK/roots/r.1.pem" ] || fatal 5 "$_damaged (no root key in it): $_how"
+	else
+		_n=0
+		for _f in $(printf '%s' "$ROOTKEYS" | tr ',' ' '); do
+			_n=$((_n + 1))
+			split_pem "$_f" "$WORK/roots/p$_n"
+		done
+	fi
+}
+
+# walk_keyrings: one walk from the trusted roots to the current keyring
+# (index.WalkKeyrings). Returns 1 with KR_ERR when refused; KR_SEEN names
+# what it fetched.
+walk_keyrings() {
+	KR_SEEN= KR_ERR=
+	load_roots
+	_now=$(date -u +%s)
+	_sane=1
+	num_lt "$_now" "$CLIENT_EPOCH" && _sane=0
+	_acc=$KR_SERIAL
+	if get_keyfile keys/rotations "$WORK/rotations" 65536; then
+		_last=0
+		set -f
+		_rot=$(cat "$WORK/rotations")
+		set -- $_rot
+		set +f
+		for _s in "$@"; do
+			is_decimal "$_s" 19 || { KR_ERR="index: malformed keyring: rotations: rotation serial \"$_s\" is not a plain decimal number"; return 1; }
+			num_lt "$_last" "$_s" || { KR_ERR="index: malformed keyring: rotations list is not strictly increasing at $_s"; return 1; }
+			_last=$_s
+			num_lt "$_acc" "$_s" || continue
+			# An old link of the chain may have expired long ago; only the
+			# signature chain and the order matter for it.
+			check_keyring "keys/keyring.$_s" "$_acc" 0 || return 1
+			[ "$KP_SERIAL" = "$_s" ] || { KR_ERR="index: malformed keyring: keys/keyring.$_s says serial $KP_SERIAL"; return 1; }
+			next_roots
+			_acc=$_s
+		done
+	else
+		case $KR_ERR in
+		*"HTTP 404") KR_ERR= ;; # no rotations
+		*"HTTP 403") fatal 3 "fetching the keyring rotations: $KR_ERR" ;;
+		*) return 1 ;;
+		esac
+	fi
+	check_keyring keys/keyring "$_acc" "$_sane" || return 1
+	next_roots
+}
+
+# follow_keyring: walk_keyrings, again with backoff (250 ms doubling to 2 s)
+# while what the storage serves keeps changing (a keyring change renames
+# keyring and keyring.sig one after the other), until the deadline; the same
+# files refused after two more fetches are final (as for INDEX.sig). Leaves the keyring's keys as $WORK/key.k.*.pem and KR_* for
+# check_fresh and commit_keyring.
+follow_keyring() {
+	_kprev=-
+	_ksame=0
+	_kwait=250
+	until walk_keyrings; do
+		if [ "$KR_SEEN" = "$_kprev" ]; then _ksame=$((_ksame + 1)); else _ksame=0; fi
+		ms
+		_rest=$((DEADLINE * 1000 - (MS - START_MS)))
+		if [ "$_ksame" -ge 2 ] || [ "$_rest" -le 0 ]; then
+			fatal 4 "keyring refused: $KR_ERR"
+		fi
+		[ "$_kprev" != - ] || log "keyring refused ($KR_ERR); fetching it again (a keyring change may be under way)"
+		_kprev=$KR_SEEN
+		_w=$(rand "$_kwait")
+		[ "$_w" -le "$_rest" ] || _w=$_rest
+		sleep_ms "$_w"
+		_kwait=$((_kwait * 2))
+		[ "$_kwait" -le 2000 ] || _kwait=2000
+	done
+	KR_NEW=$KP_SERIAL KR_RESET=$KP_RESET
+	_n=0
+	for _f in "$WORK"/kr/key.*.pem; do
+		_n=$((_n + 1))
+		cp "$_f" "$WORK/key.k.$_n.pem" || fatal 5 "cannot copy the keyring keys in $WORK"
+	done
+}
+
+# commit_keyring RESET(0|1): record the keyring state after the INDEX was
+# accepted (one atomic write; a failure is reported, the boot goes on).
+commit_keyring() {
+	_applied=$KR_APPLIED
+	[ "$1" = 0 ] || _applied=$KR_RESET
+	[ "$KR_NEW" != "$KR_SERIAL" ] || [ "$_applied" != "$KR_APPLIED" ] || return 0
+	{ printf 'serial=%s\nreset=%s\n' "$KR_NEW" "$_applied" && cat "$WORK"/roots/*.pem; } >"$STATE/.keyring-state.tmp" 2>/dev/null &&
+		mv -f "$STATE/.keyring-state.tmp" "$STATE/keyring-state" ||
+		fail 5 "cannot record the keyring serial $KR_NEW in $STATE/keyring-state (disk full?)"
+}
+
 if [ -z "$DEV_CMD" ]; then
-	[ -z "$PUBKEYS" ] || start_sig
+	[ -z "$TRUST" ] || start_sig
 	fetch_index
 fi
 
 # Signature: when the FEC trusts keys, the INDEX must carry a valid signature
 # from one of them before it is parsed.
-if [ -n "$PUBKEYS" ] && [ -z "$DEV_CMD" ]; then
-	# One PEM block per file: openssl reads only the first key of a file.
-	_nkeys=0
-	for _f in $(printf '%s' "$PUBKEYS" | tr ',' ' '); do
-		_nkeys=$((_nkeys + 1))
-		awk -v dir="$WORK" -v f0="$_nkeys" '/-----BEGIN PUBLIC KEY-----/ { n++; f = dir "/key." f0 "." n ".pem" } f { print > f } /-----END PUBLIC KEY-----/ { close(f); f = "" }' "$_f"
-	done
+if [ -n "$TRUST" ] && [ -z "$DEV_CMD" ]; then
+	if [ -n "$ROOTKEYS" ]; then
+		follow_keyring # the keys of the keyring, as $WORK/key.k.*.pem
+	else
+		# One PEM block per file: openssl reads only the first key of a file.
+		_nkeys=0
+		for _f in $(printf '%s' "$PUBKEYS" | tr ',' ' '); do
+			_nkeys=$((_nkeys + 1))
+			split_pem "$_f" "$WORK/key.$_nkeys"
+		done
+	fi
 	# A reindex replaces INDEX and INDEX.sig one after the other: a FEC that
 	# fetched between the two renames holds a pair that does not match.
 	# Fetch both again, with backoff, while the storage keeps changing them
@@ -1196,18 +1481,6 @@ fi
 
 # ---------------------------------------------------------------- freshness
 
-# CLIENT_EPOCH: a clock before this date (the date of this client's
-# freshness rules, index.ClientEpoch) is not set: expiry cannot be judged.
-CLIENT_EPOCH=1796083200
-
-# num_lt A B: A < B for plain decimals without leading zeros, compared as
-# strings (no 64-bit shell arithmetic needed).
-num_lt() {
-	[ "${#1}" -lt "${#2}" ] && return 0
-	[ "${#1}" -gt "${#2}" ] && return 1
-	[ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | LC_ALL=C sort | head -n 1)" = "$1" ]
-}
-
 # check_fresh: the rules of index.CheckFresh on a signed INDEX: refuse a
 # serial below the highest accepted (replay) and, with a sane clock, an
 # expired INDEX (freeze); then record the serial. Refusals change nothing.
@@ -1218,10 +1491,17 @@ check_fresh() {
 		read -r _acc <"$STATE/accepted-serial"
 		case $_acc in [1-9] | [1-9]*[0-9]) ;; *) fatal 5 "the state file $STATE/accepted-serial is damaged (\"$_acc\"): restore it, or remove it deliberately (docs/security.md, serial reset)" ;; esac
 	fi
+	# A serial reset of the keyring this FEC has not applied yet lowers the
+	# floor to min(accepted, reset) (index.ApplyReset).
+	_floor=$_acc _reset=0
+	if [ -n "$ROOTKEYS" ] && [ "$KR_RESET" != 0 ] && num_lt "$KR_APPLIED" "$KR_RESET"; then
+		_reset=1
+		if [ -n "$_acc" ] && num_lt "$KR_RESET" "$_acc"; then _floor=$KR_RESET; fi
+	fi
 	_refused="INDEX of FEC \"$FEC\" from $(redact "$INDEX_URL") refused"
-	if [ -n "$_acc" ]; then
-		[ "$_iser" != - ] || fatal 4 "$_refused: replay: it has no serial, this FEC already accepted serial $_acc"
-		! num_lt "$_iser" "$_acc" || fatal 4 "$_refused: replay: serial $_iser, this FEC already accepted serial $_acc (an old INDEX served again; docs/security.md)"
+	if [ -n "$_floor" ] && [ "$_floor" != 0 ]; then
+		[ "$_iser" != - ] || fatal 4 "$_refused: replay: it has no serial, this FEC already accepted serial $_floor"
+		! num_lt "$_iser" "$_floor" || fatal 4 "$_refused: replay: serial $_iser, this FEC already accepted serial $_floor (an old INDEX served again; docs/security.md)"
 	fi
 	_now=$(date -u +%s)
 	if num_lt "$_now" "$CLIENT_EPOCH"; then
@@ -1230,13 +1510,19 @@ check_fresh() {
 		_when=$(date -u -d "@$_iexp" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null) || _when="unix time $_iexp"
 		fatal 4 "$_refused: expired at $_when, the clock says $(now) (is the writer's re-signing job running?)"
 	fi
-	[ "$DRY_RUN" = 0 ] && [ "$_iser" != - ] || return 0
-	if [ -z "$_acc" ] || num_lt "$_acc" "$_iser"; then
-		{ echo "$_iser" >"$STATE/.accepted-serial.tmp" && mv -f "$STATE/.accepted-serial.tmp" "$STATE/accepted-serial"; } 2>/dev/null ||
-			fail 5 "cannot record the INDEX serial $_iser in $STATE/accepted-serial (disk full?): replays are not detected until it can"
+	[ "$DRY_RUN" = 0 ] || return 0
+	if [ "$_reset" = 1 ] && [ "$_floor" != "$_acc" ]; then
+		log "warning: serial reset by the keyring (reset $KR_RESET): accepting INDEX serial $_iser below the serial $_acc accepted before"
 	fi
+	if [ "$_iser" != - ] && { [ -z "$_acc" ] || num_lt "$_acc" "$_iser" || { [ "$_reset" = 1 ] && num_lt "$_iser" "$_acc"; }; }; then
+		{ echo "$_iser" >"$STATE/.accepted-serial.tmp" && mv -f "$STATE/.accepted-serial.tmp" "$STATE/accepted-serial"; } 2>/dev/null || {
+			fail 5 "cannot record the INDEX serial $_iser in $STATE/accepted-serial (disk full?): replays are not detected until it can"
+			return 0
+		}
+	fi
+	[ -z "$ROOTKEYS" ] || commit_keyring "$_reset"
 }
-[ -z "$PUBKEYS" ] || [ -n "$DEV_CMD" ] || check_fresh
+[ -z "$TRUST" ] || [ -n "$DEV_CMD" ] || check_fresh
 
 [ -n "$DEV_CMD" ] || log "INDEX fetched: FEC $FEC, $(wc -l <"$WORK/entries" | tr -d ' ') entries, sha256 $INDEX_SHA256"
 

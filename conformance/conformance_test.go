@@ -31,8 +31,10 @@ import (
 // A client boots a FEC from base into root and returns its exit code.
 type client interface {
 	name() string
-	// boot runs one boot; keys is a PEM file of trusted INDEX signing keys ("" = none).
-	boot(t *testing.T, base, fecName, root, keys string, o options) int
+	// boot runs one boot; keys is a PEM file of trusted INDEX signing keys
+	// ("" = none). It returns the exit code and what the client said (the
+	// Go client's error, the shell client's output).
+	boot(t *testing.T, base, fecName, root, keys string, o options) (int, string)
 }
 
 // options are the FEC settings a scenario changes from the defaults.
@@ -40,6 +42,7 @@ type options struct {
 	dropPrevious      bool   // keep_previous=false
 	allowHTTPRedirect bool   // allow_http_redirect=true
 	caFile            string // ca_file (the https front's certificate)
+	rootKeys          string // root_keys: a PEM file of pinned root keys (follow the keyring)
 }
 
 // scriptTimeout is both clients' script_timeout in the scenarios. It leaves
@@ -50,7 +53,7 @@ const scriptTimeout = 5 * time.Second
 type goClient struct{}
 
 func (goClient) name() string { return "go" }
-func (goClient) boot(t *testing.T, base, fecName, root, keys string, o options) int {
+func (goClient) boot(t *testing.T, base, fecName, root, keys string, o options) (int, string) {
 	cfg := fec.Config{BaseURL: base, FEC: fecName, Root: root,
 		AllowedRoots: []string{"opt"}, Retries: -1, ScriptOutput: io.Discard, ScriptTimeout: scriptTimeout,
 		DropPrevious: o.dropPrevious, AllowHTTPRedirect: o.allowHTTPRedirect, CAFile: o.caFile}
@@ -59,22 +62,30 @@ func (goClient) boot(t *testing.T, base, fecName, root, keys string, o options) 
 		require.NoError(t, err)
 		cfg.PublicKeys = ks
 	}
+	if o.rootKeys != "" {
+		ks, err := index.ParsePublicKeys([]byte(testkit.ReadFile(t, o.rootKeys)))
+		require.NoError(t, err)
+		cfg.RootKeys = ks
+	}
 	_, err := fec.Boot(context.Background(), cfg)
-	return fec.ExitCode(err)
+	if err != nil {
+		return fec.ExitCode(err), err.Error()
+	}
+	return 0, ""
 }
 
 type shellClient struct{ sh *clienttest.Shell }
 
 func (shellClient) name() string { return "shell" }
-func (c shellClient) boot(t *testing.T, base, fecName, root, keys string, o options) int {
+func (c shellClient) boot(t *testing.T, base, fecName, root, keys string, o options) (int, string) {
 	r := c.sh.Run(t, []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0",
 		"FECDEPLOY_RETRIES=0", "FECDEPLOY_PUBLIC_KEYS=" + keys, fmt.Sprintf("FECDEPLOY_SCRIPT_TIMEOUT=%d", int(scriptTimeout.Seconds())),
 		fmt.Sprintf("FECDEPLOY_KEEP_PREVIOUS=%t", !o.dropPrevious), fmt.Sprintf("FECDEPLOY_ALLOW_HTTP_REDIRECT=%t", o.allowHTTPRedirect),
-		"FECDEPLOY_CA_FILE=" + o.caFile}, "--url", base, "--fec", fecName, "--root", root, "--allowed-roots", "opt")
+		"FECDEPLOY_CA_FILE=" + o.caFile, "FECDEPLOY_ROOT_KEYS=" + o.rootKeys}, "--url", base, "--fec", fecName, "--root", root, "--allowed-roots", "opt")
 	if testing.Verbose() {
 		t.Logf("shell client:\n%s%s", r.Stdout, r.Stderr)
 	}
-	return r.Code
+	return r.Code, r.Stdout + r.Stderr
 }
 
 // outcome is what must be equal between the clients.
@@ -140,6 +151,22 @@ type scenario struct {
 	// the (plain http) nginx. The shell FEC then has curl: this busybox's
 	// wget speaks no TLS (an https FEC needs curl or a TLS-enabled wget).
 	https bool
+	// own gives each step a storage of its own, below own/<FEC>/ of the
+	// served tree, with its own base URL: for files at fixed paths of a
+	// storage (keys/keyring).
+	own bool
+	// refused names, by step, the refusals: both clients must say the
+	// phrase, and leave the root (installed software and state files, all
+	// but the status file) exactly as it was before the step.
+	refused map[int]string
+}
+
+// stepStorage is the storage a step writes to (see scenario.own).
+func stepStorage(st *clienttest.Storage, sc scenario, fec string) *clienttest.Storage {
+	if !sc.own {
+		return st
+	}
+	return clienttest.StorageIn(filepath.Join(st.Dir, "own", fec))
 }
 
 // runScenarios lays out every step's storage, serves it with one nginx and
@@ -154,7 +181,7 @@ func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 	// Multi-step scenarios use one FEC name per step and share the roots.
 	for _, sc := range scenarios {
 		for i, step := range sc.steps {
-			step(t, st, fecName(sc.name, i))
+			step(t, stepStorage(st, sc, fecName(sc.name, i)), fecName(sc.name, i))
 		}
 	}
 	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
@@ -174,16 +201,32 @@ func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 			}
 			for i := range sc.steps {
 				fec := fecName(sc.name, i)
+				stepBase := base
+				if sc.own {
+					stepBase = base + "/own/" + fec
+				}
+				why := sc.refused[i]
+				var goBefore, shellBefore map[string]string
+				if why != "" {
+					goBefore, shellBefore = stateFiles(observe(t, goRoot, 0).Files), stateFiles(observe(t, shellRoot, 0).Files)
+				}
 				var shellCode int
+				var shellSaid string
 				var wg sync.WaitGroup
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					shellCode = shc.boot(t, base, fec, shellRoot, sc.keys, sc.opts)
+					shellCode, shellSaid = shc.boot(t, stepBase, fec, shellRoot, sc.keys, sc.opts)
 				}()
-				goCode := goc.boot(t, base, fec, goRoot, sc.keys, sc.opts)
+				goCode, goSaid := goc.boot(t, stepBase, fec, goRoot, sc.keys, sc.opts)
 				wg.Wait()
 				g, s := observe(t, goRoot, goCode), observe(t, shellRoot, shellCode)
+				if why != "" {
+					assert.Contains(t, goSaid, why, "step %d: the go client says why", i)
+					assert.Contains(t, shellSaid, why, "step %d: the shell client says why", i)
+					assert.Equal(t, goBefore, stateFiles(g.Files), "step %d: go client: a refusal changes nothing", i)
+					assert.Equal(t, shellBefore, stateFiles(s.Files), "step %d: shell client: a refusal changes nothing", i)
+				}
 				if sc.known != "" {
 					t.Logf("step %d: known difference (%s): go exit %d, shell exit %d", i, sc.known, g.Code, s.Code)
 					assert.False(t, s.Code == 0 && g.Code == 0, "step %d: both clients accept it now; remove it from the known differences", i)
@@ -199,6 +242,20 @@ func runScenarios(t *testing.T, scenarios []scenario, st *clienttest.Storage) {
 			}
 		})
 	}
+}
+
+// stateFiles is a root's snapshot without the directories that hold the
+// status file (a refused first boot creates them to report the failure).
+func stateFiles(files map[string]string) map[string]string {
+	out := map[string]string{}
+	for rel, what := range files {
+		switch rel {
+		case "var", "var/lib", "var/lib/fecdeploy":
+		default:
+			out[rel] = what
+		}
+	}
+	return out
 }
 
 // fecName maps a scenario and a step to a FEC of its own in the storage.

@@ -225,13 +225,13 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 	}
 	sum := sha256.Sum256(data)
 	digest := hex.EncodeToString(sum[:])
-	commitKeyring := func() error { return nil }
+	var ring *keyringResult
 	if len(cfg.RootKeys) > 0 {
-		keys, commit, err := s.keyring(ctx)
-		if err != nil {
+		var err error
+		if ring, err = s.keyring(ctx); err != nil {
 			return nil, digest, err
 		}
-		cfg.PublicKeys, commitKeyring = keys, commit
+		cfg.PublicKeys = ring.ring.Keys
 	}
 	// A reindex replaces INDEX and INDEX.sig one after the other: a FEC
 	// that fetched between the two renames holds a pair that does not
@@ -285,11 +285,10 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 		}
 		if len(cfg.RootKeys) > 0 {
 			// The keyring may have changed too: a key rotation under way.
-			keys, commit, err := s.keyring(ctx)
-			if err != nil {
+			if ring, err = s.keyring(ctx); err != nil {
 				return nil, digest, err
 			}
-			cfg.PublicKeys, commitKeyring = keys, commit
+			cfg.PublicKeys = ring.ring.Keys
 		}
 		sum = sha256.Sum256(data)
 		digest = hex.EncodeToString(sum[:])
@@ -302,10 +301,7 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 		return nil, digest, fmt.Errorf("%w: INDEX at %s is for FEC %q, not %q", ErrVerify, redact(u), ix.FEC, cfg.FEC)
 	}
 	if len(cfg.PublicKeys) > 0 { // serial and expiry mean something only when signed
-		if err := s.checkFresh(ix, redact(u)); err != nil {
-			return nil, digest, err
-		}
-		if err := commitKeyring(); err != nil {
+		if err := s.checkFresh(ix, redact(u), ring); err != nil {
 			return nil, digest, err
 		}
 	}

@@ -3,6 +3,7 @@ package fec
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"os"
 	"sort"
 	"strconv"
@@ -39,6 +40,7 @@ var settings = []Setting{
 	{Key: "script_timeout", Env: "FECDEPLOY_SCRIPT_TIMEOUT", Flag: "script-timeout", Doc: "timeout of each init script (default 5m)"},
 	{Key: "start_jitter", Env: "FECDEPLOY_START_JITTER", Flag: "start-jitter", Doc: "random delay before a boot starts, against boot storms (default 5s)"},
 	{Key: "public_keys", Env: "FECDEPLOY_PUBLIC_KEYS", Flag: "public-keys", Doc: "comma-separated PEM files of trusted INDEX signing keys; when set, unsigned INDEX files are refused"},
+	{Key: "root_keys", Env: "FECDEPLOY_ROOT_KEYS", Flag: "root-keys", Doc: "comma-separated PEM files of the pinned root keys; when set, the FEC follows the storage's keyring (keys/keyring) and public_keys is ignored"},
 	{Key: "ca_file", Env: "FECDEPLOY_CA_FILE", Flag: "ca-file", Doc: "PEM CA certificates for an https URL"},
 	{Key: "report", Env: "FECDEPLOY_REPORT", Flag: "report", Cmdline: "fecdeploy.report", Doc: "release service URL the boot status is sent to, best effort (default: none)"},
 	{Key: "dry_run", Env: "FECDEPLOY_DRY_RUN", Flag: "dry-run", IsBool: true, Doc: "report what would change; download no archive, run no script"},
@@ -211,20 +213,30 @@ func fromValues(vals map[string]string) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	if v := vals["public_keys"]; v != "" {
-		for _, p := range splitList(v) {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return c, configErr("reading public key file: %v", err)
-			}
-			keys, err := index.ParsePublicKeys(data)
-			if err != nil {
-				return c, configErr("public key file %s: %v", p, err)
-			}
-			c.PublicKeys = append(c.PublicKeys, keys...)
-		}
+	if c.PublicKeys, err = readKeyFiles("public key", vals["public_keys"]); err != nil {
+		return c, err
+	}
+	if c.RootKeys, err = readKeyFiles("root key", vals["root_keys"]); err != nil {
+		return c, err
 	}
 	return c, nil
+}
+
+// readKeyFiles reads the PEM public keys of a comma-separated file list.
+func readKeyFiles(what, list string) ([]ed25519.PublicKey, error) {
+	var out []ed25519.PublicKey
+	for _, p := range splitList(list) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, configErr("reading %s file: %v", what, err)
+		}
+		keys, err := index.ParsePublicKeys(data)
+		if err != nil {
+			return nil, configErr("%s file %s: %v", what, p, err)
+		}
+		out = append(out, keys...)
+	}
+	return out, nil
 }
 
 func splitList(v string) []string {

@@ -26,6 +26,7 @@ import (
 //	root <keyid> <base64 PKIX DER>     the keys that sign the next keyring
 //	key <keyid> <base64 PKIX DER>      the keys that sign INDEX files
 //	revoked <keyid>                    keys withdrawn (for the record)
+//	reset <serial>                     a serial reset: the INDEX serial floor (optional, at most once)
 //
 // A key's base64 PKIX DER is exactly the body of its PEM "PUBLIC KEY"
 // block, so a shell client writes a PEM file for openssl from one line.
@@ -67,6 +68,12 @@ type Keyring struct {
 	Roots   []ed25519.PublicKey // sign the next keyring; empty = the same root as this one
 	Keys    []ed25519.PublicKey // sign INDEX files
 	Revoked []string            // key ids
+	// Reset, when not 0, is a serial reset (docs/security.md, "Serial
+	// reset"): an INDEX serial the writer issued when the reset was made.
+	// A FEC that has not applied this reset yet lowers the INDEX serial it
+	// accepted to Reset when it is higher (ApplyReset). Later keyrings
+	// carry it on, so that a FEC that was offline applies it too.
+	Reset uint64
 }
 
 // KeyID is the short id of a public key: the first 8 bytes of the sha256 of
@@ -144,6 +151,9 @@ func (k *Keyring) Marshal() ([]byte, error) {
 	for _, id := range rev {
 		fmt.Fprintf(&b, "revoked %s\n", id)
 	}
+	if k.Reset > 0 {
+		fmt.Fprintf(&b, "reset %d\n", k.Reset)
+	}
 	return b.Bytes(), nil
 }
 
@@ -194,8 +204,17 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 			}
 		case len(f) == 2 && f[0] == "revoked" && len(f[1]) == 16 && strings.Trim(f[1], "0123456789abcdef") == "":
 			k.Revoked = append(k.Revoked, f[1])
+		case len(f) == 2 && f[0] == "reset":
+			n, err := parseDecimal("reset", f[1])
+			if err != nil || n == 0 {
+				return nil, fail("bad reset %q: want a serial above 0", f[1])
+			}
+			if k.Reset != 0 {
+				return nil, fail("a second reset line")
+			}
+			k.Reset = n
 		default:
-			return nil, fail("want root|key <keyid> <base64>, or revoked <keyid>")
+			return nil, fail("want root|key <keyid> <base64>, revoked <keyid> or reset <serial>")
 		}
 	}
 	if len(k.Keys) == 0 {
@@ -217,7 +236,10 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 // is parsed before the signature verifies.
 func VerifyKeyring(data, sig []byte, roots []ed25519.PublicKey, accepted uint64, now time.Time, clockSane bool) (*Keyring, error) {
 	if err := VerifySignature(data, sig, roots); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeyringSig, err)
+		if errors.Is(err, ErrUnsigned) {
+			return nil, fmt.Errorf("%w: its signature file is empty", ErrKeyringSig)
+		}
+		return nil, fmt.Errorf("%w (%d root keys tried)", ErrKeyringSig, len(roots))
 	}
 	k, err := ParseKeyring(data)
 	if err != nil {
@@ -230,6 +252,27 @@ func VerifyKeyring(data, sig []byte, roots []ed25519.PublicKey, accepted uint64,
 		return nil, fmt.Errorf("%w: it expired at %s (re-sign it with the root key: fecctl keyring resign)", ErrKeyringExpired, k.Expires.Format(time.RFC3339))
 	}
 	return k, nil
+}
+
+// ApplyReset applies a keyring's serial reset to a FEC's INDEX serial
+// state: accepted is the highest INDEX serial the FEC accepted, applied the
+// reset it applied last (0 = none). When k carries a reset above applied
+// (one this FEC has not applied yet), the INDEX serial floor becomes
+// min(accepted, k.Reset) and reset is true: the FEC then records the
+// INDEX serial it accepts (even when lower than accepted) and k.Reset as
+// its applied reset. Otherwise floor is accepted. Resets are serials the
+// writer issued, so a newer reset is always higher than an older one, and
+// a reset carried on by later keyrings is applied only once.
+//
+// The reset only lowers the floor; a FEC that never accepted a serial
+// above the reset sees no change. A reset comes with new INDEX-signing
+// keys (fecctl keyring reset-serial revokes all the others), so no INDEX
+// signed before it, whatever its serial, verifies afterwards.
+func ApplyReset(accepted, applied uint64, k *Keyring) (floor uint64, reset bool) {
+	if k == nil || k.Reset == 0 || k.Reset <= applied {
+		return accepted, false
+	}
+	return min(accepted, k.Reset), true
 }
 
 // NextRoots is the root key set that signs the keyring after k: k.Roots,

@@ -76,6 +76,10 @@ func TestKeyringRefusesMalformed(t *testing.T) {
 		"id mismatch":  "fecdeploy-keyring 1 serial=1 expires=5\nkey 0000000000000000 " + encodeKey(on) + "\n",
 		"listed+revok": "fecdeploy-keyring 1 serial=1 expires=5\n" + line + "revoked " + KeyID(on) + "\n",
 		"unknown line": "fecdeploy-keyring 1 serial=1 expires=5\n" + line + "maybe x y\n",
+		"reset 0":      "fecdeploy-keyring 1 serial=1 expires=5\n" + line + "reset 0\n",
+		"reset 01":     "fecdeploy-keyring 1 serial=1 expires=5\n" + line + "reset 01\n",
+		"reset twice":  "fecdeploy-keyring 1 serial=1 expires=5\n" + line + "reset 7\nreset 8\n",
+		"reset no num": "fecdeploy-keyring 1 serial=1 expires=5\n" + line + "reset\n",
 	} {
 		_, err := ParseKeyring([]byte(in))
 		assert.ErrorIs(t, err, ErrKeyring, name)
@@ -128,4 +132,38 @@ func TestWalkKeyringsAcrossRotations(t *testing.T) {
 	_, _, err = WalkKeyrings([]ed25519.PublicKey{r1Pub}, 1, []uint64{10, 20}, kNow, true, fetch)
 	require.True(t, errors.Is(err, ErrKeyringSig), "%v", err)
 	_ = r3
+}
+
+// A serial reset is carried in the signed keyring and applied once: it
+// lowers a FEC's floor to min(accepted, reset), never raises it.
+func TestKeyringResetRoundTripAndApply(t *testing.T) {
+	t.Parallel()
+	on, _ := newEdKey(t)
+	k := &Keyring{Serial: 9, Expires: kNow, Keys: []ed25519.PublicKey{on}, Reset: 500}
+	data, err := k.Marshal()
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "\nreset 500\n")
+	got, err := ParseKeyring(data)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(500), got.Reset)
+
+	for _, tc := range []struct {
+		name              string
+		accepted, applied uint64
+		ring              *Keyring
+		floor             uint64
+		reset             bool
+	}{
+		{"no keyring", 900, 0, nil, 900, false},
+		{"no reset", 900, 0, &Keyring{}, 900, false},
+		{"lowers a too high serial", 900, 0, got, 500, true},
+		{"a FEC below the reset keeps its floor", 300, 0, got, 300, true},
+		{"a new FEC", 0, 0, got, 0, true},
+		{"applied already: not again", 900, 500, got, 900, false},
+		{"an older reset is not applied", 900, 600, got, 900, false},
+	} {
+		floor, reset := ApplyReset(tc.accepted, tc.applied, tc.ring)
+		assert.Equal(t, tc.floor, floor, tc.name)
+		assert.Equal(t, tc.reset, reset, tc.name)
+	}
 }

@@ -50,11 +50,41 @@ func (s *Storage) ReadKeyring(ctx context.Context) (data, sig []byte, err error)
 // UpdateKeyring applies change to the keyring and signs the result with
 // root, with a new serial and an expiry lifetime from now (0 =
 // index.KeyringLifetime). The root key must be the one the current keyring
-// trusts for its successor: the key that signed it, or the one it names as
-// the next root (after SetRoot). With newRoots, the new keyring hands over
-// to those root keys (a root rotation): it is kept as keys/keyring.<serial>
-// and listed in keys/rotations.
+// trusts for its successor: the key that signed it, or (a keyring written
+// by an older writer that hands over itself) one it names as the next
+// root. A root rotation is RotateRoot: newRoots must be empty.
 func (s *Storage) UpdateKeyring(ctx context.Context, root ed25519.PrivateKey, lifetime time.Duration, newRoots []ed25519.PublicKey, change KeyringChange) (*index.Keyring, error) {
+	if len(newRoots) > 0 {
+		return nil, fmt.Errorf("%w: a root rotation needs the new root's private key too (RotateRoot, fecctl keyring set-root -new-root-key): the keyring that hands over must be followed at once by one the new root signs", ErrKeyring)
+	}
+	return s.updateKeyring(ctx, root, nil, nil, lifetime, change)
+}
+
+// RotateRoot hands the keyring over from oldRoot to newRoot (and the
+// further root keys also, if any) in one step: a keyring signed by oldRoot
+// naming the new roots, kept as keys/keyring.<serial> and listed in
+// keys/rotations (the link a FEC that trusts oldRoot walks), then the
+// current keyring, with the next serial, signed by newRoot. So the current
+// keyring is always signed by the roots it leaves trusted: a FEC that
+// walked the link verifies it with the new roots, now and at every later
+// boot (docs/index-format.md, "Keyring").
+func (s *Storage) RotateRoot(ctx context.Context, oldRoot, newRoot ed25519.PrivateKey, lifetime time.Duration, also ...ed25519.PublicKey) (*index.Keyring, error) {
+	roots := append([]ed25519.PublicKey{newRoot.Public().(ed25519.PublicKey)}, also...)
+	for _, r := range roots[1:] {
+		if r.Equal(roots[0]) {
+			return nil, fmt.Errorf("%w: root key %s given twice", ErrKeyring, index.KeyID(r))
+		}
+	}
+	if roots[0].Equal(oldRoot.Public().(ed25519.PublicKey)) {
+		return nil, fmt.Errorf("%w: the new root key is the old one", ErrKeyring)
+	}
+	return s.updateKeyring(ctx, oldRoot, roots, newRoot, lifetime, KeepKeyring)
+}
+
+// updateKeyring writes the changed keyring signed by root; with newRoots
+// (and their signer successor) it writes the hand-over link first and then
+// the current keyring signed by successor.
+func (s *Storage) updateKeyring(ctx context.Context, root ed25519.PrivateKey, newRoots []ed25519.PublicKey, successor ed25519.PrivateKey, lifetime time.Duration, change KeyringChange) (*index.Keyring, error) {
 	if lifetime <= 0 {
 		lifetime = index.KeyringLifetime
 	}
@@ -90,41 +120,48 @@ func (s *Storage) UpdateKeyring(ctx context.Context, root ed25519.PrivateKey, li
 		if err := change(next); err != nil {
 			return err
 		}
-		next.Roots = append([]ed25519.PublicKey(nil), newRoots...)
 		now := s.now()
 		next.Serial = index.NextSerial(now, next.Serial)
 		next.Expires = now.Add(lifetime).Truncate(time.Second)
-		ndata, err := next.Marshal()
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrKeyring, err)
-		}
-		nsig := index.Sign(root, ndata)
 		dir := s.abs(index.KeyringDir)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("storage: keyring: %w", err)
 		}
-		if len(newRoots) > 0 {
-			name := filepath.Base(index.KeyringVersionURLPath(next.Serial))
-			if err := writeFileAtomic(dir, name, 0o644, ndata); err != nil {
+		write := func(name string, k *index.Keyring, signer ed25519.PrivateKey) error {
+			data, err := k.Marshal()
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrKeyring, err)
+			}
+			if err := writeFileAtomic(dir, name, 0o644, data); err != nil {
 				return fmt.Errorf("storage: keyring: %w", err)
 			}
-			if err := writeFileAtomic(dir, name+".sig", 0o644, nsig); err != nil {
+			if err := writeFileAtomic(dir, name+".sig", 0o644, index.Sign(signer, data)); err != nil {
 				return fmt.Errorf("storage: keyring: %w", err)
+			}
+			return nil
+		}
+		if len(newRoots) > 0 {
+			link := *next
+			link.Roots = append([]ed25519.PublicKey(nil), newRoots...)
+			if _, err := link.Marshal(); err != nil { // nothing written for a keyring that cannot be written
+				return fmt.Errorf("%w: %v", ErrKeyring, err)
+			}
+			if err := write(filepath.Base(index.KeyringVersionURLPath(link.Serial)), &link, root); err != nil {
+				return err
 			}
 			rot, err := os.ReadFile(filepath.Join(dir, index.KeyringRotationsFile))
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("storage: keyring: %w", err)
 			}
-			rot = append(rot, strconv.FormatUint(next.Serial, 10)+"\n"...)
+			rot = append(rot, strconv.FormatUint(link.Serial, 10)+"\n"...)
 			if err := writeFileAtomic(dir, index.KeyringRotationsFile, 0o644, rot); err != nil {
 				return fmt.Errorf("storage: keyring: %w", err)
 			}
+			next.Serial = index.NextSerial(now, link.Serial)
+			root = successor
 		}
-		if err := writeFileAtomic(dir, index.KeyringFile, 0o644, ndata); err != nil {
-			return fmt.Errorf("storage: keyring: %w", err)
-		}
-		if err := writeFileAtomic(dir, index.KeyringSigFile, 0o644, nsig); err != nil {
-			return fmt.Errorf("storage: keyring: %w", err)
+		if err := write(index.KeyringFile, next, root); err != nil {
+			return err
 		}
 		s.logger().Info("wrote keyring", "serial", next.Serial, "keys", len(next.Keys), "rotation", len(newRoots) > 0)
 		out = next
@@ -178,3 +215,34 @@ func RevokeKey(id string) KeyringChange {
 // KeepKeyring changes nothing: UpdateKeyring then only renews serial and
 // expiry.
 func KeepKeyring(*index.Keyring) error { return nil }
+
+// ResetSerials returns a change for a serial reset (docs/security.md,
+// "Serial reset"): pub becomes the only INDEX-signing key (every other key
+// is revoked, so that no INDEX signed before the reset verifies afterwards,
+// whatever its serial), and the keyring carries a new reset: the next INDEX
+// serial of this writer (issued and recorded now, so every INDEX signed
+// afterwards has a higher serial). FECs that follow the keyring then lower
+// the INDEX serial they accepted to it (index.ApplyReset). It runs within
+// UpdateKeyring, with the storage lock held.
+func (s *Storage) ResetSerials(pub ed25519.PublicKey) KeyringChange {
+	return func(k *index.Keyring) error {
+		id := index.KeyID(pub)
+		for _, r := range k.Revoked {
+			if r == id {
+				return fmt.Errorf("%w: key %s was revoked; a serial reset needs a new key (fecctl keygen)", ErrKeyring, id)
+			}
+		}
+		for _, old := range k.Keys {
+			if !old.Equal(pub) {
+				k.Revoked = append(k.Revoked, index.KeyID(old))
+			}
+		}
+		k.Keys = []ed25519.PublicKey{pub}
+		floor, err := s.issueSerial()
+		if err != nil {
+			return err
+		}
+		k.Reset = max(floor, k.Reset+1)
+		return nil
+	}
+}

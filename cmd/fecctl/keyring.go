@@ -19,21 +19,23 @@ func init() { register(newKeyring) }
 
 func newKeyring(e *env) cli.Command {
 	return cli.Command{
-		Name: "keyring", Args: "show | add PUB.pem | revoke KEYID|PUB.pem | set-root NEWROOT.pub... | resign",
+		Name: "keyring", Args: "show | add PUB.pem | revoke KEYID|PUB.pem | set-root [ALSO.pub...] | resign | reset-serial NEWKEY.pub",
 		Summary: "Change the keyring (keys/keyring, signed by the offline root key) that names the keys FECs accept on INDEX files.",
 		Examples: []string{
 			"fecctl keyring add -root-key /media/offline/root.key /etc/fecdeploy/signing.pub",
 			"fecctl keyring revoke -root-key /media/offline/root.key 3f2a9c0d11e4b7a8",
-			"fecctl keyring set-root -root-key /media/offline/root.key /media/offline/root2.pub   # hand over to a new root key",
+			"fecctl keyring set-root -root-key /media/offline/root.key -new-root-key /media/offline/root2.key   # hand over to a new root key",
 			"fecctl keyring resign -root-key /media/offline/root.key   # renew the keyring's expiry",
+			"fecctl keyring reset-serial -root-key /media/offline/root.key new-signing.pub   # FECs forget a too high INDEX serial (docs/security.md)",
 			"fecctl keyring show",
 		},
 		Flags: func(fs *flag.FlagSet) func([]string) error {
 			rootKey := fs.String("root-key", "", "the root key (PEM private key) that signs the keyring")
 			lifetime := fs.Duration("expires", index.KeyringLifetime, "how long the new keyring stays valid")
+			newRootKey := fs.String("new-root-key", "", "set-root: the new root key (PEM private key); it signs the keyring that follows the hand-over")
 			return withStorage(fs, func(st *storage.Storage, args []string) error {
 				if len(args) == 0 {
-					return cli.Usagef("keyring: give show, add, revoke, set-root or resign")
+					return cli.Usagef("keyring: give show, add, revoke, set-root, resign or reset-serial")
 				}
 				if args[0] == "show" {
 					return keyringShow(e, st)
@@ -63,8 +65,11 @@ func newKeyring(e *env) cli.Command {
 						change = storage.RevokeKey(id)
 					}
 				case "set-root":
-					if err := cli.NArgs(args[1:], 1, 16, "set-root NEWROOT.pub..."); err != nil {
+					if err := cli.NArgs(args[1:], 0, 15, "set-root [ALSO.pub...]"); err != nil {
 						return err
+					}
+					if *newRootKey == "" {
+						return cli.Usagef("keyring set-root: give -new-root-key FILE (the new root key: it signs the keyring that follows the hand-over, so FECs that walked it verify the current keyring)")
 					}
 					for _, p := range args[1:] {
 						pubs, err := readPubs(p)
@@ -79,8 +84,17 @@ func newKeyring(e *env) cli.Command {
 						return err
 					}
 					change = storage.KeepKeyring
+				case "reset-serial":
+					if err := cli.NArgs(args[1:], 1, 1, "reset-serial NEWKEY.pub"); err != nil {
+						return err
+					}
+					pubs, err := readPubs(args[1])
+					if err != nil {
+						return err
+					}
+					change = st.ResetSerials(pubs[0])
 				default:
-					return cli.Usagef("keyring: unknown action %q: give show, add, revoke, set-root or resign", args[0])
+					return cli.Usagef("keyring: unknown action %q: give show, add, revoke, set-root, resign or reset-serial", args[0])
 				}
 				if *rootKey == "" {
 					return cli.Usagef("keyring %s: give -root-key FILE (the offline root key)", args[0])
@@ -89,12 +103,25 @@ func newKeyring(e *env) cli.Command {
 				if err != nil {
 					return err
 				}
-				k, err := st.UpdateKeyring(e.ctx, root, *lifetime, roots, change)
-				if err != nil {
+				var k *index.Keyring
+				if args[0] == "set-root" {
+					newRoot, err := cli.LoadSigningKey(*newRootKey)
+					if err != nil {
+						return err
+					}
+					k, err = st.RotateRoot(e.ctx, root, newRoot, *lifetime, roots...)
+					if err != nil {
+						return err
+					}
+				} else if k, err = st.UpdateKeyring(e.ctx, root, *lifetime, nil, change); err != nil {
 					return err
 				}
 				fmt.Fprintf(e.stdout, "wrote %s serial %d, expires %s, %d keys\n", index.KeyringURLPath(), k.Serial,
 					k.Expires.Format(time.RFC3339), len(k.Keys))
+				if args[0] == "reset-serial" {
+					fmt.Fprintf(e.stdout, "serial reset %d: FECs that follow the keyring accept INDEX serials from %d on, signed by key %s only.\n"+
+						"Now sign with the new key and re-sign every INDEX: fecctl resign -sign-key NEW.key\n", k.Reset, k.Reset, index.KeyID(k.Keys[0]))
+				}
 				return nil
 			})
 		},
@@ -134,6 +161,9 @@ func keyringShow(e *env, st *storage.Storage) error {
 	}
 	for _, id := range k.Revoked {
 		fmt.Fprintf(e.stdout, "revoked %s\n", id)
+	}
+	if k.Reset > 0 {
+		fmt.Fprintf(e.stdout, "serial reset %d\n", k.Reset)
 	}
 	return nil
 }

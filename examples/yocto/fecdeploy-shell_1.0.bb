@@ -49,7 +49,8 @@ CONFFILES:${PN} = "${sysconfdir}/fecdeploy.conf"
 # busybox gives sh, wget, tar, gzip, xz, sha256sum, awk, sed, find, od, mv.
 # zstd lets it unpack .tar.zst archives (else publish gzip/xz for this FEC and
 # record `fecctl add-fec --decoders gzip,xz`); openssl (3.0+) verifies a
-# signed INDEX (needed when public_keys is set); curl replaces busybox wget.
+# signed INDEX and the keyring (needed when public_keys or root_keys is set);
+# curl replaces busybox wget.
 RDEPENDS:${PN} = "busybox"
 RRECOMMENDS:${PN} = "zstd openssl-bin"
 RSUGGESTS:${PN} = "curl"
