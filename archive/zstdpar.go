@@ -13,6 +13,18 @@ import (
 // docs/compression.md).
 const zstdChunk = 8 << 20
 
+// zstdWindow is the window of the frames at the default level and below:
+// how far back a match may reach, and so how much of the output a decoder
+// must keep. Without it every 8 MiB frame would be a single segment whose
+// window is the whole frame, and the Go decoder would keep 8 MiB per
+// archive being unpacked, times four parallel downloads on a FEC, where
+// that made the GC run dozens of times per boot under fec-boot's memory
+// limit. On the benchmark payload 4 MiB gives the same size as 8 MiB
+// (packed trees are sorted, so similar libraries lie close together);
+// 2 MiB, what `zstd -3` uses, was 1.4 % larger. The higher levels keep the
+// encoder's 8 MiB (zstd -19 uses 8 MiB too).
+const zstdWindow = 4 << 20
+
 // parallelZstd compresses a stream as a sequence of independent zstd frames,
 // one per zstdChunk of input, on all CPUs, and writes them in order. A
 // multi-frame stream is a valid zstd stream for every decoder (zstd -d,
@@ -28,8 +40,9 @@ type parallelZstd struct {
 	enc     *zstd.Encoder
 	buf     []byte
 	queue   []*zstdJob
-	max     int // frames in flight
-	free    chan []byte
+	max     int         // frames in flight
+	free    chan []byte // input chunks to reuse
+	freeOut chan []byte // output buffers to reuse
 	err     error
 	written bool
 }
@@ -41,11 +54,15 @@ type zstdJob struct {
 
 func newParallelZstd(w io.Writer, level zstd.EncoderLevel) (*parallelZstd, error) {
 	n := runtime.GOMAXPROCS(0)
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(true))
+	opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(true)}
+	if level <= zstd.SpeedDefault {
+		opts = append(opts, zstd.WithWindowSize(zstdWindow))
+	}
+	enc, err := zstd.NewWriter(nil, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &parallelZstd{w: w, enc: enc, max: n + 1, free: make(chan []byte, n+2)}, nil
+	return &parallelZstd{w: w, enc: enc, max: n + 1, free: make(chan []byte, n+2), freeOut: make(chan []byte, n+2)}, nil
 }
 
 func (p *parallelZstd) Write(b []byte) (int, error) {
@@ -55,15 +72,14 @@ func (p *parallelZstd) Write(b []byte) (int, error) {
 	total := len(b)
 	for len(b) > 0 {
 		if p.buf == nil {
-			select {
-			case p.buf = <-p.free:
-				p.buf = p.buf[:0]
-			default:
-				p.buf = make([]byte, 0, zstdChunk)
-			}
+			p.newChunk()
 		}
 		n := min(len(b), zstdChunk-len(p.buf))
-		p.buf = append(p.buf, b[:n]...)
+		if l := len(p.buf); l < cap(p.buf) && &b[0] == &p.buf[:l+1][l] {
+			p.buf = p.buf[:l+n] // read into tail(): in place already
+		} else {
+			p.buf = append(p.buf, b[:n]...)
+		}
 		b = b[n:]
 		if len(p.buf) == zstdChunk {
 			if err := p.submit(); err != nil {
@@ -74,11 +90,40 @@ func (p *parallelZstd) Write(b []byte) (int, error) {
 	return total, nil
 }
 
+func (p *parallelZstd) newChunk() {
+	select {
+	case p.buf = <-p.free:
+		p.buf = p.buf[:0]
+	default:
+		p.buf = make([]byte, 0, zstdChunk)
+	}
+}
+
+// tail returns the unused rest of the chunk being filled (never empty). A
+// caller that reads its data straight into it and then writes (a prefix
+// of) that slice saves a copy of every byte: Write recognises its own
+// buffer and only extends the chunk. Any other Write in between is fine
+// too (it copies, and a later tail starts after it).
+func (p *parallelZstd) tail() []byte {
+	if p.buf == nil {
+		p.newChunk()
+	}
+	return p.buf[len(p.buf):zstdChunk]
+}
+
 func (p *parallelZstd) submit() error {
 	j := &zstdJob{in: p.buf, done: make(chan struct{})}
 	p.buf = nil
+	var dst []byte
+	select {
+	case dst = <-p.freeOut:
+	default:
+		// A frame is at most its input plus a few bytes per block: with
+		// room for that, EncodeAll never grows (copies) the buffer.
+		dst = make([]byte, 0, zstdChunk+zstdChunk/1024)
+	}
 	go func() {
-		j.out = p.enc.EncodeAll(j.in, make([]byte, 0, len(j.in)/2))
+		j.out = p.enc.EncodeAll(j.in, dst[:0])
 		close(j.done)
 	}()
 	p.queue = append(p.queue, j)
@@ -103,6 +148,10 @@ func (p *parallelZstd) flushOne() error {
 	}
 	if _, err := p.w.Write(j.out); err != nil {
 		p.err = err
+	}
+	select {
+	case p.freeOut <- j.out[:0]:
+	default:
 	}
 	p.written = true
 	return p.err
