@@ -12,7 +12,8 @@
 // command-line packs (minutes) only with -slowcli. Flags: -reps N, -out DIR
 // (default bench/out, git-ignored; payloads are cached there), -cpuprofile
 // FILE (profiles our unpack of the default zstd archive once). Needs tar,
-// zstd, gzip and xz on PATH; busybox optional.
+// zstd, gzip and xz on PATH; busybox optional. -packprofile FILE profiles one
+// pack of the payload at the default zstd level.
 package main
 
 import (
@@ -47,9 +48,10 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of the fast configurations (medians are reported)")
 	out := flag.String("out", "bench/out", "work directory (payload cache, archives)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of one unpack of our default zstd archive")
+	packprofile := flag.String("packprofile", "", "write a CPU profile of one pack of the payload at the default zstd level")
 	slowCLI := flag.Bool("slowcli", false, "also time the command-line packs of zstd -19 and xz (minutes)")
 	flag.Parse()
-	if err := run(*reps, *out, *cpuprofile, *slowCLI); err != nil {
+	if err := run(*reps, *out, *cpuprofile, *packprofile, *slowCLI); err != nil {
 		fmt.Fprintln(os.Stderr, "compression bench:", err)
 		os.Exit(1)
 	}
@@ -131,7 +133,7 @@ type sample struct {
 // or timed run.
 var lastCPU time.Duration
 
-func run(reps int, out, cpuprofile string, slowCLI bool) error {
+func run(reps int, out, cpuprofile, packprofile string, slowCLI bool) error {
 	quick := os.Getenv("BENCH_QUICK") == "1"
 	for _, tool := range []string{"tar", "zstd", "gzip", "xz"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -310,6 +312,12 @@ func run(reps int, out, cpuprofile string, slowCLI bool) error {
 	}
 	fmt.Println()
 
+	if packprofile != "" {
+		if _, err := timed("pack", string(index.FormatZstd), "0", payload, filepath.Join(arch, "profiled.tar.zst"), packprofile); err != nil {
+			return err
+		}
+		fmt.Println("pack cpu profile:", packprofile)
+	}
 	if cpuprofile != "" {
 		d, err := fresh()
 		if err != nil {
