@@ -54,7 +54,11 @@ type zstdJob struct {
 
 func newParallelZstd(w io.Writer, level zstd.EncoderLevel) (*parallelZstd, error) {
 	n := runtime.GOMAXPROCS(0)
-	opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(true)}
+	// No frame checksum: every archive is verified as a whole (size and
+	// sha256 from the INDEX, itself signed) before anything of it is
+	// committed, so a 32-bit xxhash per frame adds no safety, only an
+	// extra pass over every byte, at pack time and in every FEC's decoder.
+	opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(false)}
 	if level <= zstd.SpeedDefault {
 		opts = append(opts, zstd.WithWindowSize(zstdWindow))
 	}

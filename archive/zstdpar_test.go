@@ -11,7 +11,8 @@ import (
 
 // At the default level and below the frames have a 4 MiB window: the
 // decoder at boot then holds 4 MiB per archive instead of 8 MiB (an 8 MiB
-// frame as a single segment has the whole frame as its window).
+// frame as a single segment has the whole frame as its window). Frames
+// carry no checksum of their own.
 func TestPackZstdWindow(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
@@ -23,5 +24,6 @@ func TestPackZstdWindow(t *testing.T) {
 		assert.Equal(t, uint64(zstdChunk), h.FrameContentSize, "level %d: the first frame is a whole chunk", level)
 		assert.False(t, h.SingleSegment, "level %d", level)
 		assert.LessOrEqual(t, h.WindowSize, uint64(4<<20), "level %d: window", level)
+		assert.False(t, h.HasCheckSum, "level %d: no frame checksum (the sha256 of the whole archive is checked)", level)
 	}
 }
