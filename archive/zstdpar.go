@@ -7,23 +7,26 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// zstdChunk is the input size of one zstd frame of a parallel writer.
-// Frames are compressed independently, so smaller chunks cost ratio: at 8
-// MiB the output is within a fraction of a percent of one single frame (see
-// docs/compression.md).
-const zstdChunk = 8 << 20
-
-// zstdWindow is the window of the frames at the default level and below:
-// how far back a match may reach, and so how much of the output a decoder
-// must keep. Without it every 8 MiB frame would be a single segment whose
-// window is the whole frame, and the Go decoder would keep 8 MiB per
-// archive being unpacked, times four parallel downloads on a FEC, where
-// that made the GC run dozens of times per boot under fec-boot's memory
-// limit. On the benchmark payload 4 MiB gives the same size as 8 MiB
-// (packed trees are sorted, so similar libraries lie close together);
-// 2 MiB, what `zstd -3` uses, was 1.4 % larger. The higher levels keep the
-// encoder's 8 MiB (zstd -19 uses 8 MiB too).
-const zstdWindow = 4 << 20
+// zstdChunk is the input size of one zstd frame of a parallel writer, and
+// zstdWindow the window of the frames at the default level and below: how
+// far back a match may reach, and so how much of the output a decoder must
+// keep. A chunk is no larger than the window, so each frame is a "single
+// segment" and a decoder never has to slide its history within a frame.
+//
+// Both decide the memory and speed of every boot: the Go decoder keeps
+// about one window per archive being unpacked (four at once under
+// fec-boot's memory limit). With 8 MiB frames (8 MiB windows) the GC ran
+// dozens of times per boot to stay under the limit; 8 MiB frames with a
+// 4 MiB window made the decoder move 4 MiB of history for every 128 KiB
+// block in the second half of each frame (16 % of a boot's CPU in
+// memmove). Frames are compressed independently, so smaller chunks cost
+// ratio: on the benchmark payload 4 MiB frames are 1.7 % larger than 8 MiB
+// ones, and as large as `tar -c | zstd -3` (docs/compression.md). The
+// higher levels keep the encoder's 8 MiB window.
+const (
+	zstdChunk  = 4 << 20
+	zstdWindow = 4 << 20
+)
 
 // parallelZstd compresses a stream as a sequence of independent zstd frames,
 // one per zstdChunk of input, on all CPUs, and writes them in order. A
