@@ -285,8 +285,8 @@ func report(places []place, names []string, results map[step][]benchkit.Sample) 
 	}
 	fmt.Printf("payload: 6 archives, %.0f MB unpacked; zstd %.0f MB, gzip %.0f MB; %d reps, medians; %d CPUs; fec-boot --parallel %d; roots: %s; load average at the end %s\n\n",
 		mb(unpacked), mb(zsize), mb(gsize), *reps, runtime.NumCPU(), *parallel, strings.Join(where, ", "), loadavg())
-	fmt.Println("| root | run | median wall | median CPU (user+sys) | all runs, wall |")
-	fmt.Println("|---|---|---|---|---|")
+	fmt.Println("| root | run | median wall | median CPU (user+sys) | peak RSS | all runs, wall |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for i := range places {
 		p := &places[i]
 		for _, m := range []string{"fec-boot", "fec-boot again", "pipelines", "sync -f", "gzip loop", "zstd loop", "fetch", "decompress", "write tree"} {
@@ -295,12 +295,14 @@ func report(places []place, names []string, results map[step][]benchkit.Sample) 
 				continue
 			}
 			var all []string
+			var rss int64
 			for _, x := range results[s] {
 				all = append(all, secs(x.Wall))
+				rss = max(rss, x.RSS)
 			}
-			fmt.Printf("| %s | %s | %s | %s | %s |\n", p.label, m, secs(median(s, false)), secs(median(s, true)), strings.Join(all, " "))
+			fmt.Printf("| %s | %s | %s | %s | %.1f MB | %s |\n", p.label, m, secs(median(s, false)), secs(median(s, true)), float64(rss)/1024, strings.Join(all, " "))
 		}
-		fmt.Printf("| %s | pipelines + sync -f | %s | %s | |\n", p.label,
+		fmt.Printf("| %s | pipelines + sync -f | %s | %s | | |\n", p.label,
 			secs(sumMedian(step{p, "pipelines"}, step{p, "sync -f"}, false)), secs(sumMedian(step{p, "pipelines"}, step{p, "sync -f"}, true)))
 	}
 	first := &places[0]
@@ -309,7 +311,7 @@ func report(places []place, names []string, results map[step][]benchkit.Sample) 
 		limits[i] = max(results[step{first, "fetch"}][i].Wall, results[step{first, "decompress"}][i].Wall, results[step{first, "write tree"}][i].Wall)
 	}
 	limit := benchkit.Median(limits)
-	fmt.Printf("| %s | limit (slowest of fetch, decompress, write tree) | %s | | |\n\n", first.label, secs(limit))
+	fmt.Printf("| %s | limit (slowest of fetch, decompress, write tree) | %s | | | |\n\n", first.label, secs(limit))
 
 	verdict := func(ok bool) string {
 		if ok {
