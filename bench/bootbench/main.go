@@ -32,7 +32,7 @@
 // under -out. `sync` runs before every timed run except the `sync -f` that
 // belongs to the pipelines before it.
 //
-// It prints medians, fec-boot's peak RSS (wait4 rusage), and the ratios
+// It prints medians, fec-boot's peak RSS (time(1) %M), and the ratios
 // against the targets of issues 3 and 16. -cpuprofile FILE also boots once
 // in this process (into the first root, with fec-boot's memory limit) under
 // the CPU profiler. Needs nginx, curl, zstd, GNU tar and coreutils sync.
@@ -49,6 +49,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,14 @@ func run() error {
 	if err := buildStorage(names); err != nil {
 		return err
 	}
+	// Peak RSS through time(1): wait4's ru_maxrss of a child that this
+	// (large, packing) process starts includes this process's own RSS at
+	// the start, since Go starts children with vfork.
+	timeBin, err := exec.LookPath("/usr/bin/time")
+	if err != nil {
+		return fmt.Errorf("/usr/bin/time not found (apt-get install time): %v", err)
+	}
+	rssFile := filepath.Join(*out, "fec-boot.rss")
 	bin := filepath.Join(*out, "fec-boot")
 	if b, err := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/fec-boot").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/fec-boot: %v\n%s", err, b)
@@ -173,7 +182,7 @@ func run() error {
 			switch s.method {
 			case "fec-boot":
 				root, err = fresh(s.p, "fec-boot")
-				argv = []string{bin, "--url", url, "--fec", fecName, "--root", root, "--parallel", fmt.Sprint(*parallel),
+				argv = []string{timeBin, "-f", "%M", "-o", rssFile, bin, "--url", url, "--fec", fecName, "--root", root, "--parallel", fmt.Sprint(*parallel),
 					"--start-jitter", "0", "--cmdline", "none", "--conf", os.DevNull}
 			case "pipelines":
 				root, err = fresh(s.p, "pipelines")
@@ -202,6 +211,10 @@ func run() error {
 			if err != nil {
 				return fmt.Errorf("%s on %s: %v", s.method, s.p.label, err)
 			}
+			smp.RSS = 0
+			if s.method == "fec-boot" {
+				smp.RSS = readRSS(rssFile)
+			}
 			results[s] = append(results[s], smp)
 			switch s.method {
 			case "fec-boot":
@@ -210,6 +223,7 @@ func run() error {
 				if err != nil {
 					return fmt.Errorf("second boot on %s: %v", s.p.label, err)
 				}
+				smp.RSS = readRSS(rssFile)
 				results[step{s.p, "fec-boot again"}] = append(results[step{s.p, "fec-boot again"}], smp)
 			case "pipelines":
 				// What fec-boot's syncfs does, right after (no sync before).
@@ -300,7 +314,11 @@ func report(places []place, names []string, results map[step][]benchkit.Sample) 
 				all = append(all, secs(x.Wall))
 				rss = max(rss, x.RSS)
 			}
-			fmt.Printf("| %s | %s | %s | %s | %.1f MB | %s |\n", p.label, m, secs(median(s, false)), secs(median(s, true)), float64(rss)/1024, strings.Join(all, " "))
+			rssCol := ""
+			if rss > 0 {
+				rssCol = fmt.Sprintf("%.1f MB", float64(rss)/1024)
+			}
+			fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", p.label, m, secs(median(s, false)), secs(median(s, true)), rssCol, strings.Join(all, " "))
 		}
 		fmt.Printf("| %s | pipelines + sync -f | %s | %s | | |\n", p.label,
 			secs(sumMedian(step{p, "pipelines"}, step{p, "sync -f"}, false)), secs(sumMedian(step{p, "pipelines"}, step{p, "sync -f"}, true)))
@@ -403,6 +421,20 @@ func fsType(dir string) string {
 		}
 	}
 	return typ
+}
+
+// readRSS reads the peak RSS in KiB that time(1) wrote (its last line).
+func readRSS(p string) int64 {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+	return n
 }
 
 func loadavg() string {
