@@ -251,7 +251,10 @@ func TestBoot503RetryAfter(t *testing.T) {
 	require.NoError(t, err)
 	d := time.Since(start)
 	n503 := strings.Count(ng.AccessLog(), "\" 503 ")
-	assert.True(t, n503 >= 2 && n503 <= 6 && d >= time.Second && d <= 5*time.Second,
+	// The upper bounds tell a capped wait (~300 ms per retry) from the
+	// server's 3600 s; they are loose because a loaded CI machine slows the
+	// boot after the flag goes, not the retries before it.
+	assert.True(t, n503 >= 2 && n503 <= 6 && d >= time.Second && d <= 20*time.Second,
 		"%d answers 503 in %v; want a retry every ~300ms until the flag goes", n503, d)
 
 	// A 503 that stays: retried until the deadline, then unreachable.
@@ -265,7 +268,7 @@ func TestBoot503RetryAfter(t *testing.T) {
 	assert.Equal(t, 503, he.StatusCode)
 	assert.ErrorContains(t, err, "deadline")
 	d = time.Since(start)
-	assert.True(t, d >= 1400*time.Millisecond && d <= 5*time.Second, "gave up after %v, want the deadline of 1.5s", d)
+	assert.True(t, d >= 1400*time.Millisecond && d <= 15*time.Second, "gave up after %v, want the deadline of 1.5s", d)
 }
 
 // proxy forwards to nginx and can break the connection in the middle of a
