@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -193,7 +194,7 @@ func BuildTrees(dir string, perTreeMB int64) ([]string, error) {
 		return nil, err
 	}
 	limit := perTreeMB << 20
-	files := elfFiles()
+	files := machineELFFiles()
 	used := map[string]bool{}
 	for t := 0; t < 5; t++ {
 		var size int64
@@ -242,6 +243,9 @@ type elfFile struct {
 	size int64
 	mode fs.FileMode
 }
+
+// machineELFFiles is elfFiles, listed once per process.
+var machineELFFiles = sync.OnceValue(elfFiles)
 
 // elfFiles lists this machine's ELF executables and libraries of 1 byte to
 // 8 MB, each once (the directories overlap), in a fixed order.
