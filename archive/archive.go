@@ -8,10 +8,13 @@
 // "-C /". Pack produces the same bytes for the same input tree. Stage treats
 // its input as hostile (it runs as root on a FEC): it accepts only regular
 // files, directories and symlinks below the allowed roots, refuses hardlinks,
-// devices, FIFOs, absolute names, "..", duplicates, symlinks that resolve
-// outside their allowed root and entries written through symlinks, strips
-// setuid/setgid/sticky bits, limits size and entry count, and writes
-// everything into a staging directory next to the destination. Commit then
+// devices, FIFOs, sparse files, absolute names, "..", newlines in names,
+// duplicates, symlinks that resolve outside their allowed root and entries
+// written through symlinks, refuses tar layouts busybox tar would read
+// differently (PAX records other than path and linkpath, see layout.go),
+// clamps modes (no group/other write, setuid, setgid, sticky), limits depth,
+// size and entry count, and writes everything into a staging directory next
+// to the destination, relative to open directories. Commit then
 // moves each directory that does not exist yet (a new version directory)
 // into place with one rename of the whole tree, and files going into
 // existing directories with one rename each; CommitReplacing swaps a whole

@@ -10,10 +10,10 @@ import (
 // CheckRules names the version of the safety rules Stage applies. A cache of
 // checked archives (the writer's, keyed by sha256) is valid only for the
 // rules it was made with: change this string whenever a rule changes.
-const CheckRules = "2"
+const CheckRules = "3"
 
-// Check applies every rule Stage applies (paths, links, entry types, PAX
-// records, limits) to the archive in r without installing anything: it
+// Check applies every rule Stage applies (paths, depth, links, entry types,
+// tar layout and PAX records, limits) to the archive in r without installing anything: it
 // stages into a new directory below scratch ("" = the system's temporary
 // directory) and removes it again. The writer uses it as a second line of
 // defence, so that an archive a client would refuse never reaches an INDEX.

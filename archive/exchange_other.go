@@ -4,4 +4,4 @@ package archive
 
 import "syscall"
 
-func exchange(a, b string) error { return syscall.ENOSYS }
+func exchange(fromDir int, from string, toDir int, to string) error { return syscall.ENOSYS }

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fair-acc/fecdeploy/index"
@@ -25,12 +24,27 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 	"github.com/mikelolasagasti/xz"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of UnpackOptions.
 const (
 	DefaultMaxBytes   int64 = 8 << 30
 	DefaultMaxEntries       = 200_000
+)
+
+// MaxDepth is the most path components an entry name may have (opt/a/b is
+// 3). Real install trees are far below it; a deeper archive is refused
+// before anything is created. fec-boot.sh has the same limit.
+const MaxDepth = 256
+
+// MaxName and MaxNameComponent bound entry names (bytes), the limits of
+// Linux (PATH_MAX without its NUL, NAME_MAX). The extraction works
+// relative to the staging directory, so an acceptable name is always a
+// path the kernel takes. fec-boot.sh has the same limits.
+const (
+	MaxName          = 4095
+	MaxNameComponent = 255
 )
 
 // StagingPrefix starts the name of the staging directories Stage creates
@@ -75,6 +89,11 @@ type Staged struct {
 	finished bool
 	explicit []string  // entries below the allowed roots, as named in the archive (cleaned)
 	newest   time.Time // the latest modification time of a regular file in the archive
+
+	// The destination directory opened last (through root, so that it
+	// lies inside it), for the *at calls of the commit.
+	destName string
+	destDir  *os.File
 }
 
 // Tops returns the entries of the archive (below the allowed roots) whose
@@ -98,47 +117,57 @@ func (s *Staged) Tops() []string {
 // archive (the zero time when it has none).
 func (s *Staged) NewestModTime() time.Time { return s.newest }
 
-// area is the staging directory of one allowed root.
+// area is the staging directory of one allowed root. Everything in it is
+// created and moved with *at system calls relative to open directories, so
+// paths are only as long as the archive's own names (never the FEC root
+// prefix in front of them) and no path is resolved twice.
 type area struct {
 	allowed string   // e.g. "opt/fesa"
 	created []string // allowed-root directories Stage created, parents first
-	stRel   string   // staging dir relative to root
-	stPath  string   // staging dir as an OS path
-	st      *os.Root
+	stName  string   // the staging directory's name inside the allowed root
+	stPath  string   // staging dir as an OS path (messages only)
+	dir     *os.File // the allowed root
+	st      *os.File // the staging directory
 	// The directory files were last created in: archives are sorted, so
-	// keeping it open saves resolving every path component per file.
-	lastDir     string
-	lastDirRoot *os.Root
+	// keeping it open saves resolving the path per file.
+	lastDir string
+	lastFd  int
 }
 
-// dir returns an os.Root for a staging directory (relative to the area),
-// reusing the last one.
-func (ar *area) dir(rel string) (*os.Root, error) {
-	if rel == "." {
-		return ar.st, nil
+func (ar *area) stFd() int { return int(ar.st.Fd()) }
+
+// parentFd returns an open directory for the parent of rel (relative to
+// the staging directory), reusing the last one.
+func (ar *area) parentFd(rel string) (int, error) {
+	d := path.Dir(rel)
+	if d == "." {
+		return ar.stFd(), nil
 	}
-	if ar.lastDirRoot != nil && ar.lastDir == rel {
-		return ar.lastDirRoot, nil
+	if ar.lastFd >= 0 && ar.lastDir == d {
+		return ar.lastFd, nil
 	}
 	ar.closeDir()
-	d, err := ar.st.OpenRoot(rel)
+	fd, err := unix.Openat(ar.stFd(), d, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return -1, &os.PathError{Op: "openat", Path: d, Err: err}
 	}
-	ar.lastDir, ar.lastDirRoot = rel, d
-	return d, nil
+	ar.lastDir, ar.lastFd = d, fd
+	return fd, nil
 }
 
 func (ar *area) closeDir() {
-	if ar.lastDirRoot != nil {
-		ar.lastDirRoot.Close()
-		ar.lastDirRoot = nil
+	if ar.lastFd >= 0 {
+		unix.Close(ar.lastFd)
+		ar.lastFd = -1
 	}
 }
 
 type stagedDir struct {
-	name string // cleaned, relative to root
-	mode fs.FileMode
+	name string      // cleaned, relative to root
+	mode fs.FileMode // final mode
+	made fs.FileMode // mode it has in staging now (0: unknown)
+	a    *area
+	rel  string // relative to the staging directory
 }
 
 type stagedItem struct {
@@ -156,6 +185,39 @@ const (
 	kFile
 	kLink
 )
+
+// clampMode is the mode an entry is installed with: the archive's
+// permission bits without group or other write, setuid, setgid and sticky
+// (fec-boot.sh clamps the same way).
+func clampMode(m int64) fs.FileMode { return fs.FileMode(m) & 0o755 }
+
+// readUmask is the process's file mode creation mask (from
+// /proc/self/status), -1 when unknown. Files and directories are created
+// with their final mode, and need a chmod only when the umask takes bits
+// away. Read once per Stage.
+func readUmask() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if u, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return int(u)
+			}
+		}
+	}
+	return -1
+}
+
+// made is the mode a file or directory created with mode m has (0 when the
+// umask is unknown).
+func (x *extractor) made(m fs.FileMode) fs.FileMode {
+	if x.umask < 0 {
+		return 0
+	}
+	return m &^ fs.FileMode(x.umask)
+}
 
 // Stage extracts r into a staging directory next to the destination (same
 // filesystem), applying every safety rule. It reads r to EOF, so a
@@ -186,7 +248,7 @@ func Stage(ctx context.Context, r io.Reader, root string, opts UnpackOptions) (*
 	s := &Staged{rootPath: rootPath, root: rt}
 	src := &srcReader{ctx: ctx, r: r}
 	x := &extractor{s: s, ctx: ctx, opts: opts, allowed: allowed, seen: map[string]kind{},
-		links: map[string]string{}, dirIdx: map[string]*stagedDir{}, buf: make([]byte, 1<<20)}
+		links: map[string]string{}, dirIdx: map[string]*stagedDir{}, buf: make([]byte, 1<<20), umask: readUmask()}
 	if err := x.run(src); err != nil {
 		s.discard()
 		// The caller's reader failing (a verify.Reader's size or hash
@@ -199,6 +261,9 @@ func Stage(ctx context.Context, r io.Reader, root string, opts UnpackOptions) (*
 			return nil, fmt.Errorf("archive: reading the archive: %w", serr)
 		}
 		return nil, err
+	}
+	for _, ar := range s.areas {
+		ar.closeDir()
 	}
 	return s, nil
 }
@@ -339,9 +404,18 @@ type extractor struct {
 	buf     []byte
 	format  index.Format
 	dr      *eofTracker
+	lay     *layout
+	umask   int
+	// The parent directory (relative to its area) of the last entry: it
+	// and its ancestors are known to be directories in staging.
+	lastArea   *area
+	lastRelDir string
 }
 
 func (x *extractor) corrupt(err error) error {
+	if x.lay != nil && x.lay.err != nil {
+		return x.lay.err
+	}
 	if errors.Is(err, errStreamCap) || x.dr != nil && x.dr.over {
 		return fmt.Errorf("%w: the decompressed stream exceeds %d bytes (MaxBytes plus room for headers); raise MaxBytes if the archive is right", ErrTooLarge, streamCap(x.opts))
 	}
@@ -362,7 +436,8 @@ func (x *extractor) run(src *srcReader) error {
 		return x.corrupt(err)
 	}
 	defer dec.Close()
-	dr := &eofTracker{r: dec, max: streamCap(x.opts)}
+	x.lay = &layout{r: dec}
+	dr := &eofTracker{r: x.lay, max: streamCap(x.opts)}
 	x.dr = dr
 	tr := tar.NewReader(dr)
 	for {
@@ -426,6 +501,22 @@ func (x *extractor) drain(dr io.Reader, src io.Reader) error {
 	return nil
 }
 
+// commonDir is the length of the longest common leading run of whole
+// components of the slash-separated paths p and q.
+func commonDir(p, q string) int {
+	n := 0
+	for i := 0; i <= len(p) && i <= len(q); i++ {
+		endP, endQ := i == len(p) || p[i] == '/', i == len(q) || q[i] == '/'
+		if endP && endQ {
+			n = i
+		}
+		if i == len(p) || i == len(q) || p[i] != q[i] {
+			break
+		}
+	}
+	return n
+}
+
 func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	name := hdr.Name
 	switch hdr.Typeflag {
@@ -436,11 +527,31 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		return unsafeEntry(name, "device node; only regular files, directories and symlinks are allowed")
 	case tar.TypeFifo:
 		return unsafeEntry(name, "FIFO; only regular files, directories and symlinks are allowed")
+	case tar.TypeGNUSparse:
+		return unsafeEntry(name, "a sparse file; sparse files are refused (pack a plain copy)")
 	default:
 		return unsafeEntry(name, "unsupported entry type %q; only regular files, directories and symlinks are allowed", hdr.Typeflag)
 	}
+	for k := range hdr.PAXRecords {
+		// The layout walk refuses these already; this is the reader's view.
+		if k != "path" && k != "linkpath" {
+			return unsafeEntry(name, "PAX record %q, which busybox tar ignores; the writer never makes it", k)
+		}
+	}
 	if name == "" {
 		return unsafeEntry(name, "empty name")
+	}
+	if strings.Contains(name, "\n") {
+		return unsafeEntry(name, "name contains a newline (busybox tar lists one name a line: the shell client cannot check it)")
+	}
+	if strings.Contains(hdr.Linkname, "\n") {
+		return unsafeEntry(name, "symlink target contains a newline (busybox tar lists one name a line: the shell client cannot check it)")
+	}
+	if hdr.Typeflag != tar.TypeSymlink && hdr.Linkname != "" {
+		return unsafeEntry(name, "a non-symlink entry with a link target %q (busybox tar would make a hardlink of it)", hdr.Linkname)
+	}
+	if len(hdr.Linkname) > MaxName {
+		return unsafeEntry(name, "a symlink target of %d bytes; at most %d are allowed", len(hdr.Linkname), MaxName)
 	}
 	if hdr.Typeflag != tar.TypeReg && hdr.Size != 0 {
 		return unsafeEntry(name, "a %s entry carrying %d bytes of data", map[byte]string{tar.TypeDir: "directory", tar.TypeSymlink: "symlink"}[hdr.Typeflag], hdr.Size)
@@ -452,6 +563,12 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if c == ".." {
 			return unsafeEntry(name, "name contains \"..\"")
 		}
+		if len(c) > MaxNameComponent {
+			return unsafeEntry(name, "a name component of %d bytes; at most %d are allowed", len(c), MaxNameComponent)
+		}
+	}
+	if len(name) > MaxName {
+		return unsafeEntry(name, "a name of %d bytes; at most %d are allowed", len(name), MaxName)
 	}
 	if hdr.Typeflag != tar.TypeDir && strings.HasSuffix(name, "/") {
 		return unsafeEntry(name, "non-directory entry with a trailing slash")
@@ -459,6 +576,9 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	clean := path.Clean(name)
 	if clean != "." && !filepath.IsLocal(clean) {
 		return unsafeEntry(name, "not a local path")
+	}
+	if d := strings.Count(clean, "/") + 1; d > MaxDepth {
+		return unsafeEntry(name, "%d path components deep; at most %d are allowed", d, MaxDepth)
 	}
 	if prev, dup := x.seen[clean]; dup {
 		if !(prev == kImplicitDir && hdr.Typeflag == tar.TypeDir) {
@@ -492,44 +612,60 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	}
 	rel := clean[len(a)+1:]
 
-	// Parents: never through an earlier symlink or file; create missing
-	// ones in staging.
 	x.s.explicit = append(x.s.explicit, clean)
 	if hdr.Typeflag == tar.TypeReg && hdr.ModTime.After(x.s.newest) {
 		x.s.newest = hdr.ModTime
 	}
-	comps := strings.Split(rel, "/")
-	for i := 1; i < len(comps); i++ {
-		anc := a + "/" + strings.Join(comps[:i], "/")
-		switch x.seen[anc] {
-		case kFile, kLink:
-			return unsafeEntry(name, "would be written through the earlier non-directory entry %q", anc)
-		case 0:
-			if err := ar.st.Mkdir(strings.Join(comps[:i], "/"), 0o700); err != nil {
-				return fmt.Errorf("archive: staging %s: %w", anc, err)
-			}
-			x.seen[anc] = kImplicitDir
-			d := &stagedDir{name: anc, mode: 0o755}
-			x.dirIdx[anc] = d
-			x.s.dirs = append(x.s.dirs, d)
+	// Parents: never through an earlier symlink or file; create missing
+	// ones in staging. The last entry's parent and its ancestors are known
+	// to be directories: in a sorted archive each directory is checked
+	// and created once, whatever the depth.
+	if relDir := path.Dir(rel); relDir != "." && (ar != x.lastArea || relDir != x.lastRelDir) {
+		from := 0
+		if ar == x.lastArea {
+			from = commonDir(relDir, x.lastRelDir)
 		}
+		for i := from + 1; i <= len(relDir); i++ {
+			if i < len(relDir) && relDir[i] != '/' {
+				continue
+			}
+			sub := relDir[:i]
+			anc := a + "/" + sub
+			switch x.seen[anc] {
+			case kFile, kLink:
+				return unsafeEntry(name, "would be written through the earlier non-directory entry %q", anc)
+			case 0:
+				if err := unix.Mkdirat(ar.stFd(), sub, 0o755); err != nil {
+					return fmt.Errorf("archive: staging %s: %w", anc, &os.PathError{Op: "mkdirat", Path: sub, Err: err})
+				}
+				x.seen[anc] = kImplicitDir
+				d := &stagedDir{name: anc, mode: 0o755, made: x.made(0o755), a: ar, rel: sub}
+				x.dirIdx[anc] = d
+				x.s.dirs = append(x.s.dirs, d)
+			}
+		}
+		x.lastArea, x.lastRelDir = ar, relDir
 	}
 	if prev := x.seen[clean]; prev == kImplicitDir {
 		// An explicit entry for a directory created for earlier entries.
-		x.dirIdx[clean].mode = fs.FileMode(hdr.Mode) & fs.ModePerm
+		x.dirIdx[clean].mode = clampMode(hdr.Mode)
 		x.seen[clean] = kDir
 		x.s.res.Dirs++
 		return nil
 	}
 
-	mode := fs.FileMode(hdr.Mode) & fs.ModePerm // strips setuid, setgid, sticky
+	mode := clampMode(hdr.Mode)
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if err := ar.st.Mkdir(rel, 0o700); err != nil {
-			return fmt.Errorf("archive: staging %s: %w", clean, err)
+		// Owner rwx while staging, so that entries can go in; the final
+		// mode is set at commit when it differs.
+		if err := unix.Mkdirat(ar.stFd(), rel, uint32(mode|0o700)); err != nil {
+			return fmt.Errorf("archive: staging %s: %w", clean, &os.PathError{Op: "mkdirat", Path: rel, Err: err})
 		}
 		x.seen[clean] = kDir
-		x.s.dirs = append(x.s.dirs, &stagedDir{name: clean, mode: mode})
+		d := &stagedDir{name: clean, mode: mode, made: x.made(mode | 0o700), a: ar, rel: rel}
+		x.dirIdx[clean] = d
+		x.s.dirs = append(x.s.dirs, d)
 		x.s.res.Dirs++
 	case tar.TypeSymlink:
 		t := hdr.Linkname
@@ -539,8 +675,12 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if strings.HasPrefix(t, "/") {
 			return unsafeEntry(name, "symlink to the absolute path %q; use a relative target inside %s", t, a)
 		}
-		if err := os.Symlink(t, filepath.Join(ar.stPath, filepath.FromSlash(rel))); err != nil {
+		pfd, err := ar.parentFd(rel)
+		if err != nil {
 			return fmt.Errorf("archive: staging %s: %w", clean, err)
+		}
+		if err := unix.Symlinkat(t, pfd, path.Base(rel)); err != nil {
+			return fmt.Errorf("archive: staging %s: %w", clean, &os.PathError{Op: "symlinkat", Path: rel, Err: err})
 		}
 		x.seen[clean] = kLink
 		x.links[clean] = t
@@ -566,15 +706,23 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, ar *area, clean, rel s
 	if hdr.Size < 0 || hdr.Size > x.opts.MaxBytes-x.bytes {
 		return x.tooLarge(hdr.Name)
 	}
-	d, err := ar.dir(path.Dir(rel))
+	pfd, err := ar.parentFd(rel)
 	if err != nil {
 		return fmt.Errorf("archive: staging %s: %w", clean, err)
 	}
-	f, err := d.OpenFile(path.Base(rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Created with its final mode (the staging directory is private): a
+	// chmod only when the umask takes bits away. Raw system calls: an
+	// os.File would add fcntl calls per file.
+	fd, err := unix.Openat(pfd, path.Base(rel), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
 	if err != nil {
-		return fmt.Errorf("archive: staging %s: %w", clean, err)
+		return fmt.Errorf("archive: staging %s: %w", clean, &os.PathError{Op: "openat", Path: rel, Err: err})
 	}
-	defer f.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			unix.Close(fd)
+		}
+	}()
 	for {
 		if err := x.ctx.Err(); err != nil {
 			return err
@@ -586,8 +734,8 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, ar *area, clean, rel s
 			if x.bytes > x.opts.MaxBytes {
 				return x.tooLarge(hdr.Name)
 			}
-			if _, err := f.Write(x.buf[:n]); err != nil {
-				return fmt.Errorf("archive: staging %s: %w", clean, err)
+			if err := writeAll(fd, x.buf[:n]); err != nil {
+				return fmt.Errorf("archive: staging %s: %w", clean, &os.PathError{Op: "write", Path: rel, Err: err})
 			}
 		}
 		if rerr == io.EOF {
@@ -598,11 +746,29 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, ar *area, clean, rel s
 		}
 	}
 	x.s.res.Bytes = x.bytes
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("archive: staging %s: %w", clean, err)
+	if x.made(mode) != mode {
+		if err := unix.Fchmod(fd, uint32(mode)); err != nil {
+			return fmt.Errorf("archive: staging %s: %w", clean, &os.PathError{Op: "fchmod", Path: rel, Err: err})
+		}
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("archive: staging %s: %w", clean, err)
+	closed = true
+	if err := unix.Close(fd); err != nil {
+		return fmt.Errorf("archive: staging %s: %w", clean, &os.PathError{Op: "close", Path: rel, Err: err})
+	}
+	return nil
+}
+
+// writeAll writes b to fd, retrying short writes and EINTR.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
 	}
 	return nil
 }
@@ -616,7 +782,7 @@ func (x *extractor) area(a string) (*area, error) {
 	if x.areas == nil {
 		x.areas = map[string]*area{}
 	}
-	ar := &area{allowed: a}
+	ar := &area{allowed: a, lastFd: -1}
 	x.s.areas = append(x.s.areas, ar) // so that discard cleans up partial work
 	x.areas[a] = ar
 	comps := strings.Split(a, "/")
@@ -632,21 +798,26 @@ func (x *extractor) area(a string) (*area, error) {
 			return nil, fmt.Errorf("archive: allowed root %s: cannot use %s as a directory: %w", a, d, err)
 		}
 	}
+	dir, err := x.s.root.Open(a)
+	if err != nil {
+		return nil, fmt.Errorf("archive: allowed root %s: %w", a, err)
+	}
+	ar.dir = dir
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, err
 	}
-	ar.stRel = a + "/" + StagingPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:])
-	if err := x.s.root.Mkdir(ar.stRel, 0o700); err != nil {
-		return nil, fmt.Errorf("archive: creating the staging directory: %w", err)
+	name := StagingPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:])
+	if err := unix.Mkdirat(int(dir.Fd()), name, 0o700); err != nil {
+		return nil, fmt.Errorf("archive: creating the staging directory in %s: %w", a, err)
 	}
-	ar.stPath = filepath.Join(x.s.rootPath, filepath.FromSlash(ar.stRel))
-	st, err := x.s.root.OpenRoot(ar.stRel)
+	ar.stName = name
+	ar.stPath = filepath.Join(x.s.rootPath, filepath.FromSlash(a), name)
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		os.Remove(ar.stPath)
 		return nil, fmt.Errorf("archive: opening the staging directory: %w", err)
 	}
-	ar.st = st
+	ar.st = os.NewFile(uintptr(fd), ar.stPath)
 	return ar, nil
 }
 
@@ -665,7 +836,7 @@ func (x *extractor) checkLinks() error {
 		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 			return "", false, nil
 		}
-		t, err := os.Readlink(filepath.Join(x.s.rootPath, filepath.FromSlash(p)))
+		t, err := x.s.readlink(p)
 		if err != nil {
 			return "", false, fmt.Errorf("archive: reading the symlink %s: %w", p, err)
 		}
@@ -690,340 +861,4 @@ func (x *extractor) checkLinks() error {
 		}
 	}
 	return nil
-}
-
-// Commit moves the staged archive into place. A directory of the archive
-// that does not exist yet (a new version directory, with everything below
-// it) moves with one rename of the whole staged tree, its modes already
-// final: a reader sees all of it or none of it, and a kill leaves either
-// nothing or the whole directory. Files and symlinks that go into existing
-// directories move one rename each (atomic per file) and replace what is
-// there; existing directories keep their modes. Before anything moves it
-// checks the whole plan: a non-directory where a directory must go, or a
-// directory where a file must go, fails the commit with nothing changed.
-// The staging directories are removed in every case.
-func (s *Staged) Commit() (Result, error) {
-	return s.commit("")
-}
-
-// CommitReplacing is Commit, but replaces the directory dir (relative to the
-// root, e.g. opt/fesa/Foo/dev) as a whole when it exists: every entry of the
-// archive must lie in dir or be one of its parent directories, and the
-// staged dir takes the place of the old one in one step (renameat2
-// RENAME_EXCHANGE where the kernel has it, else two renames with dir absent
-// for that moment); the old tree is removed with the staging directory.
-// Files of the old tree that the archive does not have are gone. When dir
-// does not exist it is Commit.
-func (s *Staged) CommitReplacing(dir string) (Result, error) {
-	return s.commit(path.Clean(dir))
-}
-
-// Prefix returns the archive's own directory below its allowed root: the
-// deepest directory such that every entry is that directory, inside it, or
-// one of its parent directories (opt/fesa/Foo/1.2.0 for a packed version
-// tree). "" when that is an allowed root itself or above.
-func (s *Staged) Prefix() string {
-	cand, set := "", false
-	shrink := func(n string) {
-		if !set {
-			cand, set = n, true
-			return
-		}
-		for !within(n, cand) {
-			cand = path.Dir(cand)
-		}
-	}
-	for _, it := range s.items {
-		shrink(path.Dir(it.name))
-	}
-	for _, d := range s.dirs {
-		if set && within(cand, d.name) {
-			continue // cand's parent (or cand)
-		}
-		shrink(d.name)
-	}
-	if !set {
-		return ""
-	}
-	for _, ar := range s.areas {
-		if within(cand, ar.allowed) && cand != ar.allowed {
-			return cand
-		}
-	}
-	return ""
-}
-
-func (s *Staged) commit(replace string) (Result, error) {
-	if s.finished {
-		return Result{}, errors.New("archive: Commit after Commit or Discard")
-	}
-	defer s.discard()
-	if replace != "" && replace != "." {
-		fi, err := s.root.Lstat(replace)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			replace = ""
-		case err != nil:
-			return Result{}, fmt.Errorf("archive: commit: %w", err)
-		case !fi.IsDir():
-			return Result{}, fmt.Errorf("archive: commit: %s exists as a %s where the archive has a directory; nothing was changed (remove it if the archive is right): %w",
-				filepath.Join(s.rootPath, replace), fileKind(fi.Mode()), fs.ErrExist)
-		default:
-			return s.replaceDir(replace)
-		}
-	}
-	// Plan.
-	create := map[string]bool{}
-	var tops []*stagedDir // created directories whose parent exists: one rename each
-	for _, d := range s.dirs {
-		if create[path.Dir(d.name)] {
-			create[d.name] = true
-			continue
-		}
-		fi, err := s.root.Lstat(d.name)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			create[d.name] = true
-			tops = append(tops, d)
-		case err != nil:
-			return Result{}, fmt.Errorf("archive: commit: %w", err)
-		case !fi.IsDir():
-			return Result{}, fmt.Errorf("archive: commit: %s exists as a %s where the archive has a directory; nothing was changed (remove it if the archive is right): %w",
-				filepath.Join(s.rootPath, d.name), fileKind(fi.Mode()), fs.ErrExist)
-		}
-	}
-	for _, it := range s.items {
-		if create[path.Dir(it.name)] {
-			continue
-		}
-		fi, err := s.root.Lstat(it.name)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return Result{}, fmt.Errorf("archive: commit: %w", err)
-		case fi.IsDir():
-			return Result{}, fmt.Errorf("archive: commit: %s is a directory where the archive has a file or symlink; nothing was changed (remove it if the archive is right): %w",
-				filepath.Join(s.rootPath, it.name), fs.ErrExist)
-		}
-	}
-	// Final modes inside the staged trees first (children before parents),
-	// so that what appears has them from its first instant.
-	if err := s.stageModes(func(d *stagedDir) bool { return create[d.name] }); err != nil {
-		return Result{}, err
-	}
-	// Execute. From here on the allowed roots stay.
-	for _, ar := range s.areas {
-		ar.created = nil
-	}
-	for _, d := range tops {
-		if err := s.moveDir(d, d.name); err != nil {
-			return Result{}, err
-		}
-	}
-	for _, it := range s.items {
-		if create[path.Dir(it.name)] {
-			continue // moved with its directory
-		}
-		from := filepath.Join(it.a.stPath, filepath.FromSlash(it.rel))
-		to := filepath.Join(s.rootPath, filepath.FromSlash(it.name))
-		// syscall.Rename, not os.Rename: os.Rename stats the target first,
-		// which the plan above already did.
-		if err := syscall.Rename(from, to); err != nil {
-			return Result{}, fmt.Errorf("archive: commit (partially done): %w", &os.LinkError{Op: "rename", Old: from, New: to, Err: err})
-		}
-	}
-	return s.res, nil
-}
-
-// stageModes gives the staged directories selected by sel their final mode,
-// deepest first. A directory keeps owner write while it still has to be
-// renamed to another parent (Linux needs it to update ".."): moveDir
-// removes it afterwards.
-func (s *Staged) stageModes(sel func(*stagedDir) bool) error {
-	for i := len(s.dirs) - 1; i >= 0; i-- {
-		d := s.dirs[i]
-		if !sel(d) {
-			continue
-		}
-		p, err := s.stagedPath(d.name)
-		if err != nil {
-			return err
-		}
-		if err := os.Chmod(p, d.mode|0o200); err != nil {
-			return fmt.Errorf("archive: commit: setting the mode of %s: %w", d.name, err)
-		}
-		if d.mode&0o200 == 0 {
-			// Children are in place: the parent can lose write now, except
-			// a directory about to be renamed (moveDir's job).
-			if err := os.Chmod(p, d.mode); err != nil {
-				return fmt.Errorf("archive: commit: setting the mode of %s: %w", d.name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// stagedPath returns the staging location of name (relative to the root).
-func (s *Staged) stagedPath(name string) (string, error) {
-	for _, ar := range s.areas {
-		if within(name, ar.allowed) && name != ar.allowed && ar.stPath != "" {
-			return filepath.Join(ar.stPath, filepath.FromSlash(name[len(ar.allowed)+1:])), nil
-		}
-	}
-	return "", fmt.Errorf("archive: commit: %s has no staging area", name)
-}
-
-// moveDir renames the staged directory d to to (relative to the root) in
-// one step. Its mode gets owner write for the rename when it lacks it, and
-// loses it right after.
-func (s *Staged) moveDir(d *stagedDir, to string) error {
-	from, err := s.stagedPath(d.name)
-	if err != nil {
-		return err
-	}
-	if d.mode&0o200 == 0 {
-		if err := os.Chmod(from, d.mode|0o200); err != nil {
-			return fmt.Errorf("archive: commit: %w", err)
-		}
-	}
-	dst := filepath.Join(s.rootPath, filepath.FromSlash(to))
-	if err := syscall.Rename(from, dst); err != nil {
-		return fmt.Errorf("archive: commit (partially done): %w", &os.LinkError{Op: "rename", Old: from, New: dst, Err: err})
-	}
-	if d.mode&0o200 == 0 {
-		if err := os.Chmod(dst, d.mode); err != nil {
-			return fmt.Errorf("archive: commit: setting the mode of %s: %w", to, err)
-		}
-	}
-	return nil
-}
-
-// replaceDir swaps the staged copy of dir with the existing one.
-func (s *Staged) replaceDir(dir string) (Result, error) {
-	var sd *stagedDir
-	for _, d := range s.dirs {
-		if d.name == dir {
-			sd = d
-		}
-	}
-	if sd == nil {
-		return Result{}, fmt.Errorf("archive: commit: the archive has no directory %s to replace it with; nothing was changed", dir)
-	}
-	for _, it := range s.items {
-		if !within(it.name, dir) {
-			return Result{}, fmt.Errorf("archive: commit: %s lies outside %s, which the archive was to replace as a whole; nothing was changed", it.name, dir)
-		}
-	}
-	for _, d := range s.dirs {
-		if !within(d.name, dir) && !within(dir, d.name) {
-			return Result{}, fmt.Errorf("archive: commit: %s lies outside %s, which the archive was to replace as a whole; nothing was changed", d.name, dir)
-		}
-	}
-	if err := s.stageModes(func(d *stagedDir) bool { return within(d.name, dir) }); err != nil {
-		return Result{}, err
-	}
-	for _, ar := range s.areas {
-		ar.created = nil
-	}
-	from, err := s.stagedPath(dir)
-	if err != nil {
-		return Result{}, err
-	}
-	dst := filepath.Join(s.rootPath, filepath.FromSlash(dir))
-	if sd.mode&0o200 == 0 {
-		if err := os.Chmod(from, sd.mode|0o200); err != nil {
-			return Result{}, fmt.Errorf("archive: commit: %w", err)
-		}
-	}
-	// The old directory ends up in staging (where discard removes it); it
-	// may lack owner write, which moving it needs.
-	old, err := s.root.Open(dir)
-	if err == nil {
-		if fi, serr := old.Stat(); serr == nil && fi.Mode()&0o200 == 0 {
-			old.Chmod(fi.Mode().Perm() | 0o200)
-		}
-		old.Close()
-	}
-	if err := exchange(from, dst); err != nil {
-		// No RENAME_EXCHANGE: move the old one aside, the new one in.
-		aside := from + ".old"
-		if err := syscall.Rename(dst, aside); err != nil {
-			return Result{}, fmt.Errorf("archive: commit: moving the old %s aside: %w", dir, err)
-		}
-		if err := syscall.Rename(from, dst); err != nil {
-			syscall.Rename(aside, dst)
-			return Result{}, fmt.Errorf("archive: commit: %w", &os.LinkError{Op: "rename", Old: from, New: dst, Err: err})
-		}
-	}
-	if sd.mode&0o200 == 0 {
-		if err := os.Chmod(dst, sd.mode); err != nil {
-			return Result{}, fmt.Errorf("archive: commit: setting the mode of %s: %w", dir, err)
-		}
-	}
-	return s.res, nil
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m.IsRegular():
-		return "file"
-	}
-	return typeName(m)
-}
-
-// Discard removes the staging directories (and allowed-root directories
-// Stage created) without touching anything else.
-func (s *Staged) Discard() error {
-	if s.finished {
-		return nil
-	}
-	return s.discard()
-}
-
-func (s *Staged) discard() error {
-	if s.finished {
-		return nil
-	}
-	s.finished = true
-	var first error
-	for _, ar := range s.areas {
-		ar.closeDir()
-		if ar.st != nil {
-			ar.st.Close()
-		}
-		if ar.stPath != "" {
-			if err := RemoveTree(ar.stPath); err != nil && first == nil {
-				first = fmt.Errorf("archive: removing the staging directory: %w", err)
-			}
-		}
-		for i := len(ar.created) - 1; i >= 0; i-- {
-			s.root.Remove(ar.created[i]) // only if still empty
-		}
-	}
-	s.root.Close()
-	return first
-}
-
-// RemoveTree removes a directory tree like os.RemoveAll, also when some of
-// its directories lack owner write or search permission (a replaced
-// version directory with mode 0555, a staging tree whose modes were already
-// final): those get 0700 first.
-func RemoveTree(p string) error {
-	err := os.RemoveAll(p)
-	if err == nil || !errors.Is(err, fs.ErrPermission) {
-		return err
-	}
-	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if d != nil && d.IsDir() {
-			os.Chmod(q, 0o700)
-		}
-		if err != nil && d != nil && d.IsDir() {
-			os.Chmod(q, 0o700)
-			return nil
-		}
-		return nil
-	})
-	return os.RemoveAll(p)
 }

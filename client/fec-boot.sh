@@ -1254,15 +1254,19 @@ decode() {
 	esac
 }
 
-# check_listing: read `tar -tv` output on stdin, print nothing when every entry
-# is acceptable, else one reason. The rules of the archive package: regular
-# files, directories and symlinks only; no absolute names, no "..", no
-# duplicates, nothing written through an earlier file or symlink; everything
-# below an allowed root (directories at or above one are no-ops); symlink
-# targets relative and, resolved lexically, inside their allowed root; at most
-# 200000 entries and 8 GiB.
+# check_listing TAR: read `tar -tv` output of the plain tar TAR on stdin,
+# print nothing when every entry is acceptable, else one reason. The rules of
+# the archive package: regular files, directories and symlinks only; no
+# absolute names, no "..", no duplicates, nothing written through an earlier
+# file or symlink; everything below an allowed root (directories at or above
+# one are no-ops); at most 256 path components; symlink targets relative
+# and, resolved lexically, inside their allowed root; at most 200000 entries
+# and 8 GiB. Then the layout (the archive package's layout.go): when the tar
+# is longer than its listed headers and data plus the end-of-archive marker,
+# it has headers busybox does not list (PAX, GNU long names) or padding, and
+# check_layout walks its headers.
 check_listing() {
-	awk -v roots="$ROOTS" '
+	awk -v roots="$ROOTS" -v tarsize="$(sizeof "$1")" -v names="$(tar -tf "$1" 2>/dev/null | wc -l)" '
 	function bad(n, r) { if (!reason) reason = "entry \"" n "\": " r }
 	function within(p, r) { return p == r || index(p, r "/") == 1 }
 	BEGIN { nroots = split(roots, root, " "); reason = "" }
@@ -1274,6 +1278,7 @@ check_listing() {
 		}
 		type = substr(line, 1, 1); name = substr(line, RLENGTH + 1); target = ""
 		split(line, f, " "); size += f[3]; count++
+		listed += 512 + int((f[3] + 511) / 512) * 512
 		if (type == "l" || index(name, " -> ")) {
 			i = index(name, " -> "); target = substr(name, i + 4); name = substr(name, 1, i - 1)
 			if (type != "l") { bad(name, "hardlink to \"" target "\"; hardlinks are refused (pack a copy or a symlink instead)"); next }
@@ -1282,16 +1287,19 @@ check_listing() {
 		if (type == "p") { bad(name, "FIFO; only regular files, directories and symlinks are allowed"); next }
 		if (type != "-" && type != "d" && type != "l") { bad(name, "unsupported entry type " type "; only regular files, directories and symlinks are allowed"); next }
 		if (name == "") { bad(name, "empty name"); next }
+		if (length(name) > 4095) { bad(name, "a name of " length(name) " bytes; at most 4095 are allowed"); next }
 		if (type == "d") sub(/\/+$/, "", name)
 		n = split(name, seg, "/"); c = ""
 		for (i = 1; i <= n; i++) {
 			if (seg[i] == "..") { bad(name, "name contains \"..\""); next }
+			if (length(seg[i]) > 255) { bad(name, "a name component of " length(seg[i]) " bytes; at most 255 are allowed"); next }
 			if (seg[i] == "" || seg[i] == ".") continue
 			c = (c == "") ? seg[i] : c "/" seg[i]
 			if (i == n) break
 			if (!(c in kind)) kind[c] = "i" # an implicit directory
 			else if (kind[c] == "-" || kind[c] == "l") { bad(name, "would be written through the earlier non-directory entry \"" c "\""); next }
 		}
+		if (split(c, tmp, "/") > 256) { bad(name, split(c, tmp, "/") " path components deep; at most 256 are allowed"); next }
 		if ((c in kind) && !(kind[c] == "i" && type == "d")) { bad(name, "appears twice in the archive (as \"" c "\" after cleaning)"); next }
 		kind[c] = type
 		a = ""
@@ -1307,6 +1315,7 @@ check_listing() {
 		if (type == "l") {
 			if (target == "") { bad(name, "symlink with an empty target"); next }
 			if (target ~ /^\//) { bad(name, "symlink to the absolute path \"" target "\"; use a relative target inside " a); next }
+			if (length(target) > 4095) { bad(name, "a symlink target of " length(target) " bytes; at most 4095 are allowed"); next }
 			nl++; lname[nl] = c; larea[nl] = a; link[c] = target
 		}
 	}
@@ -1341,8 +1350,149 @@ check_listing() {
 		}
 		if (!reason && count > 200000) reason = "more than 200000 entries"
 		if (!reason && size > 8589934592) reason = "more than 8 GiB of files"
+		# tar -t prints no link targets: more lines with -v mean a target
+		# with a newline, whose extra lines would fake entries
+		if (!reason && NR != names + 0) reason = "a symlink target contains a newline (busybox lists one name a line)"
+		if (!reason && tarsize != listed + 1024) reason = "-"
 		if (reason) print reason
 	}'
+}
+
+# check_layout TAR: walk the headers of the plain tar TAR as busybox tar
+# walks them (one od per header: only for archives with extension headers
+# or padding) and print why it is refused, nothing when it is fine. The
+# rules of the archive package (layout.go), so that busybox and the Go
+# client read the same entries: PAX headers carry only path and linkpath
+# records (busybox ignores all others: size, sparse files, times), no PAX
+# global headers, at most one extension header of a kind per entry and no
+# PAX header together with a GNU long name, GNU long names 1 to 4095 bytes,
+# no header without a name, no single zero block inside the archive, the
+# prefix field only in plain ustar headers, link, directory and other
+# header-only types with size 0, after the end at most 1 MiB of zeros.
+check_layout() {
+	awk -v tar="$1" -v tarsize="$(sizeof "$1")" '
+	# need(o, n): bytes o..o+n-1 of the tar at hand, reading a window of
+	# at least 64 KiB with one od (archives of small files get many headers
+	# per od), one 512-byte block per line, kept as hex text: only the
+	# bytes looked at are converted. 0 when the tar ends before.
+	function need(o, n,   cmd, line, k, w) {
+		if (o >= WB && o + n <= WB + WN) return 1
+		if (o + n > tarsize) return 0
+		w = n < 65536 ? 65536 : n
+		if (o + w > tarsize) w = tarsize - o
+		cmd = "od -An -v -tx1 -w512 -j " o " -N " w " \"" tar "\""
+		k = 0
+		while ((cmd | getline line) > 0) L[k++] = line
+		close(cmd)
+		WB = o; WN = k * 512
+		if (WN > w) WN = w
+		return o + n <= WB + WN
+	}
+	# byte(i): byte i of the tar (after need)
+	function byte(i,   j) { j = i - WB; return X[substr(L[int(j / 512)], (j % 512) * 3 + 2, 2)] }
+	# str(o, n): the C string in bytes o..o+n-1
+	function str(o, n,   s, i) {
+		s = ""
+		for (i = o; i < o + n && byte(i) != 0; i++) s = s C[byte(i)]
+		return s
+	}
+	function octal(o, n,   i, v, d) {
+		for (i = o; i < o + n && byte(i) == 32; i++) ;
+		v = 0; d = 0
+		for (; i < o + n && byte(i) >= 48 && byte(i) <= 55; i++) { v = v * 8 + byte(i) - 48; d++ }
+		if (!d) return -1
+		for (; i < o + n; i++) if (byte(i) != 0 && byte(i) != 32) return -1
+		return v
+	}
+	function blocks(n) { return int((n + 511) / 512) * 512 }
+	# records(s): "" when the PAX records s are acceptable, else why; sets P to the path
+	function records(s,   sp, n, kv, eq, k, v, seen) {
+		P = ""
+		while (s != "") {
+			sp = index(s, " ")
+			if (sp < 2 || substr(s, 1, sp - 1) !~ /^[1-9][0-9]*$/) return "a malformed PAX record"
+			n = substr(s, 1, sp - 1) + 0
+			if (n <= sp || n > length(s) || substr(s, n, 1) != "\n") return "a malformed PAX record"
+			kv = substr(s, sp + 1, n - sp - 1); s = substr(s, n + 1)
+			eq = index(kv, "=")
+			if (!eq) return "a malformed PAX record"
+			k = substr(kv, 1, eq - 1); v = substr(kv, eq + 1)
+			if (k == "path" || k == "linkpath") {
+				if (v == "") return "an empty PAX \"" k "\" record (Go reader keeps the ustar field, busybox tar takes the empty value)"
+				if (k in seen) return "the PAX record \"" k "\" twice"
+				seen[k] = 1
+				if (k == "path") P = v
+			} else if (k ~ /^GNU\.sparse\./) {
+				return "a sparse file (PAX record \"" k "\"); sparse files are refused (busybox tar would install the sparse map as content)"
+			} else {
+				return "the PAX record \"" k "\", which busybox tar ignores (only path and linkpath are honoured): the two boot clients would install different trees; the writer never makes it"
+			}
+		}
+		return ""
+	}
+	function walk(   off, h, zeros, pX, pL, pK, ppath, name, prefix, full, typ, size, i, zero, s, r, cmd, nz) {
+		off = 0; zeros = 0; WB = -1; WN = 0
+		while (1) {
+			if (!need(off, 512)) return "the tar ends inside a header"
+			h = off; off += 512
+			zero = 1
+			for (i = h; i < h + 512; i++) if (byte(i)) { zero = 0; break }
+			if (zero) {
+				if (pX || pL || pK) return "entry \"" ext "\": an extension header with no entry after it"
+				if (++zeros == 2) break
+				continue
+			}
+			if (zeros) return "a single zero block inside the archive (busybox tar skips it, Go reader stops); the tar is damaged"
+			name = str(h, 100); prefix = str(h + 345, 155); typ = C[byte(h + 156)]
+			full = name
+			if (prefix != "") {
+				full = prefix "/" name
+				if (str(h + 257, 6) != "ustar" || byte(h + 262) != 0 || (str(h + 508, 4) == "tar" && byte(h + 511) == 0)) return "entry \"" full "\": the prefix field is set in a non-ustar header"
+			}
+			if (ppath != "") full = ppath
+			if (name == "" && prefix == "" && !pL) return "entry \"" full "\": a header without a name (busybox tar takes it for the end of the archive and reads on)"
+			size = octal(h + 124, 12)
+			if (size < 0) return "entry \"" full "\": the size field is not an octal number"
+			if (typ == "x" || typ == "L" || typ == "K") {
+				if (pX || (typ == "x" && (pL || pK)) || (typ == "L" && pL) || (typ == "K" && pK)) return "entry \"" full "\": more than one extension header for one entry"
+				if (typ == "x" && size > 1048575) return "entry \"" full "\": a PAX header of " size " bytes (at most 1048575)"
+				if (typ != "x" && (size > 4095 || size == 0)) return "entry \"" full "\": a GNU long name or link of " size " bytes (1 to 4095)"
+				if (!need(off, size)) return "the tar ends inside an extension header"
+				ext = full
+				if (typ == "x") {
+					for (i = off; i < off + size; i++) if (!byte(i)) return "entry \"" full "\": a malformed PAX record"
+					r = records(str(off, size))
+					if (r != "") return "entry \"" (P != "" ? P : full) "\": " r
+					pX = 1
+					if (P != "") ppath = P
+				} else {
+					s = str(off, size)
+					if (s == "") return "entry \"" full "\": an empty GNU long name or link"
+					if (typ == "L") { pL = 1; ppath = s } else pK = 1
+				}
+				off += blocks(size)
+				continue
+			}
+			if (typ == "g") return "entry \"" full "\": a PAX global header; busybox tar ignores it, so the two boot clients would read the archive differently"
+			pX = pL = pK = 0; ppath = ""
+			if (typ >= "1" && typ <= "6") {
+				if (size) return "entry \"" full "\": a header of type " typ " with a size of " size " bytes (both readers take it for 0: what follows would be read as headers)"
+			} else off += blocks(size)
+		}
+		if (tarsize - off > 1048576) return "more than 1048576 bytes of padding after the tar end"
+		if (tarsize > off) {
+			cmd = "tail -c +" (off + 1) " \"" tar "\" | tr -d \"\\000\" | wc -c"
+			cmd | getline nz; close(cmd)
+			if (nz + 0) return "data after the tar end-of-archive marker"
+		}
+		return ""
+	}
+	BEGIN {
+		for (i = 1; i < 256; i++) C[i] = sprintf("%c", i)
+		C[0] = ""
+		for (i = 0; i < 256; i++) X[sprintf("%02x", i)] = i
+		print walk()
+	}' | grep -v '^$'
 }
 
 # tree_check DIR: what the listing cannot prove, checked on the staged files
@@ -1502,7 +1652,8 @@ prepare1() {
 	*) printf '4 %s\n' "$_why" >"$_base.fail"; return ;;
 	esac
 	rm -f "$_base.dl"
-	_why=$(check_listing <"$_base.list")
+	_why=$(check_listing "$_base.tar" <"$_base.list")
+	[ "$_why" != - ] || _why=$(check_layout "$_base.tar")
 	[ -z "$_why" ] || { printf '4 archive: unsafe entry: %s\n' "$_why" >"$_base.fail"; return; }
 	ms
 	echo "$_fmt $((MS - _t0))" >"$_base.ok"
@@ -1645,8 +1796,9 @@ install_archive() {
 	fi
 	_vd= _own= _aside=
 	if [ $_rc = 0 ]; then
-		# setuid, setgid and sticky bits are not installed (as in the Go client)
-		find "$_stage" ! -type l \( -perm -4000 -o -perm -2000 -o -perm -1000 \) -exec chmod ug-s,o-t {} +
+		# Modes are clamped as in the Go client: no setuid, setgid, sticky
+		# bit, no group or other write (busybox chmod ignores "o-t": "-t")
+		find "$_stage" ! -type l \( -perm -4000 -o -perm -2000 -o -perm -1000 -o -perm -0020 -o -perm -0002 \) -exec chmod ug-s,go-w,-t {} +
 		if [ "$_kind" = software ]; then
 			# the archive's own directory: the single-directory chain of the staged tree (paths from the root)
 			_c=$_stage _rel=
@@ -1786,7 +1938,8 @@ dev_install() {
 	esac
 	_base=$WORK/software.$O_name
 	_why=$(list_archive "$_file" "$_fmt" "$_base.list" "$_base.tar") || fatal 4 "install-archive $_file: $_why"
-	_why=$(check_listing <"$_base.list")
+	_why=$(check_listing "$_base.tar" <"$_base.list")
+	[ "$_why" != - ] || _why=$(check_layout "$_base.tar")
 	[ -z "$_why" ] || fatal 4 "install-archive $_file: archive: unsafe entry: $_why"
 	_why=$(install_archive software "$O_name" "$_fmt")
 	_rc=$?
