@@ -5,6 +5,7 @@
 #   make cross   static binaries for the FEC architectures into dist/<os>-<arch>/
 #   make bench   every benchmark, with ratios against the baselines (see docs/benchmarks.md)
 #   make bench-storm   N FECs booting at once over shaped links, as root (see docs/scale.md)
+#   make bench-storm-fleet  the same for N = 50, 200, 500, with and without caching proxies
 #   make demo    the demo: a web storage served by the built-in server, a simulated FEC booting
 
 GO       ?= go
@@ -12,7 +13,7 @@ BINARIES := fec-pack fec-boot fec-prune fec-persist fecctl check_fec_boot fecd
 ARCHES   := amd64 386 arm arm64 ppc64le
 TESTFLAGS ?= -count=1 -timeout 40m
 
-.PHONY: all test deps vet fmt-check shellcheck cross-check build cross bench bench-storm demo clean
+.PHONY: all test deps vet fmt-check shellcheck cross-check build cross bench bench-storm bench-storm-fleet demo clean
 
 all: build
 
@@ -60,9 +61,17 @@ bench: deps build
 
 # Boot storm over shaped links in network namespaces (root; not part of
 # `make bench`, see docs/scale.md). STORM="-n 50 -proxies 2" passes options.
+# bench-storm-fleet: N = 50, 200, 500 from the origin and through 2 caching
+# proxies, 8 MB of incompressible payload per FEC (link-bound, ~10 min).
 bench-storm: deps
 	$(GO) build -o bin/storm ./bench/storm
 	./bin/storm $(STORM)
+
+bench-storm-fleet: deps
+	$(GO) build -o bin/storm ./bench/storm
+	for p in 0 2; do for n in 50 200 500; do \
+	  ./bin/storm -n $$n -proxies $$p -payload-mb 8 $(STORM) || exit 1; \
+	done; done
 
 demo:
 	$(GO) run ./cmd/fecctl demo

@@ -864,7 +864,7 @@ fetch_once() {
 	'' | 000 | 2??) ;;
 	*)
 		rm -f "$2"
-		retry_after
+		case $HTTP_CODE in 429 | 503) retry_after ;; esac
 		FETCH_MSG="HTTP $HTTP_CODE"
 		case $HTTP_CODE in
 		416) return 1 ;; # the partial file is gone: the next attempt starts from zero
@@ -893,8 +893,11 @@ fetch_once() {
 FETCH_ERR=
 # fetch URL FILE CAP [EXPECT]: fetch_once with retries (connection errors,
 # broken transfers, 408, 429, 5xx; never 403/404) and full-jitter
-# exponential backoff (0.5 s, 1 s, 2 s ... retry_wait_max; a Retry-After
-# header instead when the server sends one), within the overall deadline.
+# exponential backoff (0.5 s, 1 s, 2 s ... retry_wait_max), within the
+# overall deadline. A 429/503 with Retry-After (a busy server, e.g. a boot
+# storm meeting its limit) is waited for instead, plus up to half of it at
+# random (the FECs sent away together do not come back together), and does
+# not use up the retries: the server is up and said when to ask again.
 # Returns 0, 1 (gave up), 2 (final HTTP error), 3 (too large) or 4 (local
 # write failure); FETCH_ERR says why, without credentials.
 fetch() {
@@ -909,14 +912,19 @@ fetch() {
 		1) ;;
 		*) rm -f "$2" "$2.v"; return $_frc ;;
 		esac
-		if [ "$_n" -ge "$RETRIES" ]; then rm -f "$2" "$2.v"; return 1; fi
+		if [ "$_n" -ge "$RETRIES" ] && [ -z "$RETRY_AFTER_MS" ]; then rm -f "$2" "$2.v"; return 1; fi
 		ms
 		if [ $(((MS - START_MS) / 1000)) -ge "$DEADLINE" ]; then
 			FETCH_ERR="$FETCH_ERR (deadline of ${DEADLINE}s reached)"
 			rm -f "$2" "$2.v"
 			return 1
 		fi
-		_w=${RETRY_AFTER_MS:-$(rand "$_cap")}
+		if [ -n "$RETRY_AFTER_MS" ]; then
+			[ "$RETRY_AFTER_MS" -ge 500 ] || RETRY_AFTER_MS=500
+			_w=$((RETRY_AFTER_MS + $(rand $((RETRY_AFTER_MS / 2)))))
+		else
+			_w=$(rand "$_cap")
+		fi
 		log "attempt $((_n + 1)) failed ($FETCH_ERR); retrying in ${_w}ms"
 		sleep_ms "$_w"
 		_n=$((_n + 1))

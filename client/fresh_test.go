@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,15 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fakeClock replaces the shell's date with one that answers as if it were
-// epoch (unix seconds), for the clock policy.
-func fakeClock(t *testing.T, sh *clienttest.Shell, epoch int64) {
-	t.Helper()
-	p := filepath.Join(sh.PathDir, "date")
-	_ = os.Remove(p)
-	require.NoError(t, os.WriteFile(p, []byte(fmt.Sprintf("#!%s sh\nexec %s date -d @%d \"$@\"\n", sh.Busybox, sh.Busybox, epoch)), 0o755))
-}
 
 // signedAt writes the FEC's INDEX with serial and expiry, signed.
 func signedAt(t *testing.T, st *clienttest.Storage, key clienttest.Key, serial uint64, expires time.Time) {
@@ -81,7 +71,7 @@ func TestShellRefusesReplayAndExpired(t *testing.T) {
 	assert.Equal(t, before, testkit.Snapshot(t, root, noStatus))
 
 	// A clock at 1970 cannot judge expiry: the serial rule alone holds.
-	fakeClock(t, sh, 0)
+	sh.SetClock(t, 0)
 	r = run()
 	assert.Equal(t, 0, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "before this client's date: INDEX expiry not checked")
@@ -91,7 +81,7 @@ func TestShellRefusesReplayAndExpired(t *testing.T) {
 	assert.Equal(t, 4, r.Code, "a 1970 clock still refuses a replay: %s", r.Stderr)
 
 	// A clock at 2038 sees an INDEX valid for a week as expired.
-	fakeClock(t, sh, 2147483648)
+	sh.SetClock(t, 2147483648)
 	signedAt(t, st, key, 2_000_000_000_000_000_002, week)
 	r = run()
 	assert.Equal(t, 4, r.Code, r.Stderr)

@@ -3,152 +3,22 @@ package client_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testenv/faultproxy"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fault is what the faulty server does to a request whose path ends in
-// suffix, for the first times such requests (0: all of them).
-type fault struct {
-	suffix string
-	times  int32
-	kind   string // reset, stall, endless, status, redirect
-	after  int    // reset, stall: body bytes sent before the fault
-	status int
-	header map[string]string
-	to     string // redirect: the Location
-	n      atomic.Int32
-}
-
-// faulty is a small HTTP server in front of nginx that misbehaves on
-// request: it cuts a response after its status line (reset), stops sending
-// (stall), sends an endless body, answers a status of its own or redirects.
-// Other requests go to nginx unchanged (Range and If-Range included).
-type faulty struct {
-	URL      string
-	upstream string
-	faults   []*fault
-	mu       sync.Mutex
-	log      []string // "<time> <path> <Range>"
-	sent     atomic.Int64
-}
-
-func startFaulty(t *testing.T, upstream string, faults ...*fault) *faulty {
-	f := &faulty{upstream: upstream, faults: faults}
-	srv := httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(srv.Close)
-	f.URL = srv.URL
-	return f
-}
-
-func (f *faulty) requests() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.log...)
-}
-
-func (f *faulty) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.log = append(f.log, fmt.Sprintf("%d %s %s|%s|%s", time.Now().UnixMilli(), r.URL.Path, r.Header.Get("Range"), r.Header.Get("If-Range"), r.Header.Get("Authorization")))
-	f.mu.Unlock()
-	for _, ft := range f.faults {
-		if !strings.HasSuffix(r.URL.Path, ft.suffix) {
-			continue
-		}
-		if ft.times > 0 && ft.n.Add(1) > ft.times {
-			continue
-		}
-		switch ft.kind {
-		case "status":
-			for k, v := range ft.header {
-				w.Header().Set(k, v)
-			}
-			w.WriteHeader(ft.status)
-			return
-		case "redirect":
-			http.Redirect(w, r, ft.to, http.StatusFound)
-			return
-		case "endless":
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.WriteHeader(200)
-			buf := make([]byte, 64<<10)
-			for i := range buf {
-				buf[i] = 'x'
-			}
-			for {
-				n, err := w.Write(buf)
-				f.sent.Add(int64(n))
-				if err != nil {
-					return
-				}
-			}
-		case "reset", "stall":
-			resp, body := f.upstreamGet(r)
-			if resp.StatusCode != 200 {
-				break
-			}
-			conn, bw, err := w.(http.Hijacker).Hijack()
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nETag: %s\r\nLast-Modified: %s\r\nConnection: close\r\n\r\n",
-				len(body), resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"))
-			bw.Write(body[:ft.after])
-			bw.Flush()
-			if ft.kind == "stall" {
-				time.Sleep(90 * time.Second)
-			}
-			conn.Close()
-			return
-		}
-	}
-	f.proxy(w, r)
-}
-
-func (f *faulty) upstreamGet(r *http.Request) (*http.Response, []byte) {
-	resp, err := http.Get(f.upstream + r.URL.Path)
-	if err != nil {
-		return &http.Response{StatusCode: 502}, nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
-}
-
-func (f *faulty) proxy(w http.ResponseWriter, r *http.Request) {
-	req, _ := http.NewRequest(r.Method, f.upstream+r.URL.RequestURI(), nil)
-	for _, h := range []string{"Range", "If-Range"} {
-		if v := r.Header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		w.WriteHeader(502)
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
-}
 
 // variants runs a test with busybox wget and with curl on the PATH.
 func variants(t *testing.T, run func(t *testing.T, sh *clienttest.Shell)) {
@@ -183,9 +53,9 @@ func TestBrokenTransfersAreRetried(t *testing.T) {
 	t.Parallel()
 	variants(t, func(t *testing.T, sh *clienttest.Shell) {
 		_, ng, size := bigSoftware(t)
-		fs := startFaulty(t, ng.URL,
-			&fault{suffix: "/INDEX", times: 1, kind: "reset", after: 10},
-			&fault{suffix: ".tar.gz", times: 1, kind: "reset", after: int(size / 2)})
+		fs := faultproxy.Start(t, ng.URL,
+			&faultproxy.Rule{Suffix: "/INDEX", Times: 1, Kind: faultproxy.Cut, After: 10},
+			&faultproxy.Rule{Suffix: ".tar.gz", Times: 1, Kind: faultproxy.Cut, After: size / 2})
 		root := t.TempDir()
 		r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=2", "FECDEPLOY_RETRY_WAIT_MAX=1"))
 		require.Equal(t, 0, r.Code, "%s%s", r.Stdout, r.Stderr)
@@ -193,10 +63,10 @@ func TestBrokenTransfersAreRetried(t *testing.T) {
 		assert.NotContains(t, r.Stderr, "HTTP 200")
 		assert.FileExists(t, filepath.Join(root, "opt/a/f"))
 		var resumed bool
-		for _, l := range fs.requests() {
-			resumed = resumed || strings.Contains(l, ".tar.gz bytes="+fmt.Sprint(size/2)+"-|")
+		for _, r := range fs.Requests() {
+			resumed = resumed || strings.HasSuffix(r.Path, ".tar.gz") && r.Range == fmt.Sprintf("bytes=%d-", size/2)
 		}
-		assert.True(t, resumed, "the archive download resumes at byte %d with a Range request: %v", size/2, fs.requests())
+		assert.True(t, resumed, "the archive download resumes at byte %d with a Range request: %v", size/2, fs.Requests())
 	})
 }
 
@@ -206,7 +76,7 @@ func TestStalledTransferIsRetried(t *testing.T) {
 	t.Parallel()
 	sh := clienttest.NewShell(t, "curl")
 	_, ng, _ := bigSoftware(t)
-	fs := startFaulty(t, ng.URL, &fault{suffix: ".tar.gz", times: 1, kind: "stall", after: 0})
+	fs := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Suffix: ".tar.gz", Times: 1, Kind: faultproxy.Stall})
 	root := t.TempDir()
 	r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=2", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_IDLE_TIMEOUT=2s"))
 	require.Equal(t, 0, r.Code, "%s%s", r.Stdout, r.Stderr)
@@ -224,13 +94,13 @@ func TestDownloadsStopAtTheirCap(t *testing.T) {
 			{"/INDEX", "larger than 4 MiB"},
 			{".tar.gz", "longer than the"},
 		} {
-			fs := startFaulty(t, ng.URL, &fault{suffix: c.suffix, kind: "endless"})
+			fs := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Suffix: c.suffix, Kind: faultproxy.Endless})
 			root := t.TempDir()
 			r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=3", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=60s"))
 			assert.Equal(t, 4, r.Code, "%s: %s%s", c.suffix, r.Stdout, r.Stderr)
 			assert.Contains(t, r.Stderr, c.want)
 			assert.NotContains(t, r.Stderr, "attempt 1 failed", "an oversized body is not retried")
-			assert.Less(t, fs.sent.Load(), int64(24<<20), "%s: the client stopped reading near the cap", c.suffix)
+			assert.Less(t, fs.Sent(), int64(24<<20), "%s: the client stopped reading near the cap", c.suffix)
 			onlyState(t, root)
 		}
 	})
@@ -242,16 +112,16 @@ func TestResumedDownloadStopsAtTheCap(t *testing.T) {
 	t.Parallel()
 	variants(t, func(t *testing.T, sh *clienttest.Shell) {
 		_, ng, size := bigSoftware(t)
-		fs := startFaulty(t, ng.URL,
-			&fault{suffix: ".tar.gz", times: 1, kind: "reset", after: int(size / 2)},
-			&fault{suffix: ".tar.gz", kind: "endless"})
+		fs := faultproxy.Start(t, ng.URL,
+			&faultproxy.Rule{Suffix: ".tar.gz", Times: 1, Kind: faultproxy.Cut, After: size / 2},
+			&faultproxy.Rule{Suffix: ".tar.gz", Kind: faultproxy.Endless})
 		root := t.TempDir()
 		r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=3", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=60s"))
 		assert.Equal(t, 4, r.Code, "%s%s", r.Stdout, r.Stderr)
 		assert.Contains(t, r.Stderr, "longer than the")
 		// wget's watcher polls every 100 ms (longer on a loaded machine):
 		// stopped, not endless until the deadline.
-		assert.Less(t, fs.sent.Load(), int64(512<<20), "the client stopped reading")
+		assert.Less(t, fs.Sent(), int64(512<<20), "the client stopped reading")
 		onlyState(t, root)
 	})
 }
@@ -262,7 +132,7 @@ func TestUnreachableIndexRetriedUntilDeadline(t *testing.T) {
 	t.Parallel()
 	variants(t, func(t *testing.T, sh *clienttest.Shell) {
 		_, ng, _ := bigSoftware(t)
-		fs := startFaulty(t, ng.URL, &fault{suffix: "/INDEX", times: 3, kind: "status", status: 502})
+		fs := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Suffix: "/INDEX", Times: 3, Kind: faultproxy.Status, Status: 502})
 		root := t.TempDir()
 		r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=0", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=60s"))
 		require.Equal(t, 0, r.Code, "%s%s", r.Stdout, r.Stderr)
@@ -279,22 +149,24 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	sh := clienttest.NewShell(t, "curl")
 	func() {
 		_, ng, _ := bigSoftware(t)
-		fs := startFaulty(t, ng.URL, &fault{suffix: ".tar.gz", times: 1, kind: "status", status: 503,
-			header: map[string]string{"Retry-After": "3"}})
+		fs := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Suffix: ".tar.gz", Times: 1, Kind: faultproxy.Status, Status: 503,
+			Header: map[string]string{"Retry-After": "3"}})
 		root := t.TempDir()
 		r := sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=2", "FECDEPLOY_RETRY_WAIT_MAX=1"))
 		require.Equal(t, 0, r.Code, "%s%s", r.Stdout, r.Stderr)
-		assert.Contains(t, r.Stderr, "retrying in 3000ms")
-		var times []int64
-		for _, l := range fs.requests() {
-			if strings.Contains(l, ".tar.gz") {
-				var ms int64
-				fmt.Sscan(l, &ms)
-				times = append(times, ms)
+		// Retry-After plus a random extra of up to half of it.
+		m := regexp.MustCompile(`retrying in (\d+)ms`).FindStringSubmatch(r.Stderr)
+		require.NotNil(t, m, r.Stderr)
+		w, _ := strconv.Atoi(m[1])
+		assert.True(t, w >= 3000 && w <= 4500, "waited %d ms for Retry-After 3", w)
+		var times []time.Time
+		for _, r := range fs.Requests() {
+			if strings.HasSuffix(r.Path, ".tar.gz") {
+				times = append(times, r.Time)
 			}
 		}
 		require.Len(t, times, 2)
-		assert.GreaterOrEqual(t, times[1]-times[0], int64(2900), "waited for Retry-After")
+		assert.GreaterOrEqual(t, times[1].Sub(times[0]), 2900*time.Millisecond, "waited for Retry-After")
 	}()
 }
 
@@ -336,29 +208,29 @@ func TestCredentialsNeverPrinted(t *testing.T) {
 	})
 	t.Run("wget-refuses-user-password", func(t *testing.T) {
 		t.Parallel()
-		other := startFaulty(t, ng.URL)
-		fs := startFaulty(t, ng.URL, &fault{suffix: "/INDEX", kind: "redirect", to: other.URL + "/fecs/fec01/INDEX"})
+		other := faultproxy.Start(t, ng.URL)
+		fs := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Suffix: "/INDEX", Kind: faultproxy.Redirect, To: other.URL + "/fecs/fec01/INDEX"})
 		sh := clienttest.NewShell(t)
 		root := t.TempDir()
 		r := sh.Run(t, env(strings.Replace(fs.URL, "http://", "http://user:s3cret@", 1), root))
 		require.Equal(t, 2, r.Code, r.Stderr)
 		assert.Contains(t, r.Stderr, "add curl")
-		for _, l := range append(fs.requests(), other.requests()...) {
-			assert.NotContains(t, l, "Basic", "no credentials sent")
+		for _, r := range append(fs.Requests(), other.Requests()...) {
+			assert.NotContains(t, r.Authorization, "Basic", "no credentials sent")
 		}
 		assert.NotContains(t, r.Stderr, "s3cret")
 	})
 	t.Run("curl-cross-host-redirect", func(t *testing.T) {
 		t.Parallel()
-		other := startFaulty(t, ng.URL)
-		fs := startFaulty(t, ng.URL, &fault{suffix: "/INDEX", kind: "redirect", to: other.URL + "/fecs/fec01/INDEX"})
+		other := faultproxy.Start(t, ng.URL)
+		fs := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Suffix: "/INDEX", Kind: faultproxy.Redirect, To: other.URL + "/fecs/fec01/INDEX"})
 		sh := clienttest.NewShell(t, "curl")
 		root := t.TempDir()
 		_ = sh.Run(t, env(strings.Replace(fs.URL, "http://", "http://user:s3cret@", 1), root))
-		for _, l := range other.requests() {
-			assert.NotContains(t, l, "Basic", "credentials sent to the redirect's host")
+		for _, r := range other.Requests() {
+			assert.NotContains(t, r.Authorization, "Basic", "credentials sent to the redirect's host")
 		}
-		require.NotEmpty(t, other.requests(), "the redirect was followed")
+		require.NotEmpty(t, other.Requests(), "the redirect was followed")
 	})
 }
 

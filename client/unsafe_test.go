@@ -13,6 +13,7 @@ import (
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testenv/faultproxy"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -264,13 +265,17 @@ func TestSignatureRaceWithReindex(t *testing.T) {
 	st := clienttest.NewStorage(t)
 	st.Software(t, "fec01", "S", "1.0.0", clienttest.Tree("opt/s", map[string]string{"f": "x"}))
 	st.WriteIndex(t, "fec01", key.Private)
-	srv := testenv.StartReindexRace(t, st.Dir)
+	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	// The first INDEX.sig is a signature over other bytes: fetched between
+	// the two renames of a reindex.
+	p := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Path: "/fecs/fec01/INDEX.sig", Times: 1, Kind: faultproxy.Replay,
+		Recorded: faultproxy.Recorded{"/fecs/fec01/INDEX.sig": {Status: 200, Body: bytes.Repeat([]byte{7}, 64)}}})
 	root := t.TempDir()
-	r := sh.Run(t, append(env(srv.URL, root), "FECDEPLOY_PUBLIC_KEYS="+clienttest.KeyFile(t, key)))
+	r := sh.Run(t, append(env(p.URL, root), "FECDEPLOY_PUBLIC_KEYS="+clienttest.KeyFile(t, key)))
 	require.Equal(t, 0, r.Code, "boot during a reindex\n%s", r.Stderr)
 	assert.Contains(t, r.Stderr, "fetching INDEX and signature again")
-	assert.Equal(t, int32(2), srv.IndexRequests.Load(), "INDEX requests")
-	assert.Equal(t, int32(2), srv.SigRequests.Load(), "INDEX.sig requests")
+	assert.Equal(t, 2, p.Count("/fecs/fec01/INDEX"), "INDEX requests")
+	assert.Equal(t, 2, p.Count("/fecs/fec01/INDEX.sig"), "INDEX.sig requests")
 	assert.Equal(t, "x", testkit.ReadFile(t, filepath.Join(root, "opt/s/f")))
 }
 

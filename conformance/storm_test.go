@@ -35,32 +35,65 @@ func TestStormSmoke(t *testing.T) {
 	for _, proxies := range []int{0, 2} {
 		t.Run(fmt.Sprintf("proxies=%d", proxies), func(t *testing.T) {
 			t.Parallel()
-			stormSmoke(t, proxies)
+			stormSmoke(t, proxies, false)
 		})
 	}
 }
 
-// binDir holds fec-boot once built; TestMain removes it.
+// A storm against the production site (examples/nginx/fecdeploy.conf) whose
+// server-wide limit is down to two requests in flight, each archive sent
+// slowly: most requests get 503 with Retry-After (1 s here), many times in a
+// row. The clients, allowed a single retry per request, must keep honouring
+// Retry-After until their deadline instead of giving up after their retries,
+// and every FEC boots.
+func TestStormOverload(t *testing.T) {
+	t.Parallel()
+	stormSmoke(t, 0, true)
+}
+
+// binDir holds the binaries the tests build; TestMain removes it.
 var binDir string
 
-// fecBootBin builds cmd/fec-boot once for the package's tests.
-var fecBootBin = sync.OnceValues(func() (string, error) {
+var makeBinDir = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "fecdeploy-conformance-")
+	binDir = dir
+	return dir, err
+})
+
+// buildFECBoot builds cmd/fec-boot (with the build tags, if any) as name.
+func buildFECBoot(name string, tags ...string) (string, error) {
+	dir, err := makeBinDir()
 	if err != nil {
 		return "", err
 	}
-	binDir = dir
-	bin := filepath.Join(dir, "fec-boot")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/fec-boot").CombinedOutput(); err != nil {
+	bin := filepath.Join(dir, name)
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	if out, err := exec.Command("go", append(args, "../cmd/fec-boot")...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building fec-boot: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// fecBootBin is cmd/fec-boot as shipped, built once for the package's tests.
+var fecBootBin = sync.OnceValues(func() (string, error) { return buildFECBoot("fec-boot") })
+
+// fecBootClockBin is cmd/fec-boot built with -tags fectestclock: its clock
+// can be set (FECDEPLOY_TEST_CLOCK, cmd/fec-boot/testclock.go).
+var fecBootClockBin = sync.OnceValues(func() (string, error) {
+	return buildFECBoot("fec-boot-testclock", "fectestclock")
 })
 
-func stormSmoke(t *testing.T, proxies int) {
+func stormSmoke(t *testing.T, proxies int, overload bool) {
 	bin, err := fecBootBin()
 	require.NoError(t, err)
-	sh := clienttest.NewShell(t, "zstd", "openssl")
+	tools := []string{"zstd", "openssl"}
+	if overload {
+		tools = append(tools, "curl") // busybox wget cannot see Retry-After
+	}
+	sh := clienttest.NewShell(t, tools...)
 
 	// The same software for every FEC, as after an accelerator-wide release.
 	st := clienttest.NewStorage(t)
@@ -77,7 +110,29 @@ func stormSmoke(t *testing.T, proxies int) {
 		st.Init(t, fecs[i], "10-start", "#!/bin/sh\necho started > \"$FECDEPLOY_ROOT/opt/started\"\n")
 		st.WriteIndex(t, fecs[i], nil)
 	}
-	ng := testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	var ng *testenv.Nginx
+	var goLimits, shLimits []string
+	if overload {
+		// A request may be retried once; the boot has a deadline of its own.
+		goLimits = []string{"--retries", "1", "--retry-wait-max", "1s", "--deadline", "2m"}
+		shLimits = []string{"FECDEPLOY_RETRIES=1", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=120"}
+		site, err := os.ReadFile("../examples/nginx/fecdeploy.conf")
+		require.NoError(t, err)
+		conf := string(site)
+		for _, r := range [][2]string{
+			{"limit_conn fecdeploy_total 256;", "limit_conn fecdeploy_total 2;"},
+			{"add_header Retry-After 5 always;", "add_header Retry-After 1 always;"},
+			// an archive (1 MB) takes 1 s: nginx sends the first second's
+			// worth at once, then 512 kB/s
+			{"autoindex off;", "autoindex off;\n    limit_rate 512k;"},
+		} {
+			require.Contains(t, conf, r[0])
+			conf = strings.Replace(conf, r[0], r[1], 1)
+		}
+		ng = testenv.StartOrigin(t, conf, st.Dir)
+	} else {
+		ng = testenv.StartNginx(t, st.Dir, testenv.NginxOptions{})
+	}
 	urls := []string{ng.URL}
 	var proxyLogs []func() string
 	if proxies > 0 {
@@ -106,13 +161,13 @@ func stormSmoke(t *testing.T, proxies int) {
 			t0 := time.Now()
 			defer func() { took[i] = time.Since(t0).Round(time.Millisecond) }()
 			if i == stormFECs-1 {
-				r := sh.Run(t, []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0"},
+				r := sh.Run(t, append([]string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0"}, shLimits...),
 					"--url", urls[i%len(urls)], "--fec", fecs[i], "--root", roots[i])
 				codes[i], outs[i] = r.Code, r.Stdout+r.Stderr
 				return
 			}
-			cmd := exec.Command(bin, "--url", urls[i%len(urls)], "--fec", fecs[i], "--root", roots[i],
-				"--conf", "/dev/null", "--cmdline", "none", "--start-jitter", "0s")
+			cmd := exec.Command(bin, append([]string{"--url", urls[i%len(urls)], "--fec", fecs[i], "--root", roots[i],
+				"--conf", "/dev/null", "--cmdline", "none", "--start-jitter", "0s"}, goLimits...)...)
 			var b bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &b, &b
 			err := cmd.Run()
@@ -142,9 +197,18 @@ func stormSmoke(t *testing.T, proxies int) {
 		assert.Equal(t, want.Entries, got.Entries, "FEC %s", fecs[i])
 		assert.Equal(t, want.Status, got.Status, "FEC %s", fecs[i])
 	}
+	log := ng.AccessLog()
+	if overload {
+		// The limit was met, again and again: more 503 answers than the one
+		// retry each request was allowed, i.e. the clients went on because
+		// the server said when to come back.
+		n503 := strings.Count(log, "\" 503 ")
+		assert.Greater(t, n503, 2*stormFECs, "answers 503:\n%s", log)
+		t.Logf("%d answers 503 with Retry-After", n503)
+		return
+	}
 	// Each FEC fetched each archive exactly once: no retries in the storm;
 	// behind proxies the origin sent each archive once per proxy.
-	log := ng.AccessLog()
 	for _, du := range []string{"Alpha_DU", "Beta_DU", "Gamma_DU"} {
 		if proxies == 0 {
 			assert.Equal(t, stormFECs, strings.Count(log, "GET /software/"+du+"/"), "requests for %s:\n%s", du, log)

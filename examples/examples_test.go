@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fair-acc/fecdeploy/internal/nginxconf"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/storage"
@@ -231,18 +232,19 @@ func TestYoctoFesa3Help(t *testing.T) {
 	assert.Contains(t, string(out), "-u  deploy unit")
 }
 
-// The production site config is valid nginx (with its http-level zones).
+// The production site config is valid nginx (with the http-level zones and
+// worker limits its comments document).
 func TestNginxSiteConfig(t *testing.T) {
 	t.Parallel()
 	nginx := testenv.RequireTool(t, "nginx", "/usr/sbin/nginx")
 	dir := t.TempDir()
 	site, err := os.ReadFile("nginx/fecdeploy.conf")
 	require.NoError(t, err)
-	conf := "pid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log;\nevents {}\nhttp {\n" +
-		"access_log off;\nclient_body_temp_path " + dir + "/cb;\nproxy_temp_path " + dir + "/p;\nfastcgi_temp_path " + dir + "/f;\nuwsgi_temp_path " + dir + "/u;\nscgi_temp_path " + dir + "/s;\n" +
-		"limit_req_zone $binary_remote_addr zone=fecdeploy:10m rate=50r/s;\n" +
-		"limit_conn_zone $binary_remote_addr zone=fecdeploy_conn:10m;\n" +
-		strings.ReplaceAll(strings.ReplaceAll(string(site), "listen 80;", "listen 127.0.0.1:1;"), "listen [::]:80;", "") + "\n}\n"
+	conf, err := nginxconf.Origin(string(site), dir, "127.0.0.1:1", dir)
+	require.NoError(t, err)
+	for _, want := range []string{"limit_conn_zone $server_name zone=fecdeploy_total:1m;", "worker_connections 8192;", "worker_rlimit_nofile 16384;"} {
+		assert.Contains(t, conf, want, "documented in the site file's comments")
+	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
 	out, err := exec.Command(nginx, "-t", "-c", filepath.Join(dir, "nginx.conf"), "-p", dir+"/").CombinedOutput()
 	require.NoError(t, err, "nginx -t:\n%s", out)

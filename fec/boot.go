@@ -283,6 +283,14 @@ func (s *session) fetchIndex(ctx context.Context) (*index.Index, string, error) 
 			}
 			return nil, digest, fmt.Errorf("%w: fetching the INDEX of FEC %q again: %w", ErrUnreachable, cfg.FEC, err)
 		}
+		if len(cfg.RootKeys) > 0 {
+			// The keyring may have changed too: a key rotation under way.
+			keys, commit, err := s.keyring(ctx)
+			if err != nil {
+				return nil, digest, err
+			}
+			cfg.PublicKeys, commitKeyring = keys, commit
+		}
 		sum = sha256.Sum256(data)
 		digest = hex.EncodeToString(sum[:])
 	}

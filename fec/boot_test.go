@@ -8,14 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/fair-acc/fecdeploy/client/clienttest"
 	"github.com/fair-acc/fecdeploy/index"
 	"github.com/fair-acc/fecdeploy/internal/testenv"
+	"github.com/fair-acc/fecdeploy/internal/testenv/faultproxy"
 	"github.com/fair-acc/fecdeploy/internal/testkit"
 	"github.com/fair-acc/fecdeploy/internal/verify"
 	"github.com/stretchr/testify/assert"
@@ -202,7 +201,9 @@ func TestBootServerDownThenUp(t *testing.T) {
 	cfg.Retries = 1 // each round gives up quickly; rounds go on until the deadline
 	go func() {
 		time.Sleep(800 * time.Millisecond)
-		p := &proxy{target: ng.URL}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		p := faultproxy.New(ctx, ng.URL)
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("listen: %v", err)
@@ -271,89 +272,6 @@ func TestBoot503RetryAfter(t *testing.T) {
 	assert.True(t, d >= 1400*time.Millisecond && d <= 15*time.Second, "gave up after %v, want the deadline of 1.5s", d)
 }
 
-// proxy forwards to nginx and can break the connection in the middle of a
-// response, or rewrite If-Range so nginx answers a resume with 200.
-type proxy struct {
-	target   string
-	cutPath  string // cut responses for this path...
-	cutAfter int64  // ...after this many body bytes...
-	cuts     int    // ...this many times
-	badRange bool   // replace If-Range by a stale validator
-	stall    bool   // stall instead of closing
-	noValid  bool   // drop ETag and Last-Modified from answers
-	status   int    // answer Range requests with this status (416)
-
-	mu   sync.Mutex
-	seen []string // "path range if-range"
-}
-
-func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	p.seen = append(p.seen, fmt.Sprintf("%s range=%s", r.URL.Path, r.Header.Get("Range")))
-	cut := r.URL.Path == p.cutPath && p.cuts > 0
-	if cut {
-		p.cuts--
-	}
-	p.mu.Unlock()
-	req, _ := http.NewRequestWithContext(r.Context(), r.Method, p.target+r.URL.RequestURI(), nil)
-	for k, v := range r.Header {
-		req.Header[k] = v
-	}
-	if p.badRange && req.Header.Get("If-Range") != "" {
-		req.Header.Set("If-Range", `"stale"`)
-	}
-	if p.status != 0 && req.Header.Get("Range") != "" {
-		w.WriteHeader(p.status)
-		return
-	}
-	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
-	if err != nil {
-		http.Error(w, err.Error(), 502)
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	if p.noValid {
-		w.Header().Del("ETag")
-		w.Header().Del("Last-Modified")
-	}
-	w.WriteHeader(resp.StatusCode)
-	if !cut {
-		io.Copy(w, resp.Body)
-		return
-	}
-	io.CopyN(w, resp.Body, p.cutAfter)
-	w.(http.Flusher).Flush()
-	if p.stall {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
-		}
-		return
-	}
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err == nil {
-		conn.Close()
-	}
-}
-
-func (p *proxy) requests() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.seen...)
-}
-
-func startProxy(t *testing.T, p *proxy) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: p}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String()
-}
-
 func TestBootResumesCutDownload(t *testing.T) {
 	t.Parallel()
 	s := standardStorage(t)
@@ -361,35 +279,37 @@ func TestBootResumesCutDownload(t *testing.T) {
 	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
 	for _, tc := range []struct {
 		name  string
-		p     *proxy
+		rules []*faultproxy.Rule // for the archive's path
 		wants []string
 	}{
-		{"connection closed", &proxy{cutAfter: 100000, cuts: 2},
-			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range=bytes=100000-", "/" + foo.Path + " range=bytes=200000-"}},
-		{"stalled past the idle timeout", &proxy{cutAfter: 100000, cuts: 1, stall: true},
-			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range=bytes=100000-"}},
-		{"200 to a Range request restarts from zero", &proxy{cutAfter: 100000, cuts: 1, badRange: true},
-			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range=bytes=100000-", "/" + foo.Path + " range="}},
-		{"no ETag or Last-Modified: starts over instead of failing", &proxy{cutAfter: 100000, cuts: 1, noValid: true},
-			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range="}},
-		{"416 to a Range request restarts from zero", &proxy{cutAfter: 100000, cuts: 1, status: 416},
-			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range=bytes=100000-", "/" + foo.Path + " range="}},
-		{"stall at byte 0 is a plain retry, not a restart", &proxy{cutAfter: 0, cuts: 1, stall: true},
-			[]string{"/" + foo.Path + " range=", "/" + foo.Path + " range="}},
+		{"connection closed", []*faultproxy.Rule{{Times: 2, Kind: faultproxy.Cut, After: 100000}},
+			[]string{"range=", "range=bytes=100000-", "range=bytes=200000-"}},
+		{"stalled past the idle timeout", []*faultproxy.Rule{{Times: 1, Kind: faultproxy.Stall, After: 100000}},
+			[]string{"range=", "range=bytes=100000-"}},
+		{"200 to a Range request restarts from zero", []*faultproxy.Rule{{Times: 1, Kind: faultproxy.Cut, After: 100000}, {StaleIfRange: true}},
+			[]string{"range=", "range=bytes=100000-", "range="}},
+		{"no ETag or Last-Modified: starts over instead of failing", []*faultproxy.Rule{{Times: 1, Kind: faultproxy.Cut, After: 100000, DropValidators: true}, {DropValidators: true}},
+			[]string{"range=", "range="}},
+		{"416 to a Range request restarts from zero", []*faultproxy.Rule{{Times: 1, Kind: faultproxy.Cut, After: 100000}, {RangeOnly: true, Kind: faultproxy.Status, Status: 416}},
+			[]string{"range=", "range=bytes=100000-", "range="}},
+		{"stall at byte 0 is a plain retry, not a restart", []*faultproxy.Rule{{Times: 1, Kind: faultproxy.Stall, After: 0}},
+			[]string{"range=", "range="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := tc.p
-			p.target, p.cutPath = ng.URL, "/"+foo.Path
-			cfg := testConfig(t, startProxy(t, p), "fec01")
+			for _, r := range tc.rules {
+				r.Path = "/" + foo.Path
+			}
+			p := faultproxy.Start(t, ng.URL, tc.rules...)
+			cfg := testConfig(t, p.URL, "fec01")
 			// The stalled case waits this out once; shorter is flaky on a busy machine.
 			cfg.IdleTimeout = 2 * time.Second
 			st, err := Boot(context.Background(), cfg)
 			require.NoError(t, err)
 			var got []string
-			for _, r := range p.requests() {
-				if strings.HasPrefix(r, "/"+foo.Path) {
-					got = append(got, r)
+			for _, r := range p.Requests() {
+				if r.Path == "/"+foo.Path {
+					got = append(got, "range="+r.Range)
 				}
 			}
 			assert.Equal(t, tc.wants, got, "requests for the archive")
@@ -495,13 +415,17 @@ func TestBootSignatureRaceWithReindex(t *testing.T) {
 	s := standardStorage(t)
 	key := clienttest.NewKey(t)
 	s.WriteIndex(t, "fec01", key.Private)
-	srv := testenv.StartReindexRace(t, s.Dir)
-	cfg := testConfig(t, srv.URL, "fec01")
+	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{})
+	// The first INDEX.sig is a signature over other bytes: fetched between
+	// the two renames of a reindex.
+	p := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Path: "/fecs/fec01/INDEX.sig", Times: 1, Kind: faultproxy.Replay,
+		Recorded: faultproxy.Recorded{"/fecs/fec01/INDEX.sig": {Status: 200, Body: bytes.Repeat([]byte{7}, 64)}}})
+	cfg := testConfig(t, p.URL, "fec01")
 	cfg.PublicKeys = []ed25519.PublicKey{key.Public}
 	_, err := Boot(context.Background(), cfg)
 	require.NoError(t, err, "boot during a reindex")
-	assert.Equal(t, int32(2), srv.IndexRequests.Load(), "INDEX requests")
-	assert.Equal(t, int32(2), srv.SigRequests.Load(), "INDEX.sig requests")
+	assert.Equal(t, 2, p.Count("/fecs/fec01/INDEX"), "INDEX requests")
+	assert.Equal(t, 2, p.Count("/fecs/fec01/INDEX.sig"), "INDEX.sig requests")
 }
 
 func TestBootScriptFailures(t *testing.T) {

@@ -150,17 +150,15 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	return false, nil
 }
 
-// backoff is full jitter: uniform in [0, min(max, min·2^n)]; a Retry-After on
-// 429/503 is honoured but capped.
+// backoff is full jitter: uniform in [0, min(max, min·2^n)]. A Retry-After
+// on 429/503 is honoured: at least min, capped, plus a random extra of up to
+// half of it, so the FECs a storm sent away at the same moment do not all
+// come back in the same second.
 func backoff(retryAfterCap time.Duration) retryablehttp.Backoff {
 	return func(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
-		if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-			if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-				if d > retryAfterCap {
-					d = retryAfterCap
-				}
-				return d
-			}
+		if d, ok := comeBackLater(resp); ok {
+			d = clamp(d, min, retryAfterCap)
+			return d + time.Duration(rand.Int64N(int64(d/2)+1))
 		}
 		ceil := min
 		for i := 0; i < attempt && ceil < max; i++ {
@@ -174,6 +172,26 @@ func backoff(retryAfterCap time.Duration) retryablehttp.Backoff {
 		}
 		return time.Duration(rand.Int64N(int64(ceil) + 1))
 	}
+}
+
+// comeBackLater returns the Retry-After of a 429 or 503 answer: the server
+// says it is busy and when to ask again.
+func comeBackLater(resp *http.Response) (time.Duration, bool) {
+	if resp == nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	return retryAfter(resp.Header.Get("Retry-After"), time.Now())
+}
+
+// clamp bounds d to [lo, hi]; hi wins when lo > hi (an explicit cap).
+func clamp(d, lo, hi time.Duration) time.Duration {
+	if d < lo {
+		d = lo
+	}
+	if d > hi {
+		d = hi
+	}
+	return d
 }
 
 // retryAfter parses a Retry-After value: seconds or an HTTP date.
@@ -222,6 +240,34 @@ func (f *fetcher) open(ctx context.Context, u *url.URL, rangeFrom int64, validat
 		}
 	}
 	resp, err := f.rc.Do(req)
+	// A server that says when to ask again (429/503 with Retry-After: a boot
+	// storm meeting its limit) is asked again until the deadline, not given
+	// up on after Retries attempts: it is up, only busy.
+	for err == nil && ctx.Err() == nil {
+		if _, busy := comeBackLater(resp); !busy {
+			break
+		}
+		wait := f.rc.Backoff(f.rc.RetryWaitMin, f.rc.RetryWaitMax, 0, resp)
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		f.log.Info("server busy, asking again", "url", redact(u), "status", resp.StatusCode, "wait", wait.String())
+		busyErr := &HTTPError{URL: redact(u), StatusCode: resp.StatusCode, Status: resp.Status}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+			resp, err = f.rc.Do(req)
+		case <-rctx.Done():
+			timer.Stop()
+		}
+		if rctx.Err() != nil {
+			// The deadline came while the server was busy: say so.
+			if err == nil {
+				resp.Body.Close()
+			}
+			cancel(nil)
+			return nil, nil, busyErr
+		}
+	}
 	if err != nil {
 		cancel(nil)
 		if ctx.Err() != nil {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,11 +72,24 @@ func TestBackoff(t *testing.T) {
 	resp := func(code int, ra string) *http.Response {
 		return &http.Response{StatusCode: code, Header: http.Header{"Retry-After": {ra}}}
 	}
-	assert.Equal(t, 7*time.Second, b(time.Millisecond, time.Second, 0, resp(503, "7")), "Retry-After 7 on 503")
-	assert.Equal(t, 10*time.Second, b(time.Millisecond, time.Second, 0, resp(429, "3600")), "Retry-After 3600 is capped")
+	// Retry-After, capped, plus a random extra of up to half of it: FECs
+	// sent away together come back spread.
+	within := func(d, lo, hi time.Duration, msg string) {
+		t.Helper()
+		assert.True(t, d >= lo && d <= hi, "%s: %v outside [%v, %v]", msg, d, lo, hi)
+	}
+	var spread []time.Duration
+	for i := 0; i < 50; i++ {
+		d := b(time.Millisecond, time.Second, 0, resp(503, "7"))
+		within(d, 7*time.Second, 7*time.Second*3/2, "Retry-After 7 on 503")
+		spread = append(spread, d)
+	}
+	slices.Sort(spread)
+	assert.Greater(t, spread[len(spread)-1]-spread[0], time.Second, "the extra is random: %v", spread)
+	within(b(time.Millisecond, time.Second, 0, resp(429, "3600")), 10*time.Second, 15*time.Second, "Retry-After 3600 is capped")
+	within(b(500*time.Millisecond, time.Second, 0, resp(429, "0")), 500*time.Millisecond, 750*time.Millisecond, "Retry-After 0 waits the shortest backoff")
 	date := time.Now().Add(5 * time.Second).UTC().Format(http.TimeFormat)
-	d := b(time.Millisecond, time.Second, 0, resp(503, date))
-	assert.True(t, d >= 3*time.Second && d <= 5*time.Second, "Retry-After as a date: %v", d)
+	within(b(time.Millisecond, time.Second, 0, resp(503, date)), 3*time.Second, 5*time.Second*3/2, "Retry-After as a date")
 	assert.LessOrEqual(t, b(time.Millisecond, time.Millisecond, 0, resp(500, "60")), time.Millisecond, "Retry-After ignored on a 500")
 }
 

@@ -78,6 +78,17 @@ func (s *session) keyring(ctx context.Context) ([]ed25519.PublicKey, func() erro
 		return data, sig, err
 	}
 	k, next, err := index.WalkKeyrings(roots, accepted, rotations, now, index.ClockSane(now), fetch)
+	// The writer replaces keys/keyring, then keys/keyring.sig: a FEC that
+	// fetched between the two renames holds a pair that does not verify.
+	// As for the INDEX, fetch again until it has failed for pairSettle.
+	for attempt, first := 0, time.Now(); errors.Is(err, index.ErrKeyringSig) && time.Since(first) < pairSettle(cfg); attempt++ {
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w: keyring refused: %w", ErrVerify, err)
+		case <-time.After(backoff(0)(cfg.RetryWaitMin, min(cfg.RetryWaitMax, time.Second), attempt, nil)):
+		}
+		k, next, err = index.WalkKeyrings(roots, accepted, rotations, now, index.ClockSane(now), fetch)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: keyring refused: %w", ErrVerify, err)
 	}

@@ -365,6 +365,30 @@ func (sh *Shell) Without(t testing.TB, names ...string) {
 	}
 }
 
+// SetClock makes the shell's date answer as if it were epoch (unix seconds),
+// as on a FEC without a battery (0, 1970) or with its clock far ahead; the
+// script reads the time only through date. A FEC's real clock comes back
+// with RealClock.
+func (sh *Shell) SetClock(t testing.TB, epoch int64) {
+	t.Helper()
+	p := filepath.Join(sh.PathDir, "date")
+	_ = os.Remove(p)
+	script := fmt.Sprintf("#!%s sh\nexec %s date -d @%d \"$@\"\n", sh.Busybox, sh.Busybox, epoch)
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// RealClock undoes SetClock.
+func (sh *Shell) RealClock(t testing.TB) {
+	t.Helper()
+	p := filepath.Join(sh.PathDir, "date")
+	_ = os.Remove(p)
+	if err := os.Symlink(sh.Busybox, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Result is one run of a client.
 type Result struct {
 	Code   int

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/fair-acc/fecdeploy/fec"
 	"github.com/fair-acc/fecdeploy/index"
@@ -30,6 +31,10 @@ var isTerminal = func(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && progress.IsTerminal(f)
 }
+
+// testClock is set only in a binary built with -tags fectestclock
+// (testclock.go): it gives the trust tests a FEC clock at 1970 or 2038.
+var testClock func(getenv func(string) string) (func() time.Time, error)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -105,6 +110,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case sub == "install":
 		for _, k := range rest {
 			kinds = append(kinds, index.Kind(k))
+		}
+	}
+	if testClock != nil {
+		if cfg.Now, err = testClock(os.Getenv); err != nil {
+			fmt.Fprintf(stderr, "fec-boot: %v\n", err)
+			return fec.ExitConfig
 		}
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {

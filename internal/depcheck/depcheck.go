@@ -16,12 +16,12 @@
 //	6  commands                   cmd/...
 //
 // Beside the layers: test kits (internal/testkit, internal/testenv,
-// client/clienttest), imported only by tests, other test kits and tools; and
-// tools (bench/..., examples/..., conformance, internal/depcheck), imported
-// only by other tools. On top of the layers: archive imports only index and
-// internal/verify; index and version do no I/O; fec and the fec-boot binary
-// never depend on storage or publish, nor on decoders for formats the
-// protocol does not know.
+// internal/testenv/faultproxy, client/clienttest), imported only by tests,
+// other test kits and tools; and tools (bench/..., examples/...,
+// conformance, internal/depcheck), imported only by other tools. On top of
+// the layers: archive imports only index and internal/verify; index and
+// version do no I/O; fec and the fec-boot binary never depend on storage or
+// publish, nor on decoders for formats the protocol does not know.
 package depcheck
 
 import (
@@ -112,9 +112,10 @@ var Layers = map[string]int{
 	"internal/demo":      5,
 	"cmd/...":            6,
 
-	"internal/testkit":  TestKit,
-	"internal/testenv":  TestKit,
-	"client/clienttest": TestKit,
+	"internal/testkit":            TestKit,
+	"internal/testenv":            TestKit,
+	"internal/testenv/faultproxy": TestKit,
+	"client/clienttest":           TestKit,
 
 	"bench/...":         Tool,
 	"examples/...":      Tool,

@@ -64,26 +64,73 @@ http {
 // CachingProxy returns a complete nginx.conf around site, the text of
 // examples/nginx/caching-proxy.conf: listening on listen (host:port),
 // proxying to origin (http://host:port), its cache and everything nginx
-// writes under dir. The http-level proxy_cache_path is the one the site
-// file documents in its comment "#   proxy_cache_path …", moved into dir.
+// writes under dir. The http-level directives and the worker limits are the
+// ones the site file documents in its comments ("#   proxy_cache_path …",
+// "#   limit_conn_zone …", "#   events { … }"), the cache moved into dir.
 func CachingProxy(site, dir, listen, origin string) (string, error) {
-	var cachePath string
-	for _, line := range strings.Split(site, "\n") {
-		if rest, ok := strings.CutPrefix(line, "#   proxy_cache_path "); ok {
-			cachePath = "proxy_cache_path " + strings.Replace(rest, "/var/cache/nginx/fecdeploy", dir+"/cache", 1)
-		}
-	}
-	if cachePath == "" {
+	doc := documented(site)
+	if !strings.Contains(doc.http, "proxy_cache_path ") {
 		return "", fmt.Errorf("the caching proxy site documents no proxy_cache_path")
 	}
+	s := strings.ReplaceAll(site, "http://fecdeploy-origin.example.org", origin)
+	return wrap(doc, dir, listen, strings.Replace(doc.http, "/var/cache/nginx/fecdeploy", dir+"/cache", 1), s), nil
+}
+
+// Origin returns a complete nginx.conf around site, the text of
+// examples/nginx/fecdeploy.conf (the production web storage): listening on
+// listen (host:port), serving root, everything nginx writes under dir, with
+// the http-level limit zones and worker limits the site file documents in
+// its comments.
+func Origin(site, dir, listen, root string) (string, error) {
+	doc := documented(site)
+	if !strings.Contains(site, "root /srv/web-storage;") {
+		return "", fmt.Errorf("the origin site has no \"root /srv/web-storage;\" to replace")
+	}
+	s := strings.Replace(site, "root /srv/web-storage;", "root "+root+";", 1)
+	return wrap(doc, dir, listen, "default_type application/octet-stream;\n"+doc.http, s), nil
+}
+
+// siteDoc is what a site file documents for the places outside the server block.
+type siteDoc struct {
+	http   string // directives for the http block
+	main   string // directives for the main context (worker_rlimit_nofile)
+	events string // the events block
+}
+
+// documented collects the directives a site file's comments give for the
+// http block ("#   proxy_cache_path …", "#   limit_…_zone …") and nginx.conf
+// ("#   worker_rlimit_nofile …", "#   events { … }").
+func documented(site string) siteDoc {
+	d := siteDoc{events: "events { worker_connections 1024; }"}
+	for _, line := range strings.Split(site, "\n") {
+		rest, ok := strings.CutPrefix(line, "#   ")
+		if !ok {
+			continue
+		}
+		switch f := strings.Fields(rest); {
+		case len(f) == 0:
+		case f[0] == "proxy_cache_path" || strings.HasPrefix(f[0], "limit_") && strings.HasSuffix(f[0], "_zone"):
+			d.http += rest + "\n"
+		case f[0] == "worker_rlimit_nofile":
+			d.main += rest + "\n"
+		case f[0] == "events":
+			d.events = rest
+		}
+	}
+	return d
+}
+
+// wrap puts the server block site (its listen lines replaced by listen)
+// into a complete nginx.conf writing under dir. As root it adds "user
+// root;" (see Config).
+func wrap(d siteDoc, dir, listen, httpLines, site string) string {
 	s := strings.ReplaceAll(site, "listen 80;", "listen "+listen+";")
 	s = strings.ReplaceAll(s, "listen [::]:80;", "")
-	s = strings.ReplaceAll(s, "http://fecdeploy-origin.example.org", origin)
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;\n"
 	}
-	return user + "worker_processes 2;\npid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log warn;\nevents { worker_connections 1024; }\nhttp {\n" +
+	return user + "worker_processes 2;\n" + d.main + "pid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log warn;\n" + d.events + "\nhttp {\n" +
 		"access_log " + dir + "/access.log;\nclient_body_temp_path " + dir + "/cb;\nproxy_temp_path " + dir + "/p;\nfastcgi_temp_path " + dir + "/f;\nuwsgi_temp_path " + dir + "/u;\nscgi_temp_path " + dir + "/s;\n" +
-		cachePath + "\n" + s + "\n}\n", nil
+		httpLines + s + "\n}\n"
 }

@@ -10,14 +10,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -183,6 +180,25 @@ func StartCachingProxy(t testing.TB, site, origin string) *Nginx {
 	return startNginx(t, bin, dir, port, conf)
 }
 
+// StartOrigin runs site (the text of examples/nginx/fecdeploy.conf, the
+// production web storage, possibly edited by the test) serving root on a
+// free loopback port until the test ends. Its access log is AccessLog.
+func StartOrigin(t testing.TB, site, root string) *Nginx {
+	t.Helper()
+	bin := RequireTool(t, "nginx", "/usr/sbin/nginx")
+	dir := t.TempDir()
+	port := FreePort(t)
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := nginxconf.Origin(site, dir, fmt.Sprintf("127.0.0.1:%d", port), absRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startNginx(t, bin, dir, port, conf)
+}
+
 // Stop stops nginx (idempotent).
 func (n *Nginx) Stop() {
 	if n.cmd == nil || n.cmd.Process == nil {
@@ -223,36 +239,6 @@ func BusyboxPath(t testing.TB) (busybox, dir string) {
 		t.Fatal(err)
 	}
 	return busybox, dir
-}
-
-// ReindexRace is a server that serves a storage directory like nginx, except
-// that its first answer for INDEX.sig is the previous INDEX's signature: what
-// a FEC sees when it fetches between the two renames of a reindex.
-type ReindexRace struct {
-	URL                        string
-	IndexRequests, SigRequests atomic.Int32
-}
-
-// StartReindexRace serves dir until the test ends.
-func StartReindexRace(t testing.TB, dir string) *ReindexRace {
-	t.Helper()
-	r := &ReindexRace{}
-	files := http.FileServer(http.Dir(dir))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		switch path.Base(req.URL.Path) {
-		case "INDEX.sig":
-			if r.SigRequests.Add(1) == 1 {
-				w.Write(bytes.Repeat([]byte{7}, 64)) // a signature over other bytes
-				return
-			}
-		case "INDEX":
-			r.IndexRequests.Add(1)
-		}
-		files.ServeHTTP(w, req)
-	}))
-	t.Cleanup(srv.Close)
-	r.URL = srv.URL
-	return r
 }
 
 // RunParallel runs a package's tests from its TestMain with up to n parallel
