@@ -97,6 +97,11 @@ func Pack(ctx context.Context, w io.Writer, srcDir string, opts PackOptions) (Pa
 	tw := tar.NewWriter(cw)
 	p := &packer{ctx: ctx, tw: tw, src: src, prefix: prefix, mtime: mtime, progress: opts.Progress, st: &st,
 		buf: make([]byte, 1<<20)}
+	if z, ok := cw.(*parallelZstd); ok {
+		// File data is read straight into the zstd chunk: the tar writer
+		// passes a file's bytes through unchanged, so no copy is made.
+		p.tail = z.tail
+	}
 	err = p.run()
 	if err == nil {
 		err = tw.Close()
@@ -172,6 +177,7 @@ type packer struct {
 	st       *PackStats
 	done     int64
 	buf      []byte
+	tail     func() []byte // where to read file data into; nil: buf
 }
 
 func (p *packer) header(name string, typ byte, mode fs.FileMode) *tar.Header {
@@ -218,22 +224,24 @@ func (p *packer) run() error {
 		if rel == "." && name == "" {
 			return nil // srcDir is the root itself: no entry for "/"
 		}
-		info, err := d.Info()
-		if err != nil {
-			return fmt.Errorf("archive: pack: %w", err)
-		}
-		switch mode := info.Mode(); {
-		case mode.IsDir():
+		// The type comes from the directory listing; a regular file is
+		// stat'ed once, through its open descriptor (file).
+		switch typ := d.Type(); {
+		case typ.IsDir():
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("archive: pack: %w", err)
+			}
 			p.st.Dirs++
-			if err := p.tw.WriteHeader(p.header(name+"/", tar.TypeDir, mode)); err != nil {
+			if err := p.tw.WriteHeader(p.header(name+"/", tar.TypeDir, info.Mode())); err != nil {
 				return fmt.Errorf("archive: writing tar: %w", err)
 			}
-		case mode&fs.ModeSymlink != 0:
-			return p.symlink(fpath, rel, name, mode)
-		case mode.IsRegular():
-			return p.file(fpath, name, info)
+		case typ&fs.ModeSymlink != 0:
+			return p.symlink(fpath, rel, name)
+		case typ.IsRegular():
+			return p.file(fpath, name)
 		default:
-			return unsafeEntry(fpath, "is a %s; only regular files, directories and symlinks can be packed (remove it from the staged tree)", typeName(mode))
+			return unsafeEntry(fpath, "is a %s; only regular files, directories and symlinks can be packed (remove it from the staged tree)", typeName(typ))
 		}
 		return nil
 	})
@@ -253,7 +261,7 @@ func typeName(m fs.FileMode) string {
 	return "special file (" + m.Type().String() + ")"
 }
 
-func (p *packer) symlink(fpath, rel, name string, mode fs.FileMode) error {
+func (p *packer) symlink(fpath, rel, name string) error {
 	target, err := os.Readlink(fpath)
 	if err != nil {
 		return fmt.Errorf("archive: pack: %w", err)
@@ -282,7 +290,7 @@ func (p *packer) symlink(fpath, rel, name string, mode fs.FileMode) error {
 	return nil
 }
 
-func (p *packer) file(fpath, name string, info fs.FileInfo) error {
+func (p *packer) file(fpath, name string) error {
 	f, err := os.Open(fpath)
 	if err != nil {
 		return fmt.Errorf("archive: pack: %w", err)
@@ -306,6 +314,9 @@ func (p *packer) file(fpath, name string, info fs.FileInfo) error {
 			return err
 		}
 		b := p.buf
+		if p.tail != nil {
+			b = p.tail()
+		}
 		if int64(len(b)) > remaining {
 			b = b[:remaining]
 		}

@@ -69,6 +69,13 @@ type UnpackOptions struct {
 	MaxBytes     int64        // total file bytes after decompression; default 8 GiB
 	MaxEntries   int          // default 200,000
 	Format       index.Format // "" = detect from magic bytes
+	// DecoderConcurrency is the number of goroutines of the zstd decoder;
+	// 0 means GOMAXPROCS. 1 decodes on the reading goroutine, directly
+	// into the decoder's history: no copy of every block and no buffer per
+	// frame. That is cheaper when several archives are unpacked at once
+	// (fec-boot --parallel), where the archives give the parallelism
+	// (docs/benchmarks.md, "Boot speed against the C tools").
+	DecoderConcurrency int
 }
 
 // Result counts what an archive contained (below the allowed roots).
@@ -370,9 +377,18 @@ func streamCap(o UnpackOptions) int64 {
 }
 
 func openDecompressor(f index.Format, r io.Reader) (io.ReadCloser, error) {
+	return openDecompressorN(f, r, 0)
+}
+
+// openDecompressorN is openDecompressor with the zstd decoder's
+// concurrency (0: GOMAXPROCS).
+func openDecompressorN(f index.Format, r io.Reader, zstdConcurrency int) (io.ReadCloser, error) {
+	if zstdConcurrency <= 0 {
+		zstdConcurrency = runtime.GOMAXPROCS(0)
+	}
 	switch f {
 	case index.FormatZstd:
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxWindow(maxZstdWindow))
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(zstdConcurrency), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, err
 		}
@@ -431,7 +447,7 @@ func (x *extractor) run(src *srcReader) error {
 		return fmt.Errorf("%w: the stream is %s but %s was expected", index.ErrUnknownFormat, f, x.opts.Format)
 	}
 	x.format = f
-	dec, err := openDecompressor(f, rd)
+	dec, err := openDecompressorN(f, rd, x.opts.DecoderConcurrency)
 	if err != nil {
 		return x.corrupt(err)
 	}

@@ -7,11 +7,26 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// zstdChunk is the input size of one zstd frame of a parallel writer.
-// Frames are compressed independently, so smaller chunks cost ratio: at 8
-// MiB the output is within a fraction of a percent of one single frame (see
-// docs/compression.md).
-const zstdChunk = 8 << 20
+// zstdChunk is the input size of one zstd frame of a parallel writer, and
+// zstdWindow the window of the frames at the default level and below: how
+// far back a match may reach, and so how much of the output a decoder must
+// keep. A chunk is no larger than the window, so each frame is a "single
+// segment" and a decoder never has to slide its history within a frame.
+//
+// Both decide the memory and speed of every boot: the Go decoder keeps
+// about one window per archive being unpacked (four at once under
+// fec-boot's memory limit). With 8 MiB frames (8 MiB windows) the GC ran
+// dozens of times per boot to stay under the limit; 8 MiB frames with a
+// 4 MiB window made the decoder move 4 MiB of history for every 128 KiB
+// block in the second half of each frame (16 % of a boot's CPU in
+// memmove). Frames are compressed independently, so smaller chunks cost
+// ratio: on the benchmark payload 4 MiB frames are 1.7 % larger than 8 MiB
+// ones, and as large as `tar -c | zstd -3` (docs/compression.md). The
+// higher levels keep the encoder's 8 MiB window.
+const (
+	zstdChunk  = 4 << 20
+	zstdWindow = 4 << 20
+)
 
 // parallelZstd compresses a stream as a sequence of independent zstd frames,
 // one per zstdChunk of input, on all CPUs, and writes them in order. A
@@ -28,8 +43,9 @@ type parallelZstd struct {
 	enc     *zstd.Encoder
 	buf     []byte
 	queue   []*zstdJob
-	max     int // frames in flight
-	free    chan []byte
+	max     int         // frames in flight
+	free    chan []byte // input chunks to reuse
+	freeOut chan []byte // output buffers to reuse
 	err     error
 	written bool
 }
@@ -41,11 +57,19 @@ type zstdJob struct {
 
 func newParallelZstd(w io.Writer, level zstd.EncoderLevel) (*parallelZstd, error) {
 	n := runtime.GOMAXPROCS(0)
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(true))
+	// No frame checksum: every archive is verified as a whole (size and
+	// sha256 from the INDEX, itself signed) before anything of it is
+	// committed, so a 32-bit xxhash per frame adds no safety, only an
+	// extra pass over every byte, at pack time and in every FEC's decoder.
+	opts := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(false)}
+	if level <= zstd.SpeedDefault {
+		opts = append(opts, zstd.WithWindowSize(zstdWindow))
+	}
+	enc, err := zstd.NewWriter(nil, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &parallelZstd{w: w, enc: enc, max: n + 1, free: make(chan []byte, n+2)}, nil
+	return &parallelZstd{w: w, enc: enc, max: n + 1, free: make(chan []byte, n+2), freeOut: make(chan []byte, n+2)}, nil
 }
 
 func (p *parallelZstd) Write(b []byte) (int, error) {
@@ -55,15 +79,14 @@ func (p *parallelZstd) Write(b []byte) (int, error) {
 	total := len(b)
 	for len(b) > 0 {
 		if p.buf == nil {
-			select {
-			case p.buf = <-p.free:
-				p.buf = p.buf[:0]
-			default:
-				p.buf = make([]byte, 0, zstdChunk)
-			}
+			p.newChunk()
 		}
 		n := min(len(b), zstdChunk-len(p.buf))
-		p.buf = append(p.buf, b[:n]...)
+		if l := len(p.buf); l < cap(p.buf) && &b[0] == &p.buf[:l+1][l] {
+			p.buf = p.buf[:l+n] // read into tail(): in place already
+		} else {
+			p.buf = append(p.buf, b[:n]...)
+		}
 		b = b[n:]
 		if len(p.buf) == zstdChunk {
 			if err := p.submit(); err != nil {
@@ -74,11 +97,40 @@ func (p *parallelZstd) Write(b []byte) (int, error) {
 	return total, nil
 }
 
+func (p *parallelZstd) newChunk() {
+	select {
+	case p.buf = <-p.free:
+		p.buf = p.buf[:0]
+	default:
+		p.buf = make([]byte, 0, zstdChunk)
+	}
+}
+
+// tail returns the unused rest of the chunk being filled (never empty). A
+// caller that reads its data straight into it and then writes (a prefix
+// of) that slice saves a copy of every byte: Write recognises its own
+// buffer and only extends the chunk. Any other Write in between is fine
+// too (it copies, and a later tail starts after it).
+func (p *parallelZstd) tail() []byte {
+	if p.buf == nil {
+		p.newChunk()
+	}
+	return p.buf[len(p.buf):zstdChunk]
+}
+
 func (p *parallelZstd) submit() error {
 	j := &zstdJob{in: p.buf, done: make(chan struct{})}
 	p.buf = nil
+	var dst []byte
+	select {
+	case dst = <-p.freeOut:
+	default:
+		// A frame is at most its input plus a few bytes per block: with
+		// room for that, EncodeAll never grows (copies) the buffer.
+		dst = make([]byte, 0, zstdChunk+zstdChunk/1024)
+	}
 	go func() {
-		j.out = p.enc.EncodeAll(j.in, make([]byte, 0, len(j.in)/2))
+		j.out = p.enc.EncodeAll(j.in, dst[:0])
 		close(j.done)
 	}()
 	p.queue = append(p.queue, j)
@@ -103,6 +155,10 @@ func (p *parallelZstd) flushOne() error {
 	}
 	if _, err := p.w.Write(j.out); err != nil {
 		p.err = err
+	}
+	select {
+	case p.freeOut <- j.out[:0]:
+	default:
 	}
 	p.written = true
 	return p.err

@@ -553,7 +553,14 @@ func (s *session) fetchAndStage(ctx context.Context, u *url.URL, e index.Entry) 
 		}
 	}
 	vr := verify.NewReader(sr, e.Size, e.SHA256)
-	staged, err := archive.Stage(ctx, vr, cfg.Root, archive.UnpackOptions{AllowedRoots: cfg.AllowedRoots})
+	opts := archive.UnpackOptions{AllowedRoots: cfg.AllowedRoots}
+	if cfg.Parallel > 1 {
+		// The parallel archives keep the cores busy: a decoder without
+		// goroutines of its own saves a copy of every byte (about a sixth
+		// of a boot's CPU, docs/benchmarks.md).
+		opts.DecoderConcurrency = 1
+	}
+	staged, err := archive.Stage(ctx, vr, cfg.Root, opts)
 	if err != nil {
 		if (errors.Is(err, archive.ErrCorrupt) || errors.Is(err, index.ErrUnknownFormat)) && ctx.Err() == nil {
 			// The archive looked broken; say whether its bytes were the

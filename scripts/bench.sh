@@ -22,7 +22,7 @@ log="bench/out/bench-$(date -u +%Y%m%dT%H%MZ).txt"
 
 quick=()
 if [ -n "${BENCH_QUICK:-}" ]; then
-  quick=(-reps 2 -tree-mb 60)
+  quick=(-reps 3 -tree-mb 16)
 fi
 
 # gobench PKG REGEX TARGET_SECONDS LABEL: run one Go benchmark, print its
@@ -44,7 +44,7 @@ gobench() {
 {
   echo "# fecdeploy benchmarks — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
   echo
-  echo "## archive (issue 2): fec-pack vs tar|zstd -T0 -3 (target <= 1.0), safe extractor vs zstd -d|tar -x (target <= 1.3)"
+  echo "## archive (issues 2, 16): fec-pack vs tar|zstd -T0 -3 (target <= 1.0, size within 3%), safe extractor vs zstd -d|tar -x (target <= 1.3)"
   if [ -n "${BENCH_QUICK:-}" ]; then BENCH_QUICK=1 go run ./bench/compression; else go run ./bench/compression; fi
   echo
   echo "## storage (issue 2): reindex of 1,000 FECs x 50 links"
@@ -58,7 +58,8 @@ gobench() {
   gobench ./storage '^BenchmarkIcingaReadBaseline$' 2 "baseline: os.ReadFile of every declaration file"
   gobench ./storage '^BenchmarkIcingaRender$' 2 "render only"
   echo
-  echo "## fec-boot (issue 3): vs curl|tar -xz loop (target <= 0.5) and the zstd loop; second boot < 5%; RSS < 64 MB"
+  echo "## fec-boot (issues 3, 16): vs 4 parallel curl|zstd -d|tar -x on tmpfs and disk, with and without sync -f (target <= 1.0);"
+  echo "## vs curl|tar -xz loop (target <= 0.5) and the limit (target <= 1.25); second boot < 5%; RSS < 64 MB"
   sh bench/boot.sh "${quick[@]}"
   echo
   echo "## fec-boot.sh (issue 4): vs wget -O-|tar -xz loop under busybox (target <= 1.2)"

@@ -119,10 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// A FEC has little RAM and downloads stream. Four zstd decoders hold
-		// ~45 MB live (their windows); below ~52 MiB the GC runs hundreds
-		// of times per boot (docs/benchmarks.md, fec-boot).
-		debug.SetMemoryLimit(52 << 20)
+		debug.SetMemoryLimit(fec.MemoryLimit) // a FEC has little RAM
 	}
 	logTo := stderr
 	var bar *progress.Bar

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -168,48 +169,51 @@ func CopyFile(src, dst string, perm fs.FileMode) error {
 // TreeNames are the six install trees of the boot benchmarks' payload.
 var TreeNames = []string{"Tools_DU", "Libs1_DU", "Libs2_DU", "Libs3_DU", "Bin_DU", "Instances_DU"}
 
-// BuildTrees fills dir/<tree> for TreeNames, once (dir/.complete marks a
-// finished payload): five trees of about perTreeMB MB of ELF executables and
-// shared libraries copied from this machine, and one of many small XML
-// instance files, as FESA instance files are.
+// BuildTrees fills dir/<tree> for TreeNames, once per size (dir/.complete
+// holds the size of a finished payload): five trees of about perTreeMB MB of
+// ELF executables and shared libraries copied from this machine, and one of
+// many small XML instance files, as FESA instance files are.
+//
+// Each tree takes the machine's ELF files (at most 8 MB each) that fit in
+// what is left of its budget, files no other tree has taken first; on a
+// machine with fewer ELF bytes than five trees need, later trees reuse files
+// of earlier ones (never twice in one tree, so each archive compresses as a
+// real install tree would). It fails only when the machine's ELF files
+// cannot fill even one tree.
 func BuildTrees(dir string, perTreeMB int64) ([]string, error) {
 	names := TreeNames
+	if perTreeMB <= 0 {
+		return nil, fmt.Errorf("tree size %d MB: must be positive", perTreeMB)
+	}
 	marker := filepath.Join(dir, ".complete")
-	if _, err := os.Stat(marker); err == nil {
+	stamp := fmt.Sprintf("tree-mb=%d\n", perTreeMB)
+	if b, err := os.ReadFile(marker); err == nil && string(b) == stamp {
 		return names, nil
 	}
-	os.RemoveAll(dir)
-	limit := perTreeMB << 20
-	var files []string
-	for _, src := range []string{"/usr/local/go/pkg/tool", "/usr/local/go/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib/gcc", "/usr/libexec", "/usr/bin", "/usr/sbin", "/usr/lib"} {
-		filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() && IsELF(p) {
-				files = append(files, p)
-			}
-			return nil
-		})
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
 	}
-	seen := map[string]bool{}
-	i := 0
+	limit := perTreeMB << 20
+	files := machineELFFiles()
+	used := map[string]bool{}
 	for t := 0; t < 5; t++ {
 		var size int64
-		for ; i < len(files); i++ {
-			p := files[i]
-			fi, err := os.Stat(p)
-			if seen[p] || err != nil || fi.Size() > 8<<20 {
-				continue
+		inTree := map[string]bool{}
+		// Pass 0: files no tree has taken; pass 1: files of earlier trees.
+		for pass := 0; pass < 2 && size < limit*9/10; pass++ {
+			for _, f := range files {
+				if inTree[f.path] || (pass == 0 && used[f.path]) || size+f.size > limit {
+					continue
+				}
+				if err := CopyFile(f.path, filepath.Join(dir, names[t], strings.TrimPrefix(f.path, "/")), f.mode); err != nil {
+					continue // unreadable: take the next one
+				}
+				inTree[f.path], used[f.path] = true, true
+				size += f.size
 			}
-			if size+fi.Size() > limit {
-				break // this file starts the next tree
-			}
-			seen[p] = true
-			if err := CopyFile(p, filepath.Join(dir, names[t], strings.TrimPrefix(p, "/")), fi.Mode().Perm()); err != nil {
-				continue
-			}
-			size += fi.Size()
 		}
 		if size < limit*9/10 {
-			return nil, fmt.Errorf("not enough ELF files on this machine for tree %d (%d MB)", t, size>>20)
+			return nil, fmt.Errorf("not enough ELF files on this machine to fill tree %s: %d of %d MB (use a smaller -tree-mb)", names[t], size>>20, perTreeMB)
 		}
 	}
 	inst := filepath.Join(dir, names[5])
@@ -231,7 +235,38 @@ func BuildTrees(dir string, perTreeMB int64) ([]string, error) {
 		}
 		size += int64(b.Len())
 	}
-	return names, os.WriteFile(marker, nil, 0o644)
+	return names, os.WriteFile(marker, []byte(stamp), 0o644)
+}
+
+type elfFile struct {
+	path string
+	size int64
+	mode fs.FileMode
+}
+
+// machineELFFiles is elfFiles, listed once per process.
+var machineELFFiles = sync.OnceValue(elfFiles)
+
+// elfFiles lists this machine's ELF executables and libraries of 1 byte to
+// 8 MB, each once (the directories overlap), in a fixed order.
+func elfFiles() []elfFile {
+	var files []elfFile
+	seen := map[string]bool{}
+	for _, src := range []string{"/usr/local/go/pkg/tool", "/usr/local/go/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib/gcc", "/usr/libexec", "/usr/bin", "/usr/sbin", "/usr/lib"} {
+		filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() || seen[p] {
+				return nil
+			}
+			seen[p] = true
+			fi, err := d.Info()
+			if err != nil || fi.Size() == 0 || fi.Size() > 8<<20 || !IsELF(p) {
+				return nil
+			}
+			files = append(files, elfFile{path: p, size: fi.Size(), mode: fi.Mode().Perm()})
+			return nil
+		})
+	}
+	return files
 }
 
 // ArchivePath is the storage path of version 1.0.0 of tree name, ending in
