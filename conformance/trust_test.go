@@ -61,8 +61,9 @@ func newFECProcess(t *testing.T, kind string) *fecProcess {
 
 // bootOpts are a FEC's trust settings for one boot.
 type bootOpts struct {
-	keys  string // PEM file of the INDEX keys the FEC pins (public_keys)
-	clock int64  // the FEC's clock in unix seconds; 0: the real clock
+	keys     string // PEM file of the INDEX keys the FEC pins (public_keys)
+	rootKeys string // PEM file of the root keys the FEC pins (root_keys): it follows the keyring
+	clock    int64  // the FEC's clock in unix seconds; 0: the real clock
 }
 
 // bootResult is one boot: exit code and everything the client printed.
@@ -78,13 +79,20 @@ func (f *fecProcess) boot(t *testing.T, base, name, root string, o bootOpts) boo
 			f.sh.SetClock(t, o.clock)
 			defer f.sh.RealClock(t)
 		}
-		r := f.sh.Run(t, []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0",
-			"FECDEPLOY_RETRIES=0", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=120", "FECDEPLOY_PUBLIC_KEYS=" + o.keys},
-			"--url", base, "--fec", name, "--root", root)
+		env := []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0",
+			"FECDEPLOY_RETRIES=0", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=120", "FECDEPLOY_PUBLIC_KEYS=" + o.keys}
+		if o.rootKeys != "" {
+			env = append(env, "FECDEPLOY_ROOT_KEYS="+o.rootKeys)
+		}
+		r := f.sh.Run(t, env, "--url", base, "--fec", name, "--root", root)
 		return bootResult{r.Code, r.Stdout + r.Stderr}
 	}
-	cmd := exec.Command(f.bin, "--url", base, "--fec", name, "--root", root, "--conf", "/dev/null", "--cmdline", "none",
-		"--start-jitter", "0", "--retries", "0", "--retry-wait-max", "1s", "--deadline", "120s", "--public-keys", o.keys)
+	args := []string{"--url", base, "--fec", name, "--root", root, "--conf", "/dev/null", "--cmdline", "none",
+		"--start-jitter", "0", "--retries", "0", "--retry-wait-max", "1s", "--deadline", "120s", "--public-keys", o.keys}
+	if o.rootKeys != "" {
+		args = append(args, "--root-keys", o.rootKeys)
+	}
+	cmd := exec.Command(f.bin, args...)
 	cmd.Env = os.Environ()
 	if o.clock != 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("FECDEPLOY_TEST_CLOCK=%d", o.clock))
@@ -377,8 +385,9 @@ func TestTrustSwappedAndTruncatedArchive(t *testing.T) {
 
 // The keyring (docs/security.md, "Keys"), with the real writer: package
 // storage does what fecctl keyring, -sign-key and resign do. The FECs pin
-// only the root key and follow the keyring through the Go client
-// (fec.Boot with RootKeys).
+// only the root key and follow the keyring: the Go client as a library
+// (fec.Boot with RootKeys), the fec-boot binary (--root-keys) and
+// fec-boot.sh (FECDEPLOY_ROOT_KEYS), each as a subtest.
 
 // writerSite is a storage kept by the writer, with a keyring, served by
 // nginx behind a fault proxy; software A 1.0.0 is linked to every FEC.
@@ -441,6 +450,57 @@ func refusedInOneLine(t *testing.T, err error, want error) {
 	assert.NotContains(t, err.Error(), "\n", "the reason is one line")
 }
 
+// keyringKinds are the clients that follow a keyring: the Go client as a
+// library and the two clients as processes.
+var keyringKinds = []string{"library", "fec-boot", "fec-boot.sh"}
+
+// keyringClient is a FEC client that pins root keys and follows the keyring.
+type keyringClient struct {
+	kind     string
+	proc     *fecProcess // nil: the library (fec.Boot)
+	roots    []clienttest.Key
+	rootFile string // the roots as a PEM file, for the processes
+}
+
+func newKeyringClient(t *testing.T, kind string, roots ...clienttest.Key) *keyringClient {
+	t.Helper()
+	c := &keyringClient{kind: kind, roots: roots}
+	if kind != "library" {
+		c.proc = newFECProcess(t, kind)
+		c.rootFile = clienttest.KeyFile(t, roots...)
+	}
+	return c
+}
+
+// boot boots FEC name into root. For the library, err is what fec.Boot
+// returned and out is "error: <err>"; for a process, err is nil.
+func (c *keyringClient) boot(t *testing.T, base, name, root string) (bootResult, error) {
+	t.Helper()
+	if c.proc != nil {
+		return c.proc.boot(t, base, name, root, bootOpts{rootKeys: c.rootFile}), nil
+	}
+	_, err := fec.Boot(context.Background(), keyringFEC(base, name, root, c.roots...))
+	r := bootResult{code: fec.ExitCode(err)}
+	if err != nil {
+		r.out = "error: " + err.Error()
+	}
+	return r, err
+}
+
+// refused checks a refusal, the same for every client: exit 4 and one line
+// that says why (with want's words); the library's error wraps want. The
+// caller checks that the FEC's state did not change.
+func (c *keyringClient) refused(t *testing.T, root string, r bootResult, err error, want error) {
+	t.Helper()
+	if c.proc == nil {
+		refusedInOneLine(t, err, want)
+		return
+	}
+	assert.Equal(t, fec.ExitVerify, r.code, r.out)
+	assert.Contains(t, reason(t, r), want.Error())
+	assert.Equal(t, fec.ExitVerify, statusExit(t, root), "the status file says it failed")
+}
+
 // signedBy returns recorded answers that serve data signed by key at path
 // (and path.sig): what a server holding a leaked or retired key serves.
 func signedBy(path string, data []byte, key clienttest.Key) faultproxy.Recorded {
@@ -456,39 +516,44 @@ func signedBy(path string, data []byte, key clienttest.Key) faultproxy.Recorded 
 // as a keyring replay. Nothing changes on the FEC either time.
 func TestTrustRevokedKeyThroughProxy(t *testing.T) {
 	t.Parallel()
-	root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
-	site := newWriterSite(t, []string{trustFEC}, root, on1)
-	cfg := keyringFEC(site.proxy.URL, trustFEC, t.TempDir(), root)
-	ctx := context.Background()
-	_, err := fec.Boot(ctx, cfg)
-	require.NoError(t, err)
-	oldKeyring := site.proxy.Record(t, "/keys/keyring", "/keys/keyring.sig")
+	for _, kind := range keyringKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
+			site := newWriterSite(t, []string{trustFEC}, root, on1)
+			c, fecRoot := newKeyringClient(t, kind, root), t.TempDir()
+			boot := func() (bootResult, error) { return c.boot(t, site.proxy.URL, trustFEC, fecRoot) }
+			r, _ := boot()
+			require.Equal(t, 0, r.code, r.out)
+			oldKeyring := site.proxy.Record(t, "/keys/keyring", "/keys/keyring.sig")
 
-	site.rotate(t, root, on1, on2, 0)
-	_, err = fec.Boot(ctx, cfg)
-	require.NoError(t, err, "the FEC follows the rotation")
-	before := fecState(t, cfg.Root)
+			site.rotate(t, root, on1, on2, 0)
+			r, _ = boot()
+			require.Equal(t, 0, r.code, "the FEC follows the rotation: %s", r.out)
+			before := fecState(t, fecRoot)
 
-	cur := site.proxy.Record(t, indexPaths(trustFEC)[0])[indexPaths(trustFEC)[0]].Body
-	ix, err := index.ParseBytes(cur)
-	require.NoError(t, err)
-	ix.Serial++
-	evil, err := ix.Marshal()
-	require.NoError(t, err)
-	forged := signedBy(indexPaths(trustFEC)[0], evil, on1)
-	site.proxy.Set(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: forged})
-	_, err = fec.Boot(ctx, cfg)
-	refusedInOneLine(t, err, index.ErrBadSignature)
-	assert.Equal(t, before, fecState(t, cfg.Root), "installed software and state unchanged")
+			cur := site.proxy.Record(t, indexPaths(trustFEC)[0])[indexPaths(trustFEC)[0]].Body
+			ix, err := index.ParseBytes(cur)
+			require.NoError(t, err)
+			ix.Serial++
+			evil, err := ix.Marshal()
+			require.NoError(t, err)
+			forged := signedBy(indexPaths(trustFEC)[0], evil, on1)
+			site.proxy.Set(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: forged})
+			r, err = boot()
+			c.refused(t, fecRoot, r, err, index.ErrBadSignature)
+			assert.Equal(t, before, fecState(t, fecRoot), "installed software and state unchanged")
 
-	site.proxy.Add(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: oldKeyring})
-	_, err = fec.Boot(ctx, cfg)
-	refusedInOneLine(t, err, index.ErrKeyringReplay)
-	assert.Equal(t, before, fecState(t, cfg.Root), "installed software and state unchanged")
+			site.proxy.Add(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: oldKeyring})
+			r, err = boot()
+			c.refused(t, fecRoot, r, err, index.ErrKeyringReplay)
+			assert.Equal(t, before, fecState(t, fecRoot), "installed software and state unchanged")
 
-	site.proxy.Set()
-	_, err = fec.Boot(ctx, cfg)
-	require.NoError(t, err)
+			site.proxy.Set()
+			r, _ = boot()
+			require.Equal(t, 0, r.code, "the server is honest again: %s", r.out)
+		})
+	}
 }
 
 // Two FECs pin root key r1 and go offline; meanwhile the site hands over
@@ -498,52 +563,58 @@ func TestTrustRevokedKeyThroughProxy(t *testing.T) {
 // retired r1 is refused.
 func TestTrustKeyringChainOfflineAcrossTwoRotations(t *testing.T) {
 	t.Parallel()
-	r1, r2, r3 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
-	on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t)
-	fecs := []string{"fec01", "fec02"}
-	site := newWriterSite(t, fecs, r1, on1)
-	ctx := context.Background()
-	var cfgs []fec.Config
-	for _, f := range fecs {
-		cfg := keyringFEC(site.proxy.URL, f, t.TempDir(), r1)
-		_, err := fec.Boot(ctx, cfg)
-		require.NoError(t, err)
-		cfgs = append(cfgs, cfg)
+	for _, kind := range keyringKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			r1, r2, r3 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
+			on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t)
+			fecs := []string{"fec01", "fec02"}
+			site := newWriterSite(t, fecs, r1, on1)
+			ctx := context.Background()
+			c := newKeyringClient(t, kind, r1)
+			roots := map[string]string{}
+			boot := func(name string) (bootResult, error) { return c.boot(t, site.proxy.URL, name, roots[name]) }
+			for _, f := range fecs {
+				roots[f] = t.TempDir()
+				r, _ := boot(f)
+				require.Equal(t, 0, r.code, r.out)
+			}
+
+			_, err := site.w.RotateRoot(ctx, r1.Private, r2.Private, 0)
+			require.NoError(t, err)
+			_, err = site.w.RotateRoot(ctx, r2.Private, r3.Private, 0)
+			require.NoError(t, err)
+			site.rotate(t, r3, on1, on2, 0)
+			data, _, err := site.w.ReadKeyring(ctx)
+			require.NoError(t, err)
+			current, err := index.ParseKeyring(data)
+			require.NoError(t, err)
+
+			before := fecState(t, roots["fec02"])
+			site.proxy.Set(&faultproxy.Rule{Path: "/keys/rotations", Kind: faultproxy.Status, Status: 404})
+			r, err := boot("fec02")
+			c.refused(t, roots["fec02"], r, err, index.ErrKeyringSig)
+			assert.Equal(t, before, fecState(t, roots["fec02"]), "installed software and state unchanged")
+			site.proxy.Set()
+
+			for _, f := range fecs {
+				r, _ := boot(f)
+				require.Equal(t, 0, r.code, "FEC %s walks the chain: %s", f, r.out)
+				state := filepath.Join(roots[f], "var/lib/fecdeploy")
+				assert.Equal(t, fmt.Sprintf("serial=%d\nreset=0\n%s", current.Serial, index.PublicKeyPEM(r3.Public)),
+					testkit.ReadFile(t, filepath.Join(state, fec.KeyringStateFile)), "keyring serial and the root it ends with")
+			}
+
+			before = fecState(t, roots["fec01"])
+			retired := &index.Keyring{Serial: current.Serial + 1, Expires: current.Expires, Keys: []ed25519.PublicKey{on1.Public}}
+			rdata, err := retired.Marshal()
+			require.NoError(t, err)
+			site.proxy.Set(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: signedBy("/keys/keyring", rdata, r1)})
+			r, err = boot("fec01")
+			c.refused(t, roots["fec01"], r, err, index.ErrKeyringSig)
+			assert.Equal(t, before, fecState(t, roots["fec01"]), "installed software and state unchanged")
+		})
 	}
-
-	_, err := site.w.UpdateKeyring(ctx, r1.Private, 0, []ed25519.PublicKey{r2.Public}, storage.KeepKeyring)
-	require.NoError(t, err)
-	_, err = site.w.UpdateKeyring(ctx, r2.Private, 0, []ed25519.PublicKey{r3.Public}, storage.KeepKeyring)
-	require.NoError(t, err)
-	site.rotate(t, r3, on1, on2, 0)
-	data, _, err := site.w.ReadKeyring(ctx)
-	require.NoError(t, err)
-	current, err := index.ParseKeyring(data)
-	require.NoError(t, err)
-
-	before := fecState(t, cfgs[1].Root)
-	site.proxy.Set(&faultproxy.Rule{Path: "/keys/rotations", Kind: faultproxy.Status, Status: 404})
-	_, err = fec.Boot(ctx, cfgs[1])
-	refusedInOneLine(t, err, index.ErrKeyringSig)
-	assert.Equal(t, before, fecState(t, cfgs[1].Root), "installed software and state unchanged")
-	site.proxy.Set()
-
-	for _, cfg := range cfgs {
-		_, err := fec.Boot(ctx, cfg)
-		require.NoError(t, err, "FEC %s walks the chain", cfg.FEC)
-		state := filepath.Join(cfg.Root, "var/lib/fecdeploy")
-		assert.Equal(t, fmt.Sprintf("serial=%d\nreset=0\n%s", current.Serial, index.PublicKeyPEM(r3.Public)),
-			testkit.ReadFile(t, filepath.Join(state, fec.KeyringStateFile)), "keyring serial and the root it ends with")
-	}
-
-	before = fecState(t, cfgs[0].Root)
-	retired := &index.Keyring{Serial: current.Serial + 1, Expires: current.Expires, Keys: []ed25519.PublicKey{on1.Public}}
-	rdata, err := retired.Marshal()
-	require.NoError(t, err)
-	site.proxy.Set(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: signedBy("/keys/keyring", rdata, r1)})
-	_, err = fec.Boot(ctx, cfgs[0])
-	refusedInOneLine(t, err, index.ErrKeyringSig)
-	assert.Equal(t, before, fecState(t, cfgs[0].Root), "installed software and state unchanged")
 }
 
 // A FEC fetches the keyring just before a rotation starts and the INDEX
@@ -553,20 +624,24 @@ func TestTrustKeyringChainOfflineAcrossTwoRotations(t *testing.T) {
 // and boots, instead of failing the boot.
 func TestTrustKeyringFetchedJustBeforeRotation(t *testing.T) {
 	t.Parallel()
-	root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
-	site := newWriterSite(t, []string{trustFEC}, root, on1)
-	cfg := keyringFEC(site.proxy.URL, trustFEC, t.TempDir(), root)
-	ctx := context.Background()
-	_, err := fec.Boot(ctx, cfg)
-	require.NoError(t, err)
-	before := site.proxy.Record(t, "/keys/keyring", "/keys/keyring.sig")
-	site.rotate(t, root, on1, on2, 0)
-	site.proxy.Set(&faultproxy.Rule{Path: "/keys/keyring", Times: 1, Kind: faultproxy.Replay, Recorded: before},
-		&faultproxy.Rule{Path: "/keys/keyring.sig", Times: 1, Kind: faultproxy.Replay, Recorded: before})
-	n := site.proxy.Count("/keys/keyring")
-	_, err = fec.Boot(ctx, cfg)
-	require.NoError(t, err, "boot during a key rotation")
-	assert.Equal(t, 2, site.proxy.Count("/keys/keyring")-n, "the keyring was fetched again")
+	for _, kind := range keyringKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
+			site := newWriterSite(t, []string{trustFEC}, root, on1)
+			c, fecRoot := newKeyringClient(t, kind, root), t.TempDir()
+			r, _ := c.boot(t, site.proxy.URL, trustFEC, fecRoot)
+			require.Equal(t, 0, r.code, r.out)
+			before := site.proxy.Record(t, "/keys/keyring", "/keys/keyring.sig")
+			site.rotate(t, root, on1, on2, 0)
+			site.proxy.Set(&faultproxy.Rule{Path: "/keys/keyring", Times: 1, Kind: faultproxy.Replay, Recorded: before},
+				&faultproxy.Rule{Path: "/keys/keyring.sig", Times: 1, Kind: faultproxy.Replay, Recorded: before})
+			n := site.proxy.Count("/keys/keyring")
+			r, _ = c.boot(t, site.proxy.URL, trustFEC, fecRoot)
+			require.Equal(t, 0, r.code, "boot during a key rotation: %s", r.out)
+			assert.Equal(t, 2, site.proxy.Count("/keys/keyring")-n, "the keyring was fetched again")
+		})
+	}
 }
 
 // rotationFECs boot while the online key is rotated.
