@@ -692,9 +692,11 @@ func TestTrustKeyRotationWhileFECsBoot(t *testing.T) {
 		first.Add(1)
 		go func() {
 			defer wg.Done()
+			var once sync.Once // first.Done also when a boot stops this goroutine (t.Fatal)
+			defer once.Do(first.Done)
 			r, _ := f.c.boot(t, site.proxy.URL, f.name, f.root)
 			results <- boot{f.name, f.c.kind, false, r}
-			first.Done()
+			once.Do(first.Done)
 			<-start
 			for {
 				last := rotated.Load()
