@@ -1371,6 +1371,12 @@ if [ -n "$TRUST" ] && [ -z "$DEV_CMD" ]; then
 		cp -f "$WORK/INDEX" "$WORK/INDEX.prev" && cp -f "$WORK/INDEX.sig" "$WORK/INDEX.sig.prev" || fatal 5 "cannot copy the INDEX in $WORK"
 		start_sig
 		fetch_index
+		if [ -n "$ROOTKEYS" ]; then
+			# The keyring may have changed too: a key rotation under way
+			# (keyring add, then the INDEX re-signed with the new key).
+			rm -f "$WORK"/key.k.*.pem
+			follow_keyring
+		fi
 	done
 fi
 

@@ -61,8 +61,9 @@ func newFECProcess(t *testing.T, kind string) *fecProcess {
 
 // bootOpts are a FEC's trust settings for one boot.
 type bootOpts struct {
-	keys  string // PEM file of the INDEX keys the FEC pins (public_keys)
-	clock int64  // the FEC's clock in unix seconds; 0: the real clock
+	keys     string // PEM file of the INDEX keys the FEC pins (public_keys)
+	rootKeys string // PEM file of the root keys the FEC pins (root_keys): it follows the keyring
+	clock    int64  // the FEC's clock in unix seconds; 0: the real clock
 }
 
 // bootResult is one boot: exit code and everything the client printed.
@@ -78,13 +79,20 @@ func (f *fecProcess) boot(t *testing.T, base, name, root string, o bootOpts) boo
 			f.sh.SetClock(t, o.clock)
 			defer f.sh.RealClock(t)
 		}
-		r := f.sh.Run(t, []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0",
-			"FECDEPLOY_RETRIES=0", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=120", "FECDEPLOY_PUBLIC_KEYS=" + o.keys},
-			"--url", base, "--fec", name, "--root", root)
+		env := []string{"FECDEPLOY_CMDLINE=none", "FECDEPLOY_CONF=/dev/null", "FECDEPLOY_START_JITTER=0",
+			"FECDEPLOY_RETRIES=0", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=120", "FECDEPLOY_PUBLIC_KEYS=" + o.keys}
+		if o.rootKeys != "" {
+			env = append(env, "FECDEPLOY_ROOT_KEYS="+o.rootKeys)
+		}
+		r := f.sh.Run(t, env, "--url", base, "--fec", name, "--root", root)
 		return bootResult{r.Code, r.Stdout + r.Stderr}
 	}
-	cmd := exec.Command(f.bin, "--url", base, "--fec", name, "--root", root, "--conf", "/dev/null", "--cmdline", "none",
-		"--start-jitter", "0", "--retries", "0", "--retry-wait-max", "1s", "--deadline", "120s", "--public-keys", o.keys)
+	args := []string{"--url", base, "--fec", name, "--root", root, "--conf", "/dev/null", "--cmdline", "none",
+		"--start-jitter", "0", "--retries", "0", "--retry-wait-max", "1s", "--deadline", "120s", "--public-keys", o.keys}
+	if o.rootKeys != "" {
+		args = append(args, "--root-keys", o.rootKeys)
+	}
+	cmd := exec.Command(f.bin, args...)
 	cmd.Env = os.Environ()
 	if o.clock != 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("FECDEPLOY_TEST_CLOCK=%d", o.clock))
@@ -377,8 +385,9 @@ func TestTrustSwappedAndTruncatedArchive(t *testing.T) {
 
 // The keyring (docs/security.md, "Keys"), with the real writer: package
 // storage does what fecctl keyring, -sign-key and resign do. The FECs pin
-// only the root key and follow the keyring through the Go client
-// (fec.Boot with RootKeys).
+// only the root key and follow the keyring: the Go client as a library
+// (fec.Boot with RootKeys), the fec-boot binary (--root-keys) and
+// fec-boot.sh (FECDEPLOY_ROOT_KEYS), each as a subtest.
 
 // writerSite is a storage kept by the writer, with a keyring, served by
 // nginx behind a fault proxy; software A 1.0.0 is linked to every FEC.
@@ -441,6 +450,57 @@ func refusedInOneLine(t *testing.T, err error, want error) {
 	assert.NotContains(t, err.Error(), "\n", "the reason is one line")
 }
 
+// keyringKinds are the clients that follow a keyring: the Go client as a
+// library and the two clients as processes.
+var keyringKinds = []string{"library", "fec-boot", "fec-boot.sh"}
+
+// keyringClient is a FEC client that pins root keys and follows the keyring.
+type keyringClient struct {
+	kind     string
+	proc     *fecProcess // nil: the library (fec.Boot)
+	roots    []clienttest.Key
+	rootFile string // the roots as a PEM file, for the processes
+}
+
+func newKeyringClient(t *testing.T, kind string, roots ...clienttest.Key) *keyringClient {
+	t.Helper()
+	c := &keyringClient{kind: kind, roots: roots}
+	if kind != "library" {
+		c.proc = newFECProcess(t, kind)
+		c.rootFile = clienttest.KeyFile(t, roots...)
+	}
+	return c
+}
+
+// boot boots FEC name into root. For the library, err is what fec.Boot
+// returned and out is "error: <err>"; for a process, err is nil.
+func (c *keyringClient) boot(t *testing.T, base, name, root string) (bootResult, error) {
+	t.Helper()
+	if c.proc != nil {
+		return c.proc.boot(t, base, name, root, bootOpts{rootKeys: c.rootFile}), nil
+	}
+	_, err := fec.Boot(context.Background(), keyringFEC(base, name, root, c.roots...))
+	r := bootResult{code: fec.ExitCode(err)}
+	if err != nil {
+		r.out = "error: " + err.Error()
+	}
+	return r, err
+}
+
+// refused checks a refusal, the same for every client: exit 4 and one line
+// that says why (with want's words); the library's error wraps want. The
+// caller checks that the FEC's state did not change.
+func (c *keyringClient) refused(t *testing.T, root string, r bootResult, err error, want error) {
+	t.Helper()
+	if c.proc == nil {
+		refusedInOneLine(t, err, want)
+		return
+	}
+	assert.Equal(t, fec.ExitVerify, r.code, r.out)
+	assert.Contains(t, reason(t, r), want.Error())
+	assert.Equal(t, fec.ExitVerify, statusExit(t, root), "the status file says it failed")
+}
+
 // signedBy returns recorded answers that serve data signed by key at path
 // (and path.sig): what a server holding a leaked or retired key serves.
 func signedBy(path string, data []byte, key clienttest.Key) faultproxy.Recorded {
@@ -456,39 +516,44 @@ func signedBy(path string, data []byte, key clienttest.Key) faultproxy.Recorded 
 // as a keyring replay. Nothing changes on the FEC either time.
 func TestTrustRevokedKeyThroughProxy(t *testing.T) {
 	t.Parallel()
-	root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
-	site := newWriterSite(t, []string{trustFEC}, root, on1)
-	cfg := keyringFEC(site.proxy.URL, trustFEC, t.TempDir(), root)
-	ctx := context.Background()
-	_, err := fec.Boot(ctx, cfg)
-	require.NoError(t, err)
-	oldKeyring := site.proxy.Record(t, "/keys/keyring", "/keys/keyring.sig")
+	for _, kind := range keyringKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
+			site := newWriterSite(t, []string{trustFEC}, root, on1)
+			c, fecRoot := newKeyringClient(t, kind, root), t.TempDir()
+			boot := func() (bootResult, error) { return c.boot(t, site.proxy.URL, trustFEC, fecRoot) }
+			r, _ := boot()
+			require.Equal(t, 0, r.code, r.out)
+			oldKeyring := site.proxy.Record(t, "/keys/keyring", "/keys/keyring.sig")
 
-	site.rotate(t, root, on1, on2, 0)
-	_, err = fec.Boot(ctx, cfg)
-	require.NoError(t, err, "the FEC follows the rotation")
-	before := fecState(t, cfg.Root)
+			site.rotate(t, root, on1, on2, 0)
+			r, _ = boot()
+			require.Equal(t, 0, r.code, "the FEC follows the rotation: %s", r.out)
+			before := fecState(t, fecRoot)
 
-	cur := site.proxy.Record(t, indexPaths(trustFEC)[0])[indexPaths(trustFEC)[0]].Body
-	ix, err := index.ParseBytes(cur)
-	require.NoError(t, err)
-	ix.Serial++
-	evil, err := ix.Marshal()
-	require.NoError(t, err)
-	forged := signedBy(indexPaths(trustFEC)[0], evil, on1)
-	site.proxy.Set(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: forged})
-	_, err = fec.Boot(ctx, cfg)
-	refusedInOneLine(t, err, index.ErrBadSignature)
-	assert.Equal(t, before, fecState(t, cfg.Root), "installed software and state unchanged")
+			cur := site.proxy.Record(t, indexPaths(trustFEC)[0])[indexPaths(trustFEC)[0]].Body
+			ix, err := index.ParseBytes(cur)
+			require.NoError(t, err)
+			ix.Serial++
+			evil, err := ix.Marshal()
+			require.NoError(t, err)
+			forged := signedBy(indexPaths(trustFEC)[0], evil, on1)
+			site.proxy.Set(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: forged})
+			r, err = boot()
+			c.refused(t, fecRoot, r, err, index.ErrBadSignature)
+			assert.Equal(t, before, fecState(t, fecRoot), "installed software and state unchanged")
 
-	site.proxy.Add(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: oldKeyring})
-	_, err = fec.Boot(ctx, cfg)
-	refusedInOneLine(t, err, index.ErrKeyringReplay)
-	assert.Equal(t, before, fecState(t, cfg.Root), "installed software and state unchanged")
+			site.proxy.Add(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: oldKeyring})
+			r, err = boot()
+			c.refused(t, fecRoot, r, err, index.ErrKeyringReplay)
+			assert.Equal(t, before, fecState(t, fecRoot), "installed software and state unchanged")
 
-	site.proxy.Set()
-	_, err = fec.Boot(ctx, cfg)
-	require.NoError(t, err)
+			site.proxy.Set()
+			r, _ = boot()
+			require.Equal(t, 0, r.code, "the server is honest again: %s", r.out)
+		})
+	}
 }
 
 // Two FECs pin root key r1 and go offline; meanwhile the site hands over
@@ -498,52 +563,58 @@ func TestTrustRevokedKeyThroughProxy(t *testing.T) {
 // retired r1 is refused.
 func TestTrustKeyringChainOfflineAcrossTwoRotations(t *testing.T) {
 	t.Parallel()
-	r1, r2, r3 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
-	on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t)
-	fecs := []string{"fec01", "fec02"}
-	site := newWriterSite(t, fecs, r1, on1)
-	ctx := context.Background()
-	var cfgs []fec.Config
-	for _, f := range fecs {
-		cfg := keyringFEC(site.proxy.URL, f, t.TempDir(), r1)
-		_, err := fec.Boot(ctx, cfg)
-		require.NoError(t, err)
-		cfgs = append(cfgs, cfg)
+	for _, kind := range keyringKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			r1, r2, r3 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
+			on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t)
+			fecs := []string{"fec01", "fec02"}
+			site := newWriterSite(t, fecs, r1, on1)
+			ctx := context.Background()
+			c := newKeyringClient(t, kind, r1)
+			roots := map[string]string{}
+			boot := func(name string) (bootResult, error) { return c.boot(t, site.proxy.URL, name, roots[name]) }
+			for _, f := range fecs {
+				roots[f] = t.TempDir()
+				r, _ := boot(f)
+				require.Equal(t, 0, r.code, r.out)
+			}
+
+			_, err := site.w.RotateRoot(ctx, r1.Private, r2.Private, 0)
+			require.NoError(t, err)
+			_, err = site.w.RotateRoot(ctx, r2.Private, r3.Private, 0)
+			require.NoError(t, err)
+			site.rotate(t, r3, on1, on2, 0)
+			data, _, err := site.w.ReadKeyring(ctx)
+			require.NoError(t, err)
+			current, err := index.ParseKeyring(data)
+			require.NoError(t, err)
+
+			before := fecState(t, roots["fec02"])
+			site.proxy.Set(&faultproxy.Rule{Path: "/keys/rotations", Kind: faultproxy.Status, Status: 404})
+			r, err := boot("fec02")
+			c.refused(t, roots["fec02"], r, err, index.ErrKeyringSig)
+			assert.Equal(t, before, fecState(t, roots["fec02"]), "installed software and state unchanged")
+			site.proxy.Set()
+
+			for _, f := range fecs {
+				r, _ := boot(f)
+				require.Equal(t, 0, r.code, "FEC %s walks the chain: %s", f, r.out)
+				state := filepath.Join(roots[f], "var/lib/fecdeploy")
+				assert.Equal(t, fmt.Sprintf("serial=%d\nreset=0\n%s", current.Serial, index.PublicKeyPEM(r3.Public)),
+					testkit.ReadFile(t, filepath.Join(state, fec.KeyringStateFile)), "keyring serial and the root it ends with")
+			}
+
+			before = fecState(t, roots["fec01"])
+			retired := &index.Keyring{Serial: current.Serial + 1, Expires: current.Expires, Keys: []ed25519.PublicKey{on1.Public}}
+			rdata, err := retired.Marshal()
+			require.NoError(t, err)
+			site.proxy.Set(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: signedBy("/keys/keyring", rdata, r1)})
+			r, err = boot("fec01")
+			c.refused(t, roots["fec01"], r, err, index.ErrKeyringSig)
+			assert.Equal(t, before, fecState(t, roots["fec01"]), "installed software and state unchanged")
+		})
 	}
-
-	_, err := site.w.UpdateKeyring(ctx, r1.Private, 0, []ed25519.PublicKey{r2.Public}, storage.KeepKeyring)
-	require.NoError(t, err)
-	_, err = site.w.UpdateKeyring(ctx, r2.Private, 0, []ed25519.PublicKey{r3.Public}, storage.KeepKeyring)
-	require.NoError(t, err)
-	site.rotate(t, r3, on1, on2, 0)
-	data, _, err := site.w.ReadKeyring(ctx)
-	require.NoError(t, err)
-	current, err := index.ParseKeyring(data)
-	require.NoError(t, err)
-
-	before := fecState(t, cfgs[1].Root)
-	site.proxy.Set(&faultproxy.Rule{Path: "/keys/rotations", Kind: faultproxy.Status, Status: 404})
-	_, err = fec.Boot(ctx, cfgs[1])
-	refusedInOneLine(t, err, index.ErrKeyringSig)
-	assert.Equal(t, before, fecState(t, cfgs[1].Root), "installed software and state unchanged")
-	site.proxy.Set()
-
-	for _, cfg := range cfgs {
-		_, err := fec.Boot(ctx, cfg)
-		require.NoError(t, err, "FEC %s walks the chain", cfg.FEC)
-		state := filepath.Join(cfg.Root, "var/lib/fecdeploy")
-		assert.Equal(t, fmt.Sprintf("serial=%d\nreset=0\n%s", current.Serial, index.PublicKeyPEM(r3.Public)),
-			testkit.ReadFile(t, filepath.Join(state, fec.KeyringStateFile)), "keyring serial and the root it ends with")
-	}
-
-	before = fecState(t, cfgs[0].Root)
-	retired := &index.Keyring{Serial: current.Serial + 1, Expires: current.Expires, Keys: []ed25519.PublicKey{on1.Public}}
-	rdata, err := retired.Marshal()
-	require.NoError(t, err)
-	site.proxy.Set(&faultproxy.Rule{Kind: faultproxy.Replay, Recorded: signedBy("/keys/keyring", rdata, r1)})
-	_, err = fec.Boot(ctx, cfgs[0])
-	refusedInOneLine(t, err, index.ErrKeyringSig)
-	assert.Equal(t, before, fecState(t, cfgs[0].Root), "installed software and state unchanged")
 }
 
 // A FEC fetches the keyring just before a rotation starts and the INDEX
@@ -553,59 +624,84 @@ func TestTrustKeyringChainOfflineAcrossTwoRotations(t *testing.T) {
 // and boots, instead of failing the boot.
 func TestTrustKeyringFetchedJustBeforeRotation(t *testing.T) {
 	t.Parallel()
-	root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
-	site := newWriterSite(t, []string{trustFEC}, root, on1)
-	cfg := keyringFEC(site.proxy.URL, trustFEC, t.TempDir(), root)
-	ctx := context.Background()
-	_, err := fec.Boot(ctx, cfg)
-	require.NoError(t, err)
-	before := site.proxy.Record(t, "/keys/keyring", "/keys/keyring.sig")
-	site.rotate(t, root, on1, on2, 0)
-	site.proxy.Set(&faultproxy.Rule{Path: "/keys/keyring", Times: 1, Kind: faultproxy.Replay, Recorded: before},
-		&faultproxy.Rule{Path: "/keys/keyring.sig", Times: 1, Kind: faultproxy.Replay, Recorded: before})
-	n := site.proxy.Count("/keys/keyring")
-	_, err = fec.Boot(ctx, cfg)
-	require.NoError(t, err, "boot during a key rotation")
-	assert.Equal(t, 2, site.proxy.Count("/keys/keyring")-n, "the keyring was fetched again")
+	for _, kind := range keyringKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
+			site := newWriterSite(t, []string{trustFEC}, root, on1)
+			c, fecRoot := newKeyringClient(t, kind, root), t.TempDir()
+			r, _ := c.boot(t, site.proxy.URL, trustFEC, fecRoot)
+			require.Equal(t, 0, r.code, r.out)
+			before := site.proxy.Record(t, "/keys/keyring", "/keys/keyring.sig")
+			site.rotate(t, root, on1, on2, 0)
+			site.proxy.Set(&faultproxy.Rule{Path: "/keys/keyring", Times: 1, Kind: faultproxy.Replay, Recorded: before},
+				&faultproxy.Rule{Path: "/keys/keyring.sig", Times: 1, Kind: faultproxy.Replay, Recorded: before})
+			n := site.proxy.Count("/keys/keyring")
+			r, _ = c.boot(t, site.proxy.URL, trustFEC, fecRoot)
+			require.Equal(t, 0, r.code, "boot during a key rotation: %s", r.out)
+			assert.Equal(t, 2, site.proxy.Count("/keys/keyring")-n, "the keyring was fetched again")
+		})
+	}
 }
 
-// rotationFECs boot while the online key is rotated.
-const rotationFECs = 50
+// The FECs that boot while the online key is rotated: most through the
+// library (fec.Boot), some as fec-boot processes and a few as fec-boot.sh
+// processes (a shell boot forks a lot: a few keep the test within tens of
+// seconds on two cores).
+var rotationClients = []struct {
+	kind string
+	n    int
+}{{"library", 50}, {"fec-boot", 10}, {"fec-boot.sh", 3}}
 
 // The online signing key is rotated (keyring add, switch the writer,
-// resign, keyring revoke) while 50 FECs boot over and over: every boot
-// succeeds, and afterwards every FEC holds the new keyring and an INDEX
-// signed by the new key.
+// resign, keyring revoke) while FECs boot over and over: 50 through the
+// library, 10 fec-boot and 3 fec-boot.sh processes. Every FEC boots once
+// first (so that it holds the old keyring), then all boot again and again
+// while the key is rotated: every boot succeeds, and afterwards every FEC
+// holds the new keyring and an INDEX signed by the new key.
 func TestTrustKeyRotationWhileFECsBoot(t *testing.T) {
 	t.Parallel()
 	root, on1, on2 := clienttest.NewKey(t), clienttest.NewKey(t), clienttest.NewKey(t)
-	fecs := make([]string, rotationFECs)
-	for i := range fecs {
-		fecs[i] = fmt.Sprintf("rot%02d", i)
+	type rotFEC struct {
+		name, root string
+		c          *keyringClient
 	}
-	site := newWriterSite(t, fecs, root, on1)
+	var fecs []rotFEC
+	var names []string
+	for _, k := range rotationClients {
+		c := newKeyringClient(t, k.kind, root)
+		for range k.n {
+			f := rotFEC{name: fmt.Sprintf("rot%02d", len(fecs)), root: t.TempDir(), c: c}
+			fecs, names = append(fecs, f), append(names, f.name)
+		}
+	}
+	site := newWriterSite(t, names, root, on1)
 	ctx := context.Background()
 
 	var rotated atomic.Bool
 	type boot struct {
-		fec    string
-		during bool
-		err    error
+		fec, kind string
+		during    bool
+		r         bootResult
 	}
 	results := make(chan boot, 64)
-	var wg sync.WaitGroup
-	cfgs := make([]fec.Config, len(fecs))
+	var wg, first sync.WaitGroup
 	start := make(chan struct{})
-	for i, name := range fecs {
-		cfgs[i] = keyringFEC(site.proxy.URL, name, t.TempDir(), root)
+	for _, f := range fecs {
 		wg.Add(1)
+		first.Add(1)
 		go func() {
 			defer wg.Done()
+			var once sync.Once // first.Done also when a boot stops this goroutine (t.Fatal)
+			defer once.Do(first.Done)
+			r, _ := f.c.boot(t, site.proxy.URL, f.name, f.root)
+			results <- boot{f.name, f.c.kind, false, r}
+			once.Do(first.Done)
 			<-start
 			for {
 				last := rotated.Load()
-				_, err := fec.Boot(ctx, cfgs[i])
-				results <- boot{name, !last, err}
+				r, _ := f.c.boot(t, site.proxy.URL, f.name, f.root)
+				results <- boot{f.name, f.c.kind, !last, r}
 				if last {
 					return
 				}
@@ -620,6 +716,8 @@ func TestTrustKeyRotationWhileFECsBoot(t *testing.T) {
 		}
 		close(collected)
 	}()
+	firstBoots := time.Now()
+	first.Wait()
 	began := time.Now()
 	close(start)
 	time.Sleep(100 * time.Millisecond)
@@ -629,30 +727,35 @@ func TestTrustKeyRotationWhileFECsBoot(t *testing.T) {
 	close(results)
 	<-collected
 
-	during := 0
+	boots, during := map[string]int{}, map[string]int{}
 	for _, b := range all {
-		assert.NoError(t, b.err, "FEC %s", b.fec)
+		assert.Equal(t, 0, b.r.code, "FEC %s (%s): %s", b.fec, b.kind, b.r.out)
+		boots[b.kind]++
 		if b.during {
-			during++
+			during[b.kind]++
 		}
 	}
-	t.Logf("%d FECs, %d boots in %v, %d of them while the key was rotated", len(fecs), len(all), time.Since(began).Round(time.Millisecond), during)
-	assert.Greater(t, during, len(fecs), "the FECs booted while the key was rotated")
+	t.Logf("%d FECs: first boots in %v; boots %v (while the key was rotated: %v) in %v after them", len(fecs),
+		began.Sub(firstBoots).Round(time.Millisecond), boots, during, time.Since(began).Round(time.Millisecond))
+	for _, k := range rotationClients {
+		assert.GreaterOrEqual(t, during[k.kind], k.n, "every %s FEC booted while the key was rotated", k.kind)
+	}
 
 	data, _, err := site.w.ReadKeyring(ctx)
 	require.NoError(t, err)
 	k, err := index.ParseKeyring(data)
 	require.NoError(t, err)
 	require.Equal(t, []ed25519.PublicKey{on2.Public}, k.Keys)
-	for _, cfg := range cfgs {
-		state := filepath.Join(cfg.Root, "var/lib/fecdeploy")
-		assert.True(t, strings.HasPrefix(testkit.ReadFile(t, filepath.Join(state, fec.KeyringStateFile)), fmt.Sprintf("serial=%d\n", k.Serial)), "FEC %s", cfg.FEC)
-		paths := indexPaths(cfg.FEC)
+	for _, f := range fecs {
+		state := filepath.Join(f.root, "var/lib/fecdeploy")
+		assert.Equal(t, fmt.Sprintf("serial=%d\nreset=0\n%s", k.Serial, index.PublicKeyPEM(root.Public)),
+			testkit.ReadFile(t, filepath.Join(state, fec.KeyringStateFile)), "FEC %s (%s)", f.name, f.c.kind)
+		paths := indexPaths(f.name)
 		rec := site.proxy.Record(t, paths...)
 		require.NoError(t, index.VerifySignature(rec[paths[0]].Body, rec[paths[1]].Body, []ed25519.PublicKey{on2.Public}), "signed by the new key")
 		ix, err := index.ParseBytes(rec[paths[0]].Body)
 		require.NoError(t, err)
 		assert.Equal(t, fmt.Sprintf("%d\n", ix.Serial), testkit.ReadFile(t, filepath.Join(state, fec.AcceptedSerialFile)),
-			"FEC %s accepted the INDEX signed by the new key", cfg.FEC)
+			"FEC %s (%s) accepted the INDEX signed by the new key", f.name, f.c.kind)
 	}
 }
