@@ -109,10 +109,7 @@ func TestBadInput(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	code, _, errs = fecctl(t, "add-fec", "-arch", "x86_64", "scu01")
 	require.Equal(t, 0, code, errs)
-	snapshot := func() map[string]string {
-		// the lock file's content names its last holder
-		return testkit.Snapshot(t, base, testkit.SnapshotOptions{Skip: func(rel string) bool { return strings.HasPrefix(rel, ".lock") }})
-	}
+	snapshot := func() map[string]string { return storageSnapshot(t, base) }
 	testkit.WriteTree(t, dir, map[string]string{"notes.txt": "not an archive\n"})
 	notArchive := filepath.Join(dir, "notes.txt")
 	before := snapshot()
@@ -197,13 +194,12 @@ func TestPutDataNeedsPersistentFEC(t *testing.T) {
 		code, _, errs := fecctl(t, args...)
 		require.Equal(t, 0, code, "%v: %s", args, errs)
 	}
-	noLock := testkit.SnapshotOptions{Skip: func(rel string) bool { return rel == ".lock" }}
-	before := testkit.Snapshot(t, base, noLock)
+	before := storageSnapshot(t, base)
 	code, _, errs := fecctl(t, "put", "-kind", "data", "scu01", "settings", snap)
 	assert.Equal(t, cli.ExitUsage, code, errs)
 	assert.Contains(t, errs, "does not persist data")
 	assert.Contains(t, errs, "fecs/scu01/persistent-data")
-	assert.Equal(t, before, testkit.Snapshot(t, base, noLock), "a refused put changed the storage")
+	assert.Equal(t, before, storageSnapshot(t, base), "a refused put changed the storage")
 
 	code, _, errs = fecctl(t, "put", "-kind", "data", "scu02", "settings", snap)
 	require.Equal(t, 0, code, errs)
@@ -295,4 +291,12 @@ func TestVerifyCleanRemovesArchivelessVersion(t *testing.T) {
 	assert.Contains(t, errs, "cleaned software/Foo_DU/1.1.0")
 	assert.NoDirExists(t, killed)
 	assert.FileExists(t, archive)
+}
+
+// storageSnapshot describes the storage at base for "nothing changed"
+// checks, without the lock file: a refused command may take the lock, and
+// the file's content names its last holder.
+func storageSnapshot(t *testing.T, base string) map[string]string {
+	t.Helper()
+	return testkit.Snapshot(t, base, testkit.SnapshotOptions{Skip: func(rel string) bool { return strings.HasPrefix(rel, ".lock") }})
 }

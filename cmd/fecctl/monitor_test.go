@@ -27,11 +27,11 @@ func TestMonitorAndIcinga(t *testing.T) {
 	assert.Contains(t, out, "rda3                     check=tcp port=9000 warning=1 critical=2")
 	assert.Contains(t, mustOK("monitor", "ls", "scu02"), "scu02 is not monitored")
 
-	before := testkit.Snapshot(t, base)
+	before := storageSnapshot(t, base)
 	code, _, errs := fecctl(t, "monitor", "add", "scu01", "x", "check=tcp", "port=0")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errs, "argument 2 (port=0): port \"0\"")
-	assert.Equal(t, before, testkit.Snapshot(t, base))
+	assert.Equal(t, before, storageSnapshot(t, base))
 
 	icingaDir := filepath.Join(dir, "icinga")
 	out = mustOK("icinga", "-out", icingaDir, "-check", "-icinga2", bin, "-domain", ".acc.example.org")

@@ -25,7 +25,7 @@ func TestPersistCommands(t *testing.T) {
 	assert.Equal(t, "# fecdeploy persistent data sets: NAME DIR... (absolute directories on the FEC), one set per line\nFoo_DU /opt/fesa/data/Foo_DU\n",
 		testkit.ReadFile(t, filepath.Join(base, "fecs/scu01/persistent-data/datasets.conf")))
 
-	before := testkit.Snapshot(t, base)
+	before := storageSnapshot(t, base)
 	for _, bad := range [][]string{
 		{"persist", "add", "scu01", "Bar_DU", "/etc/shadow"},             // outside the allowed roots
 		{"persist", "add", "scu01", "Bar_DU", "opt/rel"},                 // not absolute
@@ -44,7 +44,7 @@ func TestPersistCommands(t *testing.T) {
 	assert.Contains(t, errs, "no generation 3")
 	code, _, _ = fecctl(t, "persist", "rm", "scu01", "Nope")
 	assert.Equal(t, cli.ExitNotFound, code)
-	assert.Equal(t, before, testkit.Snapshot(t, base), "a refused command changed the storage")
+	assert.Equal(t, before, storageSnapshot(t, base), "a refused command changed the storage")
 
 	// Two generations, as fec-persist stores them.
 	st, err := storage.Open(base)
