@@ -632,21 +632,23 @@ for _k in $KINDS; do
 	*) fatal 2 "kind \"$_k\" cannot be installed; use software, configuration or data (init scripts run at boot)" ;; esac
 done
 
-if [ -n "$PUBKEYS" ]; then
-	for _f in $(printf '%s' "$PUBKEYS" | tr ',' ' '); do
-		[ -r "$_f" ] || fatal 2 "reading public key file: $_f does not exist or is not readable"
-		grep -q -- '-----BEGIN PUBLIC KEY-----' "$_f" || fatal 2 "public key file $_f: no PEM \"PUBLIC KEY\" block found"
+# check_key_files LIST WHAT: every file of the comma-separated LIST is
+# readable and holds a PEM public key; WHAT names them in the message.
+check_key_files() {
+	for _f in $(printf '%s' "$1" | tr ',' ' '); do
+		[ -r "$_f" ] || fatal 2 "reading $2 file: $_f does not exist or is not readable"
+		grep -q -- '-----BEGIN PUBLIC KEY-----' "$_f" || fatal 2 "$2 file $_f: no PEM \"PUBLIC KEY\" block found"
 	done
+}
+if [ -n "$PUBKEYS" ]; then
+	check_key_files "$PUBKEYS" "public key"
 	command -v openssl >/dev/null 2>&1 ||
 		fatal 2 "public keys are configured ($PUBKEYS) but this FEC has no openssl binary to verify INDEX.sig: add openssl (3.0 or newer) to the image, or remove public_keys"
 fi
 # Root keys: the FEC follows the keyring (docs/security.md, "Keys"). Without
 # openssl nothing can be verified: refused, never booted unverified.
 if [ -n "$ROOTKEYS" ]; then
-	for _f in $(printf '%s' "$ROOTKEYS" | tr ',' ' '); do
-		[ -r "$_f" ] || fatal 2 "reading root key file: $_f does not exist or is not readable"
-		grep -q -- '-----BEGIN PUBLIC KEY-----' "$_f" || fatal 2 "root key file $_f: no PEM \"PUBLIC KEY\" block found"
-	done
+	check_key_files "$ROOTKEYS" "root key"
 	command -v openssl >/dev/null 2>&1 ||
 		fatal 2 "root keys are configured ($ROOTKEYS) but this FEC has no openssl binary to verify the keyring and INDEX.sig: add openssl (3.0 or newer) to the image; nothing is installed unverified"
 fi

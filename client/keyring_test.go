@@ -154,6 +154,23 @@ func TestShellKeyringRefusals(t *testing.T) {
 	assert.Equal(t, 5, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "keyring-state is damaged")
 	onlyState(t, fecRoot)
+
+	// A missing or non-PEM key file: exit 2 before anything is fetched or
+	// written, naming the file and which setting it came from.
+	notPEM := filepath.Join(t.TempDir(), "key.txt")
+	require.NoError(t, os.WriteFile(notPEM, []byte("not a key\n"), 0o644))
+	for _, c := range []struct{ setting, file, want string }{
+		{"FECDEPLOY_ROOT_KEYS", "/nonexistent/root.pub", "reading root key file: /nonexistent/root.pub does not exist"},
+		{"FECDEPLOY_ROOT_KEYS", notPEM, "root key file " + notPEM + ": no PEM"},
+		{"FECDEPLOY_PUBLIC_KEYS", "/nonexistent/signing.pub", "reading public key file: /nonexistent/signing.pub does not exist"},
+		{"FECDEPLOY_PUBLIC_KEYS", notPEM, "public key file " + notPEM + ": no PEM"},
+	} {
+		empty := t.TempDir()
+		r = clienttest.NewShell(t, "openssl").Run(t, env(url, empty, c.setting+"="+c.file))
+		assert.Equal(t, 2, r.Code, r.Stderr)
+		assert.Contains(t, r.Stderr, c.want)
+		onlyState(t, empty)
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
