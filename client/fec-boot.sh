@@ -289,6 +289,9 @@ scrub() {
 	case $URL in *://*@*) _ui=${URL#*://}; _ui=${_ui%%/*}; case $_ui in *@*) _ui=${_ui%@*} ;; *) _ui= ;; esac ;; esac
 	_q=
 	case $URL in *\?*) _q=${URL#*\?} ;; esac
+	if [ -z "$_ui$_q" ]; then
+		case $1 in *://*@*) ;; *) printf '%s\n' "$1"; return ;; esac # nothing to scrub: no awk
+	fi
 	printf '%s\n' "$1" | awk -v a="$_ui" -v b="$_q" '
 	function cut(s, x,   i, o) {
 		if (x == "") return s
@@ -311,11 +314,11 @@ plain() {
 }
 
 # url_for PATH: PATH below the base URL, keeping the base URL's query
-# (e.g. ?token=...) at the end.
+# (e.g. ?token=...) at the end, in $U (no subshell: it runs per download).
 url_for() {
 	case $URL in
-	*\?*) printf '%s/%s?%s' "${URL%%\?*}" "$1" "${URL#*\?}" ;;
-	*) printf '%s/%s' "$URL" "$1" ;;
+	*\?*) U="${URL%%\?*}/$1?${URL#*\?}" ;;
+	*) U="$URL/$1" ;;
 	esac
 }
 
@@ -442,7 +445,8 @@ while [ $# -gt 0 ]; do
 	_v=
 	_hasv=0
 	case $_a in *=*) _v=${_a#*=}; _a=${_a%%=*}; _hasv=1 ;; esac
-	_k=$(printf '%s' "$_a" | tr '-' '_')
+	_k=$_a
+	while :; do case $_k in *-*) _k=${_k%%-*}_${_k#*-} ;; *) break ;; esac; done
 	_known=" $KEYS conf cmdline "
 	case $COMMAND in install-archive | dev) _known="$_known sha256 name version prefix json " ;; esac
 	case $_known in
@@ -483,10 +487,17 @@ if [ -e "$CONF" ] || [ "$CONF_EXPLICIT" = 1 ]; then
 	_n=0
 	while IFS= read -r _line || [ -n "$_line" ]; do
 		_n=$((_n + 1))
-		_line=$(printf '%s' "$_line" | sed 's/^[ 	]*//; s/[ 	]*$//')
+		# blanks around the line, the key and the value, and quotes around
+		# the value, go (without sed: a FEC's boot forks little)
+		_line=${_line#"${_line%%[! 	]*}"}
+		_line=${_line%"${_line##*[! 	]}"}
 		case $_line in '' | '#'*) continue ;; *=*) ;; *) fatal 2 "$CONF:$_n: \"$_line\" is not key=value" ;; esac
-		_k=$(printf '%s' "${_line%%=*}" | sed 's/[ 	]*$//')
-		_v=$(printf '%s' "${_line#*=}" | sed 's/^[ 	]*//' | sed "s/^[\"']*//; s/[\"']*\$//")
+		_k=${_line%%=*}
+		_k=${_k%"${_k##*[! 	]}"}
+		_v=${_line#*=}
+		_v=${_v#"${_v%%[! 	]*}"}
+		_v=${_v#"${_v%%[!\"\']*}"}
+		_v=${_v%"${_v##*[!\"\']}"}
 		case " $KEYS " in *" $_k "*) ;; *) fatal 2 "$CONF:$_n: unknown key \"$_k\" (known: $(printf '%s\n' $KEYS | sort | tr '\n' ' ' | sed 's/ $//; s/ /, /g'))" ;; esac
 		eval "C_$_k=\$_v"
 	done <"$CONF"
@@ -513,38 +524,45 @@ if [ "$CMDLINE" != none ] && [ -r "$CMDLINE" ]; then
 	done
 fi
 
-# upper KEY: a configuration key as in its environment variable.
+# The readers below set $GOT and run in this shell, not in a $(...)
+# subshell: process creation is what a busybox boot spends most of its time
+# on, and a refusal (fatal) must end the script, not a subshell.
+
+# upper KEY: a configuration key as in its environment variable, in $UP.
 upper() {
 	case $1 in
-	url) echo URL ;; fec) echo FEC ;; root) echo ROOT ;; allowed_roots) echo ALLOWED_ROOTS ;;
-	state_dir) echo STATE_DIR ;; status_file) echo STATUS_FILE ;; parallel) echo PARALLEL ;;
-	retries) echo RETRIES ;; retry_wait_max) echo RETRY_WAIT_MAX ;; retry_after_cap) echo RETRY_AFTER_CAP ;;
-	idle_timeout) echo IDLE_TIMEOUT ;; deadline) echo DEADLINE ;; script_timeout) echo SCRIPT_TIMEOUT ;;
-	start_jitter) echo START_JITTER ;; public_keys) echo PUBLIC_KEYS ;; root_keys) echo ROOT_KEYS ;;
-	ca_file) echo CA_FILE ;; report) echo REPORT ;;
-	dry_run) echo DRY_RUN ;; force) echo FORCE ;;
-	keep_previous) echo KEEP_PREVIOUS ;; allow_http_redirect) echo ALLOW_HTTP_REDIRECT ;;
+	url) UP=URL ;; fec) UP=FEC ;; root) UP=ROOT ;; allowed_roots) UP=ALLOWED_ROOTS ;;
+	state_dir) UP=STATE_DIR ;; status_file) UP=STATUS_FILE ;; parallel) UP=PARALLEL ;;
+	retries) UP=RETRIES ;; retry_wait_max) UP=RETRY_WAIT_MAX ;; retry_after_cap) UP=RETRY_AFTER_CAP ;;
+	idle_timeout) UP=IDLE_TIMEOUT ;; deadline) UP=DEADLINE ;; script_timeout) UP=SCRIPT_TIMEOUT ;;
+	start_jitter) UP=START_JITTER ;; public_keys) UP=PUBLIC_KEYS ;; root_keys) UP=ROOT_KEYS ;;
+	ca_file) UP=CA_FILE ;; report) UP=REPORT ;;
+	dry_run) UP=DRY_RUN ;; force) UP=FORCE ;;
+	keep_previous) UP=KEEP_PREVIOUS ;; allow_http_redirect) UP=ALLOW_HTTP_REDIRECT ;;
+	*) UP= ;;
 	esac
 }
 
 # get KEY DEFAULT: flag > environment > kernel command line > file > default.
 get() {
-	eval "_f=\${F_$1:-0} _fv=\${O_$1:-} _cv=\${K_$1:-} _fl=\${C_$1:-}"
-	eval "_ev=\${FECDEPLOY_$(upper "$1"):-}"
-	if [ "$_f" = 1 ]; then printf '%s' "$_fv"
-	elif [ -n "$_ev" ]; then printf '%s' "$_ev"
-	elif [ -n "$_cv" ]; then printf '%s' "$_cv"
-	elif [ -n "$_fl" ]; then printf '%s' "$_fl"
-	else printf '%s' "$2"; fi
+	upper "$1"
+	eval "_f=\${F_$1:-0} _fv=\${O_$1:-} _cv=\${K_$1:-} _fl=\${C_$1:-} _ev=\${FECDEPLOY_$UP:-}"
+	if [ "$_f" = 1 ]; then GOT=$_fv
+	elif [ -n "$_ev" ]; then GOT=$_ev
+	elif [ -n "$_cv" ]; then GOT=$_cv
+	elif [ -n "$_fl" ]; then GOT=$_fl
+	else GOT=$2; fi
 }
 
-# seconds KEY VALUE: a duration (30s, 5m, 1h, 500ms or plain seconds) in whole seconds.
+# seconds KEY DEFAULT: get, as a duration (30s, 5m, 1h, 500ms or plain
+# seconds) in whole seconds.
 seconds() {
-	case $2 in
+	get "$1" "$2"
+	case $GOT in
 	*[!0-9]*) ;;
-	?*) echo "$2"; return ;;
+	?*) return ;;
 	esac
-	_d=$(printf '%s' "$2" | awk '{
+	GOT=$(printf '%s' "$GOT" | awk '{
 		s = $0; t = 0; if (s == "") exit 1
 		while (s != "") {
 			if (!match(s, /^[0-9]+(\.[0-9]+)?/)) exit 1
@@ -556,45 +574,47 @@ seconds() {
 			else exit 1
 		}
 		printf "%d\n", (t == int(t)) ? t : int(t) + 1
-	}') || fatal 2 "$1=\"$2\" is not a duration (like 30s, 5m or a number of seconds)"
-	echo "$_d"
+	}') || { get "$1" "$2"; fatal 2 "$1=\"$GOT\" is not a duration (like 30s, 5m or a number of seconds)"; }
 }
 
+# boolean KEY DEFAULT: get, as 1 or 0.
 boolean() {
-	case $(printf '%s' "$2" | tr 'A-Z' 'a-z') in
-	1 | true | yes | on) echo 1 ;;
-	0 | false | no | off | '') echo 0 ;;
-	*) fatal 2 "$1=\"$2\" is not a boolean (true/false, 1/0)" ;;
+	get "$1" "$2"
+	case $GOT in
+	1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss] | [Oo][Nn]) GOT=1 ;;
+	0 | [Ff][Aa][Ll][Ss][Ee] | [Nn][Oo] | [Oo][Ff][Ff] | '') GOT=0 ;;
+	*) fatal 2 "$1=\"$GOT\" is not a boolean (true/false, 1/0)" ;;
 	esac
 }
 
-URL=$(get url "")
+get url ""
+URL=$GOT
 case $URL in
 *\?*) _q=${URL#*\?}; URL=${URL%%\?*}; while [ "${URL%/}" != "$URL" ]; do URL=${URL%/}; done; URL="$URL?$_q" ;;
 *) while [ "${URL%/}" != "$URL" ]; do URL=${URL%/}; done ;;
 esac
-FEC=$(get fec "")
-ROOT=$(get root /)
-ALLOWED=$(get allowed_roots opt)
-STATE=$(get state_dir "")
-STATUS_FILE_CFG=$(get status_file "")
-RETRIES=$(get retries 8)
-RETRY_WAIT_MAX=$(seconds retry_wait_max "$(get retry_wait_max 30)")
-RETRY_AFTER_CAP=$(seconds retry_after_cap "$(get retry_after_cap 60)")
-IDLE_TIMEOUT=$(seconds idle_timeout "$(get idle_timeout 30)")
+get fec ""; FEC=$GOT
+get root /; ROOT=$GOT
+get allowed_roots opt; ALLOWED=$GOT
+get state_dir ""; STATE=$GOT
+get status_file ""; STATUS_FILE_CFG=$GOT
+get retries 8; RETRIES=$GOT
+seconds retry_wait_max 30; RETRY_WAIT_MAX=$GOT
+seconds retry_after_cap 60; RETRY_AFTER_CAP=$GOT
+seconds idle_timeout 30; IDLE_TIMEOUT=$GOT
 [ "$IDLE_TIMEOUT" -ge 1 ] || IDLE_TIMEOUT=30
-DEADLINE=$(seconds deadline "$(get deadline 600)")
-SCRIPT_TIMEOUT=$(seconds script_timeout "$(get script_timeout 300)")
-START_JITTER=$(seconds start_jitter "$(get start_jitter 5)")
-PUBKEYS=$(get public_keys "")
-ROOTKEYS=$(get root_keys "")
-CA_FILE=$(get ca_file "")
-REPORT=$(get report "")
-DRY_RUN=$(boolean dry_run "$(get dry_run false)")
-FORCE=$(boolean force "$(get force false)")
-KEEP_PREVIOUS=$(boolean keep_previous "$(get keep_previous true)")
-ALLOW_HTTP_REDIRECT=$(boolean allow_http_redirect "$(get allow_http_redirect false)")
-PARALLEL=$(get parallel 4)
+seconds deadline 600; DEADLINE=$GOT
+seconds script_timeout 300; SCRIPT_TIMEOUT=$GOT
+seconds start_jitter 5; START_JITTER=$GOT
+get public_keys ""; PUBKEYS=$GOT
+get root_keys ""; ROOTKEYS=$GOT
+get ca_file ""; CA_FILE=$GOT
+get report ""; REPORT=$GOT
+boolean dry_run false; DRY_RUN=$GOT
+boolean force false; FORCE=$GOT
+boolean keep_previous true; KEEP_PREVIOUS=$GOT
+boolean allow_http_redirect false; ALLOW_HTTP_REDIRECT=$GOT
+get parallel 4; PARALLEL=$GOT
 case $PARALLEL in -*) PARALLEL=0 ;; esac
 case $PARALLEL in *[!0-9]* | '') fatal 2 "parallel=\"$PARALLEL\" is not a whole number" ;; esac
 [ "$PARALLEL" -ge 1 ] || PARALLEL=4
@@ -677,8 +697,6 @@ esac
 if [ -n "$CA_FILE" ] && [ "$FETCH" != curl ]; then
 	log "warning: ca_file=$CA_FILE needs curl; busybox wget uses its own certificate handling"
 fi
-TIMEOUT=
-command -v timeout >/dev/null 2>&1 && TIMEOUT=1
 FRACTIONAL_SLEEP=0
 sleep 0.001 2>/dev/null && FRACTIONAL_SLEEP=1
 
@@ -758,6 +776,38 @@ sizeof() {
 	echo "$5"
 }
 
+# bounded S CMD...: runs the command CMD (not a function) and stops it with
+# SIGTERM after S seconds (exit status 143 then); otherwise CMD's exit
+# status. It bounds every wget request by the time left before the
+# deadline. It is not busybox timeout: that one leaves a watchdog process
+# holding the caller's pipes open for up to a second after the command
+# has ended, so every download read through a pipe waited that second.
+# The watchdog here holds none of the caller's files and is stopped as soon
+# as CMD ends (sleeping a second at a time, so that a stop that comes
+# before it is ready leaves no sleep behind for longer than that).
+bounded() {
+	_bs=$1
+	shift
+	"$@" &
+	_bp=$!
+	(
+		trap 'kill "$_ws" 2>/dev/null; exit 0' TERM
+		_ws=
+		while [ "$_bs" -gt 0 ]; do
+			sleep 1 &
+			_ws=$!
+			wait "$_ws"
+			_bs=$((_bs - 1))
+		done
+		kill "$_bp" 2>/dev/null
+	) </dev/null >/dev/null 2>&1 3>&- &
+	_bw=$!
+	wait "$_bp"
+	_brc=$?
+	kill "$_bw" 2>/dev/null
+	return "$_brc"
+}
+
 HTTP_CODE=
 RETRY_AFTER_MS=
 # hdr NAME: the value of header NAME in the last response of $HDRS (header
@@ -829,7 +879,8 @@ fetch_once() {
 			rm -f "$2.pid"
 			_res=$({
 				(
-					sh -c 'echo $$ >"$0"; exec "$@"' "$2.pid" ${TIMEOUT:+timeout "$LEFT"} \
+					# shellcheck disable=SC2016 # expanded by the inner sh
+					bounded "$LEFT" sh -c 'echo $$ >"$0"; exec "$@"' "$2.pid" \
 						wget -S -q -c --header "If-Range: $_ir" -O "$2" "$1" 2>&3
 					echo "rc=$?" >&3
 				) &
@@ -847,7 +898,7 @@ fetch_once() {
 			} 3>&1)
 			rm -f "$2.pid"
 		else
-			_res=$({ { ${TIMEOUT:+timeout "$LEFT"} wget -S -q -O - "$1" 2>&3 3>&3
+			_res=$({ { bounded "$LEFT" wget -S -q -O - "$1" 2>&3 3>&3
 				echo "rc=$?" >&3; } | head -c $(($3 + 1)) 2>&3 >>"$2" || echo "local=$?" >&3; } 3>&1)
 		fi
 	fi
@@ -897,7 +948,10 @@ fetch_once() {
 	# truncation: curl 18/28/56 with status 200) is retried like a failed
 	# connection, and resumed when the server sent a validator.
 	[ "$_rc" != 0 ] || return 0
-	FETCH_MSG=${_emsg:-"transfer failed (exit status $_rc)"}
+	case $_rc in
+	143) FETCH_MSG="no complete answer within the ${LEFT}s left: stopped at the deadline" ;;
+	*) FETCH_MSG=${_emsg:-"transfer failed (exit status $_rc)"} ;;
+	esac
 	_v=$(hdr ETag)
 	[ -n "$_v" ] || _v=$(hdr Last-Modified)
 	case $_rc in 33) _v= ;; esac # the server cannot resume: start from zero
@@ -925,12 +979,9 @@ fetch() {
 	while :; do
 		fetch_once "$1" "$2" "$3" "${4:-}"
 		_frc=$?
+		[ "$_frc" != 0 ] || { rm -f "$2.v"; return 0; }
 		FETCH_ERR="GET $(redact "$1"): $(scrub "$FETCH_MSG")"
-		case $_frc in
-		0) rm -f "$2.v"; return 0 ;;
-		1) ;;
-		*) rm -f "$2" "$2.v"; return $_frc ;;
-		esac
+		[ "$_frc" = 1 ] || { rm -f "$2" "$2.v"; return $_frc; }
 		if [ "$_n" -ge "$RETRIES" ] && [ -z "$RETRY_AFTER_MS" ]; then rm -f "$2" "$2.v"; return 1; fi
 		ms
 		if [ $(((MS - START_MS) / 1000)) -ge "$DEADLINE" ]; then
@@ -960,7 +1011,8 @@ if [ "$COMMAND" = boot ] && [ "$START_JITTER" -gt 0 ] && [ "$DRY_RUN" = 0 ]; the
 	sleep_ms "$_w"
 fi
 
-INDEX_URL=$(url_for "fecs/$FEC/INDEX")
+url_for "fecs/$FEC/INDEX"
+INDEX_URL=$U
 
 # fetch_index: INDEX into $WORK/INDEX, its sha256 into INDEX_SHA256. A FEC
 # that boots before the web server keeps asking until the deadline: each
@@ -1003,7 +1055,8 @@ fetch_index() {
 start_sig() {
 	rm -f "$WORK/sig.rc"
 	(
-		fetch "$(url_for "fecs/$FEC/INDEX.sig")" "$WORK/INDEX.sig" 1024
+		url_for "fecs/$FEC/INDEX.sig"
+		fetch "$U" "$WORK/INDEX.sig" 1024
 		printf '%s %s %s\n' "$?" "${HTTP_CODE:-0}" "$FETCH_ERR" >"$WORK/sig.rc.tmp"
 		mv -f "$WORK/sig.rc.tmp" "$WORK/sig.rc"
 	) &
@@ -1178,7 +1231,8 @@ parse_keyring() {
 # 3 as for the INDEX; returns 1 with KR_ERR set when the storage refuses it
 # (404, 403, too large, https to http): the caller decides.
 get_keyfile() {
-	fetch "$(url_for "$1")" "$2" "$3"
+	url_for "$1"
+	fetch "$U" "$2" "$3"
 	_gk=$?
 	case $_gk in
 	0) KR_SEEN="$KR_SEEN $(sha256 "$2" | cut -c1-64)"; return 0 ;;
@@ -1869,21 +1923,36 @@ list_archive() {
 			print (n > 200000 ? "limit=more than 200000 entries" : "limit=more than 8 GiB of files")
 			exit
 		}' 2>&3; } 3>&1)
-	_lim=$(printf '%s\n' "$_res" | sed -n 's/^limit=//p' | head -n 1)
+	# what the tools said, sorted in one pass without a process per question
+	_lim= _e= _drc= _trc= _tarm= _oth= _hasoth=
+	while IFS= read -r _l; do
+		case $_l in
+		drc=*) _drc=$_drc${_drc:+$NL}${_l#drc=}; continue ;;
+		trc=*) _trc=$_trc${_trc:+$NL}${_l#trc=}; continue ;;
+		limit=*) [ -n "$_lim" ] || _lim=${_l#limit=} ;;
+		esac
+		case $_l in
+		tee:* | awk:* | *'No space left'* | *'Read-only file system'* | *"can't create"*) [ -n "$_e" ] || _e=$_l ;;
+		esac
+		case $_l in
+		tar:*) [ -n "$_tarm" ] || _tarm=$_l ;;
+		*) [ -n "$_hasoth" ] || { _oth=$_l _hasoth=1; } ;;
+		esac
+	done <<EOF
+$_res
+EOF
 	if [ -n "$_lim" ]; then
 		rm -f "$4"
 		echo "archive: unsafe entry: $_lim (decompression stopped there)"
 		return 1
 	fi
-	_e=$(printf '%s\n' "$_res" | grep -e '^tee:' -e '^awk:' -e 'No space left' -e 'Read-only file system' -e "can't create" | head -n 1)
 	if [ -n "$_e" ]; then
 		rm -f "$4"
 		echo "archive: cannot write the decompressed archive to ${4%/*}: $_e (a local failure: free space there, or set parallel = 1)"
 		return 2
 	fi
-	_drc=$(printf '%s\n' "$_res" | sed -n 's/^drc=//p')
 	if [ "$_drc" != 0 ]; then
-		echo "archive: corrupt $2 stream: $(printf '%s\n' "$_res" | grep -v -e '^[dt]rc=' -e '^tar:' | head -n 1)"
+		echo "archive: corrupt $2 stream: $_oth"
 		return 1
 	fi
 	# A tar ends in two zero blocks: anything else is a truncated archive
@@ -1893,7 +1962,7 @@ list_archive() {
 		echo "archive: corrupt archive: the tar does not end in an end-of-archive marker (truncated, or data after its end)"
 		return 1
 	fi
-	_e=$(printf '%s\n' "$_res" | grep '^tar:' | head -n 1)
+	_e=$_tarm
 	if [ -n "$_e" ]; then
 		# busybox reports stripped absolute names and ".." prefixes here
 		case $_e in
@@ -1903,7 +1972,6 @@ list_archive() {
 		esac
 		return 1
 	fi
-	_trc=$(printf '%s\n' "$_res" | sed -n 's/^trc=//p')
 	if [ "$_trc" != 0 ]; then
 		echo "archive: corrupt archive: tar exited with $_trc"
 		return 1
@@ -1925,7 +1993,8 @@ prepare1() {
 		printf '5 is zstd-compressed (%s) but this FEC has no zstd binary: add zstd to the image, or publish it as gzip or xz (fec-pack --format gzip) and record the FEC'"'"'s decoders (fecctl add-fec --decoders gzip,xz) so that fecctl link refuses zstd archives for it\n' "$5" >"$_base.fail"
 		return
 	fi
-	fetch "$(url_for "$5")" "$_base.dl" "$4" "$4"
+	url_for "$5"
+	fetch "$U" "$_base.dl" "$4" "$4"
 	case $? in
 	0) ;;
 	3) printf '4 verify: size mismatch: the download is longer than the %s bytes the INDEX says, stopped there (%s)\n' "$4" "$5" >"$_base.fail"; return ;;
@@ -2562,7 +2631,8 @@ fetch_script() {
 		if [ "${_got%% *}" = "$2" ]; then chmod 0755 "$_dst"; return 0; fi
 	fi
 	_tmp=$STATE/scripts/.$1.tmp
-	fetch "$(url_for "$4")" "$_tmp" "$3" "$3"
+	url_for "$4"
+	fetch "$U" "$_tmp" "$3" "$3"
 	case $? in
 	0) ;;
 	3) echo "verify: size mismatch: the download is longer than the $3 bytes the INDEX says, stopped there"; return 4 ;;

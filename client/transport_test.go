@@ -84,6 +84,32 @@ func TestStalledTransferIsRetried(t *testing.T) {
 	assert.FileExists(t, filepath.Join(root, "opt/a/f"))
 }
 
+// With busybox wget only, and no timeout applet on the image, a transfer
+// that stalls forever is still cut at the deadline: fec-boot.sh bounds each
+// wget itself. Its watchdog holds none of the download's pipes (busybox
+// timeout's did, which made every download wait up to a second longer).
+func TestStalledWgetStopsAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	sh := clienttest.NewShell(t)
+	sh.Without(t, "timeout")
+	_, ng, _ := bigSoftware(t)
+	fs := faultproxy.Start(t, ng.URL, &faultproxy.Rule{Suffix: ".tar.gz", Kind: faultproxy.Stall, After: 1000})
+	root := t.TempDir()
+	done := make(chan clienttest.Result, 1)
+	go func() {
+		done <- sh.Run(t, env(fs.URL, root, "FECDEPLOY_RETRIES=1", "FECDEPLOY_RETRY_WAIT_MAX=1", "FECDEPLOY_DEADLINE=4s"))
+	}()
+	select {
+	case r := <-done:
+		assert.Equal(t, 5, r.Code, "%s%s", r.Stdout, r.Stderr)
+		assert.Contains(t, r.Stderr, "software A: GET ")
+		assert.Contains(t, r.Stderr, "stopped at the deadline")
+		onlyState(t, root)
+	case <-time.After(90 * time.Second):
+		t.Fatal("fec-boot.sh still waits on a stalled download 90 s into a 4 s deadline")
+	}
+}
+
 // Downloads stop at their cap: the INDEX at 4 MiB, an archive at its size
 // + 1; nothing bigger is written, and it is not retried.
 func TestDownloadsStopAtTheirCap(t *testing.T) {
