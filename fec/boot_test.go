@@ -272,6 +272,27 @@ func TestBoot503RetryAfter(t *testing.T) {
 	assert.True(t, d >= 1400*time.Millisecond && d <= 15*time.Second, "gave up after %v, want the deadline of 1.5s", d)
 }
 
+// When the deadline cuts the retries of a request short (here a 503
+// without Retry-After, retried with backoff until the deadline), the error
+// still says what the server last answered, not only "deadline exceeded".
+func TestBootDeadlineKeepsTheLastAnswer(t *testing.T) {
+	t.Parallel()
+	s := standardStorage(t)
+	ng := testenv.StartNginx(t, s.Dir, testenv.NginxOptions{Extra: `
+        location /fecs/ {
+            return 503;
+        }`})
+	cfg := testConfig(t, ng.URL, "fec01")
+	cfg.Retries, cfg.RetryWaitMin, cfg.RetryWaitMax, cfg.Deadline = 1000, 200*time.Millisecond, 200*time.Millisecond, 2*time.Second
+	_, err := Boot(context.Background(), cfg)
+	require.ErrorIs(t, err, ErrUnreachable)
+	var he *HTTPError
+	require.ErrorAs(t, err, &he, "the last answer is kept: %v", err)
+	assert.Equal(t, 503, he.StatusCode)
+	assert.ErrorContains(t, err, "within the deadline of 2s")
+	assert.ErrorContains(t, err, "503")
+}
+
 func TestBootResumesCutDownload(t *testing.T) {
 	t.Parallel()
 	s := standardStorage(t)

@@ -98,6 +98,11 @@ func newFetcher(cfg Config) (*fetcher, error) {
 			log.Info("retrying", "url", redact(r.URL), "attempt", attempt+1)
 		}
 	}
+	rc.ResponseLogHook = func(_ retryablehttp.Logger, resp *http.Response) {
+		if a, ok := resp.Request.Context().Value(lastAnswerKey{}).(*lastAnswer); ok && resp.StatusCode/100 != 2 {
+			a.err = &HTTPError{URL: redact(resp.Request.URL), StatusCode: resp.StatusCode, Status: resp.Status}
+		}
+	}
 	return &fetcher{rc: rc, idle: cfg.IdleTimeout, resumes: cfg.Retries, log: log}, nil
 }
 
@@ -221,11 +226,19 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 
 var errIdle = errors.New("no data received within the idle timeout")
 
+// lastAnswer keeps the last non-2xx answer of one request's retries: when
+// the deadline cuts a retry short, the error says what the server last
+// answered (e.g. 503), not only "deadline exceeded".
+type lastAnswer struct{ err *HTTPError }
+
+type lastAnswerKey struct{}
+
 // open issues one GET (with retries) and returns a 2xx response whose body
 // read fails when no bytes arrive within the idle timeout. rangeFrom > 0 asks
 // for the rest of the file from that offset (with If-Range: validator).
 func (f *fetcher) open(ctx context.Context, u *url.URL, rangeFrom int64, validator string) (*http.Response, func(), error) {
-	rctx, cancel := context.WithCancelCause(ctx)
+	last := &lastAnswer{}
+	rctx, cancel := context.WithCancelCause(context.WithValue(ctx, lastAnswerKey{}, last))
 	req, err := retryablehttp.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		cancel(nil)
@@ -271,6 +284,9 @@ func (f *fetcher) open(ctx context.Context, u *url.URL, rangeFrom int64, validat
 	if err != nil {
 		cancel(nil)
 		if ctx.Err() != nil {
+			if last.err != nil {
+				return nil, nil, fmt.Errorf("%w; retrying it was stopped: %w (%v)", last.err, ctx.Err(), context.Cause(ctx))
+			}
 			return nil, nil, fmt.Errorf("GET %s: %w (%v)", redact(u), ctx.Err(), context.Cause(ctx))
 		}
 		return nil, nil, fmt.Errorf("GET %s: %w", redact(u), unwrapURLError(err))
