@@ -37,16 +37,47 @@ NL='
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 
+# rmf FILE...: rm -f FILE..., without starting rm when none of them exists
+# (most often none does: validators, stop marks).
+rmf() {
+	for _x; do
+		if [ -e "$_x" ] || [ -L "$_x" ]; then
+			rm -f "$@"
+			return
+		fi
+	done
+}
+
+# split SEP STRING: STRING with every SEP replaced by a space, in $W, for
+# `for x in $W` (as `tr SEP ' '` did, without its two processes).
+split() {
+	_ss=$2 W=
+	while :; do
+		case $_ss in
+		*"$1"*) W="$W${_ss%%"$1"*} "; _ss=${_ss#*"$1"} ;;
+		*) W=$W$_ss; return ;;
+		esac
+	done
+}
+
 # ---------------------------------------------------------------- results
 
 RC=0
 # rank CODE: severity; the lowest non-zero exit code is the most severe.
-rank() { if [ "$1" = 0 ]; then echo 0; else echo $((10 - $1)); fi; }
+# (in $RK: no subshell)
+rank() { if [ "$1" = 0 ]; then RK=0; else RK=$((10 - $1)); fi; }
+# worse CODE: CODE is more severe than the exit code so far
+worse() {
+	rank "$RC"
+	_rk=$RK
+	rank "$1"
+	[ "$RK" -gt "$_rk" ]
+}
 # fail CODE MESSAGE: remember the most severe exit code and log the message.
 fail() {
 	case $1 in [1-9]) ;; *) set -- 5 "$2" ;; esac
 	log "error: $2"
-	if [ "$(rank "$1")" -gt "$(rank "$RC")" ]; then RC=$1; fi
+	if worse "$1"; then RC=$1; fi
 	ERRORS="${ERRORS:+$ERRORS$NL}$2"
 }
 
@@ -196,7 +227,7 @@ EOT
 	# a full or read-only state filesystem: no half-written file stays
 	rm -f "$STATUS_FILE.tmp"
 	log "error: cannot write the status file $STATUS_FILE (a full or read-only filesystem?)"
-	if [ "$(rank 5)" -gt "$(rank "$RC")" ]; then RC=5; fi
+	if worse 5; then RC=5; fi
 }
 
 # report_status: send the status file to the release service (report=),
@@ -640,7 +671,8 @@ R=${ROOT%/} # prefix for paths below the root ("" for /)
 STATUS_FILE=${STATUS_FILE_CFG:-$STATE/status.json}
 
 ROOTS=
-for _a in $(printf '%s' "$ALLOWED" | tr ',' ' '); do
+split ',' "$ALLOWED"
+for _a in $W; do
 	_b=$(printf '%s' "$_a" | sed 's#^/*##; s#/*$##')
 	case /$_b/ in //* | */../* | */./*) fatal 2 "allowed root \"$_a\" must be a directory below the root, like opt or opt/fesa" ;; esac
 	ROOTS="$ROOTS $_b"
@@ -655,7 +687,8 @@ done
 # check_key_files LIST WHAT: every file of the comma-separated LIST is
 # readable and holds a PEM public key; WHAT names them in the message.
 check_key_files() {
-	for _f in $(printf '%s' "$1" | tr ',' ' '); do
+	split ',' "$1"
+	for _f in $W; do
 		[ -r "$_f" ] || fatal 2 "reading $2 file: $_f does not exist or is not readable"
 		grep -q -- '-----BEGIN PUBLIC KEY-----' "$_f" || fatal 2 "$2 file $_f: no PEM \"PUBLIC KEY\" block found"
 	done
@@ -769,11 +802,12 @@ left() {
 	[ "$LEFT" -ge 1 ] || LEFT=1
 }
 
-# sizeof FILE: the size in bytes without reading the file (0 when missing).
+# sizeof FILE: the size in bytes without reading the file (0 when missing),
+# in $SZ (no subshell: it runs several times per download).
 sizeof() {
-	[ -e "$1" ] || { echo 0; return; }
+	[ -e "$1" ] || { SZ=0; return; }
 	set -- $(ls -ln "$1")
-	echo "$5"
+	SZ=$5
 }
 
 # bounded S CMD...: runs the command CMD (not a function) and stops it with
@@ -854,11 +888,12 @@ fetch_once() {
 	HTTP_CODE= RETRY_AFTER_MS= FETCH_MSG= HDRS=
 	_off=0 _ir=
 	if [ -n "${4:-}" ] && [ -s "$2" ] && [ -s "$2.v" ]; then
-		_off=$(sizeof "$2")
+		sizeof "$2"
+		_off=$SZ
 		read -r _ir <"$2.v" || _ir=
 		if [ "$_off" -ge "$4" ] || [ -z "$_ir" ]; then _off=0 _ir=; fi
 	fi
-	rm -f "$2.v"
+	rmf "$2.v"
 	[ "$_off" -gt 0 ] || { : >"$2"; } 2>/dev/null || {
 		FETCH_MSG="cannot create $2 (is the state filesystem full or read-only?)"
 		return 4
@@ -889,7 +924,8 @@ fetch_once() {
 					_st=
 					[ -r "/proc/$_bg/stat" ] && read -r _ _ _st _ <"/proc/$_bg/stat"
 					[ "$_st" != Z ] || break
-					if [ "$(sizeof "$2")" -gt "$3" ]; then
+					sizeof "$2"
+					if [ "$SZ" -gt "$3" ]; then
 						read -r _p <"$2.pid" && kill "$_p" 2>/dev/null
 						break
 					fi
@@ -924,7 +960,8 @@ fetch_once() {
 		FETCH_MSG="cannot write $2: $_lmsg (a local failure: free space in ${2%/*} or make it writable)"
 		return 4
 	fi
-	_got=$(sizeof "$2")
+	sizeof "$2"
+	_got=$SZ
 	if [ "$_got" -gt "$3" ]; then
 		rm -f "$2"
 		FETCH_MSG="response larger than $3 bytes"
@@ -979,7 +1016,7 @@ fetch() {
 	while :; do
 		fetch_once "$1" "$2" "$3" "${4:-}"
 		_frc=$?
-		[ "$_frc" != 0 ] || { rm -f "$2.v"; return 0; }
+		[ "$_frc" != 0 ] || { rmf "$2.v"; return 0; }
 		FETCH_ERR="GET $(redact "$1"): $(scrub "$FETCH_MSG")"
 		[ "$_frc" = 1 ] || { rm -f "$2" "$2.v"; return $_frc; }
 		if [ "$_n" -ge "$RETRIES" ] && [ -z "$RETRY_AFTER_MS" ]; then rm -f "$2" "$2.v"; return 1; fi
@@ -1105,7 +1142,8 @@ check_signature() {
 # else 1 with SIG_ERR set.
 verify_pair() {
 	_nkeys=0
-	_sigsize=$(sizeof "$2")
+	sizeof "$2"
+	_sigsize=$SZ
 	for _key in "$WORK"/key.*.pem; do
 		[ -e "$_key" ] || continue
 		_nkeys=$((_nkeys + 1))
@@ -1157,7 +1195,8 @@ is_decimal() {
 # verify_with DIR DATA SIG: 0 when SIG (64 bytes) is a signature of DATA by
 # one of the keys DIR/*.pem.
 verify_with() {
-	[ "$(sizeof "$3")" = 64 ] || return 1
+	sizeof "$3"
+	[ "$SZ" = 64 ] || return 1
 	for _vk in "$1"/*.pem; do
 		[ -e "$_vk" ] || continue
 		openssl pkeyutl -verify -pubin -inkey "$_vk" -rawin -in "$2" -sigfile "$3" >/dev/null 2>&1 && return 0
@@ -1198,7 +1237,8 @@ parse_keyring() {
 			case $3 in *[!A-Za-z0-9+/=]*) echo "$_bad: key $2: not base64"; return 1 ;; esac
 			[ "${#3}" = 60 ] || { echo "$_bad: key $2 is not an ed25519 key"; return 1; }
 			printf '%s\n' "$3" | openssl base64 -d -A >"$_kd/der" 2>/dev/null
-			[ "$(sizeof "$_kd/der")" = 44 ] && [ "$(od -An -tx1 -N12 "$_kd/der" | tr -d ' \n')" = 302a300506032b6570032100 ] ||
+			sizeof "$_kd/der"
+			[ "$SZ" = 44 ] && [ "$(od -An -tx1 -N12 "$_kd/der" | tr -d ' \n')" = 302a300506032b6570032100 ] ||
 				{ echo "$_bad: key $2 is not an ed25519 key"; return 1; }
 			_id=$(sha256 "$_kd/der" | cut -c1-16)
 			[ "$_id" = "$2" ] || { echo "$_bad: key id $2 does not match the key ($_id)"; return 1; }
@@ -1293,7 +1333,8 @@ load_roots() {
 		[ -e "$WORK/roots/r.1.pem" ] || fatal 5 "$_damaged (no root key in it): $_how"
 	else
 		_n=0
-		for _f in $(printf '%s' "$ROOTKEYS" | tr ',' ' '); do
+		split ',' "$ROOTKEYS"
+		for _f in $W; do
 			_n=$((_n + 1))
 			split_pem "$_f" "$WORK/roots/p$_n"
 		done
@@ -1395,7 +1436,8 @@ if [ -n "$TRUST" ] && [ -z "$DEV_CMD" ]; then
 	else
 		# One PEM block per file: openssl reads only the first key of a file.
 		_nkeys=0
-		for _f in $(printf '%s' "$PUBKEYS" | tr ',' ' '); do
+		split ',' "$PUBKEYS"
+		for _f in $W; do
 			_nkeys=$((_nkeys + 1))
 			split_pem "$_f" "$WORK/key.$_nkeys"
 		done
@@ -1622,7 +1664,8 @@ decode() {
 # it has headers busybox does not list (PAX, GNU long names) or padding, and
 # check_layout walks its headers.
 check_listing() {
-	awk -v roots="$ROOTS" -v tarsize="$(sizeof "$1")" -v names="$(tar -tf "$1" 2>/dev/null | wc -l)" '
+	sizeof "$1"
+	awk -v roots="$ROOTS" -v tarsize="$SZ" -v names="$(tar -tf "$1" 2>/dev/null | wc -l)" '
 	function bad(n, r) { if (!reason) reason = "entry \"" n "\": " r }
 	function within(p, r) { return p == r || index(p, r "/") == 1 }
 	BEGIN { nroots = split(roots, root, " "); reason = "" }
@@ -1726,7 +1769,8 @@ check_listing() {
 # prefix field only in plain ustar headers, link, directory and other
 # header-only types with size 0, after the end at most 1 MiB of zeros.
 check_layout() {
-	awk -v tar="$1" -v tarsize="$(sizeof "$1")" '
+	sizeof "$1"
+	awk -v tar="$1" -v tarsize="$SZ" '
 	# need(o, n): bytes o..o+n-1 of the tar at hand, reading a window of
 	# at least 64 KiB with one od (archives of small files get many headers
 	# per od), one 512-byte block per line, kept as hex text: only the
@@ -1911,7 +1955,7 @@ merge() {
 # Prints a reason and returns 1 when the archive cannot be read or is over a
 # limit, 2 when TAR or OUT cannot be written (a local failure).
 list_archive() {
-	rm -f "$3.stop"
+	rmf "$3.stop"
 	# Messages and exit codes are kept in memory: on a full state filesystem
 	# a file for them could not be written either.
 	_res=$({ { decode "$2" "$1" 2>&3; echo "drc=$?" >&3; } | tee "$4" 2>&3 |
@@ -1958,7 +2002,8 @@ EOF
 	# A tar ends in two zero blocks: anything else is a truncated archive
 	# or one with data after its end.
 	# (tail seeks; cmp with a skip offset would read the whole file)
-	if [ "$(sizeof "$4")" -lt 1024 ] || [ -n "$(tail -c 1024 "$4" | od -An -v -tx1 | tr -d ' 0\n')" ]; then
+	sizeof "$4"
+	if [ "$SZ" -lt 1024 ] || [ -n "$(tail -c 1024 "$4" | od -An -v -tx1 | tr -d ' 0\n')" ]; then
 		echo "archive: corrupt archive: the tar does not end in an end-of-archive marker (truncated, or data after its end)"
 		return 1
 	fi
@@ -2001,7 +2046,8 @@ prepare1() {
 	5) printf '4 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
 	*) printf '5 %s\n' "$FETCH_ERR" >"$_base.fail"; return ;;
 	esac
-	_got=$(sizeof "$_base.dl")
+	sizeof "$_base.dl"
+	_got=$SZ
 	if [ "$_got" != "$4" ]; then
 		printf '4 verify: size mismatch: got %s bytes, INDEX says %s (%s)\n' "$_got" "$4" "$5" >"$_base.fail"; return
 	fi
@@ -2075,7 +2121,8 @@ newer_local() {
 version_dir() {
 	[ -n "$1" ] && [ -n "$3" ] || return 0
 	_vp= _acc= _nm=0 _hit=
-	for _c in $(printf '%s' "$1" | tr '/' ' '); do
+	split '/' "$1"
+	for _c in $W; do
 		_acc=${_acc:+$_acc/}$_c
 		if [ "$_c" = "$3" ]; then _hit=$_acc _vp=$_nm; fi
 		[ "$_c" != "$2" ] || _nm=1
@@ -2145,7 +2192,8 @@ install_archive() {
 	[ -n "$_area" ] || _area=${ROOTS%% *}
 	_made=
 	_p=
-	for _c in $(printf '%s' "$_area" | tr '/' ' '); do
+	split '/' "$_area"
+	for _c in $W; do
 		_p=${_p:+$_p/}$_c
 		if [ ! -d "$R/$_p" ]; then
 			mkdir "$R/$_p" 2>/dev/null || { echo "allowed root $_area: cannot create $R/$_p"; return 5; }
@@ -2261,7 +2309,7 @@ record() {
 	_t=$STATE/installed/$1/.$2.tmp
 	if mkdir -p "$STATE/installed/$1" 2>/dev/null &&
 		printf 'sha256=%s version=%s path=%s%s%s\n' "$3" "$4" "$5" "${6:+ dir=$6}" "${7:+ old=$7}" >"$_t" 2>/dev/null &&
-		[ "$(sizeof "$_t")" -gt 80 ] && mv -f "$_t" "$STATE/installed/$1/$2" 2>/dev/null; then
+		sizeof "$_t" && [ "$SZ" -gt 80 ] && mv -f "$_t" "$STATE/installed/$1/$2" 2>/dev/null; then
 		return 0
 	fi
 	rm -f "$_t"
@@ -2321,7 +2369,8 @@ dev_install() {
 			>"$STATE/installed/software/.$O_name.tmp" &&
 		mv -f "$STATE/installed/software/.$O_name.tmp" "$STATE/installed/software/$O_name" ||
 		fatal 5 "install-archive: installed, but recording it in $STATE failed"
-	echo "installed $O_name $_ver (dev release, sha256 $O_sha256, $(sizeof "$_file") bytes)"
+	sizeof "$_file"
+	echo "installed $O_name $_ver (dev release, sha256 $O_sha256, $SZ bytes)"
 }
 
 dev_ls() {
@@ -2356,7 +2405,8 @@ dev_rm() {
 		valid_path "$R_prefix" && for _r in $ROOTS; do case $R_prefix in "$_r"/*) _ok=1 ;; esac; done
 		[ $_ok = 1 ] || fatal 5 "recorded prefix \"$R_prefix\" of dev release $1 is not below the allowed roots; remove it by hand"
 		_p=$R
-		for _c in $(printf '%s' "$R_prefix" | tr '/' ' '); do
+		split '/' "$R_prefix"
+		for _c in $W; do
 			_p=$_p/$_c
 			[ ! -L "$_p" ] || fatal 5 "$_p is a symlink; dev release $1 not removed, remove it by hand"
 		done
@@ -2508,7 +2558,8 @@ while [ "$_j" -le "$_total" ]; do
 		read_record "$STATE/installed/$k/$n"
 		_old=
 		[ -z "$REC_DIR" ] || [ "$REC_DIR" = "$_own" ] || _old=$REC_DIR
-		for _o in $(printf '%s' "$REC_OLD" | tr ',' ' '); do
+		split ',' "$REC_OLD"
+		for _o in $W; do
 			[ "$_o" = "$_own" ] || [ "$_o" = "$REC_DIR" ] || _old=${_old:+$_old,}$_o
 		done
 		if record "$k" "$n" "$sum" "$ver" "$path" "$_own" "$_old"; then
@@ -2600,7 +2651,8 @@ if [ "$COMMAND" = boot ] && [ "$DRY_RUN" = 0 ] && [ -d "$STATE/installed/softwar
 				_drop=$REC_DIR${REC_OLD:+,$REC_OLD}
 			fi
 			_left=
-			for _d in $(printf '%s' "$_drop" | tr ',' ' '); do
+			split ',' "$_drop"
+			for _d in $W; do
 				if remove_version_dir "$_n" "$_d"; then
 					log "removed $_d (software $_n)"
 					REMOVED="$REMOVED $_d"
@@ -2626,7 +2678,8 @@ fi
 # Prints the reason and returns 4 or 5 on failure.
 fetch_script() {
 	_dst=$STATE/scripts/$1
-	if [ -f "$_dst" ] && [ "$(sizeof "$_dst")" = "$3" ]; then
+	sizeof "$_dst"
+	if [ -f "$_dst" ] && [ "$SZ" = "$3" ]; then
 		_got=$(sha256 "$_dst")
 		if [ "${_got%% *}" = "$2" ]; then chmod 0755 "$_dst"; return 0; fi
 	fi
@@ -2639,12 +2692,34 @@ fetch_script() {
 	5) echo "$FETCH_ERR"; return 4 ;;
 	*) echo "$FETCH_ERR"; return 5 ;;
 	esac
-	_got=$(sizeof "$_tmp")
+	sizeof "$_tmp"
+	_got=$SZ
 	[ "$_got" = "$3" ] || { rm -f "$_tmp"; echo "verify: size mismatch: got $_got bytes, INDEX says $3"; return 4; }
 	_got=$(sha256 "$_tmp")
 	_got=${_got%% *}
 	[ "$_got" = "$2" ] || { rm -f "$_tmp"; echo "verify: sha256 mismatch: got $_got, INDEX says $2"; return 4; }
 	chmod 0755 "$_tmp" && mv -f "$_tmp" "$_dst" || { echo "cannot install it as $_dst"; return 5; }
+}
+
+# envname NAME: NAME in upper case, every character other than A-Z, 0-9
+# and _ replaced by _, in $EN (FECDEPLOY_SW_<EN>_VERSION; one per software,
+# so no processes).
+envname() {
+	_s=$1 EN=
+	while [ -n "$_s" ]; do
+		_r=${_s#?}
+		_c=${_s%"$_r"}
+		_s=$_r
+		case $_c in
+		a) _c=A ;; b) _c=B ;; c) _c=C ;; d) _c=D ;; e) _c=E ;; f) _c=F ;; g) _c=G ;;
+		h) _c=H ;; i) _c=I ;; j) _c=J ;; k) _c=K ;; l) _c=L ;; m) _c=M ;; n) _c=N ;;
+		o) _c=O ;; p) _c=P ;; q) _c=Q ;; r) _c=R ;; s) _c=S ;; t) _c=T ;; u) _c=U ;;
+		v) _c=V ;; w) _c=W ;; x) _c=X ;; y) _c=Y ;; z) _c=Z ;;
+		[A-Z0-9_]) ;;
+		*) _c=_ ;;
+		esac
+		EN=$EN$_c
+	done
 }
 
 # Init scripts run at boot only, in name order.
@@ -2684,10 +2759,15 @@ if [ "$COMMAND" = boot ]; then
 		FECDEPLOY_URL=$_plain
 		FECDEPLOY_ROOT=$ROOT
 		FECDEPLOY_STATE_DIR=$STATE
-		FECDEPLOY_ALLOWED_ROOTS=$(printf '%s' "$ROOTS" | tr ' ' ',')
+		split ' ' "$ROOTS"
+		FECDEPLOY_ALLOWED_ROOTS=
+		for _r in $W; do FECDEPLOY_ALLOWED_ROOTS=${FECDEPLOY_ALLOWED_ROOTS:+$FECDEPLOY_ALLOWED_ROOTS,}$_r; done
 		FECDEPLOY_SOFTWARE=
 		FECDEPLOY_DEV_SOFTWARE=
-		FECDEPLOY_FAILED=$(tr '\n' ' ' <"$WORK/failed" 2>/dev/null | sed 's/ $//')
+		FECDEPLOY_FAILED=
+		if [ -f "$WORK/failed" ]; then
+			while IFS= read -r _l; do FECDEPLOY_FAILED="${FECDEPLOY_FAILED:+$FECDEPLOY_FAILED }$_l"; done <"$WORK/failed"
+		fi
 		export FECDEPLOY_FEC FECDEPLOY_URL FECDEPLOY_ROOT FECDEPLOY_STATE_DIR FECDEPLOY_ALLOWED_ROOTS \
 			FECDEPLOY_SOFTWARE FECDEPLOY_DEV_SOFTWARE FECDEPLOY_FAILED
 		_i=1
@@ -2696,7 +2776,8 @@ if [ "$COMMAND" = boot ]; then
 				read -r k n ver dev sum <"$WORK/done.$_i"
 				if [ "$k" = software ]; then
 					[ "$ver" != - ] || ver=
-					var=$(printf '%s' "$n" | tr 'a-z' 'A-Z' | tr -c 'A-Z0-9_' '_')
+					envname "$n"
+					var=$EN
 					FECDEPLOY_SOFTWARE="${FECDEPLOY_SOFTWARE:+$FECDEPLOY_SOFTWARE }$n"
 					[ "$dev" = 1 ] && FECDEPLOY_DEV_SOFTWARE="${FECDEPLOY_DEV_SOFTWARE:+$FECDEPLOY_DEV_SOFTWARE }$n"
 					eval "FECDEPLOY_SW_${var}_VERSION=\$ver FECDEPLOY_SW_${var}_DEV=\$dev; export FECDEPLOY_SW_${var}_VERSION FECDEPLOY_SW_${var}_DEV"
@@ -2734,7 +2815,7 @@ if [ "$COMMAND" = boot ]; then
 			# that keeps the output open cannot block the boot. A watchdog kills
 			# the group after script_timeout. (No background `wait`: busybox
 			# ash's wait builtin can miss a child that exits at once.)
-			rm -f "$WORK/script.timeout" "$WORK/script.done" "$WORK/script.pid" "$WORK/watchdog.pid"
+			rmf "$WORK/script.timeout" "$WORK/script.done" "$WORK/script.pid" "$WORK/watchdog.pid"
 			_setsid=
 			[ "$HAVE_SETSID" = 0 ] || _setsid=setsid
 			if [ "$SCRIPT_TIMEOUT" -gt 0 ]; then
