@@ -202,6 +202,24 @@ func TestConfigSources(t *testing.T) {
 	// an unknown flag too
 	r = sh.Run(t, nil, "--bogus")
 	assert.Equal(t, 2, r.Code, r.Stderr)
+	// a value that is not a duration or a boolean ends the run with 2, as in
+	// the Go client, before anything is asked or written (it used to be
+	// reported from a subshell and the boot went on without the setting)
+	before, requests := testkit.Snapshot(t, root), ng.AccessLog()
+	for _, c := range []struct{ env, want string }{
+		{"FECDEPLOY_DEADLINE=soon", `deadline="soon" is not a duration`},
+		{"FECDEPLOY_RETRY_WAIT_MAX=5x", `retry_wait_max="5x" is not a duration`},
+		{"FECDEPLOY_DRY_RUN=maybe", `dry_run="maybe" is not a boolean`},
+		{"FECDEPLOY_KEEP_PREVIOUS=2", `keep_previous="2" is not a boolean`},
+	} {
+		r = sh.Run(t, []string{"FECDEPLOY_CONF=/dev/null", "FECDEPLOY_CMDLINE=none", "FECDEPLOY_URL=" + ng.URL,
+			"FECDEPLOY_FEC=fromconf", "FECDEPLOY_START_JITTER=0", c.env}, "--root", root)
+		assert.Equal(t, 2, r.Code, "%s: %s", c.env, r.Stderr)
+		assert.Contains(t, r.Stderr, c.want, c.env)
+		assert.NotContains(t, r.Stderr, "INDEX", "%s: nothing is fetched", c.env)
+		assert.Equal(t, before, testkit.Snapshot(t, root), "%s: nothing is written", c.env)
+	}
+	assert.Equal(t, requests, ng.AccessLog(), "no request after a bad setting")
 }
 
 func TestSignature(t *testing.T) {
